@@ -1,0 +1,89 @@
+/**
+ * One error hierarchy for the whole pipeline. Callers match on `code`, never on the message or the class
+ * name; the message says what happened and where (URL, byte offset, frame number), and the same facts are
+ * kept as structured fields in `context` so that logs and result documents can carry them.
+ */
+
+export type ErrorContext = Record<string, unknown>;
+
+export class FirstframeError extends Error {
+  override readonly name: string = 'FirstframeError';
+  readonly code: string;
+  readonly context: ErrorContext;
+
+  constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.context = context;
+  }
+
+  /** The form a result document or an HTTP error body carries. */
+  toJSON(): { code: string; message: string; context: ErrorContext } {
+    return { code: this.code, message: this.message, context: this.context };
+  }
+}
+
+/** Bad arguments or configuration: raised at construction, before anything runs. */
+export class ConfigError extends FirstframeError {
+  override readonly name = 'ConfigError';
+  /** Every problem found, one line each, with its path (`BATCH_SIZE: expected a positive integer, got "0"`). */
+  readonly problems: readonly string[];
+
+  constructor(code: string, problems: readonly string[], context: ErrorContext = {}) {
+    super(code, problems.join('\n'), context);
+    this.problems = problems;
+  }
+}
+
+/** Anything that went wrong while fetching bytes: URL, DNS, connection, HTTP status, body. */
+export class SourceError extends FirstframeError {
+  override readonly name = 'SourceError';
+}
+
+/** The container or the codec could not turn the bytes into frames. */
+export class DecodeError extends FirstframeError {
+  override readonly name = 'DecodeError';
+}
+
+/** A model could not be loaded or run. */
+export class ModelError extends FirstframeError {
+  override readonly name = 'ModelError';
+}
+
+/** The stable codes. Adding one is fine; renaming one breaks users who match on it. */
+export const codes = {
+  config: {
+    env: 'FF_ERR_CONFIG_ENV',
+    invalidOption: 'FF_ERR_INVALID_OPTION',
+    usage: 'FF_ERR_USAGE',
+  },
+  source: {
+    invalidUrl: 'FF_ERR_INVALID_URL',
+    unsupportedScheme: 'FF_ERR_UNSUPPORTED_SCHEME',
+    dns: 'FF_ERR_DNS',
+    connectRefused: 'FF_ERR_CONNECT_REFUSED',
+    connectTimeout: 'FF_ERR_CONNECT_TIMEOUT',
+    connection: 'FF_ERR_CONNECTION',
+    httpStatus: 'FF_ERR_HTTP_STATUS',
+    rangeNotSatisfiable: 'FF_ERR_RANGE_NOT_SATISFIABLE',
+    rangeIgnored: 'FF_ERR_RANGE_IGNORED',
+    bodyShort: 'FF_ERR_BODY_SHORT',
+    stalled: 'FF_ERR_STALLED',
+    headersTimeout: 'FF_ERR_HEADERS_TIMEOUT',
+    fileNotFound: 'FF_ERR_FILE_NOT_FOUND',
+    fileRead: 'FF_ERR_FILE_READ',
+  },
+  fixtures: {
+    /** ffmpeg/ffprobe missing, failing, or producing a clip that does not pass its own checks. */
+    ffmpeg: 'FF_ERR_FIXTURES_FFMPEG',
+    /** A scene specification that cannot be drawn (size, player count, frame number). */
+    invalidSpec: 'FF_ERR_FIXTURES_SPEC',
+    /** Another process holds the fixture directory's lock for too long. */
+    locked: 'FF_ERR_FIXTURES_LOCKED',
+  },
+} as const;
+
+/** True for an error raised by firstframe (as opposed to a bug or a foreign library's exception). */
+export function isFirstframeError(err: unknown): err is FirstframeError {
+  return err instanceof FirstframeError;
+}

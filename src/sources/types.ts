@@ -1,0 +1,35 @@
+import type { Observable } from 'rxjs';
+
+/** A byte range of a resource: `[start, end]` inclusive (end omitted: to the end), or the last `suffix` bytes. */
+export type ByteRange = { readonly start: number; readonly end?: number } | { readonly suffix: number };
+
+/**
+ * What is known about the resource a source reads. It is shared by every chunk of one subscription and
+ * filled in as the response headers arrive, so it is complete from the first chunk on.
+ */
+export interface ResourceInfo {
+  readonly url: string;
+  /** Size of the whole resource, from `Content-Range` (206) or `Content-Length` (200); undefined when unknown. */
+  totalBytes: number | undefined;
+  /** Whether the server honoured a Range request; undefined while no Range was sent. */
+  rangeHonoured: boolean | undefined;
+  contentType: string | undefined;
+  /**
+   * Fetches another range of the same resource, e.g. the moov box at the end of a file while the first
+   * response keeps streaming. Cold: nothing is requested until it is subscribed.
+   */
+  readonly fetchRange?: (range: ByteRange) => Observable<ByteChunk>;
+}
+
+/** One piece of a resource, emitted as soon as it arrived. */
+export interface ByteChunk {
+  readonly bytes: Uint8Array;
+  /** Absolute offset of `bytes[0]` in the resource. */
+  readonly offset: number;
+  /** `performance.now()` when the bytes were received. */
+  readonly receivedAt: number;
+  readonly resource: ResourceInfo;
+}
+
+/** 1 MB as the miners' PARTIAL_DOWNLOAD_MB counts it (binary megabytes, as their Python code multiplies). */
+export const MEBIBYTE = 1024 * 1024;

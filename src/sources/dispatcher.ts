@@ -58,13 +58,16 @@ function timedConnector(options: DispatcherOptions): buildConnector.connector {
   return (connectOptions, callback) => {
     const recorder = connectionTiming.getStore();
     const startedAt = performance.now();
+    const secure = connectOptions.protocol === 'https:';
     const socket = base(connectOptions, (err, connected) => {
-      if (!err && recorder?.tls && connectOptions.protocol === 'https:') {
-        recorder.tls(performance.now() - startedAt, (connected as TLSSocket).alpnProtocol);
+      // The callback runs on 'connect' (plain) or 'secureConnect' (TLS), before undici writes the request.
+      if (!err && recorder) {
+        if (!secure) recorder.connect?.(performance.now() - startedAt, (connected as Socket).remoteAddress);
+        else recorder.tls?.(performance.now() - startedAt, (connected as TLSSocket).alpnProtocol);
       }
       (callback as (e: Error | null, s: Socket | null) => void)(err, connected as Socket);
     }) as unknown as Socket | undefined;
-    if (recorder?.connect && socket && typeof socket.once === 'function') {
+    if (secure && recorder?.connect && socket && typeof socket.once === 'function') {
       socket.once('connect', () => recorder.connect?.(performance.now() - startedAt, socket.remoteAddress));
     }
     return socket as never;

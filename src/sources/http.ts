@@ -62,14 +62,14 @@ function rangeHeader(range: ByteRange): string {
   return `bytes=${range.start}-${range.end ?? ''}`;
 }
 
-/** `bytes 100-199/5000` → { start: 100, end: 199, total: 5000 }; `*` as total → undefined. */
+/** `bytes 100-199/5000` → { start: 100, end: 199, total: 5000 }; a 416's unsatisfied form (an asterisk for the range) → { total: 5000 }. */
 function parseContentRange(
   value: string | undefined,
-): { start: number; end: number; total?: number } | undefined {
-  const match = value ? /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(value.trim()) : null;
+): { start?: number; end?: number; total?: number } | undefined {
+  const match = value ? /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(value.trim()) : null;
   if (!match) return undefined;
-  const total = match[3] === '*' ? undefined : Number(match[3]);
-  return { start: Number(match[1]), end: Number(match[2]), ...(total === undefined ? {} : { total }) };
+  const range = match[1] === undefined ? {} : { start: Number(match[1]), end: Number(match[2]) };
+  return match[3] === '*' ? range : { ...range, total: Number(match[3]) };
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
@@ -92,6 +92,7 @@ function requestBytes(ctx: Context, resource: ResourceInfo, plan: RequestPlan): 
     let emitted = 0; // body bytes passed on (after a limit)
     let nextOffset = 0;
     let expectedBytes: number | undefined;
+    // eslint-disable-next-line prefer-const -- assigned once the handlers that clear it exist
     let headersTimer: NodeJS.Timeout | undefined;
     let stallTimer: NodeJS.Timeout | undefined;
     const held: Uint8Array[] = [];
@@ -224,7 +225,15 @@ function requestBytes(ctx: Context, resource: ResourceInfo, plan: RequestPlan): 
           if (plan.buffered) held.push(bytes);
           else subscriber.next({ bytes, offset, receivedAt, resource });
         }
-        if (limit !== undefined && emitted >= limit) finish('limit');
+        // At the limit: a response that ends here anyway (a 206 of exactly the range) finishes normally and
+        // keeps its socket; anything longer (a server that ignored Range) is cut off right now.
+        if (
+          limit !== undefined &&
+          emitted >= limit &&
+          (expectedBytes === undefined || received < expectedBytes)
+        ) {
+          finish('limit');
+        }
       },
       onResponseEnd() {
         if (finished) return;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { SourceError } from '../core/errors.js';
 import { connectionTiming, sharedDispatcher } from './dispatcher.js';
@@ -46,9 +47,16 @@ export async function warm(
           path: `${parsed.pathname}${parsed.search}`,
           method: 'HEAD',
           headersTimeout: 10_000,
+          // undici closes the socket after a HEAD by default (for servers that wrongly send a body); the
+          // whole point here is to keep it.
+          reset: false,
         }),
     );
     await response.body.dump();
+    // undici hands the connection back to its pool only on a later turn of the event loop (measured: a
+    // request dispatched in the same turn, or after setImmediate, opens a second socket). Return after
+    // that, so that the caller's first request finds the warm socket idle.
+    await sleep(1);
     const length = response.headers['content-length'];
     const ranges = response.headers['accept-ranges'];
     return {

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, isFirstframeError } from '../core/errors.js';
+import { readEnvConfig } from '../core/config.js';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+}
+
+const USAGE = `usage: firstframe <command> [options]
+
+commands:
+  run [URL|FILE]     fetch a video and report timings (no source: the bundled clip over the simulator)
+  cdn DIR            serve DIR over the network simulator (rate, TTFB, Range, HTTP/2, faults)
+  fixtures           make the synthetic clips the tests and the default run use
+  help               this text
+
+Run "firstframe <command> --help" for a command's options.`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** Exit codes: 0 success, 1 a failed run, 2 bad usage or configuration. */
+export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<number> {
+  const full: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, ...io };
+  const [command, ...rest] = argv;
+  try {
+    // Bad environment values stop every command at start, with every bad variable named.
+    readEnvConfig(full.env);
+    switch (command) {
+      case 'run':
+        return await (await import('./run.js')).runCommand(rest, full);
+      case 'cdn':
+        return await (await import('./cdn.js')).cdnCommand(rest, full);
+      case 'fixtures':
+        return await (await import('./fixtures.js')).fixturesCommand(rest, full);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        full.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      case '--version':
+      case 'version':
+        full.stdout.write(`${version()}\n`);
+        return 0;
+      default:
+        full.stderr.write(`firstframe: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      full.stderr.write(
+        `firstframe: ${error.code}: invalid configuration\n${error.problems.map((p) => `  ${p}`).join('\n')}\n`,
+      );
+      return 2;
+    }
+    if (isFirstframeError(error)) {
+      full.stderr.write(`firstframe: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}

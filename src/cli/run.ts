@@ -1,0 +1,208 @@
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { lastValueFrom, tap, type Observable } from 'rxjs';
+import { readEnvConfig } from '../core/config.js';
+import { ConfigError, codes, isFirstframeError } from '../core/errors.js';
+import { createTimeline } from '../core/events.js';
+import { closeSharedDispatcher } from '../sources/dispatcher.js';
+import { fileSource } from '../sources/file.js';
+import { httpSource, type HttpStrategy } from '../sources/http.js';
+import { MEBIBYTE, type ByteChunk } from '../sources/types.js';
+import { scanTopLevelBoxes } from '../fixtures/mp4-boxes.js';
+import type { CliIo } from './main.js';
+
+/** The seeds' measured link: 14.1 MB in 8.5 s, first byte after about 100 ms. */
+export const SEED_RATE_BYTES_PER_SEC = 1_660_000;
+export const SEED_TTFB_MS = 100;
+
+const HELP = `usage: firstframe run [URL|FILE] [options]
+
+Fetches a video with the chosen strategy and reports where the time went. With no URL or FILE, the
+bundled synthetic clip is served by the network simulator at the seeds' measured link (1.66 MB/s,
+100 ms to first byte).
+
+options:
+  --strategy stream|partial|full|ranges   how bytes are fetched (default: stream; PARTIAL_DOWNLOAD=1: partial)
+  --partial-mb N                          bytes fetched by partial, in MiB (default PARTIAL_DOWNLOAD_MB or 4)
+  --rate BYTES/S                          simulator bandwidth for the bundled clip (default 1660000)
+  --ttfb MS                               simulator time to first byte (default 100)
+  --json                                  print only the result document on stdout
+  -h, --help                              this text`;
+
+export interface RunResult {
+  source: { url: string; bytesTotal: number | null; rangeHonoured: boolean | null; layout: string | null };
+  timings: {
+    headersMs: number | null;
+    firstByteMs: number | null;
+    totalMs: number;
+    bytesDownloaded: number;
+    chunks: number;
+    endedBy: 'end' | 'error';
+  };
+  error?: { code: string; message: string };
+}
+
+/** The container layout, from the top-level boxes seen in the first bytes. */
+function layoutOf(prefix: Uint8Array): string | null {
+  const boxes = scanTopLevelBoxes(prefix);
+  const types = boxes.map((box) => box.type);
+  if (types.length === 0) return prefix[0] === 0x47 ? 'mpegts' : prefix[0] === 0x1a ? 'matroska' : null;
+  const moov = types.indexOf('moov');
+  const mdat = types.indexOf('mdat');
+  if (types.includes('moof') || (moov >= 0 && boxes.some((b) => b.type === 'mvex'))) return 'fragmented';
+  if (moov >= 0 && (mdat < 0 || moov < mdat)) return types.includes('moof') ? 'fragmented' : 'faststart';
+  if (mdat >= 0 && moov < 0) return 'moov-end';
+  return null;
+}
+
+function number(name: string, raw: string | undefined, problems: string[], min = 0): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= min) {
+    problems.push(`--${name}: expected a number > ${min}, got ${JSON.stringify(raw)}`);
+    return undefined;
+  }
+  return value;
+}
+
+export async function runCommand(argv: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        strategy: { type: 'string' },
+        'partial-mb': { type: 'string' },
+        rate: { type: 'string' },
+        ttfb: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    io.stderr.write(`firstframe run: ${(error as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const env = readEnvConfig(io.env);
+  const problems: string[] = [];
+  if (positionals.length > 1) problems.push(`expected at most one URL or FILE, got ${positionals.length}`);
+  const strategy = (values.strategy ?? (env.PARTIAL_DOWNLOAD ? 'partial' : 'stream')) as HttpStrategy;
+  if (!['stream', 'partial', 'full', 'ranges'].includes(strategy)) {
+    problems.push(
+      `--strategy: expected stream, partial, full or ranges, got ${JSON.stringify(values.strategy)}`,
+    );
+  }
+  const partialMb = number('partial-mb', values['partial-mb'], problems) ?? env.PARTIAL_DOWNLOAD_MB ?? 4;
+  const rate = number('rate', values.rate, problems) ?? SEED_RATE_BYTES_PER_SEC;
+  const ttfb =
+    values.ttfb === undefined ? SEED_TTFB_MS : (number('ttfb', values.ttfb, problems, -1) ?? SEED_TTFB_MS);
+  if (problems.length > 0) throw new ConfigError(codes.config.usage, problems);
+
+  const target = positionals[0];
+  const partialBytes = Math.round(partialMb * MEBIBYTE);
+  const timeline = createTimeline();
+  let stopSimulator: (() => Promise<void>) | undefined;
+  let source: Observable<ByteChunk>;
+  let label: string;
+  if (target !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
+    if (!existsSync(target)) throw new ConfigError(codes.config.usage, [`no such file: ${target}`]);
+    label = target;
+    source = fileSource(target, {
+      onEvent: timeline.sink,
+      ...(strategy === 'partial' ? { limitBytes: partialBytes } : {}),
+    });
+  } else {
+    let url = target;
+    if (url === undefined) {
+      const { makeFixtures, defaultFixtureDir } = await import('../fixtures/make.js');
+      const { startNetSim } = await import('../sim/netsim.js');
+      const fixtures = await makeFixtures(defaultFixtureDir(), { profile: 'test' });
+      const sim = await startNetSim({ root: fixtures.dir, rateBytesPerSec: rate, ttfbMs: ttfb });
+      stopSimulator = () => sim.close();
+      url = sim.urlFor('/faststart.mp4');
+      if (!values.json) io.stderr.write(`serving the bundled clip at ${rate} B/s, ${ttfb} ms TTFB: ${url}\n`);
+    }
+    label = url;
+    source = httpSource(url, { strategy, partialBytes, onEvent: timeline.sink });
+  }
+
+  let bytes = 0;
+  let chunks = 0;
+  let prefix: Uint8Array | undefined;
+  let resource: ByteChunk['resource'] | undefined;
+  let error: unknown;
+  const progress = !values.json && Boolean((io.stderr as { isTTY?: boolean }).isTTY);
+  try {
+    await lastValueFrom(
+      source.pipe(
+        tap((chunk) => {
+          resource ??= chunk.resource;
+          if (chunk.offset === 0) prefix = chunk.bytes.subarray(0, 64 * 1024);
+          bytes += chunk.bytes.byteLength;
+          chunks += 1;
+          if (progress) {
+            const ms = performance.now() - timeline.startedAt;
+            io.stderr.write(`\r${(bytes / 1e6).toFixed(2)} MB in ${(ms / 1000).toFixed(1)} s`);
+          }
+        }),
+      ),
+      { defaultValue: undefined },
+    );
+  } catch (caught) {
+    error = caught;
+  } finally {
+    if (progress) io.stderr.write('\n');
+    await stopSimulator?.();
+    await closeSharedDispatcher();
+  }
+  const totalMs = performance.now() - timeline.startedAt;
+  const result: RunResult = {
+    source: {
+      url: resource?.url ?? label,
+      bytesTotal: resource?.totalBytes ?? null,
+      rangeHonoured: resource?.rangeHonoured ?? null,
+      layout: prefix ? layoutOf(prefix) : null,
+    },
+    timings: {
+      headersMs: round(timeline.msTo('source', 'headers')),
+      firstByteMs: round(timeline.msTo('source', 'first-byte')),
+      totalMs: round(totalMs) ?? 0,
+      bytesDownloaded: bytes,
+      chunks,
+      endedBy: error ? 'error' : 'end',
+    },
+  };
+  if (error) {
+    if (!isFirstframeError(error)) throw error;
+    result.error = { code: error.code, message: error.message };
+  }
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(result)}\n`);
+  } else {
+    const t = result.timings;
+    io.stdout.write(
+      [
+        `source:      ${result.source.url} (${result.source.layout ?? 'unknown layout'}, ${result.source.bytesTotal ?? '?'} bytes, range ${result.source.rangeHonoured ?? 'not asked'})`,
+        `headers:     ${t.headersMs ?? '-'} ms`,
+        `first byte:  ${t.firstByteMs ?? '-'} ms`,
+        `download:    ${t.bytesDownloaded} bytes in ${t.chunks} chunks, ${(t.totalMs / 1000).toFixed(2)} s`,
+        `ended by:    ${t.endedBy}`,
+      ].join('\n') + '\n',
+    );
+  }
+  if (error && isFirstframeError(error)) {
+    io.stderr.write(`firstframe: ${error.code}: ${error.message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function round(ms: number | undefined): number | null {
+  return ms === undefined ? null : Math.round(ms * 10) / 10;
+}

@@ -8,7 +8,7 @@ import { closeSharedDispatcher } from '../sources/dispatcher.js';
 import { fileSource } from '../sources/file.js';
 import { httpSource, type HttpStrategy } from '../sources/http.js';
 import { MEBIBYTE, type ByteChunk } from '../sources/types.js';
-import { scanTopLevelBoxes } from '../fixtures/mp4-boxes.js';
+import { scanTopLevelBoxes } from '../media/mp4-boxes.js';
 import type { CliIo } from './main.js';
 
 /** The seeds' measured link: 14.1 MB in 8.5 s, first byte after about 100 ms. */

@@ -73,6 +73,10 @@ export const codes = {
     fileNotFound: 'FF_ERR_FILE_NOT_FOUND',
     fileRead: 'FF_ERR_FILE_READ',
   },
+  sim: {
+    /** `waitForRequestEnd` gave up: the request did not end in time, or the simulator closed first. */
+    netsimWaitTimeout: 'FF_ERR_NETSIM_WAIT_TIMEOUT',
+  },
   fixtures: {
     /** ffmpeg/ffprobe missing, failing, or producing a clip that does not pass its own checks. */
     ffmpeg: 'FF_ERR_FIXTURES_FFMPEG',
@@ -80,6 +84,16 @@ export const codes = {
     invalidSpec: 'FF_ERR_FIXTURES_SPEC',
     /** Another process holds the fixture directory's lock for too long. */
     locked: 'FF_ERR_FIXTURES_LOCKED',
+  },
+  decode: {
+    noData: 'FF_ERR_NO_DATA',
+    notAVideo: 'FF_ERR_NOT_A_VIDEO',
+    noVideoStream: 'FF_ERR_NO_VIDEO_STREAM',
+    unsupportedCodec: 'FF_ERR_UNSUPPORTED_CODEC',
+    moovMissing: 'FF_ERR_MOOV_MISSING',
+    moovInvalid: 'FF_ERR_MOOV_INVALID',
+    demux: 'FF_ERR_DEMUX',
+    convert: 'FF_ERR_CONVERT',
   },
 } as const;
 

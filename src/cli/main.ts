@@ -41,11 +41,13 @@ export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<num
       case 'fixtures':
         return await (await import('./fixtures.js')).fixturesCommand(rest, full);
       case undefined:
+        full.stderr.write(`${USAGE}\n`);
+        return 2;
       case 'help':
       case '--help':
       case '-h':
         full.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 2 : 0;
+        return 0;
       case '--version':
       case 'version':
         full.stdout.write(`${version()}\n`);

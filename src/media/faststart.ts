@@ -17,9 +17,15 @@ interface BoxHeader {
 }
 
 function readHeader(view: DataView, at: number, limit: number): BoxHeader {
-  if (at + 8 > limit) throw new MoovPatchError(`box header at byte ${at} runs past its parent (ends at ${limit})`);
+  if (at + 8 > limit)
+    throw new MoovPatchError(`box header at byte ${at} runs past its parent (ends at ${limit})`);
   let size = view.getUint32(at);
-  const type = String.fromCharCode(view.getUint8(at + 4), view.getUint8(at + 5), view.getUint8(at + 6), view.getUint8(at + 7));
+  const type = String.fromCharCode(
+    view.getUint8(at + 4),
+    view.getUint8(at + 5),
+    view.getUint8(at + 6),
+    view.getUint8(at + 7),
+  );
   let headerSize = 8;
   if (size === 1) {
     if (at + 16 > limit) throw new MoovPatchError(`64-bit box header of ${type} at byte ${at} is cut off`);
@@ -29,7 +35,9 @@ function readHeader(view: DataView, at: number, limit: number): BoxHeader {
     size = limit - at;
   }
   if (size < headerSize || at + size > limit) {
-    throw new MoovPatchError(`box ${type} at byte ${at} claims ${size} bytes, beyond its parent (ends at ${limit})`);
+    throw new MoovPatchError(
+      `box ${type} at byte ${at} claims ${size} bytes, beyond its parent (ends at ${limit})`,
+    );
   }
   return { type, start: at, headerSize, end: at + size };
 }
@@ -51,7 +59,7 @@ export function shiftChunkOffsets(moov: Uint8Array, delta: number): MoovPatch {
   let tables = 0;
   let entries = 0;
   const walk = (from: number, to: number) => {
-    for (let at = from; at < to; ) {
+    for (let at = from; at < to;) {
       const box = readHeader(view, at, to);
       const body = box.start + box.headerSize;
       if (CONTAINERS.has(box.type)) {
@@ -82,7 +90,8 @@ export function shiftChunkOffsets(moov: Uint8Array, delta: number): MoovPatch {
     }
   };
   const root = readHeader(view, 0, copy.byteLength);
-  if (root.type !== 'moov') throw new MoovPatchError(`expected a moov box, found ${JSON.stringify(root.type)}`);
+  if (root.type !== 'moov')
+    throw new MoovPatchError(`expected a moov box, found ${JSON.stringify(root.type)}`);
   walk(root.start + root.headerSize, root.end);
   return { moov: copy, tables, entries };
 }

@@ -24,8 +24,8 @@ export function letterboxGeometry(width: number, height: number, size: number): 
   const scaledWidth = Math.max(1, Math.round(width * scale));
   const scaledHeight = Math.max(1, Math.round(height * scale));
   // Ultralytics rounds the half padding with a small bias towards the top/left (round(d - 0.1)).
-  const padX = Math.round((size - scaledWidth) / 2 - 0.1);
-  const padY = Math.round((size - scaledHeight) / 2 - 0.1);
+  const padX = Math.max(0, Math.round((size - scaledWidth) / 2 - 0.1));
+  const padY = Math.max(0, Math.round((size - scaledHeight) / 2 - 0.1));
   return { size, scale, scaledWidth, scaledHeight, padX, padY };
 }
 

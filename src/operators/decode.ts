@@ -71,6 +71,8 @@ export interface DecodeOptions {
   nvdec?: boolean | { outWidth?: number; outHeight?: number };
   /** Letterbox padding grey; default 114 as Ultralytics. */
   padValue?: number;
+  /** Names the input in error messages when no byte (and so no URL) ever arrived. */
+  sourceUrl?: string;
   onEvent?: EventSink;
 }
 
@@ -84,7 +86,18 @@ const DEMUXER_BY_LAYOUT: Partial<Record<ContainerLayout, string>> = {
   mpegts: 'mpegts',
   matroska: 'matroska,webm',
 };
-const MP4_FIRST_BOXES = new Set(['ftyp', 'styp', 'moov', 'mdat', 'free', 'skip', 'wide', 'pdin', 'uuid', 'moof']);
+const MP4_FIRST_BOXES = new Set([
+  'ftyp',
+  'styp',
+  'moov',
+  'mdat',
+  'free',
+  'skip',
+  'wide',
+  'pdin',
+  'uuid',
+  'moof',
+]);
 
 function validate(options: DecodeOptions): void {
   const problems: string[] = [];
@@ -98,13 +111,21 @@ function validate(options: DecodeOptions): void {
   if (options.probeSize !== undefined && (!Number.isInteger(options.probeSize) || options.probeSize < 32)) {
     problems.push(`decode.probeSize: expected an integer >= 32, got ${JSON.stringify(options.probeSize)}`);
   }
-  if (options.minStartBytes !== undefined && (!Number.isInteger(options.minStartBytes) || options.minStartBytes < 0)) {
-    problems.push(`decode.minStartBytes: expected an integer >= 0, got ${JSON.stringify(options.minStartBytes)}`);
+  if (
+    options.minStartBytes !== undefined &&
+    (!Number.isInteger(options.minStartBytes) || options.minStartBytes < 0)
+  ) {
+    problems.push(
+      `decode.minStartBytes: expected an integer >= 0, got ${JSON.stringify(options.minStartBytes)}`,
+    );
   }
   if (options.threads !== undefined && options.threads !== 'slice' && options.threads !== 'frame') {
     problems.push(`decode.threads: expected slice or frame, got ${JSON.stringify(options.threads)}`);
   }
-  if (options.padValue !== undefined && (!Number.isInteger(options.padValue) || options.padValue < 0 || options.padValue > 255)) {
+  if (
+    options.padValue !== undefined &&
+    (!Number.isInteger(options.padValue) || options.padValue < 0 || options.padValue > 255)
+  ) {
     problems.push(`decode.padValue: expected an integer 0..255, got ${JSON.stringify(options.padValue)}`);
   }
   if (problems.length > 0) throw new ConfigError(codes.config.invalidOption, problems, { stage: 'decode' });
@@ -122,16 +143,14 @@ function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
   return Buffer.concat(chunks);
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /** A short description of what bytes that FFmpeg refused look like, for the error message. */
 function describeBytes(prefix: Uint8Array): string {
   const head = Buffer.from(prefix.subarray(0, 64)).toString('latin1');
   if (/^\s*<(!doctype|html|\?xml|head|body)/i.test(head)) return 'it looks like an HTML or XML page';
   if (/^\s*[{[]/.test(head)) return 'it looks like JSON';
-  const printable = [...prefix.subarray(0, 32)].every((byte) => byte === 9 || byte === 10 || byte === 13 || (byte >= 32 && byte < 127));
+  const printable = [...prefix.subarray(0, 32)].every(
+    (byte) => byte === 9 || byte === 10 || byte === 13 || (byte >= 32 && byte < 127),
+  );
   if (printable && prefix.byteLength > 0) return 'it looks like text';
   return 'its first bytes match no known container';
 }
@@ -168,9 +187,12 @@ class DecodeSession {
   private pending: Uint8Array[] = [];
   private mdatStart = 0;
   private moovStart = 0;
-  private tailFromMain: Uint8Array[] | undefined;
+  /** Main-stream bytes from the moov's offset on: the moov itself when the Range fetch cannot help. */
+  private tailFromMain: Uint8Array[] = [];
+  private tailFetching = false;
 
   private writes: Promise<unknown> = Promise.resolve();
+  private fedMemory: WeakRef<ArrayBuffer>[] = [];
   private bytesFed = 0;
   private offsetReached = 0;
   private inputEnded = false;
@@ -193,6 +215,8 @@ class DecodeSession {
   private framesDecoded = 0;
   private framesConverted = 0;
   private corruptPackets = 0;
+  /** Frames the decoder never produced (corrupt data it concealed by dropping), seen as timestamp gaps. */
+  private framesLost = 0;
   private nextFrameNumber = 0;
   private firstTimestamp: number | undefined;
   private frameDuration: number | undefined;
@@ -278,7 +302,10 @@ class DecodeSession {
   /** A moov with an mvex box announces fragments even before the first moof has arrived. */
   private hasMvex(prefix: Uint8Array, moov: Mp4Box): boolean {
     if (moov.type !== 'moov') return false;
-    const body = prefix.subarray(moov.offset + moov.headerSize, Math.min(prefix.byteLength, moov.offset + moov.size));
+    const body = prefix.subarray(
+      moov.offset + moov.headerSize,
+      Math.min(prefix.byteLength, moov.offset + moov.size),
+    );
     return scanTopLevelBoxes(body).some((box) => box.type === 'mvex');
   }
 
@@ -300,10 +327,14 @@ class DecodeSession {
     this.emit('layout', { layout: this.layout, mdatOffset: mdat.offset, mdatSize: mdat.size });
     if (mdat.toEndOfFile) {
       this.fail(
-        new DecodeError(codes.decode.moovMissing, `${this.where()}: mdat at byte ${mdat.offset} runs to the end of the file and no moov came before it`, {
-          url: this.resource?.url,
-          offset: mdat.offset,
-        }),
+        new DecodeError(
+          codes.decode.moovMissing,
+          `${this.where()}: mdat at byte ${mdat.offset} runs to the end of the file and no moov came before it`,
+          {
+            url: this.resource?.url,
+            offset: mdat.offset,
+          },
+        ),
       );
       return;
     }
@@ -315,24 +346,25 @@ class DecodeSession {
     const fetchRange = this.resource?.fetchRange;
     const startedAt = performance.now();
     this.emit('moov-fetch', { offset: this.moovStart });
-    if (!fetchRange) {
-      this.tailFromMain = [];
-      return;
-    }
+    if (!fetchRange) return;
+    this.tailFetching = true;
     const received: Uint8Array[] = [];
     this.tail = fetchRange({ start: this.moovStart }).subscribe({
       next: (chunk) => received.push(chunk.bytes),
       error: (error: unknown) => {
+        this.tailFetching = false;
         if (isFirstframeError(error) && error.code === codes.source.rangeIgnored) {
           // The server cannot serve ranges: wait for the moov at the end of this very response.
           this.emit('moov-fetch-fallback', { reason: error.code });
-          this.tailFromMain = [];
           if (this.inputEnded) this.onTail(concatBytes(this.tailFromMain), startedAt);
           return;
         }
         this.fail(error);
       },
-      complete: () => this.onTail(concatBytes(received), startedAt),
+      complete: () => {
+        this.tailFetching = false;
+        this.onTail(concatBytes(received), startedAt);
+      },
     });
   }
 
@@ -344,7 +376,7 @@ class DecodeSession {
       if (this.mode === 'moov-ready') this.feed(mdatPart);
       else this.pending.push(mdatPart);
     }
-    if (this.tailFromMain && end > this.moovStart) {
+    if (end > this.moovStart) {
       this.tailFromMain.push(bytes.subarray(Math.max(0, this.moovStart - offset)));
     }
   }
@@ -370,10 +402,14 @@ class DecodeSession {
     } catch (error) {
       const reason = error instanceof MoovPatchError ? error.message : String(error);
       this.fail(
-        new DecodeError(codes.decode.moovInvalid, `${this.where()}: the moov box at byte ${moov.offset} is malformed: ${reason}`, {
-          url: this.resource?.url,
-          offset: moov.offset,
-        }),
+        new DecodeError(
+          codes.decode.moovInvalid,
+          `${this.where()}: the moov box at byte ${moov.offset} is malformed: ${reason}`,
+          {
+            url: this.resource?.url,
+            offset: moov.offset,
+          },
+        ),
       );
       return;
     }
@@ -394,8 +430,17 @@ class DecodeSession {
   private feed(bytes: Uint8Array): void {
     if (!this.active || bytes.byteLength === 0) return;
     this.bytesFed += bytes.byteLength;
-    const buffer = asBuffer(bytes);
-    this.writes = this.writes.then(() => (this.active ? this.governor.write(buffer) : undefined)).catch(() => undefined);
+    // beamcoder's governor pins every Buffer written to it with a reference that only a later demuxer
+    // read releases: chunks still queued when decoding stops, or fed to an open that failed, would stay
+    // pinned for the life of the process (measured: +82 KB per cancelled run of an 82 KB clip). So FFmpeg
+    // gets copies in memory of our own, which release() empties once FFmpeg can no longer touch them.
+    const copy = new Uint8Array(bytes.byteLength);
+    copy.set(bytes);
+    this.fedMemory.push(new WeakRef(copy.buffer));
+    const buffer = Buffer.from(copy.buffer);
+    this.writes = this.writes
+      .then(() => (this.active ? this.governor.write(buffer) : undefined))
+      .catch(() => undefined);
     if (!this.demuxerOpening) {
       this.demuxerOpening = true;
       // Open once the first bytes are queued: FFmpeg's open blocks a libuv thread until they are there.
@@ -406,13 +451,20 @@ class DecodeSession {
   private endInput(): void {
     if (!this.active || this.inputEnded) return;
     this.inputEnded = true;
-    this.emit('input-end', { bytes: this.offsetReached, error: this.sourceError ? String((this.sourceError as Error).message ?? this.sourceError) : undefined });
+    this.emit('input-end', {
+      bytes: this.offsetReached,
+      error: this.sourceError ? String((this.sourceError as Error).message ?? this.sourceError) : undefined,
+    });
     switch (this.mode) {
       case 'sniffing': {
         if (this.sniffedBytes === 0) {
           this.fail(
             this.sourceError ??
-              new DecodeError(codes.decode.noData, `${this.where()}: the source ended before any byte arrived`, { url: this.resource?.url }),
+              new DecodeError(
+                codes.decode.noData,
+                `${this.where()}: the source ended before any byte arrived`,
+                { url: this.resource?.url },
+              ),
           );
           return;
         }
@@ -420,9 +472,18 @@ class DecodeSession {
         if (this.mode === 'sniffing') this.goDirect(concatBytes(this.sniffed));
         return;
       }
-      case 'moov-pending':
-        if (this.tailFromMain) this.onTail(concatBytes(this.tailFromMain), performance.now());
+      case 'moov-pending': {
+        // The fetch is still running: its answer decides, unless this response already brought the moov.
+        const tail = concatBytes(this.tailFromMain);
+        const moovHere = scanTopLevelBoxes(tail, this.moovStart).some(
+          (box) => box.type === 'moov' && box.complete,
+        );
+        if (!this.tailFetching || moovHere) {
+          this.tail?.unsubscribe();
+          this.onTail(tail, performance.now());
+        }
         return;
+      }
       default:
         this.finishGovernor();
     }
@@ -498,14 +559,20 @@ class DecodeSession {
     });
     const video = streams[this.videoIndex]!;
     const codec = video.codecpar.name;
+    const tag = (video.codecpar as unknown as { codec_tag?: unknown }).codec_tag;
     try {
       this.decoder = this.createDecoder(demuxer, codec);
     } catch (error) {
       this.fail(
-        new DecodeError(codes.decode.unsupportedCodec, `${this.where()}: no decoder for codec ${codec}: ${(error as Error).message}`, {
-          url: this.resource?.url,
-          codec,
-        }),
+        new DecodeError(
+          codes.decode.unsupportedCodec,
+          `${this.where()}: no decoder for codec ${codec}${typeof tag === 'string' && tag.trim() ? ` (tag ${JSON.stringify(tag)})` : ''}: ${(error as Error).message}`,
+          {
+            url: this.resource?.url,
+            codec,
+            tag,
+          },
+        ),
       );
       return;
     }
@@ -514,8 +581,9 @@ class DecodeSession {
     const rate = average ?? real;
     const fps = rate ? rate[0] / rate[1] : undefined;
     const timeBase = rational(video.time_base) ?? ([1, 1] as const);
-    // Constant frame rate (average = real): frame numbers can be checked against timestamps.
-    if (fps !== undefined && average && real && average[0] * real[1] === real[0] * average[1]) {
+    // Constant frame rate (average = real, or only the real rate known, as MPEG-TS without probing says):
+    // frame numbers can be checked against timestamps.
+    if (fps !== undefined && real && (!average || average[0] * real[1] === real[0] * average[1])) {
       this.frameDuration = timeBase[1] / (timeBase[0] * fps);
     }
     this.stream = {
@@ -597,11 +665,15 @@ class DecodeSession {
       this.fail(
         isFirstframeError(error)
           ? error
-          : new DecodeError(codes.decode.demux, `${this.where()}: demuxing failed after ${this.framesDecoded} frames: ${(error as Error).message ?? error}`, {
-              url: this.resource?.url,
-              frames: this.framesDecoded,
-              bytes: this.bytesFed,
-            }),
+          : new DecodeError(
+              codes.decode.demux,
+              `${this.where()}: demuxing failed after ${this.framesDecoded} frames: ${(error as Error).message ?? error}`,
+              {
+                url: this.resource?.url,
+                frames: this.framesDecoded,
+                bytes: this.bytesFed,
+              },
+            ),
       );
     }
   }
@@ -615,7 +687,12 @@ class DecodeSession {
     } catch (error) {
       // A corrupt packet: skip it, count it, report it, go on.
       this.corruptPackets += 1;
-      this.emit('corrupt-packet', { pts: packet.pts, size: packet.size, count: this.corruptPackets, message: (error as Error).message });
+      this.emit('corrupt-packet', {
+        pts: packet.pts,
+        size: packet.size,
+        count: this.corruptPackets,
+        message: (error as Error).message,
+      });
       return;
     }
     if (this.nvdecPackets) {
@@ -639,7 +716,9 @@ class DecodeSession {
   private async fallBackToSoftware(): Promise<void> {
     const replay = this.nvdecPackets ?? [];
     this.nvdecPackets = undefined;
-    this.emit('nvdec-unavailable', { reason: `no frame from ${this.decoder?.name} after ${replay.length} packets` });
+    this.emit('nvdec-unavailable', {
+      reason: `no frame from ${this.decoder?.name} after ${replay.length} packets`,
+    });
     this.decoder = this.softwareFallback!();
     this.stream = { ...this.stream!, decoder: this.decoder.name };
     for (const packet of replay) await this.decodePacket(packet);
@@ -652,7 +731,16 @@ class DecodeSession {
       if (this.frameDuration) {
         // A frame the decoder dropped (corrupt data) leaves a gap in the timestamps: keep numbering true.
         const byTime = Math.round((timestamp - this.firstTimestamp) / this.frameDuration);
-        if (byTime > frameNumber) frameNumber = byTime;
+        if (byTime > frameNumber) {
+          this.framesLost += byTime - frameNumber;
+          this.emit('frames-lost', {
+            from: frameNumber,
+            to: byTime - 1,
+            count: byTime - frameNumber,
+            total: this.framesLost,
+          });
+          frameNumber = byTime;
+        }
       }
     }
     this.nextFrameNumber = frameNumber + 1;
@@ -679,7 +767,8 @@ class DecodeSession {
       image,
       stream,
     };
-    if (this.framesDecoded === 1) this.emit('first-frame', { frameNumber, bytesFed: this.bytesFed, offsetReached: this.offsetReached });
+    if (this.framesDecoded === 1)
+      this.emit('first-frame', { frameNumber, bytesFed: this.bytesFed, offsetReached: this.offsetReached });
     this.emit('frame', { frameNumber, converted: image !== undefined, frames: this.framesDecoded });
     this.subscriber.next(decoded);
   }
@@ -715,10 +804,14 @@ class DecodeSession {
     } catch (error) {
       if (!this.active) return undefined;
       this.fail(
-        new DecodeError(codes.decode.convert, `${this.where()}: converting frame ${this.nextFrameNumber - 1} for the model failed: ${(error as Error).message}`, {
-          url: this.resource?.url,
-          frameNumber: this.nextFrameNumber - 1,
-        }),
+        new DecodeError(
+          codes.decode.convert,
+          `${this.where()}: converting frame ${this.nextFrameNumber - 1} for the model failed: ${(error as Error).message}`,
+          {
+            url: this.resource?.url,
+            frameNumber: this.nextFrameNumber - 1,
+          },
+        ),
       );
       return undefined;
     }
@@ -734,6 +827,7 @@ class DecodeSession {
       framesDecoded: this.framesDecoded,
       framesConverted: this.framesConverted,
       corruptPackets: this.corruptPackets,
+      framesLost: this.framesLost,
       bytesFed: this.bytesFed,
       offsetReached: this.offsetReached,
       truncated: total !== undefined ? this.offsetReached < total : this.sourceError !== undefined,
@@ -771,6 +865,7 @@ class DecodeSession {
     this.tail?.unsubscribe();
     this.pending = [];
     this.sniffed = [];
+    this.tailFromMain = [];
     // Finishing the governor wakes a read blocked on bytes that will never come; the demuxer is closed
     // only once nothing of FFmpeg's is running on it any more.
     this.governor.finish();
@@ -780,14 +875,20 @@ class DecodeSession {
       this.decoder = undefined;
       this.filterer = undefined;
       demuxer?.forceClose();
+      // Nothing of FFmpeg's reads the fed bytes any more: move their memory out of the pinned Buffers
+      // (transferring detaches the original) and let it go.
+      for (const ref of this.fedMemory) {
+        const memory = ref.deref();
+        if (memory && memory.byteLength > 0) structuredClone(memory, { transfer: [memory] });
+      }
+      this.fedMemory = [];
     };
     void this.writes.then(() => this.busy).then(demuxerClose, demuxerClose);
   }
 
   private where(): string {
-    return this.resource?.url ?? 'decode';
+    return this.resource?.url ?? this.options.sourceUrl ?? 'decode';
   }
-
 }
 
 /**

@@ -123,9 +123,6 @@ export interface NetSim {
   close(): Promise<void>;
 }
 
-/** Raised by waitForRequestEnd. Not in core's `codes` yet: the lead adds it there. */
-const waitTimeoutCode = 'FF_ERR_NETSIM_WAIT_TIMEOUT';
-
 function formatHostForUrl(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '[::1]';
@@ -288,11 +285,11 @@ export async function startNetSim(options: NetSimOptions): Promise<NetSim> {
       const timer = setTimeout(
         () =>
           waiter.reject(
-            new FirstframeError(waitTimeoutCode, `netsim request ${id} did not end within ${timeoutMs} ms`, {
-              id,
-              timeoutMs,
-              url,
-            }),
+            new FirstframeError(
+              codes.sim.netsimWaitTimeout,
+              `netsim request ${id} did not end within ${timeoutMs} ms`,
+              { id, timeoutMs, url },
+            ),
           ),
         timeoutMs,
       );
@@ -305,7 +302,10 @@ export async function startNetSim(options: NetSimOptions): Promise<NetSim> {
       waiters.add(waiter);
       if (closing !== undefined) {
         waiter.reject(
-          new FirstframeError(waitTimeoutCode, `netsim closed before request ${id} ended`, { id, url }),
+          new FirstframeError(codes.sim.netsimWaitTimeout, `netsim closed before request ${id} ended`, {
+            id,
+            url,
+          }),
         );
       }
     });
@@ -320,7 +320,7 @@ export async function startNetSim(options: NetSimOptions): Promise<NetSim> {
       for (const socket of sockets) socket.destroy();
       for (const waiter of [...waiters]) {
         waiter.reject(
-          new FirstframeError(waitTimeoutCode, 'netsim closed before the request ended', { url }),
+          new FirstframeError(codes.sim.netsimWaitTimeout, 'netsim closed before the request ended', { url }),
         );
       }
     });

@@ -1,0 +1,376 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firstValueFrom, lastValueFrom, take, toArray, type Observable } from 'rxjs';
+import type { Dispatcher } from 'undici';
+import { DecodeError, FirstframeError } from '../../src/core/errors.js';
+import type { StageEvent } from '../../src/core/events.js';
+import { profileScene, type FixtureSet } from '../../src/fixtures/make.js';
+import { sceneObjects } from '../../src/fixtures/scene.js';
+import { scanTopLevelBoxes } from '../../src/media/mp4-boxes.js';
+import { decode, type DecodedFrame, type DecodeOptions } from '../../src/operators/decode.js';
+import { startNetSim, type NetSim } from '../../src/sim/netsim.js';
+import { createDispatcher } from '../../src/sources/dispatcher.js';
+import { fileSource } from '../../src/sources/file.js';
+import { httpSource, type HttpSourceOptions } from '../../src/sources/http.js';
+import type { ByteChunk } from '../../src/sources/types.js';
+import { probeFrameTimes } from '../support/ffprobe.js';
+import { testFixtures } from '../support/fixtures.js';
+
+let fixtures: FixtureSet;
+let sim: NetSim;
+let dispatcher: Dispatcher;
+const scratch = mkdtempSync(join(tmpdir(), 'ff-decode-'));
+
+/** Source events, kept apart from the decode events each test collects. */
+const sourceEvents: StageEvent[] = [];
+
+/** Byte-level variants of the faststart clip that make bad input, served from memory. */
+function variants(): Record<string, Uint8Array> {
+  const clip = readFileSync(fixtures.clips['faststart']!.file);
+  const badCodec = Buffer.from(clip);
+  const stsd = badCodec.indexOf('stsd');
+  badCodec.write('zzzz', badCodec.indexOf('avc1', stsd), 'latin1');
+  const corrupt = Buffer.from(clip);
+  // Overwrite 1.5 KB in the middle of mdat with noise: the decoder drops the frames it cannot rebuild.
+  randomBytes(1500).copy(corrupt, 40_000);
+  const audioOnly = join(scratch, 'audio-only.m4a');
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=d=1', '-c:a', 'aac', audioOnly]);
+  return {
+    '/bad-codec.mp4': badCodec,
+    '/corrupt.mp4': corrupt,
+    '/truncated-moov.mp4': clip.subarray(0, 1000),
+    '/page.html': Buffer.from('<!DOCTYPE html><html><body><h1>403 Forbidden</h1></body></html>'.repeat(20)),
+    '/random.bin': randomBytes(50_000),
+    '/empty.mp4': Buffer.alloc(0),
+    '/audio-only.m4a': readFileSync(audioOnly),
+  };
+}
+
+beforeAll(async () => {
+  fixtures = await testFixtures();
+  const files: Record<string, Uint8Array> = variants();
+  for (const clip of Object.values(fixtures.clips))
+    files[`/${clip.file.split('/').pop()!}`] = readFileSync(clip.file);
+  sim = await startNetSim({ files });
+  dispatcher = createDispatcher();
+});
+afterAll(async () => {
+  await dispatcher?.destroy();
+  await sim?.close();
+});
+
+const fileName = (clip: string) => fixtures.clips[clip]!.file.split('/').pop()!;
+
+function overHttp(
+  path: string,
+  options: HttpSourceOptions = {},
+  overrides?: Parameters<NetSim['urlFor']>[1],
+): Observable<ByteChunk> {
+  return httpSource(sim.urlFor(path, overrides), { dispatcher, ...options });
+}
+
+async function decodeAll(source: Observable<ByteChunk>, options: DecodeOptions = {}) {
+  const events: StageEvent[] = [];
+  const frames = await lastValueFrom(
+    source.pipe(
+      decode({ imgSize: 320, keepFrame: () => false, onEvent: (e) => events.push(e), ...options }),
+      toArray(),
+    ),
+  );
+  return {
+    frames,
+    events,
+    named: (name: string) => events.filter((e) => e.stage === 'decode' && e.name === name),
+  };
+}
+
+async function decodeError(source: Observable<ByteChunk>, options: DecodeOptions = {}) {
+  const events: StageEvent[] = [];
+  try {
+    await lastValueFrom(
+      source.pipe(decode({ keepFrame: () => false, onEvent: (e) => events.push(e), ...options })),
+      {
+        defaultValue: undefined,
+      },
+    );
+  } catch (error) {
+    expect(error).toBeInstanceOf(FirstframeError);
+    return { error: error as FirstframeError, events };
+  }
+  throw new Error('expected decode to fail');
+}
+
+function expectFramesMatchFfprobe(frames: readonly DecodedFrame[], file: string): void {
+  const times = probeFrameTimes(file);
+  expect(frames.map((f) => f.frameNumber)).toEqual(times.map((_, index) => index));
+  frames.forEach((frame, index) => expect(frame.pts).toBeCloseTo(times[index]!, 6));
+}
+
+describe('decode: every layout, frame numbers and pts as ffprobe reports them', () => {
+  const layouts = ['faststart', 'moov-end', 'fragmented', 'editlist', 'audio', 'mpegts', 'matroska', 'webm'];
+
+  it.each(layouts)('%s from a file', async (name) => {
+    const clip = fixtures.clips[name]!;
+    const { frames, named } = await decodeAll(fileSource(clip.file));
+    expect(frames).toHaveLength(clip.frames);
+    expectFramesMatchFfprobe(frames, clip.file);
+    expect(frames[0]!.stream).toMatchObject({
+      width: 640,
+      height: 360,
+      codec: name === 'webm' ? 'vp9' : 'h264',
+    });
+    expect(named('end')[0]!.data).toMatchObject({
+      reason: 'complete',
+      framesDecoded: clip.frames,
+      truncated: false,
+    });
+  });
+
+  it.each(['faststart', 'moov-end', 'fragmented', 'mpegts'])(
+    '%s over HTTP, decoding while the bytes arrive',
+    async (name) => {
+      const clip = fixtures.clips[name]!;
+      // 200 KB/s: the clip takes about half a second to arrive, long enough to see frames come before the end.
+      sourceEvents.length = 0;
+      const { frames, named } = await decodeAll(
+        overHttp(
+          `/${fileName(name)}`,
+          { onEvent: (e) => sourceEvents.push(e) },
+          { rateBytesPerSec: 200_000 },
+        ),
+      );
+      expectFramesMatchFfprobe(frames, clip.file);
+      expect(frames[0]!.stream.layout).toBe(clip.layout);
+      const firstFrame = named('first-frame')[0]!;
+      expect(firstFrame.data!.offsetReached).toBeLessThan(clip.bytes);
+      // The first frame came while the (first) response was still arriving.
+      const firstRequest = sourceEvents[0]!.data!.requestId;
+      const sourceEnd = sourceEvents.find((e) => e.name === 'end' && e.data?.requestId === firstRequest)!;
+      expect(firstFrame.at).toBeLessThan(sourceEnd.at);
+    },
+  );
+
+  it('moov at the end: fetched with one Range request while the first response streams, offsets patched', async () => {
+    const clip = fixtures.clips['moov-end']!;
+    const bytes = readFileSync(clip.file);
+    const moov = scanTopLevelBoxes(bytes).find((box) => box.type === 'moov')!;
+    const mdat = scanTopLevelBoxes(bytes).find((box) => box.type === 'mdat')!;
+    const before = sim.requests.length;
+    const { frames, named } = await decodeAll(
+      overHttp(`/${fileName('moov-end')}`, {}, { rateBytesPerSec: 200_000 }),
+    );
+    expect(frames).toHaveLength(100);
+    expect(named('layout')[0]!.data).toMatchObject({
+      layout: 'moov-end',
+      mdatOffset: mdat.offset,
+      mdatSize: mdat.size,
+    });
+    expect(named('moov')[0]!.data).toMatchObject({
+      offset: moov.offset,
+      bytes: moov.size,
+      chunkOffsetTables: 1,
+    });
+    const ranges = sim.requests.slice(before).map((r) => r.rangeHeader);
+    expect(ranges).toEqual([undefined, `bytes=${mdat.offset + mdat.size}-`]);
+  });
+
+  it('moov at the end from a server that ignores Range: waits for the moov at the end of the same response', async () => {
+    const before = sim.requests.length;
+    const { frames, named } = await decodeAll(overHttp(`/${fileName('moov-end')}`, {}, { range: false }));
+    expect(frames).toHaveLength(100);
+    // Either the Range answer (a 200: FF_ERR_RANGE_IGNORED) or the end of the first response came first.
+    const answers = sim.requests.slice(before).map((r) => [r.rangeHeader, r.status]);
+    expect(answers[0]).toEqual([undefined, 200]);
+    expect(named('moov')).toHaveLength(1);
+    expectFramesMatchFfprobe(frames, fixtures.clips['moov-end']!.file);
+  });
+});
+
+describe('decode: conversion for the model', () => {
+  it('letterboxes kept frames to IMG_SIZE in planar RGB, with the geometry to map boxes back', async () => {
+    const kept: number[] = [];
+    const { frames } = await decodeAll(fileSource(fixtures.clips['faststart']!.file), {
+      imgSize: 320,
+      keepFrame: (n) => {
+        kept.push(n);
+        return n % 25 === 0;
+      },
+    });
+    expect(kept).toEqual(frames.map((f) => f.frameNumber));
+    expect(frames.filter((f) => f.image).map((f) => f.frameNumber)).toEqual([0, 25, 50, 75]);
+    const image = frames[25]!.image!;
+    // 640×360 into 320: scale 0.5, 320×180, 70 rows of padding above and below.
+    expect(image).toMatchObject({
+      size: 320,
+      scale: 0.5,
+      scaledWidth: 320,
+      scaledHeight: 180,
+      padX: 0,
+      padY: 70,
+    });
+    expect(image.data).toHaveLength(3 * 320 * 320);
+    const at = (channel: number, x: number, y: number) => image.data[channel * 320 * 320 + y * 320 + x]!;
+    expect([at(0, 160, 10), at(1, 160, 10), at(2, 160, 10)]).toEqual([114, 114, 114]);
+    expect([at(0, 160, 310), at(1, 160, 310), at(2, 160, 310)]).toEqual([114, 114, 114]);
+    // Every object's centre, mapped through the letterbox, has that object's colour (R, G, B order).
+    const objects = sceneObjects(profileScene('test'), 25).filter((o) => o.classId !== 0);
+    expect(objects.length).toBeGreaterThan(5);
+    for (const object of objects) {
+      const [x1, y1, x2, y2] = object.bbox;
+      const x = Math.round(((x1 + x2) / 2) * image.scale + image.padX);
+      const y = Math.round(((y1 + y2) / 2) * image.scale + image.padY);
+      const rgb = [at(0, x, y), at(1, x, y), at(2, x, y)];
+      rgb.forEach((value, channel) => expect(Math.abs(value - object.color[channel]!)).toBeLessThan(40));
+    }
+  });
+});
+
+describe('decode: partial input', () => {
+  it('a source that ends early gives every complete frame, completes, and reports truncated with the offset', async () => {
+    const { frames, named } = await decodeAll(
+      fileSource(fixtures.clips['faststart']!.file, { limitBytes: 40_000 }),
+    );
+    expect(frames.length).toBeGreaterThan(20);
+    expect(frames.length).toBeLessThan(100);
+    expect(frames.map((f) => f.frameNumber)).toEqual(frames.map((_, i) => i));
+    expect(named('end')[0]!.data).toMatchObject({
+      reason: 'complete',
+      truncated: true,
+      offsetReached: 40_000,
+    });
+  });
+
+  it('a partial Range download of a moov-at-end file still decodes its first frames', async () => {
+    const { frames, named } = await decodeAll(
+      overHttp(`/${fileName('moov-end')}`, { strategy: 'partial', partialBytes: 40_000 }),
+    );
+    expect(frames.length).toBeGreaterThan(20);
+    expect(frames.length).toBeLessThan(100);
+    expect(named('end')[0]!.data).toMatchObject({ truncated: true, offsetReached: 40_000 });
+  });
+
+  it('a connection reset mid-stream: the frames that arrived, then the source error', async () => {
+    const frames: DecodedFrame[] = [];
+    const error = await new Promise<unknown>((resolve, reject) =>
+      overHttp(`/${fileName('faststart')}`, {}, { resetAfterBytes: 40_000 })
+        .pipe(decode({ keepFrame: () => false }))
+        .subscribe({
+          next: (f) => frames.push(f),
+          error: resolve,
+          complete: () => reject(new Error('completed')),
+        }),
+    );
+    expect((error as FirstframeError).code).toMatch(/^FF_ERR_(CONNECTION|BODY_SHORT)$/);
+    expect(frames.length).toBeGreaterThan(20);
+    expect(frames.map((f) => f.frameNumber)).toEqual(frames.map((_, i) => i));
+  });
+});
+
+describe('decode: bad input gives a typed error, never a crash or a hang', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['an HTML error page', '/page.html', /FF_ERR_NOT_A_VIDEO: .*looks like an HTML or XML page/],
+    ['random bytes', '/random.bin', /FF_ERR_NOT_A_VIDEO: .*first bytes match no known container/],
+    ['a truncated moov', '/truncated-moov.mp4', /FF_ERR_NOT_A_VIDEO: .*after 1000 bytes/],
+    [
+      'an unsupported codec',
+      '/bad-codec.mp4',
+      /FF_ERR_UNSUPPORTED_CODEC: .*no decoder for codec none \(tag "zzzz"\)/,
+    ],
+    ['no video track', '/audio-only.m4a', /FF_ERR_NO_VIDEO_STREAM: .*found audio:aac/],
+    ['an empty body', '/empty.mp4', /FF_ERR_NO_DATA: .*ended before any byte/],
+  ];
+  it.each(cases)('%s', async (_name, path, expected) => {
+    const { error, events } = await decodeError(overHttp(path), { sourceUrl: sim.urlFor(path) });
+    expect(`${error.code}: ${error.message}`).toMatch(expected);
+    expect(error.message).toContain(sim.urlFor(path));
+    expect(error).toBeInstanceOf(error.code === 'FF_ERR_NO_DATA' ? DecodeError : FirstframeError);
+    expect(events.filter((e) => e.name === 'end' && e.stage === 'decode').at(-1)!.data).toMatchObject({
+      reason: 'error',
+      code: error.code,
+    });
+  });
+
+  it('corrupt packets in the middle: lost frames are counted and reported, numbering stays true, decoding goes on', async () => {
+    const { frames, named } = await decodeAll(overHttp('/corrupt.mp4'));
+    const lost = named('frames-lost');
+    expect(lost.length).toBeGreaterThan(0);
+    const total = named('end')[0]!.data!.framesLost as number;
+    expect(total).toBeGreaterThan(0);
+    expect(frames.length + total).toBe(100);
+    for (const frame of frames) expect(frame.frameNumber).toBe(Math.round(frame.pts * 25));
+    expect(frames.at(-1)!.frameNumber).toBe(99);
+  });
+
+  it('bad options throw a ConfigError listing every problem', () => {
+    expect(() => decode({ imgSize: 0, threads: 'many' as 'slice', probeSize: 8 })).toThrowError(
+      'decode.imgSize: expected a positive integer, got 0\ndecode.probeSize: expected an integer >= 32, got 8\ndecode.threads: expected slice or frame, got "many"',
+    );
+  });
+});
+
+describe('decode: resources are released', () => {
+  it('unsubscribing mid-stream stops the download and frees the decoder', async () => {
+    const events: StageEvent[] = [];
+    const before = sim.requests.length;
+    const frames = await lastValueFrom(
+      overHttp(`/${fileName('faststart')}`, {}, { rateBytesPerSec: 50_000 }).pipe(
+        decode({ keepFrame: () => false, onEvent: (e) => events.push(e) }),
+        take(2),
+        toArray(),
+      ),
+    );
+    expect(frames.map((f) => f.frameNumber)).toEqual([0, 1]);
+    const request = await sim.waitForRequestEnd(before + 1);
+    expect(request.outcome).toBe('client-closed');
+    expect(request.bodyBytesSent).toBeLessThan(fixtures.clips['faststart']!.bytes);
+    expect(events.find((e) => e.stage === 'decode' && e.name === 'end')!.data).toMatchObject({
+      reason: 'unsubscribed',
+    });
+  });
+
+  it('500 open-and-cancel cycles leave no handles and no memory growth beyond noise', async () => {
+    const file = fixtures.clips['faststart']!.file;
+    const cycle = () => firstValueFrom(fileSource(file).pipe(decode({ imgSize: 320 })));
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const settle = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      gc();
+    };
+    for (let i = 0; i < 50; i += 1) await cycle();
+    await settle();
+    const handlesBefore = process.getActiveResourcesInfo().length;
+    const before = process.memoryUsage();
+    for (let i = 0; i < 500; i += 1) await cycle();
+    await settle();
+    const after = process.memoryUsage();
+    expect(process.getActiveResourcesInfo().length).toBeLessThanOrEqual(handlesBefore);
+    // The bytes fed to FFmpeg (82 KB a cycle, 41 MB over 500 if pinned) are all released.
+    expect((after.external - before.external) / 1e6).toBeLessThan(1);
+    expect((after.heapUsed - before.heapUsed) / 1e6).toBeLessThan(3);
+    // A leaked decoder (context, frame pool, filter graph) holds several MB: 500 would be gigabytes. RSS also
+    // carries beamcoder's own leak of each demuxer's AVIO buffer (about 35 KB, see README, open problems)
+    // and allocator noise, so this bound is coarse; the external and heap bounds above are the tight ones.
+    expect((after.rss - before.rss) / 1e6).toBeLessThan(100);
+  }, 120_000);
+});
+
+describe('decode: NVDEC', () => {
+  it('USE_NVDEC without an NVIDIA driver: one clear event, then software decoding of every frame', async () => {
+    const { frames, named } = await decodeAll(fileSource(fixtures.clips['faststart']!.file), {
+      nvdec: { outWidth: 320, outHeight: 180 },
+    });
+    expect(named('nvdec-unavailable')).toHaveLength(1);
+    expect(String(named('nvdec-unavailable')[0]!.data!.reason)).toMatch(/libcuda|libnvcuvid|no h264_cuvid/);
+    expect(frames).toHaveLength(100);
+    expect(frames[0]!.stream.decoder).toBe('h264');
+  });
+});

@@ -70,7 +70,13 @@ function readSettings(): Settings {
     strict: true,
   });
   const problems: string[] = [];
-  const number = (name: string, raw: string | undefined, fallback: number, ok: (n: number) => boolean, what: string) => {
+  const number = (
+    name: string,
+    raw: string | undefined,
+    fallback: number,
+    ok: (n: number) => boolean,
+    what: string,
+  ) => {
     if (raw === undefined) return fallback;
     const value = Number(raw);
     if (!ok(value)) problems.push(`--${name}: expected ${what}, got ${JSON.stringify(raw)}`);
@@ -78,8 +84,20 @@ function readSettings(): Settings {
   };
   const settings: Settings = {
     runs: number('runs', values.runs, 5, (n) => Number.isInteger(n) && n > 0, 'a positive integer'),
-    rateBytesPerSec: number('rate', values.rate, 1_660_000, (n) => Number.isInteger(n) && n > 0, 'a positive integer (bytes per second)'),
-    ttfbMs: number('ttfb', values.ttfb, 100, (n) => Number.isFinite(n) && n >= 0, 'a number of milliseconds >= 0'),
+    rateBytesPerSec: number(
+      'rate',
+      values.rate,
+      1_660_000,
+      (n) => Number.isInteger(n) && n > 0,
+      'a positive integer (bytes per second)',
+    ),
+    ttfbMs: number(
+      'ttfb',
+      values.ttfb,
+      100,
+      (n) => Number.isFinite(n) && n >= 0,
+      'a number of milliseconds >= 0',
+    ),
     json: values.json ?? false,
   };
   if (problems.length > 0) {
@@ -121,7 +139,8 @@ function runCommand(command: string, args: readonly string[]): Promise<{ stdout:
     child.once('close', (code) => {
       const ms = performance.now() - startedAt;
       if (code === 0) resolve({ stdout, ms });
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim().slice(-800)}`));
+      else
+        reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim().slice(-800)}`));
     });
   });
 }
@@ -154,8 +173,16 @@ interface ClipLayoutFacts {
 
 async function videoPackets(file: string): Promise<Packet[]> {
   const { stdout } = await runCommand('ffprobe', [
-    '-v', 'error', '-select_streams', 'v:0', '-show_packets',
-    '-show_entries', 'packet=pos,size,pts,dts,flags', '-of', 'json', file,
+    '-v',
+    'error',
+    '-select_streams',
+    'v:0',
+    '-show_packets',
+    '-show_entries',
+    'packet=pos,size,pts,dts,flags',
+    '-of',
+    'json',
+    file,
   ]);
   const parsed = JSON.parse(stdout) as { packets?: Array<{ pos?: string; size?: string; pts?: number }> };
   return (parsed.packets ?? []).map((packet, index) => {
@@ -218,7 +245,8 @@ interface OursRun {
   firstByteMs: number | undefined;
   /** The main response's chunk that completed the bytes frame 0 needs. */
   frameBytesInMs: number | undefined;
-  /** moov-end: the moov fetched by the Range request (the decode stage's `moov` event). */
+  /** moov-end: the Range request for the moov issued (`moov-fetch`), and the moov in (`moov`). */
+  moovFetchMs: number | undefined;
   moovMs: number | undefined;
   openMs: number | undefined;
   /** Main-stream offset reached when the first frame came out, and how many packets that completes. */
@@ -249,9 +277,16 @@ async function oursOnce(sim: NetSim, facts: ClipLayoutFacts): Promise<OursRun> {
     const find = (stage: string, name: string) => events.find((e) => e.stage === stage && e.name === name);
     // Main-stream chunks only: the moov Range request's chunks start at or past the moov.
     const mainChunks = events.filter(
-      (e) => e.stage === 'source' && e.name === 'chunk' && (facts.moov === undefined || facts.layout !== 'moov-end' || Number(e.data?.offset) < facts.moov.offset),
+      (e) =>
+        e.stage === 'source' &&
+        e.name === 'chunk' &&
+        (facts.moov === undefined ||
+          facts.layout !== 'moov-end' ||
+          Number(e.data?.offset) < facts.moov.offset),
     );
-    const frameBytesIn = mainChunks.find((e) => Number(e.data?.offset) + Number(e.data?.bytes) >= facts.firstFrameEnd);
+    const frameBytesIn = mainChunks.find(
+      (e) => Number(e.data?.offset) + Number(e.data?.bytes) >= facts.firstFrameEnd,
+    );
     const firstFrameEvent = find('decode', 'first-frame');
     const offsetAtFirstFrame = firstFrameEvent ? Number(firstFrameEvent.data?.offsetReached) : undefined;
     return {
@@ -259,11 +294,14 @@ async function oursOnce(sim: NetSim, facts: ClipLayoutFacts): Promise<OursRun> {
       decodedMs: frame.decodedAt - subscribedAt,
       firstByteMs: since(events.find((e) => e.stage === 'source' && e.name === 'first-byte')),
       frameBytesInMs: since(frameBytesIn),
+      moovFetchMs: since(find('decode', 'moov-fetch')),
       moovMs: since(find('decode', 'moov')),
       openMs: since(find('decode', 'open')),
       offsetAtFirstFrame,
       packetsInAtFirstFrame:
-        offsetAtFirstFrame === undefined ? undefined : facts.packetEnds.filter((end) => end <= offsetAtFirstFrame).length,
+        offsetAtFirstFrame === undefined
+          ? undefined
+          : facts.packetEnds.filter((end) => end <= offsetAtFirstFrame).length,
       requests: sim.requests.length - requestsBefore,
     };
   } finally {
@@ -301,10 +339,19 @@ const THROUGHPUT_CASES: readonly ThroughputCase[] = [
   { name: `+ letterbox every 5th @${IMG_SIZE}, slice`, threads: 'slice', keepFrame: (n) => n % 5 === 0 },
 ];
 
-async function decodeWholeFile(file: string, options: DecodeOptions): Promise<{ frames: number; seconds: number }> {
+async function decodeWholeFile(
+  file: string,
+  options: DecodeOptions,
+): Promise<{ frames: number; seconds: number }> {
   let frames = 0;
   const startedAt = performance.now();
-  await lastValueFrom(fileSource(file).pipe(decode(options), tap(() => (frames += 1))), { defaultValue: undefined });
+  await lastValueFrom(
+    fileSource(file).pipe(
+      decode(options),
+      tap(() => (frames += 1)),
+    ),
+    { defaultValue: undefined },
+  );
   return { frames, seconds: (performance.now() - startedAt) / 1000 };
 }
 
@@ -318,16 +365,21 @@ interface Target {
 }
 
 function table(header: readonly string[], rows: readonly (readonly string[])[], leftColumns: number): string {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)));
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
+  );
   const line = (row: readonly string[]) =>
     row
-      .map((cell, column) => (column < leftColumns ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
+      .map((cell, column) =>
+        column < leftColumns ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
+      )
       .join('  ')
       .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-const ms = (value: number | undefined): string => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(1));
+const ms = (value: number | undefined): string =>
+  value === undefined || Number.isNaN(value) ? '-' : value.toFixed(1);
 const verdict = (pass: boolean | undefined): string => (pass === undefined ? 'skip' : pass ? 'PASS' : 'FAIL');
 
 function definedMedian(values: readonly (number | undefined)[]): number | undefined {
@@ -350,11 +402,17 @@ async function main(): Promise<void> {
   // Loads beamcoder and builds a letterbox graph once, so that no timed run pays the module's first load.
   await firstValueFrom(fileSource(clipOf('faststart').file).pipe(decode({ imgSize: IMG_SIZE })));
 
-  const sim = await startNetSim({ root: set.dir, rateBytesPerSec: settings.rateBytesPerSec, ttfbMs: settings.ttfbMs });
+  const sim = await startNetSim({
+    root: set.dir,
+    rateBytesPerSec: settings.rateBytesPerSec,
+    ttfbMs: settings.ttfbMs,
+  });
   const firstFrame: Array<{ facts: ClipLayoutFacts; ours: OursRun[]; opencv: OpenCvResult }> = [];
   try {
     for (const clipFacts of facts) {
-      progress(`first frame, ${clipFacts.layout}: ${settings.runs} runs of ours, then ${settings.runs} of OpenCV`);
+      progress(
+        `first frame, ${clipFacts.layout}: ${settings.runs} runs of ours, then ${settings.runs} of OpenCV`,
+      );
       const ours: OursRun[] = [];
       for (let run = 0; run < settings.runs; run += 1) ours.push(await oursOnce(sim, clipFacts));
       const opencv = await openCvRuns(sim.urlFor(`/${basename(clipFacts.file)}`), settings.runs);
@@ -364,19 +422,27 @@ async function main(): Promise<void> {
     await sim.close();
   }
 
-  progress(`throughput on ${relative(process.cwd(), clipOf('faststart').file)}: ffmpeg, then ours (${THROUGHPUT_RUNS} runs each)`);
   const throughputClip = clipOf('faststart');
+  progress(
+    `throughput on ${relative(process.cwd(), throughputClip.file)}: ${THROUGHPUT_RUNS} rounds of ffmpeg and the ${THROUGHPUT_CASES.length} cases`,
+  );
+  // Rounds interleave ffmpeg with our cases, so that a burst of load from elsewhere on the machine slows
+  // both sides of a ratio rather than one.
   const ffmpegSeconds: number[] = [];
-  for (let run = 0; run < THROUGHPUT_RUNS; run += 1) {
-    const { ms: elapsed } = await runCommand('ffmpeg', ['-v', 'error', '-i', throughputClip.file, '-f', 'null', '-']);
+  const caseResults = THROUGHPUT_CASES.map(() => [] as Array<{ frames: number; seconds: number }>);
+  for (let round = 0; round < THROUGHPUT_RUNS; round += 1) {
+    const { ms: elapsed } = await runCommand('ffmpeg', [
+      '-v',
+      'error',
+      '-i',
+      throughputClip.file,
+      '-f',
+      'null',
+      '-',
+    ]);
     ffmpegSeconds.push(elapsed / 1000);
-  }
-  const ffmpegFps = throughputClip.frames / median(ffmpegSeconds);
-  const throughput: Array<{ name: string; frames: number[]; seconds: number[]; fps: number; ratio: number }> = [];
-  for (const testCase of THROUGHPUT_CASES) {
-    const results: Array<{ frames: number; seconds: number }> = [];
-    for (let run = 0; run < THROUGHPUT_RUNS; run += 1) {
-      results.push(
+    for (const [index, testCase] of THROUGHPUT_CASES.entries()) {
+      caseResults[index]!.push(
         await decodeWholeFile(throughputClip.file, {
           imgSize: IMG_SIZE,
           keepFrame: testCase.keepFrame,
@@ -385,15 +451,19 @@ async function main(): Promise<void> {
         }),
       );
     }
+  }
+  const ffmpegFps = throughputClip.frames / median(ffmpegSeconds);
+  const throughput = THROUGHPUT_CASES.map((testCase, index) => {
+    const results = caseResults[index]!;
     const fps = median(results.map((r) => r.frames / r.seconds));
-    throughput.push({
+    return {
       name: testCase.name,
       frames: results.map((r) => r.frames),
       seconds: results.map((r) => r.seconds),
       fps,
       ratio: fps / ffmpegFps,
-    });
-  }
+    };
+  });
 
   // ---- targets and tables ----
   const targets: Target[] = [];
@@ -401,18 +471,29 @@ async function main(): Promise<void> {
     const oursMs = spread(ours.map((r) => r.firstFrameMs));
     const bound = LIMIT_FACTOR * (f.limitMs + LIMIT_SLACK_MS);
     const limitPass = oursMs.median <= bound;
-    targets.push({ what: `${f.layout}: first frame ≤ ${LIMIT_FACTOR} × (limit + ${LIMIT_SLACK_MS} ms)`, value: oursMs.median, bound, pass: limitPass });
+    targets.push({
+      what: `${f.layout}: first frame ≤ ${LIMIT_FACTOR} × (limit + ${LIMIT_SLACK_MS} ms)`,
+      value: oursMs.median,
+      bound,
+      pass: limitPass,
+    });
     const openCvOk = opencv.available ? opencv.runs.filter((r) => r.ok).map((r) => r.ms) : [];
     const openCvMs = openCvOk.length > 0 ? spread(openCvOk) : undefined;
     const factor = f.layout === 'faststart' ? OPENCV_FACTOR_MOOV_FIRST : OPENCV_FACTOR_OTHERS;
     let openCvPass: boolean | undefined;
     if (openCvMs) {
       openCvPass = oursMs.median <= factor * openCvMs.median;
-      targets.push({ what: `${f.layout}: first frame ≤ ${factor} × OpenCV`, value: oursMs.median, bound: factor * openCvMs.median, pass: openCvPass });
+      targets.push({
+        what: `${f.layout}: first frame ≤ ${factor} × OpenCV`,
+        value: oursMs.median,
+        bound: factor * openCvMs.median,
+        pass: openCvPass,
+      });
     }
     const diagnosis = {
       firstByteMs: definedMedian(ours.map((r) => r.firstByteMs)),
       frameBytesInMs: definedMedian(ours.map((r) => r.frameBytesInMs)),
+      moovFetchMs: definedMedian(ours.map((r) => r.moovFetchMs)),
       moovMs: definedMedian(ours.map((r) => r.moovMs)),
       openMs: definedMedian(ours.map((r) => r.openMs)),
       decodedMs: definedMedian(ours.map((r) => r.decodedMs)),
@@ -423,7 +504,12 @@ async function main(): Promise<void> {
   });
   const throughputRows = throughput.map((row) => {
     const pass = row.ratio >= THROUGHPUT_RATIO;
-    targets.push({ what: `throughput, ${row.name}: ≥ ${THROUGHPUT_RATIO} × ffmpeg`, value: row.ratio, bound: THROUGHPUT_RATIO, pass });
+    targets.push({
+      what: `throughput, ${row.name}: ≥ ${THROUGHPUT_RATIO} × ffmpeg`,
+      value: row.ratio,
+      bound: THROUGHPUT_RATIO,
+      pass,
+    });
     return { ...row, pass };
   });
   const pass = targets.every((target) => target.pass);
@@ -435,7 +521,21 @@ async function main(): Promise<void> {
   );
   lines.push(
     table(
-      ['layout', 'limit', 'bound', 'ours med', 'min', 'max', 'vs limit', 'OpenCV med', 'min', 'max', 'ours/OpenCV', 'limit target', 'OpenCV target'],
+      [
+        'layout',
+        'limit',
+        'bound',
+        'ours med',
+        'min',
+        'max',
+        'vs limit',
+        'OpenCV med',
+        'min',
+        'max',
+        'ours/OpenCV',
+        'limit target',
+        'OpenCV target',
+      ],
       firstFrameRows.map((row) => [
         row.f.layout,
         ms(row.f.limitMs),
@@ -454,22 +554,41 @@ async function main(): Promise<void> {
       1,
     ),
   );
-  lines.push('limits: ' + firstFrameRows.map((row) => `${row.f.layout} = ${row.f.limitFormula} at rate`).join('; '));
+  lines.push(
+    'limits: ' + firstFrameRows.map((row) => `${row.f.layout} = ${row.f.limitFormula} at rate`).join('; '),
+  );
   lines.push('');
-  lines.push('Where the time went (medians, ms from subscribe; packets: of the clip\'s video packets in file order, how many had fully arrived at the first frame)');
+  lines.push(
+    "Where the time went (medians, ms from subscribe; packets: of the clip's video packets in file order, how many had fully arrived at the first frame)",
+  );
   lines.push(
     table(
-      ['layout', 'first byte', 'frame-0 bytes in', 'moov in', 'demuxer open', 'decoded', 'emitted', 'frame-0 end', 'offset at 1st frame', 'packets in'],
+      [
+        'layout',
+        'first byte',
+        'frame-0 bytes in',
+        'moov asked',
+        'moov in',
+        'demuxer open',
+        'decoded',
+        'emitted',
+        'frame-0 end',
+        'offset at 1st frame',
+        'packets in',
+      ],
       firstFrameRows.map((row) => [
         row.f.layout,
         ms(row.diagnosis.firstByteMs),
         ms(row.diagnosis.frameBytesInMs),
+        ms(row.diagnosis.moovFetchMs),
         ms(row.diagnosis.moovMs),
         ms(row.diagnosis.openMs),
         ms(row.diagnosis.decodedMs),
         ms(row.oursMs.median),
         String(row.f.firstFrameEnd),
-        row.diagnosis.offsetAtFirstFrame === undefined ? '-' : String(Math.round(row.diagnosis.offsetAtFirstFrame)),
+        row.diagnosis.offsetAtFirstFrame === undefined
+          ? '-'
+          : String(Math.round(row.diagnosis.offsetAtFirstFrame)),
         row.diagnosis.packetsInAtFirstFrame === undefined ? '-' : String(row.diagnosis.packetsInAtFirstFrame),
       ]),
       1,
@@ -478,7 +597,9 @@ async function main(): Promise<void> {
   for (const row of firstFrameRows) {
     if (!row.opencv.available) lines.push(`OpenCV, ${row.f.layout}: ${row.opencv.note}`);
     else if (row.opencv.runs.some((r) => !r.ok)) {
-      lines.push(`OpenCV, ${row.f.layout}: ${row.opencv.runs.filter((r) => !r.ok).length} runs without a frame (${row.opencv.runs.find((r) => !r.ok)?.error})`);
+      lines.push(
+        `OpenCV, ${row.f.layout}: ${row.opencv.runs.filter((r) => !r.ok).length} runs without a frame (${row.opencv.runs.find((r) => !r.ok)?.error})`,
+      );
     }
   }
   const openCvVersion = firstFrameRows.map((row) => row.opencv).find((r) => r.available);
@@ -494,7 +615,9 @@ async function main(): Promise<void> {
       ['case', 'frames', 'seconds', 'fps', 'ffmpeg fps', 'ratio', `target ≥ ${THROUGHPUT_RATIO}`],
       throughputRows.map((row) => [
         row.name,
-        row.frames.every((n) => n === throughputClip.frames) ? String(throughputClip.frames) : row.frames.join('/'),
+        row.frames.every((n) => n === throughputClip.frames)
+          ? String(throughputClip.frames)
+          : row.frames.join('/'),
         median(row.seconds).toFixed(2),
         row.fps.toFixed(1),
         ffmpegFps.toFixed(1),
@@ -517,7 +640,12 @@ async function main(): Promise<void> {
   if (settings.json) {
     console.error(text);
     const document = {
-      settings: { runs: settings.runs, rateBytesPerSec: settings.rateBytesPerSec, ttfbMs: settings.ttfbMs, imgSize: IMG_SIZE },
+      settings: {
+        runs: settings.runs,
+        rateBytesPerSec: settings.rateBytesPerSec,
+        ttfbMs: settings.ttfbMs,
+        imgSize: IMG_SIZE,
+      },
       firstFrame: firstFrameRows.map((row) => ({
         layout: row.f.layout,
         clip: row.f.file,
@@ -527,7 +655,9 @@ async function main(): Promise<void> {
         limitMs: row.f.limitMs,
         boundMs: row.bound,
         ours: { ...row.oursMs, runs: row.ours },
-        opencv: row.opencv.available ? { version: row.opencv.version, ...row.openCvMs, runs: row.opencv.runs } : { skipped: row.opencv.note },
+        opencv: row.opencv.available
+          ? { version: row.opencv.version, ...row.openCvMs, runs: row.opencv.runs }
+          : { skipped: row.opencv.note },
         diagnosis: row.diagnosis,
       })),
       throughput: {

@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
+# Each decode holds a libuv thread while it waits for bytes; the default pool of 4 is too small for tests
+# (and servers) that run several pipelines at once.
+export UV_THREADPOOL_SIZE=${UV_THREADPOOL_SIZE:-16}
 exec npx --no-install vitest run "$@"

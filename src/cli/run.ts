@@ -1,9 +1,13 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { randomUUID } from 'node:crypto';
 import { lastValueFrom, tap, type Observable } from 'rxjs';
 import { readEnvConfig } from '../core/config.js';
 import { ConfigError, codes, isFirstframeError } from '../core/errors.js';
 import { createTimeline } from '../core/events.js';
+import { logEvents, teeSinks } from '../core/log-events.js';
+import { createRootLogger } from '../core/logger.js';
+import { decode, type DecodedFrame } from '../operators/decode.js';
 import { closeSharedDispatcher } from '../sources/dispatcher.js';
 import { fileSource } from '../sources/file.js';
 import { httpSource, type HttpStrategy } from '../sources/http.js';
@@ -26,6 +30,10 @@ options:
   --partial-mb N                          bytes fetched by partial, in MiB (default PARTIAL_DOWNLOAD_MB or 4)
   --rate BYTES/S                          simulator bandwidth for the bundled clip (default 1660000)
   --ttfb MS                               simulator time to first byte (default 100)
+  --stride N                              convert every Nth frame for the model (default FRAME_STRIDE or 1)
+  --img-size N                            model input size (default IMG_SIZE or 640)
+  --no-decode                             fetch only, do not decode
+  --log-level LEVEL                       pino level for the JSON log on stderr (default warn)
   --json                                  print only the result document on stdout
   -h, --help                              this text`;
 
@@ -34,9 +42,11 @@ export interface RunResult {
   timings: {
     headersMs: number | null;
     firstByteMs: number | null;
+    firstFrameMs: number | null;
     totalMs: number;
     bytesDownloaded: number;
     chunks: number;
+    framesDecoded: number;
     endedBy: 'end' | 'error';
   };
   error?: { code: string; message: string };
@@ -77,6 +87,10 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
         rate: { type: 'string' },
         ttfb: { type: 'string' },
         json: { type: 'boolean', default: false },
+        stride: { type: 'string' },
+        'img-size': { type: 'string' },
+        'no-decode': { type: 'boolean', default: false },
+        'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -102,11 +116,29 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const rate = number('rate', values.rate, problems) ?? SEED_RATE_BYTES_PER_SEC;
   const ttfb =
     values.ttfb === undefined ? SEED_TTFB_MS : (number('ttfb', values.ttfb, problems, -1) ?? SEED_TTFB_MS);
+  const stride = number('stride', values.stride, problems) ?? env.FRAME_STRIDE ?? 1;
+  const imgSize = number('img-size', values['img-size'], problems) ?? env.IMG_SIZE ?? 640;
+  if (!Number.isInteger(stride))
+    problems.push(`--stride: expected a positive integer, got ${JSON.stringify(values.stride)}`);
+  if (!Number.isInteger(imgSize) || imgSize % 32 !== 0) {
+    problems.push(
+      `--img-size: expected a positive multiple of 32, got ${JSON.stringify(values['img-size'])}`,
+    );
+  }
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(values['log-level'])) {
+    problems.push(
+      `--log-level: expected one of ${levels.join(', ')}, got ${JSON.stringify(values['log-level'])}`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(codes.config.usage, problems);
+  const logger = createRootLogger({ level: values['log-level'] });
 
   const target = positionals[0];
   const partialBytes = Math.round(partialMb * MEBIBYTE);
-  const timeline = createTimeline();
+  // The run's clock starts when the first request is made, after any simulator set-up (see below).
+  let timeline = createTimeline();
+  const onEvent = teeSinks((event) => timeline.sink(event), logEvents(logger, randomUUID().slice(0, 8)));
   let stopSimulator: (() => Promise<void>) | undefined;
   let source: Observable<ByteChunk>;
   let label: string;
@@ -114,7 +146,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     if (!existsSync(target)) throw new ConfigError(codes.config.usage, [`no such file: ${target}`]);
     label = target;
     source = fileSource(target, {
-      onEvent: timeline.sink,
+      onEvent,
       ...(strategy === 'partial' ? { limitBytes: partialBytes } : {}),
     });
   } else {
@@ -129,7 +161,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       if (!values.json) io.stderr.write(`serving the bundled clip at ${rate} B/s, ${ttfb} ms TTFB: ${url}\n`);
     }
     label = url;
-    source = httpSource(url, { strategy, partialBytes, onEvent: timeline.sink });
+    source = httpSource(url, { strategy, partialBytes, onEvent });
   }
 
   let bytes = 0;
@@ -137,23 +169,49 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   let prefix: Uint8Array | undefined;
   let resource: ByteChunk['resource'] | undefined;
   let error: unknown;
+  let framesDecoded = 0;
+  let lastFrame: DecodedFrame | undefined;
+  const decoded = values['no-decode']
+    ? undefined
+    : decode({
+        imgSize,
+        keepFrame: (n) => n % stride === 0,
+        minStartBytes: env.STREAM_MIN_START_BYTES,
+        nvdec: env.USE_NVDEC ? { outWidth: env.NVDEC_OUT_W, outHeight: env.NVDEC_OUT_H } : false,
+        sourceUrl: label,
+        onEvent,
+      });
+  timeline = createTimeline();
   const progress = !values.json && Boolean((io.stderr as { isTTY?: boolean }).isTTY);
   try {
-    await lastValueFrom(
-      source.pipe(
-        tap((chunk) => {
-          resource ??= chunk.resource;
-          if (chunk.offset === 0) prefix = chunk.bytes.subarray(0, 64 * 1024);
-          bytes += chunk.bytes.byteLength;
-          chunks += 1;
-          if (progress) {
-            const ms = performance.now() - timeline.startedAt;
-            io.stderr.write(`\r${(bytes / 1e6).toFixed(2)} MB in ${(ms / 1000).toFixed(1)} s`);
-          }
-        }),
-      ),
-      { defaultValue: undefined },
+    const counted = source.pipe(
+      tap((chunk) => {
+        resource ??= chunk.resource;
+        if (chunk.offset === 0) prefix = chunk.bytes.subarray(0, 64 * 1024);
+        bytes += chunk.bytes.byteLength;
+        chunks += 1;
+        if (progress) {
+          const ms = performance.now() - timeline.startedAt;
+          io.stderr.write(
+            `\r${(bytes / 1e6).toFixed(2)} MB, ${framesDecoded} frames in ${(ms / 1000).toFixed(1)} s`,
+          );
+        }
+      }),
     );
+    if (decoded) {
+      await lastValueFrom(
+        counted.pipe(
+          decoded,
+          tap((frame) => {
+            framesDecoded += 1;
+            lastFrame = frame;
+          }),
+        ),
+        { defaultValue: undefined },
+      );
+    } else {
+      await lastValueFrom(counted, { defaultValue: undefined });
+    }
   } catch (caught) {
     error = caught;
   } finally {
@@ -167,14 +225,16 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       url: resource?.url ?? label,
       bytesTotal: resource?.totalBytes ?? null,
       rangeHonoured: resource?.rangeHonoured ?? null,
-      layout: prefix ? layoutOf(prefix) : null,
+      layout: lastFrame?.stream.layout ?? (prefix ? layoutOf(prefix) : null),
     },
     timings: {
       headersMs: round(timeline.msTo('source', 'headers')),
       firstByteMs: round(timeline.msTo('source', 'first-byte')),
+      firstFrameMs: round(timeline.msTo('decode', 'first-frame')),
       totalMs: round(totalMs) ?? 0,
       bytesDownloaded: bytes,
       chunks,
+      framesDecoded,
       endedBy: error ? 'error' : 'end',
     },
   };
@@ -191,7 +251,9 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
         `source:      ${result.source.url} (${result.source.layout ?? 'unknown layout'}, ${result.source.bytesTotal ?? '?'} bytes, range ${result.source.rangeHonoured ?? 'not asked'})`,
         `headers:     ${t.headersMs ?? '-'} ms`,
         `first byte:  ${t.firstByteMs ?? '-'} ms`,
+        `first frame: ${t.firstFrameMs ?? '-'} ms`,
         `download:    ${t.bytesDownloaded} bytes in ${t.chunks} chunks, ${(t.totalMs / 1000).toFixed(2)} s`,
+        `Completed processing ${t.framesDecoded} frames in ${(t.totalMs / 1000).toFixed(1)}s`,
         `ended by:    ${t.endedBy}`,
       ].join('\n') + '\n',
     );

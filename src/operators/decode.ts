@@ -914,6 +914,8 @@ class DecodeSession {
  */
 export function decode(options: DecodeOptions = {}): OperatorFunction<ByteChunk, DecodedFrame> {
   validate(options);
+  // Loading FFmpeg takes tens of milliseconds: pay it when the pipeline is built, not on the clock of a run.
+  beamcoder();
   return (source) =>
     new Observable<DecodedFrame>((subscriber) => {
       const session = new DecodeSession(options, subscriber);

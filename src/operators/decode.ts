@@ -12,6 +12,7 @@ import {
   type LetterboxedImage,
 } from '../media/letterbox.js';
 import { scanTopLevelBoxes, type Mp4Box } from '../media/mp4-boxes.js';
+import { isNonReferencePicture, nalFormat, type NalFormat } from '../media/nal.js';
 import { nvdecSupport } from '../media/nvdec.js';
 import type { ByteChunk, ResourceInfo } from '../sources/types.js';
 
@@ -71,6 +72,12 @@ export interface DecodeOptions {
   nvdec?: boolean | { outWidth?: number; outHeight?: number };
   /** Letterbox padding grey; default 114 as Ultralytics. */
   padValue?: number;
+  /**
+   * Leave undecoded the pictures `keepFrame` refuses that no other picture references (H.264 nal_ref_idc 0,
+   * HEVC sub-layer non-reference): nothing the stride keeps is lost, and those frames are not emitted at all.
+   * Needs a constant frame rate (frame numbers come from packet timestamps) and a pure `keepFrame`.
+   */
+  skipNonReference?: boolean;
   /** Names the input in error messages when no byte (and so no URL) ever arrived. */
   sourceUrl?: string;
   onEvent?: EventSink;
@@ -217,6 +224,10 @@ class DecodeSession {
   private corruptPackets = 0;
   /** Frames the decoder never produced (corrupt data it concealed by dropping), seen as timestamp gaps. */
   private framesLost = 0;
+  /** Non-reference pictures left undecoded (skipNonReference), by frame number until numbering passes them. */
+  private framesSkipped = 0;
+  private skippedNumbers = new Set<number>();
+  private skipper: { format: NalFormat; startTimestamp: number; frameDuration: number } | undefined;
   private nextFrameNumber = 0;
   private firstTimestamp: number | undefined;
   private frameDuration: number | undefined;
@@ -597,7 +608,39 @@ class DecodeSession {
       timeBase,
     };
     this.emit('open', { ms: performance.now() - startedAt, bytesFed: this.bytesFed, ...this.stream });
+    if (this.options.skipNonReference) this.enableSkipping(video, codec);
     void this.readLoop();
+  }
+
+  private enableSkipping(video: Beamcoder.Stream, codec: string): void {
+    const format = nalFormat(codec, video.codecpar.extradata);
+    const startTimestamp = video.start_time;
+    const why = !this.options.keepFrame
+      ? 'no keepFrame: every frame is wanted'
+      : !format
+        ? `codec ${codec} has no reference marks firstframe reads (H.264 and HEVC only)`
+        : !this.frameDuration
+          ? 'the frame rate is not constant, so packet timestamps cannot give frame numbers'
+          : typeof startTimestamp !== 'number'
+            ? 'the stream has no start time'
+            : undefined;
+    if (why || !format || !this.frameDuration || typeof startTimestamp !== 'number') {
+      this.emit('skip-disabled', { reason: why });
+      return;
+    }
+    this.skipper = { format, startTimestamp, frameDuration: this.frameDuration };
+  }
+
+  /** Whether this packet is a picture nobody wants and nobody references. */
+  private skippable(packet: Beamcoder.Packet): boolean {
+    const skipper = this.skipper;
+    if (!skipper || packet.pts === null || packet.pts === undefined || packet.flags?.DISCARD) return false;
+    const frameNumber = Math.round((packet.pts - skipper.startTimestamp) / skipper.frameDuration);
+    if (frameNumber < 0 || this.options.keepFrame!(frameNumber)) return false;
+    if (!isNonReferencePicture(this.stream!.codec, packet.data, skipper.format)) return false;
+    this.skippedNumbers.add(frameNumber);
+    this.framesSkipped += 1;
+    return true;
   }
 
   private createDecoder(demuxer: Beamcoder.Demuxer, codec: string): Beamcoder.Decoder {
@@ -679,6 +722,7 @@ class DecodeSession {
   }
 
   private async decodePacket(packet: Beamcoder.Packet): Promise<void> {
+    if (this.skippable(packet)) return;
     let frames: Beamcoder.Frame[];
     try {
       const decoding = this.decoder!.decode(packet);
@@ -732,13 +776,19 @@ class DecodeSession {
         // A frame the decoder dropped (corrupt data) leaves a gap in the timestamps: keep numbering true.
         const byTime = Math.round((timestamp - this.firstTimestamp) / this.frameDuration);
         if (byTime > frameNumber) {
-          this.framesLost += byTime - frameNumber;
-          this.emit('frames-lost', {
-            from: frameNumber,
-            to: byTime - 1,
-            count: byTime - frameNumber,
-            total: this.framesLost,
-          });
+          let lost = 0;
+          for (let missing = frameNumber; missing < byTime; missing += 1) {
+            if (!this.skippedNumbers.delete(missing)) lost += 1;
+          }
+          if (lost > 0) {
+            this.framesLost += lost;
+            this.emit('frames-lost', {
+              from: frameNumber,
+              to: byTime - 1,
+              count: lost,
+              total: this.framesLost,
+            });
+          }
           frameNumber = byTime;
         }
       }
@@ -828,6 +878,7 @@ class DecodeSession {
       framesConverted: this.framesConverted,
       corruptPackets: this.corruptPackets,
       framesLost: this.framesLost,
+      framesSkipped: this.framesSkipped,
       bytesFed: this.bytesFed,
       offsetReached: this.offsetReached,
       truncated: total !== undefined ? this.offsetReached < total : this.sourceError !== undefined,

@@ -1,0 +1,67 @@
+/**
+ * Whether a compressed H.264 or HEVC picture is a reference for others, read from its NAL unit headers. A
+ * picture no other picture references can be left undecoded when nobody will look at it: nothing else
+ * depends on it.
+ *
+ * Packets arrive either length-prefixed (MP4/Matroska: avcC/hvcC extradata, whose first byte is 1) or with
+ * Annex B start codes (MPEG-TS).
+ */
+
+export type NalFormat = { kind: 'length-prefixed'; lengthSize: number } | { kind: 'annex-b' };
+
+/** The packet format of a stream, from its codec's extradata. */
+export function nalFormat(codec: string, extradata: Uint8Array | null | undefined): NalFormat | undefined {
+  if (codec !== 'h264' && codec !== 'hevc') return undefined;
+  if (extradata && extradata.byteLength > 0 && extradata[0] === 1) {
+    // avcC: lengthSizeMinusOne in the low 2 bits of byte 4; hvcC: the same in byte 21.
+    const at = codec === 'h264' ? 4 : 21;
+    if (extradata.byteLength <= at) return undefined;
+    return { kind: 'length-prefixed', lengthSize: (extradata[at]! & 0x03) + 1 };
+  }
+  return { kind: 'annex-b' };
+}
+
+/** The first header byte of each NAL unit in the packet. */
+function* nalHeaders(data: Uint8Array, format: NalFormat): Generator<number> {
+  if (format.kind === 'length-prefixed') {
+    const size = format.lengthSize;
+    for (let at = 0; at + size < data.byteLength;) {
+      let length = 0;
+      for (let i = 0; i < size; i += 1) length = length * 256 + data[at + i]!;
+      if (length === 0 || at + size + length > data.byteLength) return;
+      yield data[at + size]!;
+      at += size + length;
+    }
+    return;
+  }
+  for (let at = 0; at + 3 < data.byteLength; at += 1) {
+    if (data[at] === 0 && data[at + 1] === 0 && data[at + 2] === 1) {
+      yield data[at + 3]!;
+      at += 3;
+    }
+  }
+}
+
+/**
+ * True when every picture slice in the packet is marked as not used for reference: H.264 nal_ref_idc 0,
+ * HEVC sub-layer non-reference types (TRAIL_N, TSA_N, STSA_N, RADL_N, RASL_N, RSV_VCL_N10/12/14). False
+ * when unsure (no slice found, an unknown codec).
+ */
+export function isNonReferencePicture(codec: string, data: Uint8Array, format: NalFormat): boolean {
+  if (codec !== 'h264' && codec !== 'hevc') return false;
+  let slices = 0;
+  for (const header of nalHeaders(data, format)) {
+    if (codec === 'h264') {
+      const type = header & 0x1f;
+      if (type < 1 || type > 5) continue;
+      slices += 1;
+      if (((header >> 5) & 0x03) !== 0) return false;
+    } else {
+      const type = (header >> 1) & 0x3f;
+      if (type > 31) continue;
+      slices += 1;
+      if (type > 14 || type % 2 !== 0) return false;
+    }
+  }
+  return slices > 0;
+}

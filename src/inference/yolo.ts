@@ -1,0 +1,178 @@
+import type { LetterboxGeometry } from '../media/letterbox.js';
+
+/**
+ * Decoding of Ultralytics YOLO outputs (`output0`, channel-major [N, 4 + nc (+ K·3), anchors]): rows 0..3 are
+ * cx, cy, w, h in model-input pixels, then one row of class scores per class (already sigmoid), then for pose
+ * models K keypoints as x, y, visibility rows.
+ */
+
+export interface YoloLayout {
+  readonly task: 'detect' | 'pose';
+  readonly classNames: readonly string[];
+  /** Pose models: keypoints per detection and values per keypoint (2: x, y; 3: x, y, visibility). */
+  readonly keypoints?: { readonly count: number; readonly dims: 2 | 3 };
+}
+
+export interface Detection {
+  /** x1, y1, x2, y2 in source pixels. */
+  readonly bbox: readonly [number, number, number, number];
+  readonly classId: number;
+  readonly className: string;
+  readonly score: number;
+  /** Pose models: [x, y, confidence] in source pixels. */
+  readonly keypoints?: ReadonlyArray<readonly [number, number, number]>;
+}
+
+export interface YoloDecodeOptions {
+  /** CONF_THRESHOLD; default 0.25 as Ultralytics' predict. */
+  readonly confThreshold?: number;
+  /** Class-wise NMS IoU threshold; default 0.7 as Ultralytics' predict. */
+  readonly iouThreshold?: number;
+  /** MAX_DETECTIONS; default 300. */
+  readonly maxDetections?: number;
+}
+
+/** Rows per anchor the layout implies. */
+export function channelsOf(layout: YoloLayout): number {
+  return (
+    4 + layout.classNames.length + (layout.keypoints ? layout.keypoints.count * layout.keypoints.dims : 0)
+  );
+}
+
+interface Candidate {
+  anchor: number;
+  classId: number;
+  score: number;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
+function iou(a: Candidate, b: Candidate): number {
+  const w = Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1);
+  const h = Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1);
+  if (w <= 0 || h <= 0) return 0;
+  const inter = w * h;
+  const union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/**
+ * The detections of one image of a batch output, boxes mapped back to source pixels through the letterbox
+ * and clipped to the source frame. Scores that are NaN, infinite or outside 0..1 never reach the results.
+ *
+ * @param output the whole `output0` data ([N, channels, anchors], float32)
+ * @param anchors the output's last dimension
+ * @param index which image of the batch
+ */
+export function decodeYolo(
+  output: Float32Array,
+  anchors: number,
+  index: number,
+  layout: YoloLayout,
+  geometry: LetterboxGeometry,
+  source: { readonly width: number; readonly height: number },
+  options: YoloDecodeOptions = {},
+): Detection[] {
+  const confThreshold = options.confThreshold ?? 0.25;
+  const iouThreshold = options.iouThreshold ?? 0.7;
+  const maxDetections = options.maxDetections ?? 300;
+  const classes = layout.classNames.length;
+  const channels = channelsOf(layout);
+  const base = index * channels * anchors;
+  const row = (channel: number) => base + channel * anchors;
+
+  // Best class per anchor, walking each class row contiguously (the output is channel-major).
+  const bestScore = new Float32Array(anchors);
+  const bestClass = new Int32Array(anchors);
+  for (let c = 0; c < classes; c += 1) {
+    const start = row(4 + c);
+    for (let a = 0; a < anchors; a += 1) {
+      const score = output[start + a]!;
+      if (score > bestScore[a]! && score <= 1) {
+        bestScore[a] = score;
+        bestClass[a] = c;
+      }
+    }
+  }
+
+  const { scale, padX, padY } = geometry;
+  const clampX = (x: number) => Math.min(Math.max(x, 0), source.width);
+  const clampY = (y: number) => Math.min(Math.max(y, 0), source.height);
+  const candidates: Candidate[] = [];
+  for (let a = 0; a < anchors; a += 1) {
+    const score = bestScore[a]!;
+    // NaN compares false and so never passes; scores above 1 were refused above.
+    if (!(score >= confThreshold)) continue;
+    const cx = output[row(0) + a]!;
+    const cy = output[row(1) + a]!;
+    const w = output[row(2) + a]!;
+    const h = output[row(3) + a]!;
+    if (!Number.isFinite(cx + cy + w + h) || w <= 0 || h <= 0) continue;
+    candidates.push({
+      anchor: a,
+      classId: bestClass[a]!,
+      score,
+      x1: clampX((cx - w / 2 - padX) / scale),
+      y1: clampY((cy - h / 2 - padY) / scale),
+      x2: clampX((cx + w / 2 - padX) / scale),
+      y2: clampY((cy + h / 2 - padY) / scale),
+    });
+  }
+  candidates.sort((p, q) => q.score - p.score);
+
+  const kept: Candidate[] = [];
+  for (const candidate of candidates) {
+    if (kept.length >= maxDetections) break;
+    if (candidate.x2 <= candidate.x1 || candidate.y2 <= candidate.y1) continue;
+    const suppressed = kept.some(
+      (other) => other.classId === candidate.classId && iou(other, candidate) > iouThreshold,
+    );
+    if (!suppressed) kept.push(candidate);
+  }
+
+  return kept.map((candidate) => {
+    const detection: Detection = {
+      bbox: [candidate.x1, candidate.y1, candidate.x2, candidate.y2],
+      classId: candidate.classId,
+      className: layout.classNames[candidate.classId] ?? String(candidate.classId),
+      score: candidate.score,
+    };
+    if (!layout.keypoints) return detection;
+    const { count, dims } = layout.keypoints;
+    const first = 4 + classes;
+    const keypoints: Array<readonly [number, number, number]> = [];
+    for (let k = 0; k < count; k += 1) {
+      const x = output[row(first + k * dims) + candidate.anchor]!;
+      const y = output[row(first + k * dims + 1) + candidate.anchor]!;
+      const visibility = dims === 3 ? output[row(first + k * dims + 2) + candidate.anchor]! : 1;
+      const confidence = Number.isFinite(visibility) ? Math.min(Math.max(visibility, 0), 1) : 0;
+      keypoints.push([(x - padX) / scale, (y - padY) / scale, confidence]);
+    }
+    return { ...detection, keypoints };
+  });
+}
+
+/**
+ * Class names from Ultralytics' `names` metadata, a Python dict literal such as
+ * `{0: 'person', 1: "bicycle"}`. Returns undefined when the text is not such a dict.
+ */
+export function parseClassNames(text: string): string[] | undefined {
+  const body = text.trim();
+  if (!body.startsWith('{') || !body.endsWith('}')) return undefined;
+  const names: string[] = [];
+  const entry = /(\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*(?:,|$)/gy;
+  const inner = body.slice(1, -1).trim();
+  entry.lastIndex = 0;
+  let consumed = 0;
+  for (let match = entry.exec(inner); match; match = entry.exec(inner)) {
+    const value = (match[2] ?? match[3] ?? '').replace(/\\(.)/g, '$1');
+    names[Number(match[1])] = value;
+    consumed = entry.lastIndex;
+    while (inner[entry.lastIndex] === ' ') entry.lastIndex += 1;
+  }
+  if (consumed < inner.replace(/\s+$/, '').length) return undefined;
+  for (let i = 0; i < names.length; i += 1) if (names[i] === undefined) return undefined;
+  return names;
+}

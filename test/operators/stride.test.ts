@@ -27,8 +27,8 @@ describe('stride', () => {
     marbleScheduler().run(({ cold, expectObservable }) => {
       expectObservable(cold('-a-b-|', frames).pipe(stride(1))).toBe('-a-b-|', frames);
       expectObservable(cold('-(a|)', frames).pipe(stride(2))).toBe('-(a|)', frames);
-      expectObservable(cold('|').pipe(stride(2))).toBe('|');
-      expectObservable(cold('-').pipe(stride(2))).toBe('-');
+      expectObservable(cold<{ frameNumber: number }>('|').pipe(stride(2))).toBe('|');
+      expectObservable(cold<{ frameNumber: number }>('-').pipe(stride(2))).toBe('-');
       expectObservable(cold('-a-b-c-', frames).pipe(stride(2))).toBe('-a---c-', frames);
     });
   });

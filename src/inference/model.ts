@@ -1,0 +1,341 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type * as Ort from 'onnxruntime-node';
+import { ModelError } from '../core/errors.js';
+import { safeSink, type EventSink } from '../core/events.js';
+import { OnnxFormatError, readOnnxMetadata } from './onnx-metadata.js';
+import { channelsOf, parseClassNames, type YoloLayout } from './yolo.js';
+
+export const modelCodes = {
+  notFound: 'FF_ERR_MODEL_NOT_FOUND',
+  invalid: 'FF_ERR_MODEL_INVALID',
+  input: 'FF_ERR_MODEL_INPUT',
+  output: 'FF_ERR_MODEL_OUTPUT',
+  run: 'FF_ERR_MODEL_RUN',
+} as const;
+
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+export interface LoadModelOptions {
+  /** DEVICE; `cuda` falls back to CPU with one `device-fallback` event when this build has no CUDA. */
+  device?: Device;
+  /** Put TensorRT in front of CUDA (when installed). */
+  tensorrt?: boolean;
+  /** IMG_SIZE, for models whose input size is dynamic; must agree with a fixed input size. */
+  imgSize?: number;
+  /** Threads ONNX Runtime may use for one run; default: its own choice. */
+  threads?: number;
+  onEvent?: EventSink;
+}
+
+export interface ModelOutput {
+  readonly data: Float32Array;
+  readonly anchors: number;
+}
+
+/** A loaded, validated and warmed-up YOLO model: one ONNX Runtime session, runs queued one at a time. */
+export interface LoadedModel {
+  readonly path: string;
+  readonly inputName: string;
+  readonly outputName: string;
+  readonly inputType: 'float32' | 'float16';
+  readonly imgSize: number;
+  /** A fixed batch size, or 'dynamic'. */
+  readonly batch: number | 'dynamic';
+  readonly layout: YoloLayout;
+  readonly device: 'cpu' | 'cuda';
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Milliseconds spent loading and warming up. */
+  readonly setupMs: number;
+  /** Runs `count` images ([count, 3, S, S] float32 0..1); runs are serialised per model. */
+  run(input: Float32Array, count: number): Promise<ModelOutput>;
+  release(): Promise<void>;
+}
+
+let ortModule: typeof Ort | undefined;
+function ort(): typeof Ort {
+  ortModule ??= createRequire(import.meta.url)('onnxruntime-node') as typeof Ort;
+  return ortModule;
+}
+
+/** IEEE half-precision bits of a float (round to nearest even), for models exported with half=True. */
+function toHalf(value: number, scratch: DataView): number {
+  scratch.setFloat32(0, value);
+  const bits = scratch.getUint32(0);
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
+  const mantissa = bits & 0x7fffff;
+  if (exponent <= 0) {
+    if (exponent < -10) return sign;
+    const shifted = (mantissa | 0x800000) >> (1 - exponent);
+    return sign | ((shifted + 0x1000) >> 13);
+  }
+  if (exponent >= 31) return sign | 0x7c00;
+  return sign | (exponent << 10) | ((mantissa + 0x1000) >> 13);
+}
+
+export function float32ToFloat16(input: Float32Array): Uint16Array {
+  const out = new Uint16Array(input.length);
+  const scratch = new DataView(new ArrayBuffer(4));
+  for (let i = 0; i < input.length; i += 1) out[i] = toHalf(input[i]!, scratch);
+  return out;
+}
+
+function float16ToFloat32(input: Uint16Array): Float32Array {
+  const out = new Float32Array(input.length);
+  for (let i = 0; i < input.length; i += 1) {
+    const h = input[i]!;
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const fraction = h & 0x3ff;
+    out[i] =
+      exponent === 0
+        ? sign * 2 ** -14 * (fraction / 1024)
+        : exponent === 31
+          ? fraction
+            ? Number.NaN
+            : sign * Number.POSITIVE_INFINITY
+          : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+  return out;
+}
+
+/** Anchors of a YOLO head with strides 8, 16 and 32 on a square input. */
+export function anchorsFor(imgSize: number): number {
+  return [8, 16, 32].reduce((sum, stride) => sum + (imgSize / stride) ** 2, 0);
+}
+
+function layoutFrom(metadata: Record<string, string>, channels: number, where: string): YoloLayout {
+  const task = metadata.task === 'pose' ? 'pose' : 'detect';
+  const named = metadata.names ? parseClassNames(metadata.names) : undefined;
+  if (metadata.names && !named) {
+    throw new ModelError(
+      modelCodes.invalid,
+      `${where}: metadata "names" is not a Python dict of class names: ${metadata.names.slice(0, 80)}`,
+      { path: where },
+    );
+  }
+  let keypoints: YoloLayout['keypoints'];
+  if (task === 'pose') {
+    const shape = metadata.kpt_shape ? (JSON.parse(metadata.kpt_shape) as unknown) : undefined;
+    if (
+      !Array.isArray(shape) ||
+      shape.length !== 2 ||
+      (shape[1] !== 2 && shape[1] !== 3) ||
+      !Number.isInteger(shape[0])
+    ) {
+      throw new ModelError(
+        modelCodes.invalid,
+        `${where}: a pose model needs kpt_shape metadata like [17, 3], got ${JSON.stringify(metadata.kpt_shape)}`,
+        { path: where },
+      );
+    }
+    keypoints = { count: shape[0] as number, dims: shape[1] as 2 | 3 };
+  }
+  const classCount = channels - 4 - (keypoints ? keypoints.count * keypoints.dims : 0);
+  const classNames = named ?? Array.from({ length: Math.max(0, classCount) }, (_, i) => `class${i}`);
+  const layout: YoloLayout = { task, classNames, ...(keypoints ? { keypoints } : {}) };
+  if (classCount < 1 || channelsOf(layout) !== channels) {
+    throw new ModelError(
+      modelCodes.output,
+      `${where}: output has ${channels} channels per anchor, but a YOLO ${task} output with ${classNames.length} classes` +
+        (keypoints ? ` and ${keypoints.count}×${keypoints.dims} keypoint values` : '') +
+        ` has ${channelsOf(layout)}`,
+      { path: where, channels },
+    );
+  }
+  return layout;
+}
+
+/**
+ * Loads an Ultralytics YOLO ONNX export (detect or pose), checks its input and output against the YOLO
+ * layout, reads class names and keypoint shape from its metadata, creates the session on the device asked
+ * for (or CPU, with one event saying why), and warms it up with one run.
+ */
+export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  const onEvent = safeSink(options.onEvent);
+  const emit = (name: string, data: Record<string, unknown>) =>
+    onEvent?.({ stage: 'infer', name, at: performance.now(), data });
+  const startedAt = performance.now();
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new ModelError(
+      code === 'ENOENT' ? modelCodes.notFound : modelCodes.invalid,
+      code === 'ENOENT'
+        ? `no model file at ${path}`
+        : `cannot read model ${path}: ${(error as Error).message}`,
+      { path },
+    );
+  }
+  let metadata: Record<string, string>;
+  try {
+    metadata = readOnnxMetadata(bytes);
+  } catch (error) {
+    const reason = error instanceof OnnxFormatError ? error.message : String(error);
+    throw new ModelError(modelCodes.invalid, `${path} is not an ONNX model (${reason})`, { path });
+  }
+
+  const runtime = ort();
+  const wanted = options.device ?? 'cpu';
+  let device: 'cpu' | 'cuda' = 'cpu';
+  const providers: Ort.InferenceSession.ExecutionProviderConfig[] = ['cpu'];
+  if (wanted.startsWith('cuda')) {
+    const backends =
+      (
+        runtime as unknown as { listSupportedBackends?: () => Array<{ name: string; bundled: boolean }> }
+      ).listSupportedBackends?.() ?? [];
+    const cuda = backends.find((backend) => backend.name === 'cuda');
+    if (cuda?.bundled) {
+      const deviceId = Number(wanted.split(':')[1] ?? 0);
+      providers.unshift({ name: 'cuda', deviceId } as Ort.InferenceSession.ExecutionProviderConfig);
+      if (options.tensorrt && backends.some((backend) => backend.name === 'tensorrt' && backend.bundled)) {
+        providers.unshift({ name: 'tensorrt', deviceId } as Ort.InferenceSession.ExecutionProviderConfig);
+      }
+      device = 'cuda';
+    } else {
+      emit('device-fallback', {
+        wanted,
+        reason:
+          'this onnxruntime-node has no CUDA execution provider (install it: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node)',
+      });
+    }
+  }
+
+  let session: Ort.InferenceSession;
+  try {
+    session = await runtime.InferenceSession.create(bytes, {
+      executionProviders: providers,
+      graphOptimizationLevel: 'all',
+      ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    });
+  } catch (error) {
+    if (device === 'cuda') {
+      emit('device-fallback', { wanted, reason: (error as Error).message });
+      return loadModel(path, { ...options, device: 'cpu' });
+    }
+    throw new ModelError(
+      modelCodes.invalid,
+      `${path}: ONNX Runtime refused the model: ${(error as Error).message}`,
+      { path },
+    );
+  }
+
+  const input = session.inputMetadata[0];
+  const output = session.outputMetadata[0];
+  const fail = (code: string, message: string): never => {
+    void session.release();
+    throw new ModelError(code, `${path}: ${message}`, { path });
+  };
+  if (!input || !input.isTensor || (input.type !== 'float32' && input.type !== 'float16')) {
+    return fail(modelCodes.input, `expected a float32 or float16 image input, got ${JSON.stringify(input)}`);
+  }
+  const [batchDim, channelDim, heightDim, widthDim] = input.shape;
+  if (input.shape.length !== 4 || channelDim !== 3) {
+    return fail(
+      modelCodes.input,
+      `expected input ${input.name} of shape [N, 3, H, W], got [${input.shape.join(', ')}]`,
+    );
+  }
+  const staticSize = typeof heightDim === 'number' && typeof widthDim === 'number' ? heightDim : undefined;
+  if (staticSize !== undefined && heightDim !== widthDim) {
+    return fail(
+      modelCodes.input,
+      `expects a ${widthDim}×${heightDim} input; only square inputs are supported (export with a square imgsz)`,
+    );
+  }
+  const metadataSize = metadata.imgsz ? (JSON.parse(metadata.imgsz) as number[])[0] : undefined;
+  const imgSize = staticSize ?? options.imgSize ?? metadataSize ?? 640;
+  if (options.imgSize !== undefined && staticSize !== undefined && options.imgSize !== staticSize) {
+    return fail(
+      modelCodes.input,
+      `expects ${staticSize}×${staticSize} input, but IMG_SIZE is ${options.imgSize}`,
+    );
+  }
+  if (!output || !output.isTensor || output.shape.length !== 3) {
+    return fail(
+      modelCodes.output,
+      `expected output0 of shape [N, 4 + classes, anchors], got ${JSON.stringify(output?.isTensor ? output.shape : output)}`,
+    );
+  }
+  const [, channels, anchorDim] = output.shape;
+  if (typeof channels !== 'number')
+    return fail(modelCodes.output, `output ${output.name} has no fixed channel count`);
+  if (typeof anchorDim === 'number' && anchorDim < channels) {
+    return fail(
+      modelCodes.output,
+      `output [${output.shape.join(', ')}] is anchor-major or end-to-end (NMS inside the model); a YOLO export's output0 is channel-major [N, 4 + classes, anchors]`,
+    );
+  }
+  if (typeof anchorDim === 'number' && anchorDim !== anchorsFor(imgSize)) {
+    return fail(
+      modelCodes.output,
+      `output has ${anchorDim} anchors; a YOLO head at ${imgSize} has ${anchorsFor(imgSize)}`,
+    );
+  }
+  let layout: YoloLayout;
+  try {
+    layout = layoutFrom(metadata, channels, path);
+  } catch (error) {
+    void session.release();
+    throw error;
+  }
+
+  const inputType = input.type;
+  const batch = typeof batchDim === 'number' ? batchDim : 'dynamic';
+  let queue: Promise<unknown> = Promise.resolve();
+  const run = (data: Float32Array, count: number): Promise<ModelOutput> => {
+    const task = queue.then(async () => {
+      const tensor =
+        inputType === 'float16'
+          ? new runtime.Tensor('float16', float32ToFloat16(data), [count, 3, imgSize, imgSize])
+          : new runtime.Tensor('float32', data, [count, 3, imgSize, imgSize]);
+      let results: Ort.InferenceSession.ReturnType;
+      try {
+        results = await session.run({ [input.name]: tensor });
+      } catch (error) {
+        throw new ModelError(
+          modelCodes.run,
+          `${path}: inference failed on a batch of ${count}: ${(error as Error).message}`,
+          { path, count },
+        );
+      }
+      const out = results[output.name]!;
+      const raw = out.data as Float32Array | Uint16Array;
+      const values = out.type === 'float16' ? float16ToFloat32(raw as Uint16Array) : (raw as Float32Array);
+      return { data: values, anchors: out.dims[2]! };
+    });
+    queue = task.catch(() => undefined);
+    return task;
+  };
+
+  // Warm-up: the first run pays for memory planning and kernel selection; do it before the clock starts.
+  const warmCount = typeof batch === 'number' ? batch : 1;
+  await run(new Float32Array(warmCount * 3 * imgSize * imgSize), warmCount);
+  const setupMs = performance.now() - startedAt;
+  emit('model-loaded', {
+    path,
+    device,
+    imgSize,
+    batch,
+    task: layout.task,
+    classes: layout.classNames.length,
+    setupMs,
+  });
+  return {
+    path,
+    inputName: input.name,
+    outputName: output.name,
+    inputType,
+    imgSize,
+    batch,
+    layout,
+    device,
+    metadata,
+    setupMs,
+    run,
+    release: () => session.release(),
+  };
+}

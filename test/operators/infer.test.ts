@@ -1,0 +1,265 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Subject, lastValueFrom, of, toArray } from 'rxjs';
+import { ModelError } from '../../src/core/errors.js';
+import type { StageEvent } from '../../src/core/events.js';
+import { anchorsFor, loadModel, type LoadedModel } from '../../src/inference/model.js';
+import { letterboxGeometry } from '../../src/media/letterbox.js';
+import { createModel, OnnxGraphBuilder, serializeModel } from '../../src/models/onnx-writer.js';
+import type { DecodedFrame, VideoStreamInfo } from '../../src/operators/decode.js';
+import { infer, type FrameResult } from '../../src/operators/infer.js';
+
+const S = 64;
+const ANCHORS = anchorsFor(S); // 64 + 16 + 4 = 84
+const CLASSES = ['goal', 'ball'];
+const CHANNELS = 4 + CLASSES.length;
+const dir = mkdtempSync(join(tmpdir(), 'ff-infer-'));
+const loaded: LoadedModel[] = [];
+afterAll(async () => {
+  await Promise.all(loaded.map((model) => model.release()));
+});
+
+interface PassThroughOptions {
+  batch?: number | 'N';
+  inputShape?: Array<number | string>;
+  outputShape?: [number | string, number, number];
+  metadata?: Record<string, string>;
+}
+
+/**
+ * A model whose output0 is the first CHANNELS × ANCHORS values of the R plane, box rows scaled by S: a test
+ * writes the detections it wants into a frame's pixels and reads them back through the whole path.
+ */
+function passThroughModel(name: string, options: PassThroughOptions = {}): string {
+  const batch = options.batch ?? 'N';
+  const [outBatch, channels, anchors] = options.outputShape ?? [batch, CHANNELS, ANCHORS];
+  const graph = new OnnxGraphBuilder(name);
+  const images = graph.input('images', options.inputShape ?? [batch, 3, S, S]);
+  const flat = graph.op('Reshape', [images, graph.int64s([0, -1])]);
+  const head = graph.op('Slice', [
+    flat,
+    graph.int64s([0]),
+    graph.int64s([channels * anchors]),
+    graph.int64s([1]),
+  ]);
+  const shaped = graph.op('Reshape', [head, graph.int64s([0, channels, anchors])]);
+  const scale = Array.from({ length: channels * anchors }, (_, i) => (Math.floor(i / anchors) < 4 ? S : 1));
+  graph.op('Mul', [shaped, graph.floats(scale, [1, channels, anchors])], {}, { output: 'output0' });
+  graph.output('output0', [outBatch, channels, anchors]);
+  const metadata = options.metadata ?? {
+    task: 'detect',
+    names: "{0: 'goal', 1: 'ball'}",
+    imgsz: `[${S}, ${S}]`,
+    stride: '32',
+  };
+  const path = join(dir, `${name}.onnx`);
+  writeFileSync(path, serializeModel(createModel(graph.build(), { metadata })));
+  return path;
+}
+
+const stream: VideoStreamInfo = {
+  layout: 'faststart',
+  container: 'mov',
+  codec: 'h264',
+  decoder: 'h264',
+  width: S,
+  height: S,
+  fps: 25,
+  timeBase: [1, 12800],
+};
+
+/** A frame whose pixels make the pass-through model report one detection at `anchor`. */
+function frame(
+  frameNumber: number,
+  anchor: number,
+  box: [number, number, number, number],
+  classId: number,
+): DecodedFrame {
+  const data = new Uint8Array(3 * S * S);
+  const set = (row: number, value: number) => (data[row * ANCHORS + anchor] = value);
+  // Box rows come back × S / 255: a pixel p gives p · 64 / 255 pixels.
+  box.forEach((value, row) => set(row, Math.round((value * 255) / S)));
+  set(4 + classId, 230); // score 0.902
+  return {
+    frameNumber,
+    pts: frameNumber / 25,
+    width: S,
+    height: S,
+    keyFrame: frameNumber === 0,
+    decodedAt: 0,
+    image: { ...letterboxGeometry(S, S, S), data },
+    stream,
+  };
+}
+
+async function load(path: string, events?: StageEvent[]) {
+  const model = await loadModel(path, { onEvent: (e) => events?.push(e) });
+  loaded.push(model);
+  return model;
+}
+
+describe('loadModel', () => {
+  it('reads the layout from an Ultralytics-style export and warms the session up', async () => {
+    const events: StageEvent[] = [];
+    const model = await load(passThroughModel('dynamic'), events);
+    expect(model).toMatchObject({
+      inputName: 'images',
+      outputName: 'output0',
+      inputType: 'float32',
+      imgSize: S,
+      batch: 'dynamic',
+      device: 'cpu',
+      layout: { task: 'detect', classNames: CLASSES },
+      metadata: { stride: '32' },
+    });
+    expect(model.setupMs).toBeGreaterThan(0);
+    expect(events.map((e) => e.name)).toEqual(['model-loaded']);
+  });
+
+  it('DEVICE=cuda without the CUDA build: one event saying why, then CPU', async () => {
+    const events: StageEvent[] = [];
+    const model = await loadModel(passThroughModel('cuda'), {
+      device: 'cuda',
+      onEvent: (e) => events.push(e),
+    });
+    loaded.push(model);
+    expect(model.device).toBe('cpu');
+    const fallback = events.filter((e) => e.name === 'device-fallback');
+    expect(fallback).toHaveLength(1);
+    expect(String(fallback[0]!.data!.reason)).toMatch(/CUDA/);
+  });
+
+  const failures: Array<[string, () => string, string, RegExp]> = [
+    [
+      'a missing file',
+      () => join(dir, 'nope.onnx'),
+      'FF_ERR_MODEL_NOT_FOUND',
+      /no model file at .*nope\.onnx/,
+    ],
+    [
+      'a file that is not ONNX',
+      () => {
+        const path = join(dir, 'random.onnx');
+        writeFileSync(path, randomBytes(4096));
+        return path;
+      },
+      'FF_ERR_MODEL_INVALID',
+      /random\.onnx is not an ONNX model|ONNX Runtime refused/,
+    ],
+    [
+      'an input that is not [N, 3, H, W]',
+      () => passThroughModel('gray', { inputShape: ['N', 1, S, S] }),
+      'FF_ERR_MODEL_INPUT',
+      /expected input images of shape \[N, 3, H, W\], got \[N, 1, 64, 64\]/,
+    ],
+    [
+      'an anchor-major output',
+      () => passThroughModel('anchor-major', { outputShape: ['N', ANCHORS, CHANNELS] }),
+      'FF_ERR_MODEL_OUTPUT',
+      /anchor-major or end-to-end/,
+    ],
+    [
+      'class names that do not fit the output',
+      () => passThroughModel('names', { metadata: { task: 'detect', names: "{0: 'a', 1: 'b', 2: 'c'}" } }),
+      'FF_ERR_MODEL_OUTPUT',
+      /output has 6 channels per anchor, but a YOLO detect output with 3 classes has 7/,
+    ],
+    [
+      'a pose model without kpt_shape',
+      () => passThroughModel('pose', { metadata: { task: 'pose', names: "{0: 'a'}" } }),
+      'FF_ERR_MODEL_INVALID',
+      /a pose model needs kpt_shape metadata/,
+    ],
+  ];
+  it.each(failures)('%s: a clear error at load naming the model', async (_name, make, code, message) => {
+    const path = make();
+    const error = await loadModel(path).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ModelError);
+    expect((error as ModelError).code).toBe(code);
+    expect((error as ModelError).message).toMatch(message);
+    expect((error as ModelError).message).toContain(path);
+  });
+
+  it('IMG_SIZE that disagrees with a fixed input size', async () => {
+    const path = passThroughModel('fixed-size', { batch: 1 });
+    await expect(loadModel(path, { imgSize: 640 })).rejects.toThrow(
+      /expects 64×64 input, but IMG_SIZE is 640/,
+    );
+  });
+});
+
+describe('infer', () => {
+  const boxes: Array<[number, number, number, number]> = [
+    [20, 30, 10, 12],
+    [40, 20, 8, 8],
+    [10, 50, 6, 10],
+  ];
+  const frames = () => [frame(0, 5, boxes[0]!, 1), frame(5, 40, boxes[1]!, 0), frame(10, 70, boxes[2]!, 1)];
+  const expected = (results: FrameResult[]) =>
+    results.map((r) => [
+      r.frameNumber,
+      r.objects.map((o) => [o.className, o.bbox.map((v) => Math.round(v))]),
+    ]);
+
+  it('a dynamic-batch model takes the batch whole and gives one result per frame, in order', async () => {
+    const events: StageEvent[] = [];
+    const model = await load(passThroughModel('dynamic-run'));
+    const results = await lastValueFrom(
+      of(frames()).pipe(infer(model, { onEvent: (e) => events.push(e) }), toArray()),
+    );
+    expect(expected(results)).toEqual([
+      [0, [['ball', [15, 24, 25, 36]]]],
+      [5, [['goal', [36, 16, 44, 24]]]],
+      [10, [['ball', [7, 45, 13, 55]]]],
+    ]);
+    expect(events.filter((e) => e.name === 'run-start').map((e) => e.data!.batch)).toEqual([3]);
+  });
+
+  it('a fixed batch-1 model runs frame by frame with the same results', async () => {
+    const events: StageEvent[] = [];
+    const model = await load(passThroughModel('batch1', { batch: 1 }));
+    expect(model.batch).toBe(1);
+    const results = await lastValueFrom(
+      of(frames()).pipe(infer(model, { onEvent: (e) => events.push(e) }), toArray()),
+    );
+    expect(results.map((r) => r.frameNumber)).toEqual([0, 5, 10]);
+    expect(results[2]!.objects[0]!.className).toBe('ball');
+    expect(events.filter((e) => e.name === 'run-start').map((e) => e.data!.batch)).toEqual([1, 1, 1]);
+  });
+
+  it('passes over frames without pixels (not kept by the stride)', async () => {
+    const model = await load(passThroughModel('skip-unconverted'));
+    const [a, b, c] = frames();
+    const results = await lastValueFrom(
+      of([a!, { ...b!, image: undefined }, c!]).pipe(infer(model), toArray()),
+    );
+    expect(results.map((r) => r.frameNumber)).toEqual([0, 10]);
+  });
+
+  it('unsubscribing while a batch runs: no new run starts', async () => {
+    const events: StageEvent[] = [];
+    const model = await load(passThroughModel('unsubscribe'));
+    const batches = new Subject<DecodedFrame[]>();
+    const seen: FrameResult[] = [];
+    const subscription = batches
+      .pipe(infer(model, { onEvent: (e) => events.push(e) }))
+      .subscribe((r) => seen.push(r));
+    batches.next(frames());
+    batches.next(frames());
+    batches.next(frames());
+    subscription.unsubscribe();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(events.filter((e) => e.name === 'run-start')).toHaveLength(1);
+    expect(seen).toEqual([]);
+  });
+
+  it('bad options throw at construction', async () => {
+    const model = await load(passThroughModel('options'));
+    expect(() => infer(model, { confThreshold: 2, maxDetections: 0 })).toThrowError(
+      'infer.confThreshold: expected a number between 0 and 1, got 2\ninfer.maxDetections: expected a positive integer, got 0',
+    );
+  });
+});

@@ -14,6 +14,7 @@ import {
 import { scanTopLevelBoxes, type Mp4Box } from '../media/mp4-boxes.js';
 import { isNonReferencePicture, nalFormat, type NalFormat } from '../media/nal.js';
 import { nvdecSupport } from '../media/nvdec.js';
+import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
 import type { ByteChunk, ResourceInfo } from '../sources/types.js';
 
 export type ContainerLayout = 'faststart' | 'moov-end' | 'fragmented' | 'mpegts' | 'matroska' | 'other';
@@ -47,6 +48,8 @@ export interface DecodedFrame {
   /** The pixels converted for the model; present only for frames `keepFrame` accepted. */
   readonly image: LetterboxedImage | undefined;
   readonly stream: VideoStreamInfo;
+  /** The prefetch slot this frame holds until inference is done with it (when a gate bounds prefetch). */
+  readonly slot?: PrefetchSlot;
 }
 
 export interface DecodeOptions {
@@ -78,11 +81,23 @@ export interface DecodeOptions {
    * Needs a constant frame rate (frame numbers come from packet timestamps) and a pure `keepFrame`.
    */
   skipNonReference?: boolean;
+  /**
+   * Bounds how far decoding runs ahead of inference (PREFETCH_FRAMES): a slot is taken before a kept frame
+   * is converted; while none is free, decoding waits (and the download pauses, see maxQueuedBytes).
+   */
+  gate?: PrefetchGate;
+  /**
+   * Bytes fed to FFmpeg but not yet demuxed above which the source is paused (resumed at half); default
+   * 8 MiB. With a waiting decoder this is what stops the download, so memory stays flat.
+   */
+  maxQueuedBytes?: number;
   /** Names the input in error messages when no byte (and so no URL) ever arrived. */
   sourceUrl?: string;
   onEvent?: EventSink;
 }
 
+/** How long FFmpeg may wait for bytes while the source is paused before the source is resumed. */
+const STARVATION_MS = 20;
 /** Packets an NVDEC decoder may take before its first frame; past this it is taken for broken. */
 const NVDEC_FIRST_FRAME_PACKETS = 16;
 /** FFmpeg's demuxer for each layout the first bytes identify. */
@@ -199,6 +214,12 @@ class DecodeSession {
   private tailFetching = false;
 
   private writes: Promise<unknown> = Promise.resolve();
+  /** End of the furthest packet the demuxer returned, in the bytes FFmpeg was fed. */
+  private bytesConsumed = 0;
+  private sourcePaused = false;
+  /** FFmpeg is inside open or read, possibly waiting for bytes. */
+  private demuxerWaiting = false;
+  private starvationTimer: NodeJS.Timeout | undefined;
   private fedMemory: WeakRef<ArrayBuffer>[] = [];
   private bytesFed = 0;
   private offsetReached = 0;
@@ -449,6 +470,7 @@ class DecodeSession {
     copy.set(bytes);
     this.fedMemory.push(new WeakRef(copy.buffer));
     const buffer = Buffer.from(copy.buffer);
+    this.applyBackpressure();
     this.writes = this.writes
       .then(() => (this.active ? this.governor.write(buffer) : undefined))
       .catch(() => undefined);
@@ -457,6 +479,44 @@ class DecodeSession {
       // Open once the first bytes are queued: FFmpeg's open blocks a libuv thread until they are there.
       void this.writes.then(() => this.openDemuxer());
     }
+  }
+
+  /**
+   * Pauses the source while too many fed bytes wait for the demuxer, and resumes it at half. "Fed minus
+   * demuxed" cannot see that FFmpeg is in the middle of a packet larger than what it was given, so while
+   * paused a watchdog resumes the source as soon as FFmpeg has waited for bytes for a while: the bound then
+   * only ever holds back a decoder that is busy, or blocked by the prefetch gate.
+   */
+  private applyBackpressure(): void {
+    const limit = this.options.maxQueuedBytes ?? 8 * 1024 * 1024;
+    const queued = this.bytesFed - this.bytesConsumed;
+    if (!this.sourcePaused && queued > limit && this.resource?.pause) {
+      this.sourcePaused = true;
+      this.resource.pause();
+      this.emit('source-paused', { queuedBytes: queued, bytesFed: this.bytesFed });
+      this.watchStarvation();
+    } else if (this.sourcePaused && queued <= limit / 2) {
+      this.resumeSource('caught up', queued);
+    }
+  }
+
+  private resumeSource(reason: string, queued = this.bytesFed - this.bytesConsumed): void {
+    if (!this.sourcePaused) return;
+    this.sourcePaused = false;
+    clearTimeout(this.starvationTimer);
+    // Reported first: resuming may deliver bytes (and pause again) before resume() returns.
+    this.emit('source-resumed', { reason, queuedBytes: queued, bytesFed: this.bytesFed });
+    this.resource?.resume?.();
+  }
+
+  private watchStarvation(): void {
+    clearTimeout(this.starvationTimer);
+    this.starvationTimer = setTimeout(() => {
+      if (!this.active || !this.sourcePaused) return;
+      if (this.demuxerWaiting) this.resumeSource('demuxer waiting for bytes');
+      else this.watchStarvation();
+    }, STARVATION_MS);
+    this.starvationTimer.unref();
   }
 
   private endInput(): void {
@@ -515,6 +575,7 @@ class DecodeSession {
     // Naming the input format we already recognised skips FFmpeg's format probe, which for MPEG-TS
     // reads far past the first frame (measured: 36 KB instead of the whole 110 KB test clip).
     const iformat = DEMUXER_BY_LAYOUT[this.layout];
+    this.demuxerWaiting = true;
     const opening = this.bc.demuxer({
       governor: this.governor,
       ...(iformat ? { iformat: this.bc.demuxers()[iformat] } : {}),
@@ -522,6 +583,7 @@ class DecodeSession {
       options: { probesize: this.options.probeSize ?? 32, analyzeduration: 1, fpsprobesize: 0 },
     } as unknown as Beamcoder.DemuxerCreateOptions);
     this.busy = opening.catch(() => undefined);
+    void this.busy.then(() => (this.demuxerWaiting = false));
     opening.then(
       (demuxer) => {
         if (!this.active) {
@@ -684,7 +746,12 @@ class DecodeSession {
         try {
           const reading = demuxer.read();
           this.busy = reading.catch(() => undefined);
-          packet = await reading;
+          this.demuxerWaiting = true;
+          try {
+            packet = await reading;
+          } finally {
+            this.demuxerWaiting = false;
+          }
         } catch (error) {
           // Past the end of what arrived (a partial download), FFmpeg reports a cut sample as an error.
           if (this.inputEnded) break;
@@ -692,6 +759,10 @@ class DecodeSession {
         }
         if (!this.active) return;
         if (!packet) break;
+        if (packet.pos >= 0) {
+          this.bytesConsumed = Math.max(this.bytesConsumed, packet.pos + packet.size);
+          if (this.sourcePaused) this.applyBackpressure();
+        }
         if (packet.stream_index !== this.videoIndex) continue;
         await this.decodePacket(packet);
       }
@@ -803,8 +874,25 @@ class DecodeSession {
     const decodedAt = performance.now();
     this.framesDecoded += 1;
     const keep = this.options.keepFrame ? this.options.keepFrame(frameNumber) : true;
-    const image = keep ? await this.convert(frame) : undefined;
-    if (!this.active) return;
+    let slot: PrefetchSlot | undefined;
+    if (keep && this.options.gate) {
+      const taken = this.options.gate.acquire();
+      try {
+        slot = taken instanceof Promise ? await taken : taken;
+      } catch {
+        return; // the gate was closed: the pipeline is ending
+      }
+      if (!this.active) {
+        if (slot) this.options.gate.release([slot]);
+        return;
+      }
+      if (!slot) this.emit('frame-dropped', { frameNumber, dropped: this.options.gate.dropped });
+    }
+    const image = keep && (slot || !this.options.gate) ? await this.convert(frame) : undefined;
+    if (!this.active) {
+      if (slot) this.options.gate!.release([slot]);
+      return;
+    }
     if (image) this.framesConverted += 1;
     const stream = this.stream!;
     const decoded: DecodedFrame = {
@@ -816,6 +904,7 @@ class DecodeSession {
       decodedAt,
       image,
       stream,
+      ...(slot ? { slot } : {}),
     };
     if (this.framesDecoded === 1)
       this.emit('first-frame', { frameNumber, bytesFed: this.bytesFed, offsetReached: this.offsetReached });
@@ -917,6 +1006,7 @@ class DecodeSession {
     this.pending = [];
     this.sniffed = [];
     this.tailFromMain = [];
+    clearTimeout(this.starvationTimer);
     // Finishing the governor wakes a read blocked on bytes that will never come; the demuxer is closed
     // only once nothing of FFmpeg's is running on it any more.
     this.governor.finish();

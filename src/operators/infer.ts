@@ -4,6 +4,7 @@ import { safeSink, type EventSink } from '../core/events.js';
 import type { LoadedModel } from '../inference/model.js';
 import { decodeYolo, type Detection, type YoloDecodeOptions } from '../inference/yolo.js';
 import type { DecodedFrame } from './decode.js';
+import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
 
 /** What the model found in one frame. */
 export interface FrameResult {
@@ -17,6 +18,8 @@ export interface FrameResult {
 }
 
 export interface InferOptions extends YoloDecodeOptions {
+  /** The gate the decode stage takes slots from: slots are given back when their run is done. */
+  gate?: PrefetchGate;
   onEvent?: EventSink;
 }
 
@@ -81,8 +84,18 @@ export function infer(
     onEvent?.({ stage: 'infer', name, at: performance.now(), data });
   let runs = 0;
 
-  const runChunk = (frames: DecodedFrame[]): Observable<FrameResult> =>
+  const slotsOf = (frames: readonly DecodedFrame[]) =>
+    frames.flatMap((frame) => (frame.slot ? [frame.slot] : [])) as PrefetchSlot[];
+  const runChunk = (batchFrames: DecodedFrame[]): Observable<FrameResult> =>
     new Observable<FrameResult>((subscriber) => {
+      // drop-oldest may have evicted some of these frames while they waited for this run.
+      const frames = batchFrames.filter((frame) => !frame.slot?.dropped);
+      if (frames.length === 0) {
+        subscriber.complete();
+        return;
+      }
+      const slots = slotsOf(frames);
+      options.gate?.started(slots);
       let active = true;
       const count = typeof model.batch === 'number' ? model.batch : frames.length;
       const input = buildInputTensor(frames, model.imgSize, count);
@@ -91,6 +104,7 @@ export function infer(
       emit('run-start', { run, frames: frames.length, batch: count, firstFrame: frames[0]?.frameNumber });
       model.run(input, count).then(
         (output) => {
+          options.gate?.release(slots);
           emit('run-end', { run, frames: frames.length, ms: performance.now() - startedAt });
           if (!active) return;
           frames.forEach((frame, index) => {
@@ -115,6 +129,7 @@ export function infer(
           subscriber.complete();
         },
         (error: unknown) => {
+          options.gate?.release(slots);
           if (active) subscriber.error(error);
         },
       );

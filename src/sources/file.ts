@@ -5,7 +5,13 @@ import { pathToFileURL } from 'node:url';
 import { Observable, defer, from, switchMap } from 'rxjs';
 import { ConfigError, SourceError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
-import type { ByteChunk, ByteRange, ResourceInfo } from './types.js';
+import {
+  transferFlow,
+  type ByteChunk,
+  type ByteRange,
+  type ResourceInfo,
+  type TransferFlow,
+} from './types.js';
 
 export interface FileSourceOptions {
   /** Bytes per chunk; default 64 KiB (what a socket typically delivers). */
@@ -41,6 +47,7 @@ function readRange(
   endInclusive: number,
   chunkBytes: number,
   onEvent: EventSink | undefined,
+  flow: TransferFlow,
 ): Observable<ByteChunk> {
   return new Observable<ByteChunk>((subscriber) => {
     if (endInclusive < start) {
@@ -50,6 +57,7 @@ function readRange(
     const emit = (name: string, data: Record<string, unknown>) =>
       onEvent?.({ stage: 'source', name, at: performance.now(), data });
     const stream = createReadStream(path, { start, end: endInclusive, highWaterMark: chunkBytes });
+    const unregister = flow.register({ pause: () => stream.pause(), resume: () => stream.resume() });
     let offset = start;
     emit('request', { url: resource.url, range: `bytes=${start}-${endInclusive}` });
     stream.on('data', (data) => {
@@ -64,7 +72,10 @@ function readRange(
       subscriber.complete();
     });
     stream.once('error', (error) => subscriber.error(fileError(error, path, { offset })));
-    return () => stream.destroy();
+    return () => {
+      unregister();
+      stream.destroy();
+    };
   });
 }
 
@@ -115,6 +126,7 @@ export function fileSource(path: string, options: FileSourceOptions = {}): Obser
     ),
   ).pipe(
     switchMap((size) => {
+      const flow = transferFlow();
       const resource: ResourceInfo = {
         url: pathToFileURL(absolute).href,
         totalBytes: size,
@@ -123,11 +135,13 @@ export function fileSource(path: string, options: FileSourceOptions = {}): Obser
         fetchRange: (range: ByteRange) => {
           const start = 'suffix' in range ? Math.max(0, size - range.suffix) : range.start;
           const end = 'suffix' in range ? size - 1 : Math.min(range.end ?? size - 1, size - 1);
-          return readRange(absolute, resource, start, end, chunkBytes, onEvent);
+          return readRange(absolute, resource, start, end, chunkBytes, onEvent, flow);
         },
+        pause: () => flow.pause(),
+        resume: () => flow.resume(),
       };
       const end = Math.min(size, options.limitBytes ?? size) - 1;
-      return readRange(absolute, resource, 0, end, chunkBytes, onEvent);
+      return readRange(absolute, resource, 0, end, chunkBytes, onEvent, flow);
     }),
   );
 }

@@ -5,7 +5,14 @@ import { safeSink, type EventSink } from '../core/events.js';
 import { connectionTiming, sharedDispatcher } from './dispatcher.js';
 import { parseHttpUrl, sourceErrorFrom } from './http-errors.js';
 import { windowed } from './windows.js';
-import { MEBIBYTE, type ByteChunk, type ByteRange, type ResourceInfo } from './types.js';
+import {
+  MEBIBYTE,
+  transferFlow,
+  type ByteChunk,
+  type ByteRange,
+  type ResourceInfo,
+  type TransferFlow,
+} from './types.js';
 
 /**
  * - `stream`: one GET; every chunk is emitted the moment it arrives.
@@ -78,7 +85,12 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
 }
 
 /** One HTTP request as a cold Observable of the body's chunks. Unsubscribing aborts the request. */
-function requestBytes(ctx: Context, resource: ResourceInfo, plan: RequestPlan): Observable<ByteChunk> {
+function requestBytes(
+  ctx: Context,
+  resource: ResourceInfo,
+  plan: RequestPlan,
+  flow: TransferFlow,
+): Observable<ByteChunk> {
   return new Observable<ByteChunk>((subscriber) => {
     const requestId = ++requestSequence;
     const url = ctx.url.href;
@@ -97,9 +109,11 @@ function requestBytes(ctx: Context, resource: ResourceInfo, plan: RequestPlan): 
     let stallTimer: NodeJS.Timeout | undefined;
     const held: Uint8Array[] = [];
 
+    let unregister: (() => void) | undefined;
     const clearTimers = () => {
       clearTimeout(headersTimer);
       clearTimeout(stallTimer);
+      unregister?.();
     };
     const abortTransfer = (reason: string) => {
       // Aborting an unfinished HTTP/1.1 response destroys its socket; on HTTP/2 it resets the stream.
@@ -135,9 +149,26 @@ function requestBytes(ctx: Context, resource: ResourceInfo, plan: RequestPlan): 
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(dispatchController) {
         controller = dispatchController;
-        if (finished)
+        if (finished) {
           dispatchController.abort(new SourceError(codes.source.connection, 'unsubscribed', { url }));
-        else emit('request-sent');
+          return;
+        }
+        emit('request-sent');
+        unregister = flow.register({
+          pause: () => {
+            dispatchController.pause();
+            // Our own pause is not a stall.
+            if (stallTimer) clearTimeout(stallTimer);
+            emit('paused', { bytes: received });
+          },
+          resume: () => {
+            // Before resuming: undici may deliver buffered bytes synchronously inside resume(), and the
+            // consumer may pause again right there.
+            emit('resumed', { bytes: received });
+            stallTimer?.refresh();
+            dispatchController.resume();
+          },
+        });
       },
       onResponseStart(_controller, statusCode, headers) {
         if (finished) return;
@@ -198,6 +229,7 @@ function requestBytes(ctx: Context, resource: ResourceInfo, plan: RequestPlan): 
           offset: nextOffset,
         });
         stallTimer = setTimeout(() => {
+          if (flow.paused) return;
           fail(
             new SourceError(
               codes.source.stalled,
@@ -362,30 +394,34 @@ export function httpSource(url: string | URL, options: HttpSourceOptions = {}): 
       stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
       onEvent: safeSink(options.onEvent),
     };
+    const flow = transferFlow();
     const resource: ResourceInfo = {
       url: parsed.href,
       totalBytes: undefined,
       rangeHonoured: undefined,
       contentType: undefined,
-      fetchRange: (range) => requestBytes(ctx, resource, { range, acceptWholeBody: false, buffered: false }),
+      fetchRange: (range) =>
+        requestBytes(ctx, resource, { range, acceptWholeBody: false, buffered: false }, flow),
+      pause: () => flow.pause(),
+      resume: () => flow.resume(),
     };
     const buffered = options.buffered ?? false;
     switch (strategy) {
       case 'stream':
-        return requestBytes(ctx, resource, { acceptWholeBody: true, buffered });
+        return requestBytes(ctx, resource, { acceptWholeBody: true, buffered }, flow);
       case 'full':
-        return requestBytes(ctx, resource, { acceptWholeBody: true, buffered: true });
+        return requestBytes(ctx, resource, { acceptWholeBody: true, buffered: true }, flow);
       case 'partial': {
         const limitBytes = options.partialBytes ?? 4 * MEBIBYTE;
-        return requestBytes(ctx, resource, {
-          range: { start: 0, end: limitBytes - 1 },
-          limitBytes,
-          acceptWholeBody: true,
-          buffered,
-        });
+        return requestBytes(
+          ctx,
+          resource,
+          { range: { start: 0, end: limitBytes - 1 }, limitBytes, acceptWholeBody: true, buffered },
+          flow,
+        );
       }
       case 'ranges':
-        return windows(ctx, resource, options.windowBytes ?? 2 * MEBIBYTE, options.more, buffered);
+        return windows(ctx, resource, options.windowBytes ?? 2 * MEBIBYTE, options.more, buffered, flow);
     }
     return EMPTY;
   });
@@ -397,16 +433,18 @@ function windows(
   windowBytes: number,
   more: ObservableInput<unknown> | undefined,
   buffered: boolean,
+  flow: TransferFlow,
 ): Observable<ByteChunk> {
   return windowed({
     windowBytes,
     more,
     fetchWindow: (start) => {
-      const request = requestBytes(ctx, resource, {
-        range: { start, end: start + windowBytes - 1 },
-        acceptWholeBody: start === 0,
-        buffered,
-      });
+      const request = requestBytes(
+        ctx,
+        resource,
+        { range: { start, end: start + windowBytes - 1 }, acceptWholeBody: start === 0, buffered },
+        flow,
+      );
       // undici returns a finished response's socket to its pool only on a later turn of the event loop;
       // a window requested in the same turn would open a second connection (measured: 2 sockets for 6
       // windows). One timer tick lets every window reuse the kept-alive socket.

@@ -19,6 +19,46 @@ export interface ResourceInfo {
    * response keeps streaming. Cold: nothing is requested until it is subscribed.
    */
   readonly fetchRange?: (range: ByteRange) => Observable<ByteChunk>;
+  /**
+   * Stops reading from the network or disk until `resume()`: a consumer that is behind (the decoder, when
+   * inference is slower) applies backpressure all the way to the socket. Stall timers do not run meanwhile.
+   */
+  readonly pause?: () => void;
+  readonly resume?: () => void;
+}
+
+/** Pause/resume for every transfer of one resource; each transfer registers while it runs. */
+export interface TransferFlow {
+  readonly paused: boolean;
+  pause(): void;
+  resume(): void;
+  /** Registers a running transfer; it is paused at once if the flow is. Returns the unregister function. */
+  register(transfer: { pause(): void; resume(): void }): () => void;
+}
+
+export function transferFlow(): TransferFlow {
+  const transfers = new Set<{ pause(): void; resume(): void }>();
+  let paused = false;
+  return {
+    get paused() {
+      return paused;
+    },
+    pause() {
+      if (paused) return;
+      paused = true;
+      for (const transfer of transfers) transfer.pause();
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      for (const transfer of transfers) transfer.resume();
+    },
+    register(transfer) {
+      transfers.add(transfer);
+      if (paused) transfer.pause();
+      return () => transfers.delete(transfer);
+    },
+  };
 }
 
 /** One piece of a resource, emitted as soon as it arrived. */

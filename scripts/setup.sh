@@ -49,3 +49,4 @@ if [[ ! -f dist/.built ]] || [[ -n $(find src tsconfig.json tsconfig.build.json 
 fi
 
 ./bin/firstframe fixtures >/dev/null
+./bin/firstframe models >/dev/null

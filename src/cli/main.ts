@@ -15,6 +15,7 @@ commands:
   run [URL|FILE]     fetch a video and report timings (no source: the bundled clip over the simulator)
   cdn DIR            serve DIR over the network simulator (rate, TTFB, Range, HTTP/2, faults)
   fixtures           make the synthetic clips the tests and the default run use
+  models             generate the bundled ONNX models (detector, pitch pose, benchmark)
   help               this text
 
 Run "firstframe <command> --help" for a command's options.`;
@@ -40,6 +41,8 @@ export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<num
         return await (await import('./cdn.js')).cdnCommand(rest, full);
       case 'fixtures':
         return await (await import('./fixtures.js')).fixturesCommand(rest, full);
+      case 'models':
+        return await (await import('./models.js')).modelsCommand(rest, full);
       case undefined:
         full.stderr.write(`${USAGE}\n`);
         return 2;

@@ -85,6 +85,9 @@ export const codes = {
     /** Another process holds the fixture directory's lock for too long. */
     locked: 'FF_ERR_FIXTURES_LOCKED',
   },
+  models: {
+    format: 'FF_ERR_MODEL_FORMAT',
+  },
   decode: {
     noData: 'FF_ERR_NO_DATA',
     notAVideo: 'FF_ERR_NOT_A_VIDEO',

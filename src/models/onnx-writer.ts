@@ -22,7 +22,7 @@
 import { ConfigError, ModelError, codes } from '../core/errors.js';
 
 /** Code of the `ModelError` thrown by `parseModel` for bytes that are not a well-formed ONNX model. */
-export const MODEL_FORMAT_ERROR = 'FF_ERR_MODEL_FORMAT';
+export const MODEL_FORMAT_ERROR = codes.models.format;
 
 export type ElemType = 'float' | 'int64';
 /** A dimension: a size, or a symbolic name such as `N` for a dynamic batch. */
@@ -143,7 +143,12 @@ export class OnnxGraphBuilder {
     const tensorName = name ?? this.#fresh('const');
     checkDims(`initializer ${tensorName}`, dims, data.length);
     this.#define(tensorName, `initializer ${tensorName}`);
-    this.#initializers.push({ name: tensorName, dims: [...dims], type: 'float', data: Float32Array.from(data) });
+    this.#initializers.push({
+      name: tensorName,
+      dims: [...dims],
+      type: 'float',
+      data: Float32Array.from(data),
+    });
     return tensorName;
   }
 
@@ -170,7 +175,13 @@ export class OnnxGraphBuilder {
     attributes: Record<string, OnnxAttribute> = {},
     options: { output?: string; name?: string; domain?: string } = {},
   ): string {
-    const [output] = this.opMulti(opType, inputs, [options.output ?? this.#fresh(opType)], attributes, options);
+    const [output] = this.opMulti(
+      opType,
+      inputs,
+      [options.output ?? this.#fresh(opType)],
+      attributes,
+      options,
+    );
     return output as string;
   }
 
@@ -457,10 +468,14 @@ function readFields(bytes: Uint8Array, what: string): Fields {
 }
 
 function broken(what: string, offset: number, problem: string): never {
-  throw new ModelError(MODEL_FORMAT_ERROR, `onnx: ${what} is not a valid protobuf message: ${problem} at byte ${offset}`, {
-    what,
-    offset,
-  });
+  throw new ModelError(
+    MODEL_FORMAT_ERROR,
+    `onnx: ${what} is not a valid protobuf message: ${problem} at byte ${offset}`,
+    {
+      what,
+      offset,
+    },
+  );
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
@@ -530,7 +545,9 @@ function floats(fields: Fields, field: number): number[] {
  * @throws ModelError `FF_ERR_MODEL_FORMAT` when the bytes are not a protobuf message
  */
 export function parseModel(bytes: Uint8Array): OnnxModel {
-  const model = readFields(bytes, 'ModelProto');
+  // A Node Buffer's slice() is a view, not a copy; a plain Uint8Array view makes every slice below a copy.
+  const plain = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const model = readFields(plain, 'ModelProto');
   const graph = messages(model, 7, 'GraphProto')[0] ?? new Map();
   const metadata: Record<string, string> = {};
   for (const entry of messages(model, 14, 'StringStringEntryProto')) {
@@ -599,7 +616,8 @@ function readTensor(t: Fields): OnnxTensor {
   // Copied into fresh, aligned storage: a subarray of the file may start at any byte.
   const aligned = raw.slice().buffer;
   if (int(t, 2) === DATA_TYPE.int64) {
-    const data = raw.length > 0 ? new BigInt64Array(aligned) : BigInt64Array.from(ints(t, 7, 'int64_data'), BigInt);
+    const data =
+      raw.length > 0 ? new BigInt64Array(aligned) : BigInt64Array.from(ints(t, 7, 'int64_data'), BigInt);
     return { name, dims, type: 'int64', data };
   }
   const data = raw.length > 0 ? new Float32Array(aligned) : Float32Array.from(floats(t, 4));

@@ -92,7 +92,12 @@ describe('decode with a prefetch gate: backpressure down to the socket', () => {
         .pipe(decode({ imgSize: 320, gate, maxQueuedBytes: 8192, onEvent: (e) => events.push(e) }))
         .subscribe({ next: (f) => frames.push(f), error: reject, complete: resolve }),
     );
-    await expect.poll(() => events.some((e) => e.name === 'source-paused'), { timeout: 5000 }).toBe(true);
+    // Wait until decoding is blocked at the gate with the transfer paused (earlier pauses may have been
+    // lifted while FFmpeg still needed bytes for the first picture).
+    const lastFlow = () =>
+      events.filter((e) => e.stage === 'source' && (e.name === 'paused' || e.name === 'resumed')).at(-1)
+        ?.name;
+    await expect.poll(() => frames.length === 4 && lastFlow() === 'paused', { timeout: 10_000 }).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const request = sim.requests[before]!;
     const deliveredWhenPaused = delivered();
@@ -103,9 +108,7 @@ describe('decode with a prefetch gate: backpressure down to the socket', () => {
     expect(gate.inFlight).toBe(4);
     expect(delivered()).toBe(deliveredWhenPaused);
     expect(deliveredWhenPaused).toBeLessThan(fixtures.clips['faststart']!.bytes);
-    // Earlier pauses may have been lifted while FFmpeg still needed bytes; now the transfer is paused.
-    const flow = events.filter((e) => e.stage === 'source' && (e.name === 'paused' || e.name === 'resumed'));
-    expect(flow.at(-1)!.name).toBe('paused');
+    expect(lastFlow()).toBe('paused');
     expect(events.some((e) => e.name === 'end')).toBe(false);
 
     // The consumer catches up: give slots back as frames arrive, and everything flows to the end.

@@ -1,0 +1,95 @@
+/**
+ * `firstframe models [--out DIR] [--force] [--json]`: writes the generated ONNX models (see
+ * `src/models/generate.ts`) and lists them.
+ */
+
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { isFirstframeError } from '../core/errors.js';
+import { defaultModelDir, writeModels, type ModelSet } from '../models/generate.js';
+
+export const MODELS_USAGE = `usage: firstframe models [--out DIR] [--force] [--json]
+
+Writes the generated ONNX models: soccer-detector.onnx (hand-set weights that find the synthetic
+clips' objects), pitch-pose.onnx (32 pitch keypoints) and bench-yolo.onnx (YOLO-sized compute, random
+weights), all 640x640 with a dynamic batch.
+  --out DIR   where to write them (default: models/generated in the package)
+  --force     rewrite them even when the manifest says they are current
+  --json      print the model set as JSON instead of a table`;
+
+/**
+ * Runs the command.
+ *
+ * @param argv the arguments after `models`
+ * @returns the exit status: 0 done, 1 writing failed, 2 bad usage
+ */
+export async function modelsCommand(
+  argv: string[],
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
+): Promise<number> {
+  let values: { out?: string; force?: boolean; json?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        out: { type: 'string' },
+        force: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    io.stderr.write(
+      `firstframe models: ${err instanceof Error ? err.message : String(err)}\n${MODELS_USAGE}\n`,
+    );
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(`${MODELS_USAGE}\n`);
+    return 0;
+  }
+  if (values.out === '') {
+    io.stderr.write(`firstframe models: --out: expected a directory\n${MODELS_USAGE}\n`);
+    return 2;
+  }
+
+  let set: ModelSet;
+  try {
+    set = await writeModels(values.out ?? defaultModelDir(), {
+      force: values.force ?? false,
+      log: (line) => io.stderr.write(`${line}\n`),
+    });
+  } catch (err) {
+    const code = isFirstframeError(err) ? ` [${err.code}]` : '';
+    io.stderr.write(`firstframe models${code}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  io.stdout.write(values.json ? `${JSON.stringify(set, null, 2)}\n` : formatTable(set));
+  return 0;
+}
+
+function formatTable(set: ModelSet): string {
+  const header = ['file', 'task', 'input', 'output', 'bytes'];
+  const rows = Object.values(set.models).map((model) => [
+    basename(model.file),
+    model.task,
+    `${model.imgSize}x${model.imgSize}`,
+    `[${model.outputShape.join(', ')}]`,
+    String(model.bytes),
+  ]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
+  );
+  // The byte count right-aligned, text left-aligned.
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, column) =>
+        column === 4 ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0),
+      )
+      .join('  ')
+      .trimEnd();
+  return `${[`models in ${set.dir} (version ${set.version})`, line(header), ...rows.map(line)].join('\n')}\n`;
+}

@@ -1,4 +1,4 @@
-import { Observable, concatMap, from, type OperatorFunction } from 'rxjs';
+import { Observable, concatMap, from, map, type OperatorFunction } from 'rxjs';
 import { ConfigError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import type { LoadedModel } from '../inference/model.js';
@@ -17,13 +17,18 @@ export interface FrameResult {
   readonly inferredAt: number;
 }
 
+interface PreparedChunk {
+  readonly frames: DecodedFrame[];
+  readonly input: Float32Array;
+}
+
 export interface InferOptions extends YoloDecodeOptions {
   /** The gate the decode stage takes slots from: slots are given back when their run is done. */
   gate?: PrefetchGate;
   onEvent?: EventSink;
 }
 
-/** [count, 3, S, S] float32 0..1 from the frames' planar RGB bytes. */
+/** [count, 3, S, S] float32 0..1 from the frames' planar RGB bytes (rows past the frames stay 0). */
 export function buildInputTensor(
   frames: readonly DecodedFrame[],
   imgSize: number,
@@ -31,11 +36,12 @@ export function buildInputTensor(
 ): Float32Array {
   const plane = 3 * imgSize * imgSize;
   const tensor = new Float32Array(count * plane);
-  frames.forEach((frame, index) => {
-    const data = frame.image!.data;
-    const base = index * plane;
-    for (let i = 0; i < plane; i += 1) tensor[base + i] = data[i]! / 255;
-  });
+  const scale = 1 / 255;
+  for (let index = 0; index < frames.length; index += 1) {
+    const source = frames[index]!.image!.data;
+    const target = tensor.subarray(index * plane, (index + 1) * plane);
+    for (let i = 0; i < plane; i += 1) target[i] = source[i]! * scale;
+  }
   return tensor;
 }
 
@@ -86,10 +92,12 @@ export function infer(
 
   const slotsOf = (frames: readonly DecodedFrame[]) =>
     frames.flatMap((frame) => (frame.slot ? [frame.slot] : [])) as PrefetchSlot[];
-  const runChunk = (batchFrames: DecodedFrame[]): Observable<FrameResult> =>
+  const countFor = (frames: readonly DecodedFrame[]) =>
+    typeof model.batch === 'number' ? model.batch : frames.length;
+  const runChunk = (prepared: PreparedChunk): Observable<FrameResult> =>
     new Observable<FrameResult>((subscriber) => {
       // drop-oldest may have evicted some of these frames while they waited for this run.
-      const frames = batchFrames.filter((frame) => !frame.slot?.dropped);
+      const frames = prepared.frames.filter((frame) => !frame.slot?.dropped);
       if (frames.length === 0) {
         subscriber.complete();
         return;
@@ -97,8 +105,11 @@ export function infer(
       const slots = slotsOf(frames);
       options.gate?.started(slots);
       let active = true;
-      const count = typeof model.batch === 'number' ? model.batch : frames.length;
-      const input = buildInputTensor(frames, model.imgSize, count);
+      const count = countFor(frames);
+      const input =
+        frames.length === prepared.frames.length
+          ? prepared.input
+          : buildInputTensor(frames, model.imgSize, count);
       const run = (runs += 1);
       const startedAt = performance.now();
       emit('run-start', { run, frames: frames.length, batch: count, firstFrame: frames[0]?.frameNumber });
@@ -138,14 +149,22 @@ export function infer(
       };
     });
 
+  // Input tensors are built as soon as a batch arrives, on this thread, while ONNX Runtime computes the
+  // previous run on its own threads: the model never waits for its next input (memory stays bounded by
+  // the prefetch gate).
+  const prepare = (frames: DecodedFrame[]): PreparedChunk[] => {
+    const usable = frames.filter((frame) => frame.image !== undefined);
+    const size = typeof model.batch === 'number' ? model.batch : Math.max(usable.length, 1);
+    const chunks: PreparedChunk[] = [];
+    for (let i = 0; i < usable.length; i += size) {
+      const chunk = usable.slice(i, i + size);
+      chunks.push({ frames: chunk, input: buildInputTensor(chunk, model.imgSize, countFor(chunk)) });
+    }
+    return chunks;
+  };
   return (source) =>
     source.pipe(
-      concatMap((frames) => {
-        const usable = frames.filter((frame) => frame.image !== undefined);
-        const size = typeof model.batch === 'number' ? model.batch : Math.max(usable.length, 1);
-        const chunks: DecodedFrame[][] = [];
-        for (let i = 0; i < usable.length; i += size) chunks.push(usable.slice(i, i + size));
-        return from(chunks).pipe(concatMap(runChunk));
-      }),
+      map(prepare),
+      concatMap((chunks) => from(chunks).pipe(concatMap(runChunk))),
     );
 }

@@ -24,6 +24,7 @@
 // open, and how many of the clip's packets had arrived when the first frame came out.
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -59,16 +60,27 @@ interface Settings {
   json: boolean;
 }
 
+function usageError(problems: readonly string[]): never {
+  for (const problem of problems) console.error(`bench/decode: ${problem}`);
+  console.error('usage: npx tsx bench/decode.ts [--runs N] [--rate B/S] [--ttfb MS] [--json]');
+  process.exit(2);
+}
+
 function readSettings(): Settings {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string' },
-      rate: { type: 'string' },
-      ttfb: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    strict: true,
-  });
+  let values: { runs?: string; rate?: string; ttfb?: string; json?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: {
+        runs: { type: 'string' },
+        rate: { type: 'string' },
+        ttfb: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    usageError([(error as Error).message]);
+  }
   const problems: string[] = [];
   const number = (
     name: string,
@@ -100,10 +112,7 @@ function readSettings(): Settings {
     ),
     json: values.json ?? false,
   };
-  if (problems.length > 0) {
-    for (const problem of problems) console.error(`bench/decode: ${problem}`);
-    process.exit(2);
-  }
+  if (problems.length > 0) usageError(problems);
   return settings;
 }
 
@@ -339,11 +348,16 @@ const THROUGHPUT_CASES: readonly ThroughputCase[] = [
   { name: `+ letterbox every 5th @${IMG_SIZE}, slice`, threads: 'slice', keepFrame: (n) => n % 5 === 0 },
 ];
 
-async function decodeWholeFile(
-  file: string,
-  options: DecodeOptions,
-): Promise<{ frames: number; seconds: number }> {
+interface WholeFileRun {
+  frames: number;
+  seconds: number;
+  /** CPU used by this process meanwhile, all threads (FFmpeg's decoder threads included). */
+  cpuSeconds: number;
+}
+
+async function decodeWholeFile(file: string, options: DecodeOptions): Promise<WholeFileRun> {
   let frames = 0;
+  const cpuBefore = process.cpuUsage();
   const startedAt = performance.now();
   await lastValueFrom(
     fileSource(file).pipe(
@@ -352,7 +366,29 @@ async function decodeWholeFile(
     ),
     { defaultValue: undefined },
   );
-  return { frames, seconds: (performance.now() - startedAt) / 1000 };
+  const seconds = (performance.now() - startedAt) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { frames, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+/**
+ * `ffmpeg -v error -i FILE -f null -`, timed; bash's `times` reports the CPU its child used (all of
+ * ffmpeg's threads), which Node's child_process does not. bash adds a few ms to a run of seconds.
+ */
+async function ffmpegWholeFile(file: string): Promise<{ seconds: number; cpuSeconds: number }> {
+  const { stdout, ms: elapsed } = await runCommand('bash', [
+    '-c',
+    'ffmpeg -v error -i "$1" -f null - && times',
+    'bench-ffmpeg',
+    file,
+  ]);
+  // `times` prints the shell's user/sys, then its children's: "0m2.891s 0m0.104s".
+  const children = stdout.trim().split('\n').at(-1) ?? '';
+  const cpuSeconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce(
+    (sum, match) => sum + Number(match[1]) * 60 + Number(match[2]),
+    0,
+  );
+  return { seconds: elapsed / 1000, cpuSeconds };
 }
 
 // ---- report -----------------------------------------------------------------------------------------
@@ -390,6 +426,8 @@ function definedMedian(values: readonly (number | undefined)[]): number | undefi
 async function main(): Promise<void> {
   const settings = readSettings();
   const benchStartedAt = performance.now();
+  // Other work on the machine shows in every timing here: say how much there was.
+  const startLoad = loadavg()[0]!;
   progress('making (or finding) the bench fixtures');
   const set = await makeFixtures(defaultFixtureDir(), { profile: 'bench', log: progress });
   const clipOf = (layout: Layout): ClipInfo => {
@@ -401,6 +439,46 @@ async function main(): Promise<void> {
 
   // Loads beamcoder and builds a letterbox graph once, so that no timed run pays the module's first load.
   await firstValueFrom(fileSource(clipOf('faststart').file).pipe(decode({ imgSize: IMG_SIZE })));
+
+  // Throughput first, in a process that has done nothing else yet: measured, the same decode ran about
+  // three times as many mark-compact GCs (and used ~2 CPU s more per clip) after the simulator had served
+  // OpenCV's runs, so the order of the sections would otherwise decide part of the ratio.
+  const throughputClip = clipOf('faststart');
+  progress(
+    `throughput on ${relative(process.cwd(), throughputClip.file)}: ${THROUGHPUT_RUNS} rounds of ffmpeg and the ${THROUGHPUT_CASES.length} cases`,
+  );
+  // Rounds interleave ffmpeg with our cases, so that a burst of load from elsewhere on the machine slows
+  // both sides of a ratio rather than one.
+  const ffmpegRuns: Array<{ seconds: number; cpuSeconds: number }> = [];
+  const caseResults = THROUGHPUT_CASES.map(() => [] as WholeFileRun[]);
+  for (let round = 0; round < THROUGHPUT_RUNS; round += 1) {
+    ffmpegRuns.push(await ffmpegWholeFile(throughputClip.file));
+    for (const [index, testCase] of THROUGHPUT_CASES.entries()) {
+      caseResults[index]!.push(
+        await decodeWholeFile(throughputClip.file, {
+          imgSize: IMG_SIZE,
+          keepFrame: testCase.keepFrame,
+          threads: testCase.threads,
+          threadCount: 2,
+        }),
+      );
+    }
+  }
+  const ffmpegSeconds = ffmpegRuns.map((run) => run.seconds);
+  const ffmpegCpuSeconds = median(ffmpegRuns.map((run) => run.cpuSeconds));
+  const ffmpegFps = throughputClip.frames / median(ffmpegSeconds);
+  const throughput = THROUGHPUT_CASES.map((testCase, index) => {
+    const results = caseResults[index]!;
+    const fps = median(results.map((r) => r.frames / r.seconds));
+    return {
+      name: testCase.name,
+      frames: results.map((r) => r.frames),
+      seconds: results.map((r) => r.seconds),
+      cpuSeconds: results.map((r) => r.cpuSeconds),
+      fps,
+      ratio: fps / ffmpegFps,
+    };
+  });
 
   const sim = await startNetSim({
     root: set.dir,
@@ -421,49 +499,6 @@ async function main(): Promise<void> {
   } finally {
     await sim.close();
   }
-
-  const throughputClip = clipOf('faststart');
-  progress(
-    `throughput on ${relative(process.cwd(), throughputClip.file)}: ${THROUGHPUT_RUNS} rounds of ffmpeg and the ${THROUGHPUT_CASES.length} cases`,
-  );
-  // Rounds interleave ffmpeg with our cases, so that a burst of load from elsewhere on the machine slows
-  // both sides of a ratio rather than one.
-  const ffmpegSeconds: number[] = [];
-  const caseResults = THROUGHPUT_CASES.map(() => [] as Array<{ frames: number; seconds: number }>);
-  for (let round = 0; round < THROUGHPUT_RUNS; round += 1) {
-    const { ms: elapsed } = await runCommand('ffmpeg', [
-      '-v',
-      'error',
-      '-i',
-      throughputClip.file,
-      '-f',
-      'null',
-      '-',
-    ]);
-    ffmpegSeconds.push(elapsed / 1000);
-    for (const [index, testCase] of THROUGHPUT_CASES.entries()) {
-      caseResults[index]!.push(
-        await decodeWholeFile(throughputClip.file, {
-          imgSize: IMG_SIZE,
-          keepFrame: testCase.keepFrame,
-          threads: testCase.threads,
-          threadCount: 2,
-        }),
-      );
-    }
-  }
-  const ffmpegFps = throughputClip.frames / median(ffmpegSeconds);
-  const throughput = THROUGHPUT_CASES.map((testCase, index) => {
-    const results = caseResults[index]!;
-    const fps = median(results.map((r) => r.frames / r.seconds));
-    return {
-      name: testCase.name,
-      frames: results.map((r) => r.frames),
-      seconds: results.map((r) => r.seconds),
-      fps,
-      ratio: fps / ffmpegFps,
-    };
-  });
 
   // ---- targets and tables ----
   const targets: Target[] = [];
@@ -517,7 +552,8 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(
     `Time to first frame over the simulator: ${settings.rateBytesPerSec} B/s, ${settings.ttfbMs} ms TTFB; ` +
-      `httpSource(stream) → decode({ imgSize: ${IMG_SIZE} }), take(1); fresh dispatcher per run; ${settings.runs} runs (ms)`,
+      `httpSource(stream) → decode({ imgSize: ${IMG_SIZE} }), take(1); fresh dispatcher per run; ${settings.runs} runs (ms); ` +
+      `load average at the start ${startLoad.toFixed(2)} on ${availableParallelism()} cores`,
   );
   lines.push(
     table(
@@ -608,17 +644,19 @@ async function main(): Promise<void> {
   lines.push(
     `Decode throughput: ${relative(process.cwd(), throughputClip.file)} (${throughputClip.width}×${throughputClip.height}, ` +
       `${throughputClip.frames} frames) via fileSource, threadCount 2; ffmpeg -v error -i FILE -f null -: ` +
-      `${ffmpegFps.toFixed(1)} fps (median ${median(ffmpegSeconds).toFixed(2)} s of ${THROUGHPUT_RUNS}); medians of ${THROUGHPUT_RUNS}`,
+      `${ffmpegFps.toFixed(1)} fps (median ${median(ffmpegSeconds).toFixed(2)} s, ${ffmpegCpuSeconds.toFixed(2)} CPU s); ` +
+      `medians of ${THROUGHPUT_RUNS}, ffmpeg and our cases interleaved; load average at the end ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`,
   );
   lines.push(
     table(
-      ['case', 'frames', 'seconds', 'fps', 'ffmpeg fps', 'ratio', `target ≥ ${THROUGHPUT_RATIO}`],
+      ['case', 'frames', 'seconds', 'CPU s', 'fps', 'ffmpeg fps', 'ratio', `target ≥ ${THROUGHPUT_RATIO}`],
       throughputRows.map((row) => [
         row.name,
         row.frames.every((n) => n === throughputClip.frames)
           ? String(throughputClip.frames)
           : row.frames.join('/'),
         median(row.seconds).toFixed(2),
+        median(row.cpuSeconds).toFixed(2),
         row.fps.toFixed(1),
         ffmpegFps.toFixed(1),
         row.ratio.toFixed(3),
@@ -663,7 +701,7 @@ async function main(): Promise<void> {
       throughput: {
         clip: throughputClip.file,
         frames: throughputClip.frames,
-        ffmpeg: { seconds: ffmpegSeconds, fps: ffmpegFps },
+        ffmpeg: { runs: ffmpegRuns, fps: ffmpegFps },
         cases: throughputRows,
       },
       targets,

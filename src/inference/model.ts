@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { ModelError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import { OnnxFormatError, readOnnxMetadata } from './onnx-metadata.js';
+import { SESSION_WORKER_SOURCE, type WorkerReply, type WorkerRequest } from './session-worker.js';
 import { channelsOf, parseClassNames, type YoloLayout } from './yolo.js';
 
 export const modelCodes = {
@@ -204,13 +206,9 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     }
   }
 
-  let session: Ort.InferenceSession;
+  let session: SessionWorker;
   try {
-    session = await runtime.InferenceSession.create(bytes, {
-      executionProviders: providers,
-      graphOptimizationLevel: 'all',
-      ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-    });
+    session = await SessionWorker.start(bytes, providers, options.threads);
   } catch (error) {
     if (device === 'cuda') {
       emit('device-fallback', { wanted, reason: (error as Error).message });
@@ -288,13 +286,10 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   let queue: Promise<unknown> = Promise.resolve();
   const run = (data: Float32Array, count: number): Promise<ModelOutput> => {
     const task = queue.then(async () => {
-      const tensor =
-        inputType === 'float16'
-          ? new runtime.Tensor('float16', float32ToFloat16(data), [count, 3, imgSize, imgSize])
-          : new runtime.Tensor('float32', data, [count, 3, imgSize, imgSize]);
-      let results: Ort.InferenceSession.ReturnType;
+      const input = inputType === 'float16' ? float32ToFloat16(data) : data;
+      let out: Extract<WorkerReply, { type: 'result' }>;
       try {
-        results = await session.run({ [input.name]: tensor });
+        out = await session.run(input, inputType, [count, 3, imgSize, imgSize]);
       } catch (error) {
         throw new ModelError(
           modelCodes.run,
@@ -302,9 +297,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
           { path, count },
         );
       }
-      const out = results[output.name]!;
-      const raw = out.data as Float32Array | Uint16Array;
-      const values = out.type === 'float16' ? float16ToFloat32(raw as Uint16Array) : (raw as Float32Array);
+      const values =
+        out.outputType === 'float16' ? float16ToFloat32(out.data as Uint16Array) : (out.data as Float32Array);
       return { data: values, anchors: out.dims[2]! };
     });
     queue = task.catch(() => undefined);
@@ -338,4 +332,104 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     run,
     release: () => session.release(),
   };
+}
+
+/**
+ * The session, in a worker thread (see session-worker.ts for why). Requests are answered in order; the
+ * worker is unref'd while idle, so a forgotten model never keeps a process alive.
+ */
+class SessionWorker {
+  private nextId = 0;
+  private readonly pending = new Map<
+    number | string,
+    { resolve: (reply: WorkerReply) => void; reject: (error: Error) => void }
+  >();
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly inputMetadata: readonly Ort.InferenceSession.ValueMetadata[],
+    readonly outputMetadata: readonly Ort.InferenceSession.ValueMetadata[],
+  ) {}
+
+  static async start(
+    bytes: Uint8Array,
+    providers: Ort.InferenceSession.ExecutionProviderConfig[],
+    threads: number | undefined,
+  ): Promise<SessionWorker> {
+    const worker = new Worker(SESSION_WORKER_SOURCE, {
+      eval: true,
+      workerData: { ortPath: createRequire(import.meta.url).resolve('onnxruntime-node') },
+    });
+    const loaded = await new Promise<WorkerReply>((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      worker.once('error', onError);
+      worker.once('message', (reply: WorkerReply) => {
+        worker.off('error', onError);
+        if (reply.type === 'error') reject(new Error(reply.message));
+        else resolve(reply);
+      });
+      const request: WorkerRequest = { type: 'load', bytes, providers, ...(threads ? { threads } : {}) };
+      worker.postMessage(request);
+    }).catch(async (error: unknown) => {
+      await worker.terminate();
+      throw error;
+    });
+    if (loaded.type !== 'loaded') throw new Error(`unexpected worker reply ${loaded.type}`);
+    const session = new SessionWorker(worker, loaded.inputMetadata, loaded.outputMetadata);
+    worker.on('message', (reply: WorkerReply) => session.onReply(reply));
+    worker.on('error', (error) => session.failAll(error));
+    worker.on('exit', (code) => session.failAll(new Error(`inference worker exited (code ${code})`)));
+    worker.unref();
+    return session;
+  }
+
+  private onReply(reply: WorkerReply): void {
+    const key = reply.type === 'result' || reply.type === 'error' ? (reply.id ?? 'control') : 'control';
+    const waiter = this.pending.get(key);
+    if (!waiter) return;
+    this.pending.delete(key);
+    if (this.pending.size === 0) this.worker.unref();
+    if (reply.type === 'error') waiter.reject(new Error(reply.message));
+    else waiter.resolve(reply);
+  }
+
+  private failAll(error: Error): void {
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+
+  private request(
+    key: number | string,
+    message: WorkerRequest,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<WorkerReply> {
+    return new Promise<WorkerReply>((resolve, reject) => {
+      this.pending.set(key, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage(message, transfer);
+    });
+  }
+
+  /** Runs one batch; `input`'s memory is transferred to the worker (it is detached here afterwards). */
+  async run(
+    input: Float32Array | Uint16Array,
+    inputType: 'float32' | 'float16',
+    dims: number[],
+  ): Promise<Extract<WorkerReply, { type: 'result' }>> {
+    const id = (this.nextId += 1);
+    const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength;
+    const owned = whole ? input : input.slice();
+    const reply = await this.request(id, { type: 'run', id, input: owned, inputType, dims }, [
+      owned.buffer as ArrayBuffer,
+    ]);
+    return reply as Extract<WorkerReply, { type: 'result' }>;
+  }
+
+  async release(): Promise<void> {
+    try {
+      await this.request('control', { type: 'release' });
+    } finally {
+      await this.worker.terminate();
+    }
+  }
 }

@@ -190,6 +190,20 @@ describe('decode: every layout, frame numbers and pts as ffprobe reports them', 
   });
 });
 
+describe('decode: frame 0 without the reorder delay', () => {
+  it.each([
+    ['faststart', true],
+    ['fragmented', true],
+    ['mpegts', true],
+    ['editlist', false], // its first packet is before the edit: not the first frame shown
+  ])('%s: decoded alone: %s', async (name, alone) => {
+    const clip = fixtures.clips[name]!;
+    const { frames, named } = await decodeAll(fileSource(clip.file));
+    expect(named('first-frame')[0]!.data).toMatchObject({ frameNumber: 0, decodedAlone: alone });
+    expectFramesMatchFfprobe(frames, clip.file);
+  });
+});
+
 describe('decode: conversion for the model', () => {
   it('letterboxes kept frames to IMG_SIZE in planar RGB, with the geometry to map boxes back', async () => {
     const kept: number[] = [];

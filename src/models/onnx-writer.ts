@@ -24,7 +24,8 @@ import { ConfigError, ModelError, codes } from '../core/errors.js';
 /** Code of the `ModelError` thrown by `parseModel` for bytes that are not a well-formed ONNX model. */
 export const MODEL_FORMAT_ERROR = codes.models.format;
 
-export type ElemType = 'float' | 'int64';
+/** Value types of graph inputs and outputs; initializers are float32 or int64 (float16 I/O is cast in-graph). */
+export type ElemType = 'float' | 'float16' | 'int64';
 /** A dimension: a size, or a symbolic name such as `N` for a dynamic batch. */
 export type Dim = number | string;
 
@@ -254,7 +255,7 @@ const WIRE_FIXED64 = 1;
 const WIRE_BYTES = 2;
 const WIRE_FIXED32 = 5;
 
-const DATA_TYPE: Record<ElemType, number> = { float: 1, int64: 7 };
+const DATA_TYPE: Record<ElemType, number> = { float: 1, int64: 7, float16: 10 };
 const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
 
 /** An append-only protobuf writer; nested messages are written into their own writer and copied in. */
@@ -630,7 +631,12 @@ function readValueInfo(v: Fields): OnnxValueInfo {
   const shape = messages(tensorType, 2, 'TensorShapeProto')[0] ?? new Map();
   return {
     name: str(v, 1, 'value name'),
-    elemType: int(tensorType, 1) === DATA_TYPE.int64 ? 'int64' : 'float',
+    elemType:
+      int(tensorType, 1) === DATA_TYPE.int64
+        ? 'int64'
+        : int(tensorType, 1) === DATA_TYPE.float16
+          ? 'float16'
+          : 'float',
     shape: messages(shape, 1, 'Dimension').map((d) => (d.has(2) ? str(d, 2, 'dim_param') : int(d, 1))),
   };
 }

@@ -8,7 +8,7 @@ import { ModelError } from '../../src/core/errors.js';
 import type { StageEvent } from '../../src/core/events.js';
 import { anchorsFor, loadModel, type LoadedModel } from '../../src/inference/model.js';
 import { letterboxGeometry } from '../../src/media/letterbox.js';
-import { createModel, OnnxGraphBuilder, serializeModel } from '../../src/models/onnx-writer.js';
+import { attr, createModel, OnnxGraphBuilder, serializeModel } from '../../src/models/onnx-writer.js';
 import type { DecodedFrame, VideoStreamInfo } from '../../src/operators/decode.js';
 import { infer, type FrameResult } from '../../src/operators/infer.js';
 
@@ -24,6 +24,8 @@ afterAll(async () => {
 
 interface PassThroughOptions {
   batch?: number | 'N';
+  /** An export with half=True: float16 input and output around the same graph. */
+  half?: boolean;
   inputShape?: Array<number | string>;
   outputShape?: [number | string, number, number];
   metadata?: Record<string, string>;
@@ -37,7 +39,12 @@ function passThroughModel(name: string, options: PassThroughOptions = {}): strin
   const batch = options.batch ?? 'N';
   const [outBatch, channels, anchors] = options.outputShape ?? [batch, CHANNELS, ANCHORS];
   const graph = new OnnxGraphBuilder(name);
-  const images = graph.input('images', options.inputShape ?? [batch, 3, S, S]);
+  const declared = graph.input(
+    'images',
+    options.inputShape ?? [batch, 3, S, S],
+    options.half ? 'float16' : 'float',
+  );
+  const images = options.half ? graph.op('Cast', [declared], { to: attr.int(1) }) : declared;
   const flat = graph.op('Reshape', [images, graph.int64s([0, -1])]);
   const head = graph.op('Slice', [
     flat,
@@ -47,8 +54,11 @@ function passThroughModel(name: string, options: PassThroughOptions = {}): strin
   ]);
   const shaped = graph.op('Reshape', [head, graph.int64s([0, channels, anchors])]);
   const scale = Array.from({ length: channels * anchors }, (_, i) => (Math.floor(i / anchors) < 4 ? S : 1));
-  graph.op('Mul', [shaped, graph.floats(scale, [1, channels, anchors])], {}, { output: 'output0' });
-  graph.output('output0', [outBatch, channels, anchors]);
+  const scaled = graph.op('Mul', [shaped, graph.floats(scale, [1, channels, anchors])]);
+  graph.op(options.half ? 'Cast' : 'Identity', [scaled], options.half ? { to: attr.int(10) } : {}, {
+    output: 'output0',
+  });
+  graph.output('output0', [outBatch, channels, anchors], options.half ? 'float16' : 'float');
   const metadata = options.metadata ?? {
     task: 'detect',
     names: "{0: 'goal', 1: 'ball'}",
@@ -228,6 +238,18 @@ describe('infer', () => {
     expect(results.map((r) => r.frameNumber)).toEqual([0, 5, 10]);
     expect(results[2]!.objects[0]!.className).toBe('ball');
     expect(events.filter((e) => e.name === 'run-start').map((e) => e.data!.batch)).toEqual([1, 1, 1]);
+  });
+
+  it('a half-precision export (float16 input and output) gives the same results', async () => {
+    const model = await load(passThroughModel('half', { half: true }));
+    expect(model.inputType).toBe('float16');
+    const results = await lastValueFrom(of(frames()).pipe(infer(model), toArray()));
+    expect(expected(results)).toEqual([
+      [0, [['ball', [15, 24, 25, 36]]]],
+      [5, [['goal', [36, 16, 44, 24]]]],
+      [10, [['ball', [7, 45, 13, 55]]]],
+    ]);
+    expect(results[0]!.objects[0]!.score).toBeCloseTo(0.902, 2);
   });
 
   it('passes over frames without pixels (not kept by the stride)', async () => {

@@ -236,7 +236,7 @@ class DecodeSession {
   private stream: VideoStreamInfo | undefined;
   private busy: Promise<unknown> = Promise.resolve();
 
-  private filterer: Beamcoder.Filterer | undefined;
+  private filterer: Promise<Beamcoder.Filterer> | undefined;
   private filterKey = '';
   private geometry: LetterboxGeometry | undefined;
 
@@ -674,6 +674,11 @@ class DecodeSession {
     };
     this.emit('open', { ms: performance.now() - startedAt, bytesFed: this.bytesFed, ...this.stream });
     if (this.options.skipNonReference) this.enableSkipping(video, codec);
+    const format = video.codecpar.format;
+    if (typeof format === 'string' && !this.options.nvdec) {
+      // Built now, while FFmpeg waits for the first frame's bytes; a failure surfaces at the first convert.
+      this.filtererFor(video.codecpar.width, video.codecpar.height, format).catch(() => undefined);
+    }
     this.startTimestamp = typeof video.start_time === 'number' ? video.start_time : undefined;
     void this.readLoop();
   }
@@ -957,29 +962,36 @@ class DecodeSession {
     this.subscriber.next(decoded);
   }
 
+  /**
+   * The letterbox filter graph for frames of this size and pixel format, built once. onOpen asks for it
+   * with the stream's parameters, so that building it (a few ms) is off the first frame's path.
+   */
+  private filtererFor(width: number, height: number, format: string): Promise<Beamcoder.Filterer> {
+    const key = `${width}x${height}:${format}`;
+    if (this.filterer && key === this.filterKey) return this.filterer;
+    this.filterKey = key;
+    const geometry = letterboxGeometry(width, height, this.imgSize);
+    const timeBase = this.stream?.timeBase ?? [1, 1];
+    this.filterer = this.bc
+      .filterer({
+        filterType: 'video',
+        inputParams: [
+          { width, height, pixelFormat: format, timeBase: [timeBase[0], timeBase[1]], pixelAspect: [1, 1] },
+        ],
+        outputParams: [{ pixelFormat: 'gbrp' }],
+        filterSpec: letterboxFilterSpec(geometry, this.options.padValue ?? LETTERBOX_PAD_VALUE),
+      } as unknown as Parameters<(typeof Beamcoder)['filterer']>[0])
+      .then((filterer) => {
+        this.geometry = geometry;
+        return filterer;
+      });
+    return this.filterer;
+  }
+
   private async convert(frame: Beamcoder.Frame): Promise<LetterboxedImage | undefined> {
-    const key = `${frame.width}x${frame.height}:${frame.format}`;
     try {
-      if (!this.filterer || key !== this.filterKey) {
-        this.geometry = letterboxGeometry(frame.width, frame.height, this.imgSize);
-        const timeBase = this.stream?.timeBase ?? [1, 1];
-        this.filterer = await this.bc.filterer({
-          filterType: 'video',
-          inputParams: [
-            {
-              width: frame.width,
-              height: frame.height,
-              pixelFormat: frame.format as string,
-              timeBase: [timeBase[0], timeBase[1]],
-              pixelAspect: [1, 1],
-            },
-          ],
-          outputParams: [{ pixelFormat: 'gbrp' }],
-          filterSpec: letterboxFilterSpec(this.geometry, this.options.padValue ?? LETTERBOX_PAD_VALUE),
-        } as unknown as Parameters<(typeof Beamcoder)['filterer']>[0]);
-        this.filterKey = key;
-      }
-      const filtering = this.filterer.filter([frame]);
+      const filterer = await this.filtererFor(frame.width, frame.height, frame.format as string);
+      const filtering = filterer.filter([frame]);
       this.busy = filtering.catch(() => undefined);
       const [result] = await filtering;
       const converted = result?.frames[0];

@@ -13,6 +13,9 @@ packages=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev libpostproc-dev
 )
+# Callers needing more (scripts/setup-bench.sh: OpenCV) name them here rather than repeating this logic.
+read -r -a extra <<<"${FIRSTFRAME_EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

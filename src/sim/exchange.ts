@@ -44,3 +44,37 @@ export interface Exchange {
   /** Registers the single listener for the client going away before the exchange was settled. */
   onClientGone(listener: () => void): void;
 }
+
+/** What a socket or HTTP/2 stream offers for writing with a flush callback. */
+interface WritableSide {
+  readonly destroyed: boolean;
+  write(data: string | Uint8Array, flushed: () => void): boolean;
+}
+
+/**
+ * Counts writes not yet handed to the kernel and runs callbacks once all have been, so that a fault
+ * (reset, early end) happens after exactly the bytes written before it. Shared by both protocols.
+ */
+export class FlushTracker {
+  private pending = 0;
+  private waiters: Array<() => void> = [];
+
+  /** Writes through `side`; returns what its write returned (false: wait for 'drain'). */
+  write(side: WritableSide, data: string | Uint8Array): boolean {
+    if (side.destroyed) return false;
+    this.pending += 1;
+    return side.write(data, () => {
+      this.pending -= 1;
+      if (this.pending === 0) {
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const waiter of waiters) waiter();
+      }
+    });
+  }
+
+  whenFlushed(callback: () => void): void {
+    if (this.pending === 0) callback();
+    else this.waiters.push(callback);
+  }
+}

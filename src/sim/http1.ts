@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Exchange, HeaderList } from './exchange.js';
+import { FlushTracker, type Exchange, type HeaderList } from './exchange.js';
 import type { BodySink } from './pacing.js';
 import { now, type TimerSet } from './timers.js';
 
@@ -65,8 +65,7 @@ class Http1Exchange implements Exchange {
   readonly body: BodySink;
   private settled = false;
   private goneListener: (() => void) | undefined;
-  private pendingWrites = 0;
-  private flushWaiters: Array<() => void> = [];
+  private readonly flushes = new FlushTracker();
 
   constructor(
     private readonly connection: Http1Connection,
@@ -162,21 +161,11 @@ class Http1Exchange implements Exchange {
   }
 
   private write(data: string | Uint8Array): boolean {
-    if (this.socket.destroyed) return false;
-    this.pendingWrites += 1;
-    return this.socket.write(data, () => {
-      this.pendingWrites -= 1;
-      if (this.pendingWrites === 0) {
-        const waiters = this.flushWaiters;
-        this.flushWaiters = [];
-        for (const waiter of waiters) waiter();
-      }
-    });
+    return this.flushes.write(this.socket, data);
   }
 
   private whenFlushed(callback: () => void): void {
-    if (this.pendingWrites === 0) callback();
-    else this.flushWaiters.push(callback);
+    this.flushes.whenFlushed(callback);
   }
 }
 

@@ -1,5 +1,5 @@
 import { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { Exchange, HeaderList } from './exchange.js';
+import { FlushTracker, type Exchange, type HeaderList } from './exchange.js';
 import type { BodySink } from './pacing.js';
 import { now, type TimerSet } from './timers.js';
 
@@ -18,8 +18,7 @@ class Http2Exchange implements Exchange {
   readonly body: BodySink;
   private settled = false;
   private goneListener: (() => void) | undefined;
-  private pendingWrites = 0;
-  private flushWaiters: Array<() => void> = [];
+  private readonly flushes = new FlushTracker();
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -105,21 +104,11 @@ class Http2Exchange implements Exchange {
   }
 
   private write(chunk: Uint8Array): boolean {
-    if (this.stream.destroyed) return false;
-    this.pendingWrites += 1;
-    return this.stream.write(chunk, () => {
-      this.pendingWrites -= 1;
-      if (this.pendingWrites === 0) {
-        const waiters = this.flushWaiters;
-        this.flushWaiters = [];
-        for (const waiter of waiters) waiter();
-      }
-    });
+    return this.flushes.write(this.stream, chunk);
   }
 
   private whenFlushed(callback: () => void): void {
-    if (this.pendingWrites === 0) callback();
-    else this.flushWaiters.push(callback);
+    this.flushes.whenFlushed(callback);
   }
 }
 

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Subject, firstValueFrom, lastValueFrom, take, toArray, type Observable } from 'rxjs';
+import { Subject, firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import type { Dispatcher } from 'undici';
-import { SourceError } from '../../src/core/errors.js';
 import type { StageEvent } from '../../src/core/events.js';
 import { createDispatcher } from '../../src/sources/dispatcher.js';
 import { httpSource, type HttpSourceOptions } from '../../src/sources/http.js';
 import type { ByteChunk } from '../../src/sources/types.js';
 import { warm } from '../../src/sources/warm.js';
 import { startNetSim, type NetSim, type NetSimFault } from '../../src/sim/netsim.js';
+import { concatBytes, expectContiguous, sourceErrorOf } from '../support/chunks.js';
 
 const SIZE = 600_000;
 const body = randomBytes(SIZE);
@@ -34,28 +34,6 @@ function source(path: string, options: HttpSourceOptions = {}, fault?: Parameter
   const url = sim.urlFor(path, fault);
   const observable = httpSource(url, { dispatcher, onEvent: (e) => events.push(e), ...options });
   return { url, events, observable };
-}
-
-function concatBytes(chunks: readonly ByteChunk[]): Buffer {
-  return Buffer.concat(chunks.map((chunk) => chunk.bytes));
-}
-
-function expectContiguous(chunks: readonly ByteChunk[], firstOffset: number): void {
-  let offset = firstOffset;
-  for (const chunk of chunks) {
-    expect(chunk.offset).toBe(offset);
-    offset += chunk.bytes.byteLength;
-  }
-}
-
-async function errorOf(observable: Observable<unknown>): Promise<SourceError> {
-  try {
-    await lastValueFrom(observable);
-  } catch (error) {
-    expect(error).toBeInstanceOf(SourceError);
-    return error as SourceError;
-  }
-  throw new Error('expected the source to error');
 }
 
 const lastRequest = () => sim.requests[sim.requests.length - 1]!;
@@ -156,7 +134,7 @@ describe('httpSource: strategies against the simulator', () => {
   it('fetchRange against a server that ignores Range errors with FF_ERR_RANGE_IGNORED', async () => {
     const { observable } = source('/clip.mp4', { strategy: 'partial', partialBytes: 1000 }, { range: false });
     const first = await firstValueFrom(observable);
-    const error = await errorOf(first.resource.fetchRange!({ start: 5000, end: 5999 }));
+    const error = await sourceErrorOf(first.resource.fetchRange!({ start: 5000, end: 5999 }));
     expect(error.code).toBe('FF_ERR_RANGE_IGNORED');
   });
 });
@@ -216,7 +194,7 @@ describe('httpSource: bad input and faults end with a typed error naming the URL
   ];
   it.each(cases)('%s', async (_name, fault, options, code, message) => {
     const { observable, url, events } = source('/clip.mp4', options, fault);
-    const error = await errorOf(observable);
+    const error = await sourceErrorOf(observable);
     expect(error.code.startsWith(code)).toBe(true);
     expect(error.message).toMatch(message);
     expect(error.message).toContain(url);
@@ -229,7 +207,7 @@ describe('httpSource: bad input and faults end with a typed error naming the URL
 
   it('a reset connection reports how many bytes arrived', async () => {
     const { observable } = source('/clip.mp4', {}, { resetAfterBytes: 20_000 });
-    const error = await errorOf(observable);
+    const error = await sourceErrorOf(observable);
     expect(['FF_ERR_CONNECTION', 'FF_ERR_BODY_SHORT']).toContain(error.code);
     expect(error.context.bytes).toBe(20_000);
   });
@@ -237,15 +215,15 @@ describe('httpSource: bad input and faults end with a typed error naming the URL
   it('416 for a range past the end', async () => {
     const { observable } = source('/clip.mp4', { strategy: 'partial', partialBytes: 10 });
     const first = await firstValueFrom(observable);
-    const error = await errorOf(first.resource.fetchRange!({ start: SIZE + 10 }));
+    const error = await sourceErrorOf(first.resource.fetchRange!({ start: SIZE + 10 }));
     expect(error.code).toBe('FF_ERR_RANGE_NOT_SATISFIABLE');
     expect(error.message).toContain(`resource has ${SIZE} bytes`);
   });
 
   it('an invalid URL and an unsupported scheme fail on subscribe, not on construction', async () => {
     dispatcher = createDispatcher();
-    expect((await errorOf(httpSource('not a url', { dispatcher }))).code).toBe('FF_ERR_INVALID_URL');
-    const scheme = await errorOf(httpSource('ftp://example.com/a.mp4', { dispatcher }));
+    expect((await sourceErrorOf(httpSource('not a url', { dispatcher }))).code).toBe('FF_ERR_INVALID_URL');
+    const scheme = await sourceErrorOf(httpSource('ftp://example.com/a.mp4', { dispatcher }));
     expect(scheme.code).toBe('FF_ERR_UNSUPPORTED_SCHEME');
     expect(scheme.message).toContain('ftp:');
   });
@@ -258,14 +236,14 @@ describe('httpSource: bad input and faults end with a typed error naming the URL
       });
     });
     dispatcher = createDispatcher();
-    const error = await errorOf(httpSource(`http://127.0.0.1:${port}/clip.mp4`, { dispatcher }));
+    const error = await sourceErrorOf(httpSource(`http://127.0.0.1:${port}/clip.mp4`, { dispatcher }));
     expect(error.code).toBe('FF_ERR_CONNECT_REFUSED');
     expect(error.message).toContain(`127.0.0.1:${port}`);
   });
 
   it('a DNS failure', async () => {
     dispatcher = createDispatcher();
-    const error = await errorOf(httpSource('http://no-such-host.invalid/clip.mp4', { dispatcher }));
+    const error = await sourceErrorOf(httpSource('http://no-such-host.invalid/clip.mp4', { dispatcher }));
     expect(error.code).toBe('FF_ERR_DNS');
     expect(error.message).toContain('no-such-host.invalid');
   });

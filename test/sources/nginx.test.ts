@@ -8,11 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { Subject, firstValueFrom, lastValueFrom, take, toArray, type Observable } from 'rxjs';
+import { Subject, firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import type { Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { SourceError } from '../../src/core/errors.js';
 import type { StageEvent } from '../../src/core/events.js';
 import type { FixtureSet } from '../../src/fixtures/make.js';
 import { createDispatcher } from '../../src/sources/dispatcher.js';
@@ -20,6 +19,7 @@ import { httpSource, type HttpSourceOptions } from '../../src/sources/http.js';
 import type { ByteChunk } from '../../src/sources/types.js';
 import { testFixtures } from '../support/fixtures.js';
 import { parseAccessLine, startNginx, type AccessLogEntry, type NginxServer } from '../support/nginx.js';
+import { concatBytes, expectContiguous, sourceErrorOf } from '../support/chunks.js';
 
 let fixtures: FixtureSet;
 let nginx: NginxServer;
@@ -58,28 +58,6 @@ function source(server: NginxServer, path: string, options: HttpSourceOptions = 
     ...options,
   });
   return { observable, events };
-}
-
-function concatBytes(chunks: readonly ByteChunk[]): Buffer {
-  return Buffer.concat(chunks.map((chunk) => chunk.bytes));
-}
-
-function expectContiguous(chunks: readonly ByteChunk[], firstOffset: number): void {
-  let offset = firstOffset;
-  for (const chunk of chunks) {
-    expect(chunk.offset).toBe(offset);
-    offset += chunk.bytes.byteLength;
-  }
-}
-
-async function errorOf(observable: Observable<unknown>): Promise<SourceError> {
-  try {
-    await lastValueFrom(observable);
-  } catch (error) {
-    expect(error).toBeInstanceOf(SourceError);
-    return error as SourceError;
-  }
-  throw new Error('expected the source to error');
 }
 
 /** The access-log entries of requests for `path` (nginx writes a line once it has finished a request). */
@@ -234,7 +212,7 @@ describe('httpSource against nginx', () => {
   it('a missing file ends with FF_ERR_HTTP_STATUS naming the URL and the status', async () => {
     const path = '/no-such-clip.mp4?test=404';
     const { observable, events } = source(nginx, path);
-    const error = await errorOf(observable);
+    const error = await sourceErrorOf(observable);
     expect(error.code).toBe('FF_ERR_HTTP_STATUS');
     expect(error.message).toBe(`GET ${nginx.url}${path}: HTTP 404`);
     expect(error.context).toMatchObject({ url: `${nginx.url}${path}`, status: 404 });
@@ -247,7 +225,7 @@ describe('httpSource against nginx', () => {
     const { path, bytes } = await clip('faststart', '416');
     const { observable } = source(nginx, path, { strategy: 'partial', partialBytes: 100 });
     const first = await firstValueFrom(observable);
-    const error = await errorOf(first.resource.fetchRange!({ start: bytes.byteLength + 10 }));
+    const error = await sourceErrorOf(first.resource.fetchRange!({ start: bytes.byteLength + 10 }));
     expect(error.code).toBe('FF_ERR_RANGE_NOT_SATISFIABLE');
     expect(error.message).toContain(`resource has ${bytes.byteLength} bytes`);
     expect(error.context).toMatchObject({ status: 416, totalBytes: bytes.byteLength });

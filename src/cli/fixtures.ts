@@ -3,10 +3,9 @@
  * test or benchmark clips (see `src/fixtures/make.ts`) and lists them.
  */
 
-import { parseArgs } from 'node:util';
-
 import { isFirstframeError } from '../core/errors.js';
 import { defaultFixtureDir, makeFixtures, type FixtureProfile, type FixtureSet } from '../fixtures/make.js';
+import { parseCommandArgs } from './args.js';
 
 export const FIXTURES_USAGE = `usage: firstframe fixtures [--out DIR] [--profile test|bench] [--force] [--json]
 
@@ -26,30 +25,20 @@ export async function fixturesCommand(
   argv: string[],
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
 ): Promise<number> {
-  let values: { out?: string; profile?: string; force?: boolean; json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        out: { type: 'string' },
-        profile: { type: 'string' },
-        force: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.stderr.write(
-      `firstframe fixtures: ${err instanceof Error ? err.message : String(err)}\n${FIXTURES_USAGE}\n`,
-    );
-    return 2;
-  }
-  if (values.help) {
-    io.stdout.write(`${FIXTURES_USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandArgs(
+    'fixtures',
+    FIXTURES_USAGE,
+    argv,
+    {
+      out: { type: 'string' },
+      profile: { type: 'string' },
+      force: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    io,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const profile = values.profile ?? 'test';
   if (profile !== 'test' && profile !== 'bench') {
     io.stderr.write(

@@ -4,7 +4,7 @@
  */
 
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 
 import { isFirstframeError } from '../core/errors.js';
 import { defaultModelDir, writeModels, type ModelSet } from '../models/generate.js';
@@ -28,29 +28,15 @@ export async function modelsCommand(
   argv: string[],
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
 ): Promise<number> {
-  let values: { out?: string; force?: boolean; json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        out: { type: 'string' },
-        force: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.stderr.write(
-      `firstframe models: ${err instanceof Error ? err.message : String(err)}\n${MODELS_USAGE}\n`,
-    );
-    return 2;
-  }
-  if (values.help) {
-    io.stdout.write(`${MODELS_USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandArgs(
+    'models',
+    MODELS_USAGE,
+    argv,
+    { out: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
+    io,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (values.out === '') {
     io.stderr.write(`firstframe models: --out: expected a directory\n${MODELS_USAGE}\n`);
     return 2;

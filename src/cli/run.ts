@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { lastValueFrom, tap, type Observable } from 'rxjs';
 import { readEnvConfig } from '../core/config.js';
@@ -13,6 +12,7 @@ import { fileSource } from '../sources/file.js';
 import { httpSource, type HttpStrategy } from '../sources/http.js';
 import { MEBIBYTE, type ByteChunk } from '../sources/types.js';
 import { scanTopLevelBoxes } from '../media/mp4-boxes.js';
+import { parseCommandArgs } from './args.js';
 import type { CliIo } from './main.js';
 
 /** The seeds' measured link: 14.1 MB in 8.5 s, first byte after about 100 ms. */
@@ -76,33 +76,26 @@ function number(name: string, raw: string | undefined, problems: string[], min =
 }
 
 export async function runCommand(argv: string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        strategy: { type: 'string' },
-        'partial-mb': { type: 'string' },
-        rate: { type: 'string' },
-        ttfb: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        stride: { type: 'string' },
-        'img-size': { type: 'string' },
-        'no-decode': { type: 'boolean', default: false },
-        'log-level': { type: 'string', default: 'warn' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    io.stderr.write(`firstframe run: ${(error as Error).message}\n\n${HELP}\n`);
-    return 2;
-  }
+  const parsed = parseCommandArgs(
+    'run',
+    HELP,
+    argv,
+    {
+      strategy: { type: 'string' },
+      'partial-mb': { type: 'string' },
+      rate: { type: 'string' },
+      ttfb: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      stride: { type: 'string' },
+      'img-size': { type: 'string' },
+      'no-decode': { type: 'boolean', default: false },
+      'log-level': { type: 'string', default: 'warn' },
+    },
+    io,
+    true,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout.write(`${HELP}\n`);
-    return 0;
-  }
   const env = readEnvConfig(io.env);
   const problems: string[] = [];
   if (positionals.length > 1) problems.push(`expected at most one URL or FILE, got ${positionals.length}`);

@@ -11,7 +11,7 @@ import { closeSharedDispatcher } from '../sources/dispatcher.js';
 import { fileSource } from '../sources/file.js';
 import { httpSource, type HttpStrategy } from '../sources/http.js';
 import { MEBIBYTE, type ByteChunk } from '../sources/types.js';
-import { scanTopLevelBoxes } from '../media/mp4-boxes.js';
+import { sniffLayout } from '../media/layout.js';
 import { parseCommandArgs } from './args.js';
 import type { CliIo } from './main.js';
 
@@ -50,19 +50,6 @@ export interface RunResult {
     endedBy: 'end' | 'error';
   };
   error?: { code: string; message: string };
-}
-
-/** The container layout, from the top-level boxes seen in the first bytes. */
-function layoutOf(prefix: Uint8Array): string | null {
-  const boxes = scanTopLevelBoxes(prefix);
-  const types = boxes.map((box) => box.type);
-  if (types.length === 0) return prefix[0] === 0x47 ? 'mpegts' : prefix[0] === 0x1a ? 'matroska' : null;
-  const moov = types.indexOf('moov');
-  const mdat = types.indexOf('mdat');
-  if (types.includes('moof') || (moov >= 0 && boxes.some((b) => b.type === 'mvex'))) return 'fragmented';
-  if (moov >= 0 && (mdat < 0 || moov < mdat)) return types.includes('moof') ? 'fragmented' : 'faststart';
-  if (mdat >= 0 && moov < 0) return 'moov-end';
-  return null;
 }
 
 function number(name: string, raw: string | undefined, problems: string[], min = 0): number | undefined {
@@ -218,7 +205,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       url: resource?.url ?? label,
       bytesTotal: resource?.totalBytes ?? null,
       rangeHonoured: resource?.rangeHonoured ?? null,
-      layout: lastFrame?.stream.layout ?? (prefix ? layoutOf(prefix) : null),
+      layout: lastFrame?.stream.layout ?? (prefix ? (sniffLayout(prefix)?.layout ?? null) : null),
     },
     timings: {
       headersMs: round(timeline.msTo('source', 'headers')),

@@ -11,13 +11,14 @@ import {
   type LetterboxGeometry,
   type LetterboxedImage,
 } from '../media/letterbox.js';
+import { sniffLayout, type ContainerLayout } from '../media/layout.js';
 import { scanTopLevelBoxes, type Mp4Box } from '../media/mp4-boxes.js';
 import { isNonReferencePicture, nalFormat, type NalFormat } from '../media/nal.js';
 import { nvdecSupport } from '../media/nvdec.js';
 import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
 import type { ByteChunk, ResourceInfo } from '../sources/types.js';
 
-export type ContainerLayout = 'faststart' | 'moov-end' | 'fragmented' | 'mpegts' | 'matroska' | 'other';
+export type { ContainerLayout } from '../media/layout.js';
 
 /** What is known about the video stream being decoded; shared by every frame of one subscription. */
 export interface VideoStreamInfo {
@@ -108,18 +109,6 @@ const DEMUXER_BY_LAYOUT: Partial<Record<ContainerLayout, string>> = {
   mpegts: 'mpegts',
   matroska: 'matroska,webm',
 };
-const MP4_FIRST_BOXES = new Set([
-  'ftyp',
-  'styp',
-  'moov',
-  'mdat',
-  'free',
-  'skip',
-  'wide',
-  'pdin',
-  'uuid',
-  'moof',
-]);
 
 function validate(options: DecodeOptions): void {
   const problems: string[] = [];
@@ -175,12 +164,6 @@ function describeBytes(prefix: Uint8Array): string {
   );
   if (printable && prefix.byteLength > 0) return 'it looks like text';
   return 'its first bytes match no known container';
-}
-
-function layoutFromMagic(prefix: Uint8Array): ContainerLayout {
-  if (prefix[0] === 0x47 && (prefix.byteLength < 189 || prefix[188] === 0x47)) return 'mpegts';
-  if (prefix[0] === 0x1a && prefix[1] === 0x45 && prefix[2] === 0xdf && prefix[3] === 0xa3) return 'matroska';
-  return 'other';
 }
 
 type Mode = 'sniffing' | 'direct' | 'moov-pending' | 'moov-ready';
@@ -311,37 +294,15 @@ class DecodeSession {
     if (this.sniffedBytes < Math.max(8, minStart) && !this.inputEnded) return;
     const prefix = concatBytes(this.sniffed);
     this.sniffed = [prefix];
-    const boxes = scanTopLevelBoxes(prefix);
-    const isMp4 = boxes.length > 0 && MP4_FIRST_BOXES.has(boxes[0]!.type);
-    if (!isMp4) {
-      this.layout = layoutFromMagic(prefix);
-      this.goDirect(prefix);
-      return;
-    }
-    const firstMedia = boxes.find((box) => box.type === 'moov' || box.type === 'mdat' || box.type === 'moof');
-    if (firstMedia === undefined) {
+    const sniffed = sniffLayout(prefix);
+    if (!sniffed) {
       // Only ftyp (or free space) so far: the next header decides.
       if (this.inputEnded) this.goDirect(prefix);
       return;
     }
-    if (firstMedia.type === 'mdat') {
-      this.layout = 'moov-end';
-      this.startMoovFetch(prefix, firstMedia);
-      return;
-    }
-    const fragmented = boxes.some((box) => box.type === 'moof') || this.hasMvex(prefix, firstMedia);
-    this.layout = fragmented ? 'fragmented' : 'faststart';
-    this.goDirect(prefix);
-  }
-
-  /** A moov with an mvex box announces fragments even before the first moof has arrived. */
-  private hasMvex(prefix: Uint8Array, moov: Mp4Box): boolean {
-    if (moov.type !== 'moov') return false;
-    const body = prefix.subarray(
-      moov.offset + moov.headerSize,
-      Math.min(prefix.byteLength, moov.offset + moov.size),
-    );
-    return scanTopLevelBoxes(body).some((box) => box.type === 'mvex');
+    this.layout = sniffed.layout;
+    if (sniffed.mdat) this.startMoovFetch(prefix, sniffed.mdat);
+    else this.goDirect(prefix);
   }
 
   private goDirect(prefix: Uint8Array): void {
@@ -598,7 +559,7 @@ class DecodeSession {
       },
       (error: unknown) => {
         if (!this.active) return;
-        const prefix = this.firstBytes();
+        const prefix = this.firstBytesSeen ?? new Uint8Array(0);
         this.fail(
           this.sourceError ??
             new DecodeError(
@@ -612,9 +573,6 @@ class DecodeSession {
     );
   }
 
-  private firstBytes(): Uint8Array {
-    return this.firstBytesSeen ?? new Uint8Array(0);
-  }
 
   private onOpen(demuxer: Beamcoder.Demuxer, startedAt: number): void {
     const streams = demuxer.streams;

@@ -573,7 +573,6 @@ class DecodeSession {
     );
   }
 
-
   private onOpen(demuxer: Beamcoder.Demuxer, startedAt: number): void {
     const streams = demuxer.streams;
     this.videoIndex = streams.findIndex((stream) => stream.codecpar.codec_type === 'video');

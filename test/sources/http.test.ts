@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Subject, firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import type { Dispatcher } from 'undici';
@@ -239,6 +240,30 @@ describe('httpSource: bad input and faults end with a typed error naming the URL
     const error = await sourceErrorOf(httpSource(`http://127.0.0.1:${port}/clip.mp4`, { dispatcher }));
     expect(error.code).toBe('FF_ERR_CONNECT_REFUSED');
     expect(error.message).toContain(`127.0.0.1:${port}`);
+  });
+
+  it('a connect that never completes: FF_ERR_CONNECT_TIMEOUT', async () => {
+    // A listener that never accepts, with its queue filled: the kernel drops further SYNs, so a connect
+    // hangs (all on loopback). Node accepts on its own, hence a python3 process holds the socket.
+    const holder = spawn('python3', [
+      '-c',
+      "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(30)",
+    ]);
+    const fillers: Socket[] = [];
+    try {
+      const port = await new Promise<number>((resolve) =>
+        holder.stdout.once('data', (d) => resolve(Number(String(d).trim()))),
+      );
+      for (let i = 0; i < 4; i += 1) fillers.push(connect(port, '127.0.0.1').on('error', () => undefined));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      dispatcher = createDispatcher({ connectTimeoutMs: 300 });
+      const error = await sourceErrorOf(httpSource(`http://127.0.0.1:${port}/clip.mp4`, { dispatcher }));
+      expect(error.code).toBe('FF_ERR_CONNECT_TIMEOUT');
+      expect(error.message).toBe(`GET http://127.0.0.1:${port}/clip.mp4: connect timed out`);
+    } finally {
+      for (const filler of fillers) filler.destroy();
+      holder.kill();
+    }
   });
 
   it('a DNS failure', async () => {

@@ -12,6 +12,7 @@ packages=(
   ffmpeg pkg-config python3 make g++ openssl nginx-light
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev libpostproc-dev
+  chromium # headless, for the benchmark report's browser test
 )
 # Callers needing more (scripts/setup-bench.sh: OpenCV) name them here rather than repeating this logic.
 read -r -a extra <<<"${FIRSTFRAME_EXTRA_PACKAGES:-}"

@@ -73,6 +73,13 @@ export const codes = {
     fileNotFound: 'FF_ERR_FILE_NOT_FOUND',
     fileRead: 'FF_ERR_FILE_READ',
   },
+  guard: {
+    /**
+     * The URL guard refused a URL before any connection to it: a scheme other than http:/https:, a host
+     * outside the allowlist, or an address that is not public (loopback, private, link-local, …).
+     */
+    urlRefused: 'FF_ERR_URL_REFUSED',
+  },
   sim: {
     /** `waitForRequestEnd` gave up: the request did not end in time, or the simulator closed first. */
     netsimWaitTimeout: 'FF_ERR_NETSIM_WAIT_TIMEOUT',

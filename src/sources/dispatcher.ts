@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { lookup as dnsLookup } from 'node:dns';
-import type { Socket } from 'node:net';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector, interceptors, type Dispatcher } from 'undici';
 import { ConfigError, codes } from '../core/errors.js';
@@ -18,6 +18,37 @@ export interface ConnectionRecorder {
 
 export const connectionTiming = new AsyncLocalStorage<ConnectionRecorder>();
 
+/** One address a host name resolves to. */
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+/**
+ * The questions a guarded dispatcher asks on the way from a request to a socket; the policy that answers
+ * them lives in src/server/url-guard.ts. Each answer is an Error to refuse (the request ends with it, and no
+ * socket is opened for it) or undefined to go on.
+ *
+ * Where they are asked, and why there: the request (each redirect hop too) before it is resolved; every
+ * address a name resolves to, in the resolver whose answer is then pinned as the connection's address (the
+ * DNS interceptor, or net.connect's own lookup when the DNS cache is off), so no second lookup can return
+ * another address; and the IP literal the connector is about to connect to.
+ */
+export interface DispatchGuard {
+  /** A request or redirect hop, before anything is resolved or connected. */
+  checkRequest(url: URL): Error | undefined;
+  /**
+   * An address about to be used. `host` is the URL's host name it was reached through (the literal itself
+   * when the URL names an IP, or when the request is not known); `url` is the request's URL where known.
+   */
+  checkAddress(address: string, reached: { host: string; url: string | undefined }): Error | undefined;
+  /** Resolves a name to all its addresses instead of dns.lookup (a test's fake DNS, a custom resolver). */
+  lookup?(hostname: string): Promise<readonly ResolvedAddress[]>;
+}
+
+/** The request being dispatched, for the guard's resolver and connector (which undici calls in its context). */
+const guardedRequest = new AsyncLocalStorage<{ url: URL }>();
+
 export interface DispatcherOptions {
   /** TCP (and TLS) connect timeout; default 2000 ms. */
   connectTimeoutMs?: number;
@@ -31,6 +62,8 @@ export interface DispatcherOptions {
   ca?: string | Buffer | Array<string | Buffer>;
   /** Redirects followed; default 5. */
   maxRedirections?: number;
+  /** Asked before every request, resolution and connection; see {@link DispatchGuard}. Default: none. */
+  guard?: DispatchGuard;
 }
 
 function validate(options: DispatcherOptions): void {
@@ -45,17 +78,111 @@ function validate(options: DispatcherOptions): void {
   check('keepAliveMs', 1);
   check('dnsCacheMs', 0);
   check('maxRedirections', 0);
+  const guard = options.guard;
+  if (
+    guard !== undefined &&
+    (typeof guard?.checkRequest !== 'function' ||
+      typeof guard.checkAddress !== 'function' ||
+      (guard.lookup !== undefined && typeof guard.lookup !== 'function'))
+  ) {
+    problems.push('dispatcher.guard: expected { checkRequest, checkAddress, lookup? } functions');
+  }
   if (problems.length > 0) throw new ConfigError(codes.config.invalidOption, problems);
+}
+
+/** A host name as a URL spells it, without the brackets around an IPv6 literal. */
+function bareHostname(url: URL): string {
+  return url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+}
+
+/** 4, 6, or 0 for either, from the forms Node's lookup options take (4, 'IPv4', undefined). */
+function familyNumber(family: number | string | undefined): 0 | 4 | 6 {
+  if (family === 4 || family === 'IPv4') return 4;
+  if (family === 6 || family === 'IPv6') return 6;
+  return 0;
+}
+
+/** An error that sourceErrorFrom reports as a DNS failure (FF_ERR_DNS). */
+function notFound(hostname: string): Error {
+  return Object.assign(new Error(`no addresses for ${hostname}`), { code: 'ENOTFOUND', hostname });
+}
+
+/**
+ * Resolves `hostname` with the guard's resolver (or dns.lookup) and asks the guard about every address: one
+ * refused address refuses the name, so which address a later pick lands on cannot matter.
+ */
+async function resolveGuarded(
+  guard: DispatchGuard,
+  hostname: string,
+  family: number,
+  request: { url: URL } | undefined,
+): Promise<ResolvedAddress[]> {
+  // undici's DNS interceptor asks for a bracketed IPv6 literal ('[::1]'): it tests isIP on URL.hostname.
+  const literal = hostname.replace(/^\[(.*)\]$/, '$1');
+  const literalFamily = isIP(literal);
+  const resolved: readonly { address: string; family: number }[] =
+    literalFamily !== 0
+      ? [{ address: literal, family: literalFamily }]
+      : guard.lookup
+        ? await guard.lookup(hostname)
+        : await new Promise<LookupAddress[]>((resolve, reject) =>
+            dnsLookup(hostname, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
+          );
+  const addresses = resolved
+    .map((entry) => ({ address: entry.address, family: entry.family === 6 ? 6 : 4 }) as const)
+    .filter((entry) => family === 0 || entry.family === family);
+  if (addresses.length === 0) throw notFound(hostname);
+  const host = literalFamily !== 0 ? literal : hostname;
+  for (const entry of addresses) {
+    const refusal = guard.checkAddress(entry.address, { host, url: request?.url.href });
+    if (refusal) throw refusal;
+  }
+  return addresses;
+}
+
+/** net.connect's `lookup` option over {@link resolveGuarded}: the address net connects to is one checked here. */
+function guardedNetLookup(guard: DispatchGuard) {
+  return (
+    hostname: string,
+    lookupOptions: { family?: number | string; all?: boolean },
+    callback: (err: Error | null, address: string | ResolvedAddress[], family?: number) => void,
+  ): void => {
+    resolveGuarded(guard, hostname, familyNumber(lookupOptions.family), guardedRequest.getStore()).then(
+      (addresses) =>
+        lookupOptions.all
+          ? callback(null, addresses)
+          : callback(null, addresses[0]!.address, addresses[0]!.family),
+      (error: Error) => callback(error, ''),
+    );
+  };
 }
 
 /** Wraps undici's connector so that TCP connect and TLS handshake times reach the request's recorder. */
 function timedConnector(options: DispatcherOptions): buildConnector.connector {
+  const guard = options.guard;
   const base = buildConnector({
     timeout: options.connectTimeoutMs ?? 2000,
     ...(options.ca ? { ca: options.ca } : {}),
     ...(options.http2 ? { allowH2: true } : {}),
+    // Spread into net.connect / tls.connect: a host name that reaches the connector (DNS cache off) is
+    // resolved, checked and connected to by net itself, in one step.
+    ...(guard ? { lookup: guardedNetLookup(guard) } : {}),
   } as buildConnector.BuildOptions);
   return (connectOptions, callback) => {
+    if (guard && isIP(connectOptions.hostname) !== 0) {
+      // An IP literal is connected to as is (no lookup): this is the last look at the address before the
+      // socket. The request's URL says which host name led here (the DNS interceptor pinned it to this address).
+      const request = guardedRequest.getStore();
+      const refusal = guard.checkAddress(connectOptions.hostname, {
+        host: request ? bareHostname(request.url) : connectOptions.hostname,
+        url: request?.url.href,
+      });
+      if (refusal) {
+        // Asynchronously, as a failed connect would: undici's client is mid-way through connect() here.
+        queueMicrotask(() => (callback as (e: Error | null, s: Socket | null) => void)(refusal, null));
+        return undefined as never;
+      }
+    }
     const recorder = connectionTiming.getStore();
     const startedAt = performance.now();
     const secure = connectOptions.protocol === 'https:';
@@ -71,6 +198,53 @@ function timedConnector(options: DispatcherOptions): buildConnector.connector {
       socket.once('connect', () => recorder.connect?.(performance.now() - startedAt, socket.remoteAddress));
     }
     return socket as never;
+  };
+}
+
+/**
+ * The URL a dispatch is for. The policy must look at the origin's host: the path only completes the URL for
+ * messages, and a path that would move the host when joined (`@elsewhere/`) is dropped instead.
+ */
+function requestUrl(opts: Dispatcher.DispatchOptions): URL {
+  const origin = new URL(String(opts.origin));
+  try {
+    const joined = new URL(`${origin.origin}${opts.path}`);
+    if (joined.protocol === origin.protocol && joined.host === origin.host) return joined;
+  } catch {
+    // An origin without a usable origin string (data:, file:) or an odd path: the origin alone will do.
+  }
+  return origin;
+}
+
+/**
+ * Asks the guard about each request and redirect hop (redirect sits outside this interceptor, so every hop
+ * dispatches through it) and runs the rest of the dispatch in the request's context for the resolver and the
+ * connector. A URL naming an IP literal is checked here, before the pool: a kept-alive socket to that
+ * address (opened for a host name pinned to it) would otherwise be reused without a connect.
+ */
+function guardInterceptor(guard: DispatchGuard): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (opts, handler) => {
+    let url: URL;
+    let refusal: Error | undefined;
+    try {
+      url = requestUrl(opts);
+    } catch (error) {
+      refusal = error as Error;
+      url = new URL('about:blank');
+    }
+    refusal ??= guard.checkRequest(url);
+    const hostname = bareHostname(url);
+    if (!refusal && isIP(hostname) !== 0) {
+      refusal = guard.checkAddress(hostname, { host: hostname, url: url.href });
+    }
+    if (refusal) {
+      const error = refusal;
+      queueMicrotask(() =>
+        handler.onResponseError?.(null as unknown as Dispatcher.DispatchController, error),
+      );
+      return true;
+    }
+    return guardedRequest.run({ url }, () => dispatch(opts, handler));
   };
 }
 
@@ -93,6 +267,7 @@ export function createDispatcher(options: DispatcherOptions = {}): Dispatcher {
   });
   const chain: Dispatcher.DispatcherComposeInterceptor[] = [];
   const dnsCacheMs = options.dnsCacheMs ?? 60_000;
+  const guard = options.guard;
   if (dnsCacheMs > 0) {
     chain.push(
       interceptors.dns({
@@ -100,6 +275,26 @@ export function createDispatcher(options: DispatcherOptions = {}): Dispatcher {
         lookup(origin, lookupOptions, callback) {
           const recorder = connectionTiming.getStore();
           const startedAt = performance.now();
+          if (guard) {
+            // The interceptor pins the request to one of these addresses (and caches them for later
+            // requests), so each was checked before any of them can be connected to.
+            resolveGuarded(
+              guard,
+              origin.hostname,
+              familyNumber(lookupOptions.family),
+              guardedRequest.getStore(),
+            ).then(
+              (addresses) => {
+                recorder?.dns?.(performance.now() - startedAt, addresses[0]?.address);
+                callback(
+                  null,
+                  addresses.map((entry) => ({ ...entry, ttl: dnsCacheMs })),
+                );
+              },
+              (error: Error) => callback(error, []),
+            );
+            return;
+          }
           dnsLookup(origin.hostname, { all: true, family: lookupOptions.family ?? 0 }, (err, addresses) => {
             const records = (addresses ?? []).map((entry) => ({
               address: entry.address,
@@ -113,6 +308,7 @@ export function createDispatcher(options: DispatcherOptions = {}): Dispatcher {
       }),
     );
   }
+  if (guard) chain.push(guardInterceptor(guard));
   const redirections = options.maxRedirections ?? 5;
   if (redirections > 0) chain.push(interceptors.redirect({ maxRedirections: redirections }));
   return chain.length > 0 ? agent.compose(...chain) : agent;

@@ -4,17 +4,13 @@ import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { ModelError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
+import { modelCodes } from './codes.js';
+import { InputPool, halfBits, planeOf, type ModelInput } from './input-tensor.js';
 import { OnnxFormatError, readOnnxMetadata } from './onnx-metadata.js';
 import { SESSION_WORKER_SOURCE, type WorkerReply, type WorkerRequest } from './session-worker.js';
 import { channelsOf, parseClassNames, type YoloLayout } from './yolo.js';
 
-export const modelCodes = {
-  notFound: 'FF_ERR_MODEL_NOT_FOUND',
-  invalid: 'FF_ERR_MODEL_INVALID',
-  input: 'FF_ERR_MODEL_INPUT',
-  output: 'FF_ERR_MODEL_OUTPUT',
-  run: 'FF_ERR_MODEL_RUN',
-} as const;
+export { modelCodes };
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -49,8 +45,19 @@ export interface LoadedModel {
   readonly metadata: Readonly<Record<string, string>>;
   /** Milliseconds spent loading and warming up. */
   readonly setupMs: number;
-  /** Runs `count` images ([count, 3, S, S] float32 0..1); runs are serialised per model. */
-  run(input: Float32Array, count: number): Promise<ModelOutput>;
+  /**
+   * Runs `count` images ([count, 3, S, S] in 0..1: float32, or half bits for a float16 model; a float32
+   * input to a float16 model is converted); runs are serialised per model. The input's memory is
+   * transferred to the session's thread (detached here) and comes back to the model's input pool.
+   */
+  run(input: ModelInput, count: number): Promise<ModelOutput>;
+  /**
+   * A buffer for `count` images of the model's input type, reused from earlier runs where one is free:
+   * fill it (`fillInput`) and pass it to `run`, or give it back with `recycleInput`. Contents are stale.
+   */
+  inputBuffer(count: number): ModelInput;
+  /** Gives back a buffer from `inputBuffer` that will not be run. */
+  recycleInput(input: ModelInput): void;
   release(): Promise<void>;
 }
 
@@ -60,26 +67,11 @@ function ort(): typeof Ort {
   return ortModule;
 }
 
-/** IEEE half-precision bits of a float (round to nearest even), for models exported with half=True. */
-function toHalf(value: number, scratch: DataView): number {
-  scratch.setFloat32(0, value);
-  const bits = scratch.getUint32(0);
-  const sign = (bits >>> 16) & 0x8000;
-  const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
-  const mantissa = bits & 0x7fffff;
-  if (exponent <= 0) {
-    if (exponent < -10) return sign;
-    const shifted = (mantissa | 0x800000) >> (1 - exponent);
-    return sign | ((shifted + 0x1000) >> 13);
-  }
-  if (exponent >= 31) return sign | 0x7c00;
-  return sign | (exponent << 10) | ((mantissa + 0x1000) >> 13);
-}
-
+/** Half-precision bits of each value, for models exported with half=True. */
 export function float32ToFloat16(input: Float32Array): Uint16Array {
   const out = new Uint16Array(input.length);
   const scratch = new DataView(new ArrayBuffer(4));
-  for (let i = 0; i < input.length; i += 1) out[i] = toHalf(input[i]!, scratch);
+  for (let i = 0; i < input.length; i += 1) out[i] = halfBits(input[i]!, scratch);
   return out;
 }
 
@@ -283,13 +275,30 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
 
   const inputType = input.type;
   const batch = typeof batchDim === 'number' ? batchDim : 'dynamic';
+  const pool = new InputPool(inputType, planeOf(imgSize));
+  session.inputBack = (buffer) => pool.give(buffer);
+  // Buffers handed out by inputBuffer: theirs to lend to the worker even when a batch fills only part.
+  const issued = new WeakSet<ArrayBufferLike>();
   let queue: Promise<unknown> = Promise.resolve();
-  const run = (data: Float32Array, count: number): Promise<ModelOutput> => {
+  const run = (data: ModelInput, count: number): Promise<ModelOutput> => {
     const task = queue.then(async () => {
-      const input = inputType === 'float16' ? float32ToFloat16(data) : data;
+      if (data instanceof Uint16Array && inputType !== 'float16') {
+        throw new ModelError(
+          modelCodes.input,
+          `${path}: half-precision input given to a model whose input is ${inputType}`,
+          { path },
+        );
+      }
+      const input = inputType === 'float16' && data instanceof Float32Array ? float32ToFloat16(data) : data;
+      const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength;
       let out: Extract<WorkerReply, { type: 'result' }>;
       try {
-        out = await session.run(input, inputType, [count, 3, imgSize, imgSize]);
+        out = await session.run(
+          input,
+          inputType,
+          [count, 3, imgSize, imgSize],
+          whole || issued.has(input.buffer),
+        );
       } catch (error) {
         throw new ModelError(
           modelCodes.run,
@@ -330,7 +339,16 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     metadata,
     setupMs,
     run,
-    release: () => session.release(),
+    inputBuffer: (count) => {
+      const buffer = pool.take(count);
+      issued.add(buffer.buffer);
+      return buffer;
+    },
+    recycleInput: (buffer) => pool.give(buffer.buffer),
+    release: () => {
+      pool.clear();
+      return session.release();
+    },
   };
 }
 
@@ -350,6 +368,9 @@ class SessionWorker {
     readonly inputMetadata: readonly Ort.InferenceSession.ValueMetadata[],
     readonly outputMetadata: readonly Ort.InferenceSession.ValueMetadata[],
   ) {}
+
+  /** Where a run's input memory goes when the worker hands it back (the model's input pool). */
+  inputBack: (buffer: ArrayBufferLike) => void = () => {};
 
   static async start(
     bytes: Uint8Array,
@@ -384,6 +405,8 @@ class SessionWorker {
   }
 
   private onReply(reply: WorkerReply): void {
+    if ((reply.type === 'result' || reply.type === 'error') && reply.input)
+      this.inputBack(reply.input.buffer);
     const key = reply.type === 'result' || reply.type === 'error' ? (reply.id ?? 'control') : 'control';
     const waiter = this.pending.get(key);
     if (!waiter) return;
@@ -410,15 +433,18 @@ class SessionWorker {
     });
   }
 
-  /** Runs one batch; `input`'s memory is transferred to the worker (it is detached here afterwards). */
+  /**
+   * Runs one batch. With `lend`, `input`'s memory is transferred to the worker (it is detached here
+   * afterwards) and comes back to `inputBack` with the reply; without, the worker gets a copy.
+   */
   async run(
-    input: Float32Array | Uint16Array,
+    input: ModelInput,
     inputType: 'float32' | 'float16',
     dims: number[],
+    lend: boolean,
   ): Promise<Extract<WorkerReply, { type: 'result' }>> {
     const id = (this.nextId += 1);
-    const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength;
-    const owned = whole ? input : input.slice();
+    const owned = lend && input.buffer instanceof ArrayBuffer ? input : input.slice();
     const reply = await this.request(id, { type: 'run', id, input: owned, inputType, dims }, [
       owned.buffer as ArrayBuffer,
     ]);

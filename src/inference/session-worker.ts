@@ -2,7 +2,8 @@
  * The ONNX Runtime session, in a worker thread. onnxruntime-node runs inference synchronously on the
  * thread that calls `run` (its promise only defers the call with setImmediate), which would stop the
  * decoder's event loop for the whole run; here the main thread keeps demuxing and converting frames while
- * the model computes. Tensors cross the thread boundary by transfer, not by copy.
+ * the model computes. Tensors cross the thread boundary by transfer, not by copy, and the input's memory
+ * goes back with the reply (result or error) so that the next batch can be written into it.
  */
 import type * as Ort from 'onnxruntime-node';
 
@@ -28,8 +29,16 @@ export type WorkerReply =
       inputMetadata: Ort.InferenceSession.ValueMetadata[];
       outputMetadata: Ort.InferenceSession.ValueMetadata[];
     }
-  | { type: 'result'; id: number; data: Float32Array | Uint16Array; outputType: string; dims: number[] }
-  | { type: 'error'; id?: number; message: string }
+  | {
+      type: 'result';
+      id: number;
+      data: Float32Array | Uint16Array;
+      outputType: string;
+      dims: number[];
+      /** The request's input, handed back. */
+      input: Float32Array | Uint16Array;
+    }
+  | { type: 'error'; id?: number; message: string; input?: Float32Array | Uint16Array }
   | { type: 'released' };
 
 /**
@@ -58,14 +67,17 @@ parentPort.on('message', async (request) => {
       const output = results[session.outputNames[0]];
       // A copy the size of the output (a few MB at most) keeps ORT's own buffer out of the transfer.
       const data = output.data.slice();
-      reply({ type: 'result', id: request.id, data, outputType: output.type, dims: [...output.dims] }, [data.buffer]);
+      const input = request.input;
+      reply({ type: 'result', id: request.id, data, outputType: output.type, dims: [...output.dims], input }, [data.buffer, input.buffer]);
     } else if (request.type === 'release') {
       if (session) await session.release();
       session = undefined;
       reply({ type: 'released' });
     }
   } catch (error) {
-    reply({ type: 'error', id: request.type === 'run' ? request.id : undefined, message: String(error && error.message || error) });
+    const message = String(error && error.message || error);
+    if (request.type === 'run') reply({ type: 'error', id: request.id, message, input: request.input }, [request.input.buffer]);
+    else reply({ type: 'error', message });
   }
 });
 `;

@@ -1,7 +1,8 @@
-import { Observable, concatMap, from, map, type OperatorFunction } from 'rxjs';
+import { Observable, from, type ObservableInput, type OperatorFunction, type Subscription } from 'rxjs';
 import { ConfigError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
-import type { LoadedModel } from '../inference/model.js';
+import { fillInput, planeOf, type ModelInput } from '../inference/input-tensor.js';
+import type { LoadedModel, ModelOutput } from '../inference/model.js';
 import { decodeYolo, type Detection, type YoloDecodeOptions } from '../inference/yolo.js';
 import type { DecodedFrame } from './decode.js';
 import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
@@ -17,54 +18,41 @@ export interface FrameResult {
   readonly inferredAt: number;
 }
 
-interface PreparedChunk {
+/** Frames that go to the model in one run, and their input once built. */
+interface Chunk {
   readonly frames: DecodedFrame[];
-  readonly input: Float32Array;
+  input?: ModelInput;
 }
 
 export interface InferOptions extends YoloDecodeOptions {
   /** The gate the decode stage takes slots from: slots are given back when their run is done. */
   gate?: PrefetchGate;
+  /**
+   * Stop early and drain (the budget sink's `drain` mode). When this emits, infer unsubscribes from its
+   * input batches at once (upstream the download is aborted and the decoder freed), drops the batches
+   * waiting for their run (their prefetch slots go back to the gate), lets the run in progress finish and
+   * emit its results, then completes; with no run in progress it completes at once. Completing without a
+   * value changes nothing; an error is passed on, as `takeUntil` does.
+   */
+  stopOn?: ObservableInput<unknown>;
   onEvent?: EventSink;
 }
 
-/** [count, 3, S, S] float32 0..1 from the frames' planar RGB bytes (rows past the frames stay 0). */
+/**
+ * [count, 3, S, S] float32 0..1 from the frames' planar RGB bytes (rows past the frames are 0), in a new
+ * array. The infer stage itself writes into the model's reused input buffers instead (`fillInput`).
+ */
 export function buildInputTensor(
   frames: readonly DecodedFrame[],
   imgSize: number,
   count = frames.length,
 ): Float32Array {
-  const plane = 3 * imgSize * imgSize;
-  const tensor = new Float32Array(count * plane);
-  const scale = 1 / 255;
-  for (let index = 0; index < frames.length; index += 1) {
-    const source = frames[index]!.image!.data;
-    const target = tensor.subarray(index * plane, (index + 1) * plane);
-    for (let i = 0; i < plane; i += 1) target[i] = source[i]! * scale;
-  }
+  const tensor = new Float32Array(count * planeOf(imgSize));
+  fillInput(frames, tensor, imgSize);
   return tensor;
 }
 
-/**
- * Runs the model on each batch of frames and emits one {@link FrameResult} per frame, in order.
- *
- * One run at a time (the model's own queue): while a batch runs, decoding of the next frames goes on
- * upstream. Models with a fixed batch size get batches of exactly that size (the last one padded); dynamic
- * ones take each batch whole. Frames without converted pixels (`image`) are passed over.
- *
- * ```text
- * batches:  -A----B--C-------|
- * runs:     -[A ]-[B ][C ]
- * results:  ----aa----bb--c--|
- * unsub:    -[A ]-[B]!          no new run starts after `!` (a run in progress cannot be interrupted)
- * ```
- *
- * @example frames$.pipe(stride(5), batch({ size: 8 }), infer(model, { confThreshold: 0.3 }))
- */
-export function infer(
-  model: LoadedModel,
-  options: InferOptions = {},
-): OperatorFunction<DecodedFrame[], FrameResult> {
+function validate(options: InferOptions): void {
   const problems: string[] = [];
   if (options.confThreshold !== undefined && !(options.confThreshold >= 0 && options.confThreshold <= 1)) {
     problems.push(
@@ -85,86 +73,208 @@ export function infer(
     );
   }
   if (problems.length > 0) throw new ConfigError(codes.config.invalidOption, problems, { stage: 'infer' });
+}
+
+const slotsOf = (frames: readonly DecodedFrame[]): PrefetchSlot[] =>
+  frames.flatMap((frame) => (frame.slot ? [frame.slot] : []));
+
+/**
+ * Runs the model on each batch of frames and emits one {@link FrameResult} per frame, in order.
+ *
+ * One run at a time: while a batch runs (in the model's worker thread), decoding of the next frames goes
+ * on upstream, and the input of the next batch waiting is built here, so that the model never waits for
+ * it. Models with a fixed batch size get batches of exactly that size (the last one padded); dynamic ones
+ * take each batch whole. Frames without converted pixels (`image`) are passed over.
+ *
+ * ```text
+ * batches:  -A--B-C------|
+ * runs:      [A][B][C]              B waits for A's run to end, C for B's
+ * results:  ----a--b--c--|          a: one result per frame of A, in frame order
+ * stopOn:   -----s
+ * results:  ----a--(b|)             at s: input unsubscribed, C never seen, B's run ends and emits, done
+ * unsub:    -----!                  no run starts after `!` (B's, in progress, ends unseen)
+ * ```
+ *
+ * @example frames$.pipe(stride(5), batch({ size: 8 }), infer(model, { confThreshold: 0.3, gate, stopOn: drain$ }))
+ * @param model a loaded model (`loadModel`)
+ * @param options thresholds, the prefetch gate, the stop signal and the event sink; bad values throw here
+ * @returns an operator from batches of frames to results; an error from a run or from upstream is passed
+ * on, and no run starts after it.
+ */
+export function infer(
+  model: LoadedModel,
+  options: InferOptions = {},
+): OperatorFunction<DecodedFrame[], FrameResult> {
+  validate(options);
   const onEvent = safeSink(options.onEvent);
   const emit = (name: string, data: Record<string, unknown>) =>
     onEvent?.({ stage: 'infer', name, at: performance.now(), data });
-  let runs = 0;
-
-  const slotsOf = (frames: readonly DecodedFrame[]) =>
-    frames.flatMap((frame) => (frame.slot ? [frame.slot] : [])) as PrefetchSlot[];
   const countFor = (frames: readonly DecodedFrame[]) =>
     typeof model.batch === 'number' ? model.batch : frames.length;
-  const runChunk = (prepared: PreparedChunk): Observable<FrameResult> =>
+  const plane = planeOf(model.imgSize);
+
+  return (source) =>
     new Observable<FrameResult>((subscriber) => {
-      // drop-oldest may have evicted some of these frames while they waited for this run.
-      const frames = prepared.frames.filter((frame) => !frame.slot?.dropped);
-      if (frames.length === 0) {
-        subscriber.complete();
-        return;
-      }
-      const slots = slotsOf(frames);
-      options.gate?.started(slots);
-      let active = true;
-      const count = countFor(frames);
-      const input =
-        frames.length === prepared.frames.length
-          ? prepared.input
-          : buildInputTensor(frames, model.imgSize, count);
-      const run = (runs += 1);
-      const startedAt = performance.now();
-      emit('run-start', { run, frames: frames.length, batch: count, firstFrame: frames[0]?.frameNumber });
-      model.run(input, count).then(
-        (output) => {
+      /** Chunks not started yet, oldest first; only the first has its input built. */
+      const waiting: Chunk[] = [];
+      let running = false;
+      /** The source completed, or `stopOn` fired: no more batches. */
+      let inputEnded = false;
+      let stopped = false;
+      let runs = 0;
+      let upstream: Subscription | undefined;
+      let stopper: Subscription | undefined;
+
+      const discard = (chunk: Chunk) => {
+        options.gate?.release(slotsOf(chunk.frames));
+        if (chunk.input) model.recycleInput(chunk.input);
+      };
+      const finishIfDone = () => {
+        if (inputEnded && !running && waiting.length === 0) subscriber.complete();
+      };
+      const build = (frames: readonly DecodedFrame[], reuse?: ModelInput): ModelInput => {
+        const length = countFor(frames) * plane;
+        let input = reuse?.length === length ? reuse : undefined;
+        if (!input) {
+          if (reuse) model.recycleInput(reuse);
+          input = model.inputBuffer(countFor(frames));
+        }
+        fillInput(frames, input, model.imgSize);
+        return input;
+      };
+
+      const start = (chunk: Chunk) => {
+        // drop-oldest may have evicted some of these frames while they waited for this run.
+        const frames = chunk.frames.filter((frame) => !frame.slot?.dropped);
+        if (frames.length === 0) {
+          if (chunk.input) model.recycleInput(chunk.input);
+          return;
+        }
+        const slots = slotsOf(frames);
+        let input: ModelInput;
+        try {
+          input =
+            frames.length === chunk.frames.length && chunk.input ? chunk.input : build(frames, chunk.input);
+        } catch (error) {
+          discard({ frames });
+          throw error;
+        }
+        options.gate?.started(slots);
+        const count = countFor(frames);
+        const run = (runs += 1);
+        const startedAt = performance.now();
+        emit('run-start', { run, frames: frames.length, batch: count, firstFrame: frames[0]?.frameNumber });
+        running = true;
+        const ended = (error?: unknown) => {
+          running = false;
           options.gate?.release(slots);
-          emit('run-end', { run, frames: frames.length, ms: performance.now() - startedAt });
-          if (!active) return;
-          frames.forEach((frame, index) => {
-            const objects = decodeYolo(
-              output.data,
-              output.anchors,
-              index,
-              model.layout,
-              frame.image!,
-              frame,
-              options,
-            );
-            subscriber.next({
-              frameNumber: frame.frameNumber,
-              pts: frame.pts,
-              width: frame.width,
-              height: frame.height,
-              objects,
-              inferredAt: performance.now(),
-            });
+          emit(error === undefined ? 'run-end' : 'run-error', {
+            run,
+            frames: frames.length,
+            ms: performance.now() - startedAt,
+            ...(error === undefined ? {} : { message: String((error as Error)?.message ?? error) }),
           });
-          subscriber.complete();
-        },
-        (error: unknown) => {
-          options.gate?.release(slots);
-          if (active) subscriber.error(error);
-        },
-      );
+        };
+        let pending: PromiseLike<ModelOutput>;
+        try {
+          pending = model.run(input, count);
+        } catch (error) {
+          ended(error);
+          throw error;
+        }
+        pending.then(
+          (output) => {
+            ended();
+            if (subscriber.closed) return;
+            try {
+              frames.forEach((frame, index) => {
+                const objects = decodeYolo(
+                  output.data,
+                  output.anchors,
+                  index,
+                  model.layout,
+                  frame.image!,
+                  frame,
+                  options,
+                );
+                subscriber.next({
+                  frameNumber: frame.frameNumber,
+                  pts: frame.pts,
+                  width: frame.width,
+                  height: frame.height,
+                  objects,
+                  inferredAt: performance.now(),
+                });
+              });
+            } catch (error) {
+              subscriber.error(error);
+              return;
+            }
+            pump();
+          },
+          (error: unknown) => {
+            ended(error);
+            subscriber.error(error);
+          },
+        );
+      };
+
+      function pump(): void {
+        try {
+          while (!running && waiting.length > 0 && !subscriber.closed) start(waiting.shift()!);
+          // The next batch's input is built now, on this thread, while the model computes on its own.
+          const next = waiting[0];
+          if (running && next && !next.input) next.input = build(next.frames);
+        } catch (error) {
+          subscriber.error(error);
+          return;
+        }
+        finishIfDone();
+      }
+
+      const stop = () => {
+        if (stopped) return;
+        stopped = true;
+        inputEnded = true;
+        upstream?.unsubscribe();
+        stopper?.unsubscribe();
+        const dropped = waiting.splice(0);
+        dropped.forEach(discard);
+        emit('stop', {
+          droppedBatches: dropped.length,
+          droppedFrames: dropped.reduce((sum, chunk) => sum + chunk.frames.length, 0),
+          runInProgress: running,
+        });
+        finishIfDone();
+      };
+
+      if (options.stopOn) {
+        stopper = from(options.stopOn).subscribe({
+          next: stop,
+          error: (error: unknown) => subscriber.error(error),
+        });
+        if (stopped) stopper.unsubscribe();
+      }
+      if (!stopped && !subscriber.closed) {
+        upstream = source.subscribe({
+          next: (frames) => {
+            const usable = frames.filter((frame) => frame.image !== undefined);
+            const size = typeof model.batch === 'number' ? model.batch : Math.max(usable.length, 1);
+            for (let i = 0; i < usable.length; i += size) waiting.push({ frames: usable.slice(i, i + size) });
+            pump();
+          },
+          error: (error: unknown) => subscriber.error(error),
+          complete: () => {
+            inputEnded = true;
+            finishIfDone();
+          },
+        });
+        if (stopped) upstream.unsubscribe();
+      }
       return () => {
-        active = false;
+        upstream?.unsubscribe();
+        stopper?.unsubscribe();
+        waiting.splice(0).forEach(discard);
       };
     });
-
-  // Input tensors are built as soon as a batch arrives, on this thread, while ONNX Runtime computes the
-  // previous run on its own threads: the model never waits for its next input (memory stays bounded by
-  // the prefetch gate).
-  const prepare = (frames: DecodedFrame[]): PreparedChunk[] => {
-    const usable = frames.filter((frame) => frame.image !== undefined);
-    const size = typeof model.batch === 'number' ? model.batch : Math.max(usable.length, 1);
-    const chunks: PreparedChunk[] = [];
-    for (let i = 0; i < usable.length; i += size) {
-      const chunk = usable.slice(i, i + size);
-      chunks.push({ frames: chunk, input: buildInputTensor(chunk, model.imgSize, countFor(chunk)) });
-    }
-    return chunks;
-  };
-  return (source) =>
-    source.pipe(
-      map(prepare),
-      concatMap((chunks) => from(chunks).pipe(concatMap(runChunk))),
-    );
 }

@@ -10,7 +10,8 @@ import { anchorsFor, loadModel, type LoadedModel } from '../../src/inference/mod
 import { letterboxGeometry } from '../../src/media/letterbox.js';
 import { attr, createModel, OnnxGraphBuilder, serializeModel } from '../../src/models/onnx-writer.js';
 import type { DecodedFrame, VideoStreamInfo } from '../../src/operators/decode.js';
-import { infer, type FrameResult } from '../../src/operators/infer.js';
+import { fillInput } from '../../src/inference/input-tensor.js';
+import { buildInputTensor, infer, type FrameResult } from '../../src/operators/infer.js';
 
 const S = 64;
 const ANCHORS = anchorsFor(S); // 64 + 16 + 4 = 84
@@ -276,6 +277,28 @@ describe('infer', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(events.filter((e) => e.name === 'run-start')).toHaveLength(1);
     expect(seen).toEqual([]);
+  });
+
+  it('a run lends its input memory to the worker, which hands it back for the next batch', async () => {
+    const model = await load(passThroughModel('pool'));
+    const plane = 3 * S * S;
+    const first = model.inputBuffer(3);
+    fillInput(frames(), first, S);
+    const expectedOutput = await model.run(buildInputTensor(frames(), S), 3);
+    const output = await model.run(first, 3);
+    expect(output.data).toEqual(expectedOutput.data);
+    expect(first.length).toBe(0); // transferred: detached here
+    // The next buffer is that memory again, contents and all (a new allocation would be zeros).
+    const second = model.inputBuffer(3);
+    expect(Array.from(second.subarray(0, 8))).toEqual(
+      Array.from(frames()[0]!.image!.data.subarray(0, 8), (byte) => Math.fround(byte / 255)),
+    );
+    expect(second.subarray(0, plane).some((v) => v !== 0)).toBe(true);
+    model.recycleInput(second);
+    // A view into memory the caller keeps is copied, never detached.
+    const shared = new Float32Array(4 * plane);
+    await model.run(shared.subarray(plane, 2 * plane), 1);
+    expect(shared).toHaveLength(4 * plane);
   });
 
   it('bad options throw at construction', async () => {

@@ -1,0 +1,266 @@
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { LineCounter, parseDocument } from 'yaml';
+import { ConfigError } from '../core/errors.js';
+import { formatValidationErrors } from '../core/config.js';
+import type { PrefetchPolicy } from '../operators/prefetch.js';
+import { ImageSize, NonEmptyString, PositiveInt, oneOf } from './codecs.js';
+import {
+  STAGE_KINDS,
+  pipelineCodes,
+  type OperatorDefinition,
+  type OperatorRegistry,
+  type StageKind,
+} from './registry.js';
+
+/**
+ * A pipeline document: which operator runs each stage and with which options. Written in YAML or JSON:
+ *
+ * ```yaml
+ * version: 1
+ * name: my-pipeline
+ * extends: default          # start from a shipped profile (optional)
+ * imgSize: 640
+ * prefetch: { frames: 32, policy: block }
+ * source: { operator: http-partial, partialMb: 4 }
+ * decode: { operator: beamcoder, skipNonReference: true }
+ * stride: { every: 5 }
+ * batch: { size: 16, rampUp: 4, earlyFlushFirstFrame: true, maxWaitMs: 50 }
+ * infer: { model: models/my-yolo.onnx, confThreshold: 0.3 }
+ * sink: { budgetS: 1.5, drainS: 0.2 }
+ * ```
+ *
+ * A stage without `operator` keeps the operator of the document it extends (or the stage's default); a
+ * stage that names another operator starts from that operator's defaults, not from the options of the
+ * one it replaces.
+ */
+export interface PipelineDocument {
+  version?: 1;
+  name?: string;
+  description?: string;
+  extends?: string;
+  imgSize?: number;
+  prefetch?: { frames?: number; policy?: PrefetchPolicy };
+  source?: StageSpec;
+  decode?: StageSpec;
+  stride?: StageSpec;
+  batch?: StageSpec;
+  infer?: StageSpec;
+  track?: StageSpec;
+  sink?: StageSpec;
+}
+
+/** One stage: the operator's name and its options, side by side. */
+export interface StageSpec {
+  operator?: string;
+  [option: string]: unknown;
+}
+
+/** The operator each stage runs when a document names none. */
+export const DEFAULT_OPERATORS: Readonly<Record<StageKind, string>> = {
+  source: 'http-stream',
+  decode: 'beamcoder',
+  stride: 'every-nth',
+  batch: 'batch',
+  infer: 'onnx',
+  track: 'none',
+  sink: 'budget',
+};
+
+export interface ResolvedStage {
+  readonly operator: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly definition: OperatorDefinition<StageKind, any>;
+}
+
+/** A checked document: every stage has a registered operator and options that passed its codecs. */
+export interface ResolvedPipeline {
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly imgSize: number;
+  readonly prefetch: { readonly frames: number; readonly policy: PrefetchPolicy };
+  readonly stages: Readonly<Record<StageKind, ResolvedStage>>;
+  /** Relative paths (models) are resolved against this directory. */
+  readonly baseDir: string;
+  /** The merged document, as it could be written back to a file. */
+  readonly document: PipelineDocument;
+}
+
+const TOP_LEVEL_KEYS = [
+  'version',
+  'name',
+  'description',
+  'extends',
+  'imgSize',
+  'prefetch',
+  ...STAGE_KINDS,
+] as const;
+
+const HeaderCodec = t.partial({
+  version: t.literal(1, 'the number 1'),
+  name: NonEmptyString,
+  description: t.string,
+  extends: NonEmptyString,
+  imgSize: ImageSize,
+  prefetch: t.partial({ frames: PositiveInt, policy: oneOf(['block', 'drop-newest', 'drop-oldest']) }),
+});
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Parses YAML or JSON text (JSON is YAML) into a document object; syntax errors are reported with their
+ * line and column, all at once. The shape is checked by {@link resolvePipeline}.
+ */
+export function parsePipelineText(text: string, origin: string): PipelineDocument {
+  const lines = new LineCounter();
+  const parsed = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
+  if (parsed.errors.length > 0) {
+    throw new ConfigError(
+      pipelineCodes.invalid,
+      parsed.errors.map((error) => {
+        const where = lines.linePos(error.pos[0]);
+        return `${origin}${where ? `:${where.line}:${where.col}` : ''}: ${error.message.split('\n')[0]}`;
+      }),
+      { origin },
+    );
+  }
+  const value: unknown = parsed.toJS();
+  if (!isRecord(value)) {
+    throw new ConfigError(
+      pipelineCodes.invalid,
+      [`${origin}: expected a mapping of stages (source, decode, …), got ${JSON.stringify(value ?? null)}`],
+      { origin },
+    );
+  }
+  return value as PipelineDocument;
+}
+
+/**
+ * Lays `over` on top of `base`: scalar settings replace, stages merge option by option, and a stage that
+ * names a different operator replaces the base stage whole.
+ */
+export function mergeDocuments(base: PipelineDocument, over: PipelineDocument): PipelineDocument {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const previous = merged[key];
+    if ((STAGE_KINDS as readonly string[]).includes(key) || key === 'prefetch') {
+      if (isRecord(previous) && isRecord(value)) {
+        const switched =
+          value.operator !== undefined &&
+          previous.operator !== undefined &&
+          value.operator !== previous.operator;
+        merged[key] = switched ? { ...value } : { ...previous, ...value };
+        continue;
+      }
+    }
+    merged[key] = value;
+  }
+  return merged as PipelineDocument;
+}
+
+export interface ResolveOptions {
+  registry: OperatorRegistry;
+  /** Shipped profiles, for `extends`. */
+  profiles?: Readonly<Record<string, PipelineDocument>>;
+  /** Where relative paths in the document point from; default the working directory. */
+  baseDir?: string;
+  /** Prefixes every problem, e.g. the file name. */
+  origin?: string;
+}
+
+/**
+ * Checks a document against the registry: known top-level keys, a registered operator per stage, each
+ * stage's options against that operator's codecs (unknown options included). Every problem is reported
+ * at once, one line each with its path: `batch.size: expected a positive integer, got 0`.
+ */
+export function resolvePipeline(input: PipelineDocument, options: ResolveOptions): ResolvedPipeline {
+  const problems: string[] = [];
+  const prefix = options.origin ? `${options.origin}: ` : '';
+  const raw = input as Record<string, unknown>;
+
+  let document = input;
+  if (raw.extends !== undefined) {
+    const base = typeof raw.extends === 'string' ? options.profiles?.[raw.extends] : undefined;
+    if (!base) {
+      const known = Object.keys(options.profiles ?? {}).join(', ') || 'none';
+      problems.push(`${prefix}extends: unknown profile ${JSON.stringify(raw.extends)}; known: ${known}`);
+    } else {
+      document = mergeDocuments(base, input);
+    }
+  }
+  const doc = document as Record<string, unknown>;
+
+  for (const key of Object.keys(doc)) {
+    if (!(TOP_LEVEL_KEYS as readonly string[]).includes(key)) {
+      problems.push(`${prefix}${key}: unknown key; expected one of ${TOP_LEVEL_KEYS.join(', ')}`);
+    }
+  }
+  const header = HeaderCodec.decode(doc);
+  if (isLeft(header)) problems.push(...formatValidationErrors(header.left).map((line) => prefix + line));
+  if (isRecord(doc.prefetch)) {
+    for (const key of Object.keys(doc.prefetch)) {
+      if (key !== 'frames' && key !== 'policy') {
+        problems.push(`${prefix}prefetch.${key}: unknown option; expected frames or policy`);
+      }
+    }
+  }
+
+  const stages = {} as Record<StageKind, ResolvedStage>;
+  for (const kind of STAGE_KINDS) {
+    const spec = doc[kind] ?? {};
+    if (!isRecord(spec)) {
+      problems.push(`${prefix}${kind}: expected a mapping of options, got ${JSON.stringify(spec)}`);
+      continue;
+    }
+    const { operator: named, ...rest } = spec;
+    if (named !== undefined && typeof named !== 'string') {
+      problems.push(`${prefix}${kind}.operator: expected an operator name, got ${JSON.stringify(named)}`);
+      continue;
+    }
+    const operator = named ?? DEFAULT_OPERATORS[kind];
+    const definition = options.registry.get(kind, operator);
+    if (!definition) {
+      problems.push(
+        `${prefix}${kind}.operator: unknown ${kind} operator ${JSON.stringify(operator)}; known: ${options.registry.names(kind).join(', ')}`,
+      );
+      continue;
+    }
+    const known = Object.keys(definition.options);
+    for (const key of Object.keys(rest)) {
+      if (!known.includes(key)) {
+        problems.push(
+          `${prefix}${kind}.${key}: unknown option of ${kind} operator ${operator}; ` +
+            (known.length > 0 ? `known: ${known.join(', ')}` : 'it takes none'),
+        );
+      }
+    }
+    for (const key of definition.required ?? []) {
+      if (rest[key] === undefined) {
+        problems.push(`${prefix}${kind}.${key}: required by ${kind} operator ${operator}, got nothing`);
+      }
+    }
+    const decoded = t.partial(definition.options).decode(rest);
+    if (isLeft(decoded)) {
+      problems.push(...formatValidationErrors(decoded.left, kind).map((line) => prefix + line));
+      continue;
+    }
+    stages[kind] = { operator, options: decoded.right, definition };
+  }
+
+  if (problems.length > 0) {
+    throw new ConfigError(pipelineCodes.invalid, problems, { origin: options.origin });
+  }
+  const prefetch = (doc.prefetch ?? {}) as PipelineDocument['prefetch'] & object;
+  return {
+    name: (doc.name as string | undefined) ?? (doc.extends as string | undefined) ?? 'pipeline',
+    description: doc.description as string | undefined,
+    imgSize: (doc.imgSize as number | undefined) ?? 640,
+    prefetch: { frames: prefetch.frames ?? 32, policy: prefetch.policy ?? 'block' },
+    stages,
+    baseDir: options.baseDir ?? process.cwd(),
+    document,
+  };
+}

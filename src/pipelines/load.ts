@@ -1,0 +1,197 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import type { EnvConfig } from '../core/config.js';
+import {
+  mergeDocuments,
+  parsePipelineText,
+  resolvePipeline,
+  type PipelineDocument,
+  type ResolvedPipeline,
+} from './document.js';
+import { defaultRegistry } from './operators.js';
+import { PROFILES } from './profiles.js';
+import { pipelineCodes, type OperatorRegistry } from './registry.js';
+
+/**
+ * The miners' environment variables as a partial pipeline document, laid over a profile or a document.
+ * `base` is what they are laid on (some variables switch an operator only relative to it). Returns the
+ * overrides and the conflicts between variables, each as one line.
+ *
+ * | variable | document |
+ * |---|---|
+ * | PARTIAL_DOWNLOAD=1 / 0 | source.operator http-partial / (if partial) http-stream |
+ * | STREAMING_DOWNLOAD, CHUNKED_STREAMING =0 | download first: http-full, or http-partial with buffered |
+ * | PARTIAL_DOWNLOAD_MB | source.partialMb |
+ * | STREAM_MIN_START_BYTES, STREAM_BUFFER_TIMEOUT_S | decode.minStartBytes, decode.minStartWaitS |
+ * | USE_NVDEC, NVDEC_OUT_W, NVDEC_OUT_H | decode.operator beamcoder-nvdec, decode.outWidth/outHeight |
+ * | IMG_SIZE, PREFETCH_FRAMES | imgSize, prefetch.frames |
+ * | FRAME_STRIDE | stride.every |
+ * | BATCH_SIZE, RAMP_UP, RAMP_UP_FIRST_BATCH, EARLY_FLUSH_FIRST_FRAME | batch.size, batch.rampUp, batch.earlyFlushFirstFrame |
+ * | DEVICE, CONF_THRESHOLD, MAX_DETECTIONS | infer.device, infer.confThreshold, infer.maxDetections |
+ * | TIME_BUDGET_S, START_BUDGET_AFTER_FIRST_FRAME | sink.budgetS, sink.startAfterFirstFrame |
+ */
+export function envOverrides(
+  env: EnvConfig,
+  base: PipelineDocument,
+): { document: PipelineDocument; conflicts: string[] } {
+  const conflicts: string[] = [];
+  const source: Record<string, unknown> = {};
+  const decode: Record<string, unknown> = {};
+  const batch: Record<string, unknown> = {};
+  const infer: Record<string, unknown> = {};
+  const sink: Record<string, unknown> = {};
+  const document: PipelineDocument = {};
+
+  const streaming = [env.STREAMING_DOWNLOAD, env.CHUNKED_STREAMING].filter((v) => v !== undefined);
+  if (streaming.length === 2 && streaming[0] !== streaming[1]) {
+    conflicts.push(
+      `STREAMING_DOWNLOAD=${env.STREAMING_DOWNLOAD ? 1 : 0} conflicts with CHUNKED_STREAMING=${env.CHUNKED_STREAMING ? 1 : 0}`,
+    );
+  }
+  const downloadFirst = streaming.includes(false);
+  const baseOperator = base.source?.operator;
+  if (env.PARTIAL_DOWNLOAD === true) {
+    source.operator = 'http-partial';
+    if (downloadFirst) source.buffered = true;
+  } else if (downloadFirst) {
+    source.operator = 'http-full';
+  } else if (env.PARTIAL_DOWNLOAD === false && baseOperator === 'http-partial') {
+    source.operator = 'http-stream';
+  } else if (streaming.includes(true) && baseOperator === 'http-full') {
+    source.operator = 'http-stream';
+  }
+  if (env.PARTIAL_DOWNLOAD_MB !== undefined) source.partialMb = env.PARTIAL_DOWNLOAD_MB;
+
+  if (env.STREAM_MIN_START_BYTES !== undefined) decode.minStartBytes = env.STREAM_MIN_START_BYTES;
+  if (env.STREAM_BUFFER_TIMEOUT_S !== undefined) decode.minStartWaitS = env.STREAM_BUFFER_TIMEOUT_S;
+  if (env.USE_NVDEC !== undefined) {
+    const operator = env.USE_NVDEC ? 'beamcoder-nvdec' : 'beamcoder';
+    if (operator !== base.decode?.operator) {
+      // Switching the operator drops the base's decode options, so carry over the shared ones.
+      const { operator: _previous, outWidth: _w, outHeight: _h, ...shared } = base.decode ?? {};
+      Object.assign(decode, shared);
+    }
+    decode.operator = operator;
+  }
+  if (env.NVDEC_OUT_W !== undefined || env.NVDEC_OUT_H !== undefined) {
+    if (
+      env.USE_NVDEC === true ||
+      (env.USE_NVDEC === undefined && base.decode?.operator === 'beamcoder-nvdec')
+    ) {
+      if (env.NVDEC_OUT_W !== undefined) decode.outWidth = env.NVDEC_OUT_W;
+      if (env.NVDEC_OUT_H !== undefined) decode.outHeight = env.NVDEC_OUT_H;
+    }
+  }
+
+  if (env.IMG_SIZE !== undefined) document.imgSize = env.IMG_SIZE;
+  if (env.PREFETCH_FRAMES !== undefined) document.prefetch = { frames: env.PREFETCH_FRAMES };
+  if (env.FRAME_STRIDE !== undefined) document.stride = { every: env.FRAME_STRIDE };
+
+  if (env.BATCH_SIZE !== undefined) batch.size = env.BATCH_SIZE;
+  if (env.RAMP_UP === false && env.RAMP_UP_FIRST_BATCH !== undefined) {
+    conflicts.push(`RAMP_UP=0 conflicts with RAMP_UP_FIRST_BATCH=${env.RAMP_UP_FIRST_BATCH}`);
+  }
+  if (env.RAMP_UP_FIRST_BATCH !== undefined && env.RAMP_UP !== false) batch.rampUp = env.RAMP_UP_FIRST_BATCH;
+  else if (env.RAMP_UP === false) batch.rampUp = false;
+  else if (env.RAMP_UP === true && !base.batch?.rampUp) batch.rampUp = true;
+  if (env.EARLY_FLUSH_FIRST_FRAME !== undefined) batch.earlyFlushFirstFrame = env.EARLY_FLUSH_FIRST_FRAME;
+
+  if (env.DEVICE !== undefined) infer.device = env.DEVICE;
+  if (env.CONF_THRESHOLD !== undefined) infer.confThreshold = env.CONF_THRESHOLD;
+  if (env.MAX_DETECTIONS !== undefined) infer.maxDetections = env.MAX_DETECTIONS;
+
+  if (env.TIME_BUDGET_S !== undefined) sink.budgetS = env.TIME_BUDGET_S;
+  if (env.START_BUDGET_AFTER_FIRST_FRAME !== undefined) {
+    sink.startAfterFirstFrame = env.START_BUDGET_AFTER_FIRST_FRAME;
+  }
+
+  const stages = { source, decode, batch, infer, sink } as const;
+  for (const [kind, options] of Object.entries(stages)) {
+    if (Object.keys(options).length > 0) (document as Record<string, unknown>)[kind] = options;
+  }
+  return { document, conflicts };
+}
+
+export interface LoadPipelineOptions {
+  /** A shipped profile's name; default `default` when no document is given. */
+  profile?: string;
+  /** A pipeline document file (YAML or JSON). */
+  file?: string;
+  /** A document given as an object (TypeScript users). */
+  document?: PipelineDocument;
+  /** The miners' variables, laid over the profile or document; omit to use none. */
+  env?: EnvConfig;
+  /** Laid over everything else (command-line options). */
+  overrides?: PipelineDocument;
+  registry?: OperatorRegistry;
+}
+
+/**
+ * Builds a checked pipeline from a profile or a document, with environment variables over it and
+ * command-line options over both. Every problem (unknown profile or operator, invalid option, conflicting
+ * settings) is reported at once in one ConfigError.
+ */
+export function loadPipeline(options: LoadPipelineOptions = {}): ResolvedPipeline {
+  const registry = options.registry ?? defaultRegistry();
+  const given = [options.profile, options.file, options.document].filter((v) => v !== undefined);
+  if (given.length > 1) {
+    throw new ConfigError(pipelineCodes.conflict, [
+      'give one of a profile, a pipeline file or a document (a document can start from a profile with `extends`)',
+    ]);
+  }
+  let base: PipelineDocument;
+  let origin: string | undefined;
+  let baseDir = process.cwd();
+  if (options.file !== undefined) {
+    const path = resolve(options.file);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new ConfigError(pipelineCodes.invalid, [
+        `${options.file}: cannot read the pipeline document: ${(error as Error).message}`,
+      ]);
+    }
+    origin = options.file;
+    baseDir = dirname(path);
+    base = parsePipelineText(text, origin);
+  } else if (options.document !== undefined) {
+    base = options.document;
+  } else {
+    const name = options.profile ?? 'default';
+    const profile = PROFILES[name];
+    if (!profile) {
+      throw new ConfigError(pipelineCodes.unknownProfile, [
+        `unknown profile ${JSON.stringify(name)}; known: ${Object.keys(PROFILES).join(', ')}`,
+      ]);
+    }
+    base = profile;
+  }
+  const extended =
+    typeof base.extends === 'string' && PROFILES[base.extends]
+      ? mergeDocuments(PROFILES[base.extends]!, base)
+      : base;
+  const env = options.env ? envOverrides(options.env, extended) : { document: {}, conflicts: [] };
+  const merged = mergeDocuments(mergeDocuments(extended, env.document), options.overrides ?? {});
+  let resolved: ResolvedPipeline | undefined;
+  const problems = [...env.conflicts];
+  try {
+    resolved = resolvePipeline(merged, {
+      registry,
+      profiles: PROFILES,
+      baseDir,
+      ...(origin ? { origin } : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (problems.length > 0 || !resolved) {
+    throw new ConfigError(
+      problems.length === env.conflicts.length ? pipelineCodes.conflict : pipelineCodes.invalid,
+      problems,
+    );
+  }
+  return resolved;
+}

@@ -1,0 +1,310 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { identity, map, toArray } from 'rxjs';
+import { ConfigError, isFirstframeError } from '../core/errors.js';
+import { loadModel, modelCodes, type Device } from '../inference/model.js';
+import { defaultModelDir, writeModels, MODEL_FILES, type GeneratedModelKind } from '../models/generate.js';
+import { batch } from '../operators/batch.js';
+import { decode, type DecodeOptions } from '../operators/decode.js';
+import { infer } from '../operators/infer.js';
+import { stride, strideKeeps } from '../operators/stride.js';
+import { budgetSink } from '../sinks/budget.js';
+import { fileSource } from '../sources/file.js';
+import { httpSource, type HttpStrategy } from '../sources/http.js';
+import { MEBIBYTE, type ByteChunk } from '../sources/types.js';
+import {
+  Bool,
+  NonEmptyString,
+  NonNegativeInt,
+  NonNegativeNumber,
+  PositiveInt,
+  PositiveNumber,
+  RampUp,
+  UnitInterval,
+  oneOf,
+} from './codecs.js';
+import { createRegistry, defineOperator, pipelineCodes, type OperatorRegistry } from './registry.js';
+
+/** True when the target names a URL rather than a local file. */
+export function isUrl(target: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(target);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sources. The four HTTP strategies share one set of options; given a file instead of a URL they read
+// the file the same way (partial: the first bytes only; full: everything, as one chunk).
+
+const httpOptions = {
+  partialMb: PositiveNumber,
+  windowMb: PositiveNumber,
+  headersTimeoutS: PositiveNumber,
+  stallTimeoutS: PositiveNumber,
+  /** Hold the bytes until the transfer ends (partial download, then decode). */
+  buffered: Bool,
+};
+
+function httpOperator(strategy: HttpStrategy, summary: string) {
+  return defineOperator({
+    kind: 'source',
+    name: `http-${strategy}`,
+    summary,
+    options: httpOptions,
+    create: (options) => {
+      const partialBytes = Math.round((options.partialMb ?? 4) * MEBIBYTE);
+      const buffered = strategy === 'full' || options.buffered === true;
+      return (context) => {
+        if (!isUrl(context.target)) {
+          const chunks = fileSource(context.target, {
+            onEvent: context.onEvent,
+            ...(strategy === 'partial' ? { limitBytes: partialBytes } : {}),
+          });
+          return buffered ? chunks.pipe(toArray(), map(joinChunks)) : chunks;
+        }
+        return httpSource(context.target, {
+          strategy,
+          partialBytes,
+          buffered,
+          ...(options.windowMb ? { windowBytes: Math.round(options.windowMb * MEBIBYTE) } : {}),
+          ...(options.headersTimeoutS ? { headersTimeoutMs: options.headersTimeoutS * 1000 } : {}),
+          ...(options.stallTimeoutS ? { stallTimeoutMs: options.stallTimeoutS * 1000 } : {}),
+          onEvent: context.onEvent,
+        });
+      };
+    },
+  });
+}
+
+/** One chunk from several contiguous ones (a file read as `full`). */
+function joinChunks(chunks: ByteChunk[]): ByteChunk {
+  const total = chunks.reduce((sum, chunk) => sum + chunk.bytes.byteLength, 0);
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk.bytes, at);
+    at += chunk.bytes.byteLength;
+  }
+  const last = chunks[chunks.length - 1];
+  return {
+    bytes,
+    offset: chunks[0]?.offset ?? 0,
+    receivedAt: last?.receivedAt ?? performance.now(),
+    resource: last?.resource ?? {
+      url: '',
+      totalBytes: 0,
+      rangeHonoured: undefined,
+      contentType: undefined,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Decode.
+
+const decodeOptions = {
+  threads: oneOf(['slice', 'frame']),
+  threadCount: PositiveInt,
+  minStartBytes: NonNegativeInt,
+  minStartWaitS: NonNegativeNumber,
+  skipNonReference: Bool,
+  maxQueuedMb: PositiveNumber,
+  probeSize: PositiveInt,
+};
+
+function decodeOperator(nvdec: boolean) {
+  return defineOperator({
+    kind: 'decode',
+    name: nvdec ? 'beamcoder-nvdec' : 'beamcoder',
+    summary: nvdec
+      ? "FFmpeg's cuvid decoders (NVDEC) when present, else software decoding with one warning"
+      : 'FFmpeg software decoding, while the bytes arrive',
+    options: {
+      ...decodeOptions,
+      ...(nvdec ? { outWidth: PositiveInt, outHeight: PositiveInt } : {}),
+    } as typeof decodeOptions & { outWidth?: typeof PositiveInt; outHeight?: typeof PositiveInt },
+    create: (options) => (context) => {
+      const extra = options as { outWidth?: number; outHeight?: number };
+      const decodeOptions: DecodeOptions = {
+        imgSize: context.imgSize,
+        keepFrame: context.keepFrame,
+        gate: context.gate,
+        sourceUrl: context.target,
+        onEvent: context.onEvent,
+        skipNonReference: options.skipNonReference ?? true,
+        nvdec: nvdec ? { outWidth: extra.outWidth, outHeight: extra.outHeight } : false,
+        ...(options.threads ? { threads: options.threads } : {}),
+        ...(options.threadCount ? { threadCount: options.threadCount } : {}),
+        ...(options.minStartBytes !== undefined ? { minStartBytes: options.minStartBytes } : {}),
+        ...(options.minStartWaitS !== undefined ? { minStartWaitMs: options.minStartWaitS * 1000 } : {}),
+        ...(options.maxQueuedMb ? { maxQueuedBytes: Math.round(options.maxQueuedMb * MEBIBYTE) } : {}),
+        ...(options.probeSize ? { probeSize: options.probeSize } : {}),
+      };
+      return decode(decodeOptions);
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Stride, batch.
+
+const everyNth = defineOperator({
+  kind: 'stride',
+  name: 'every-nth',
+  summary: 'keeps frames whose original frame number is a multiple of `every` (FRAME_STRIDE)',
+  options: { every: PositiveInt },
+  create: (options) => {
+    const every = options.every ?? 1;
+    return { keeps: strideKeeps(every), operator: () => stride(every) };
+  },
+});
+
+const batchOperator = defineOperator({
+  kind: 'batch',
+  name: 'batch',
+  summary: 'batches of `size`, ramp-up and early first frame, partial batch after `maxWaitMs`',
+  options: { size: PositiveInt, maxWaitMs: NonNegativeNumber, rampUp: RampUp, earlyFlushFirstFrame: Bool },
+  create: (options) => {
+    const size = options.size ?? 16;
+    const rampUp = options.rampUp ?? false;
+    if (typeof rampUp === 'number' && rampUp > size) {
+      throw new ConfigError(pipelineCodes.conflict, [
+        `batch.rampUp: the first batch (${rampUp}) is larger than batch.size (${size})`,
+      ]);
+    }
+    return (context) =>
+      batch({
+        size,
+        rampUp: typeof rampUp === 'number' ? { firstBatch: rampUp } : rampUp,
+        earlyFlushFirstFrame: options.earlyFlushFirstFrame ?? false,
+        ...(options.maxWaitMs !== undefined ? { maxWaitMs: options.maxWaitMs } : {}),
+        onEvent: context.onEvent,
+      });
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Inference.
+
+/** `bundled:detector`, `bundled:pose`, `bundled:bench`: the generated models, made on first use. */
+export const BUNDLED_PREFIX = 'bundled:';
+
+/** The file a model reference names; bundled models are generated for the pipeline's image size. */
+export async function resolveModel(reference: string, imgSize: number, baseDir: string): Promise<string> {
+  if (reference.startsWith(BUNDLED_PREFIX)) {
+    const kind = reference.slice(BUNDLED_PREFIX.length);
+    if (!(kind in MODEL_FILES)) {
+      throw new ConfigError(pipelineCodes.invalid, [
+        `infer.model: unknown bundled model ${JSON.stringify(reference)}; known: ${Object.keys(MODEL_FILES)
+          .map((name) => BUNDLED_PREFIX + name)
+          .join(', ')}`,
+      ]);
+    }
+    // One directory per size: a generated model's input size is fixed.
+    const dir = imgSize === 640 ? defaultModelDir() : join(defaultModelDir(), String(imgSize));
+    const set = await writeModels(dir, { imgSize });
+    return set.models[kind as GeneratedModelKind].file;
+  }
+  const path = isAbsolute(reference) ? reference : resolve(baseDir, reference);
+  if (!existsSync(path)) {
+    throw new ConfigError(pipelineCodes.invalid, [`infer.model: no such file: ${path}`], { path });
+  }
+  return path;
+}
+
+const onnxOperator = defineOperator({
+  kind: 'infer',
+  name: 'onnx',
+  summary: 'an Ultralytics YOLO ONNX export (detect or pose) in ONNX Runtime; CPU, or CUDA when installed',
+  options: {
+    model: NonEmptyString,
+    device: oneOf(['cpu', 'cuda', 'cuda:0', 'cuda:1', 'cuda:2', 'cuda:3']),
+    tensorrt: Bool,
+    threads: PositiveInt,
+    confThreshold: UnitInterval,
+    iouThreshold: UnitInterval,
+    maxDetections: PositiveInt,
+  },
+  required: ['model'],
+  create: async (options, setup) => {
+    const path = await resolveModel(options.model!, setup.imgSize, setup.baseDir);
+    const model = await loadModel(path, {
+      device: (options.device ?? 'cpu') as Device,
+      imgSize: setup.imgSize,
+      ...(options.tensorrt ? { tensorrt: true } : {}),
+      ...(options.threads ? { threads: options.threads } : {}),
+      ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
+    }).catch((error: unknown) => {
+      if (isFirstframeError(error) && error.code === modelCodes.input) {
+        // A model whose fixed input disagrees with IMG_SIZE: a configuration conflict, not a broken run.
+        throw new ConfigError(pipelineCodes.conflict, [`imgSize ${setup.imgSize}: ${error.message}`], {
+          path,
+        });
+      }
+      throw error;
+    });
+    return {
+      setupMs: model.setupMs,
+      describe: {
+        path,
+        task: model.layout.task,
+        classes: model.layout.classNames,
+        imgSize: model.imgSize,
+        batch: model.batch,
+        device: model.device,
+        inputType: model.inputType,
+      },
+      release: () => model.release(),
+      operator: (context) =>
+        infer(model, {
+          gate: context.gate,
+          onEvent: context.onEvent,
+          ...(options.confThreshold !== undefined ? { confThreshold: options.confThreshold } : {}),
+          ...(options.iouThreshold !== undefined ? { iouThreshold: options.iouThreshold } : {}),
+          ...(options.maxDetections !== undefined ? { maxDetections: options.maxDetections } : {}),
+          ...(context.drain ? { stopOn: context.deadline$ } : {}),
+        }),
+    };
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Track, sink.
+
+const noTracking = defineOperator({
+  kind: 'track',
+  name: 'none',
+  summary: 'no tracking: results pass through unchanged',
+  options: {},
+  create: () => () => identity,
+});
+
+const budgetOperator = defineOperator({
+  kind: 'sink',
+  name: 'budget',
+  summary: 'answers with the results so far when the time budget is spent (TIME_BUDGET_S)',
+  options: { budgetS: PositiveNumber, startAfterFirstFrame: Bool, drainS: NonNegativeNumber },
+  create: (options) => (context) =>
+    budgetSink({
+      budgetMs: options.budgetS === undefined ? Infinity : options.budgetS * 1000,
+      ...(options.startAfterFirstFrame ? { startOn: context.firstFrame$ } : {}),
+      ...(options.drainS ? { drainMs: options.drainS * 1000 } : {}),
+      cancelOn: context.cancel$,
+      onEvent: context.onEvent,
+    }),
+});
+
+/** A registry holding the shipped operators; register your own on it. */
+export function defaultRegistry(): OperatorRegistry {
+  return createRegistry([
+    httpOperator('stream', 'one GET, decoded while it downloads'),
+    httpOperator('partial', 'only the first `partialMb` MiB (a Range request), decoded while it downloads'),
+    httpOperator('full', 'the whole file downloaded first, then decoded (the baseline)'),
+    httpOperator('ranges', 'consecutive Range requests of `windowMb` MiB'),
+    decodeOperator(false),
+    decodeOperator(true),
+    everyNth,
+    batchOperator,
+    onnxOperator,
+    noTracking,
+    budgetOperator,
+  ]);
+}

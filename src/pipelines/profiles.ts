@@ -1,0 +1,78 @@
+import type { PipelineDocument } from './document.js';
+
+/**
+ * The shipped profiles. Each is a complete pipeline document; a user's document can start from one with
+ * `extends: NAME`, and environment variables and command-line options are laid on top of it.
+ */
+export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
+  /**
+   * Streams the video and decodes while it downloads; every frame goes to the bundled soccer detector in
+   * batches that start small (the first frame alone, then 2, 4, … up to 16) so the first result never waits
+   * for a full batch; answers after 10 s at the latest.
+   */
+  default: {
+    version: 1,
+    name: 'default',
+    description: 'stream, decode while downloading, every frame, ramped batches of up to 16, 10 s budget',
+    imgSize: 640,
+    prefetch: { frames: 32, policy: 'block' },
+    source: { operator: 'http-stream' },
+    decode: { operator: 'beamcoder', skipNonReference: true },
+    stride: { operator: 'every-nth', every: 1 },
+    batch: { operator: 'batch', size: 16, rampUp: 2, earlyFlushFirstFrame: true, maxWaitMs: 50 },
+    infer: {
+      operator: 'onnx',
+      model: 'bundled:detector',
+      device: 'cpu',
+      confThreshold: 0.25,
+      maxDetections: 300,
+    },
+    track: { operator: 'none' },
+    sink: { operator: 'budget', budgetS: 10, startAfterFirstFrame: false },
+  },
+  /**
+   * The SN44 seeds' "ultra-fast" settings: IMG_SIZE 384, BATCH_SIZE 64, FRAME_STRIDE 6, TIME_BUDGET_S 1.5,
+   * PARTIAL_DOWNLOAD_MB 2, STREAM_MIN_START_BYTES 256 KB, STREAM_BUFFER_TIMEOUT_S 0.1.
+   */
+  'ultra-fast': {
+    version: 1,
+    name: 'ultra-fast',
+    description: "the seeds' ultra-fast values: first 2 MiB only, 384 px, every 6th frame, 1.5 s budget",
+    imgSize: 384,
+    prefetch: { frames: 64, policy: 'block' },
+    source: { operator: 'http-partial', partialMb: 2 },
+    decode: { operator: 'beamcoder', skipNonReference: true, minStartBytes: 262_144, minStartWaitS: 0.1 },
+    stride: { operator: 'every-nth', every: 6 },
+    batch: { operator: 'batch', size: 64, rampUp: 4, earlyFlushFirstFrame: true, maxWaitMs: 50 },
+    infer: {
+      operator: 'onnx',
+      model: 'bundled:detector',
+      device: 'cpu',
+      confThreshold: 0.25,
+      maxDetections: 300,
+    },
+    track: { operator: 'none' },
+    sink: { operator: 'budget', budgetS: 1.5, startAfterFirstFrame: false },
+  },
+  /** Download the whole file, then decode: the baseline the streaming profiles are measured against. */
+  'full-download': {
+    version: 1,
+    name: 'full-download',
+    description: 'the baseline: download the whole file first, then decode and infer',
+    imgSize: 640,
+    prefetch: { frames: 32, policy: 'block' },
+    source: { operator: 'http-full' },
+    decode: { operator: 'beamcoder', skipNonReference: true },
+    stride: { operator: 'every-nth', every: 1 },
+    batch: { operator: 'batch', size: 16, rampUp: 2, earlyFlushFirstFrame: true, maxWaitMs: 50 },
+    infer: {
+      operator: 'onnx',
+      model: 'bundled:detector',
+      device: 'cpu',
+      confThreshold: 0.25,
+      maxDetections: 300,
+    },
+    track: { operator: 'none' },
+    sink: { operator: 'budget', budgetS: 10, startAfterFirstFrame: false },
+  },
+};

@@ -1,0 +1,153 @@
+import * as t from 'io-ts';
+import type { MonoTypeOperatorFunction, Observable, OperatorFunction } from 'rxjs';
+import { ConfigError } from '../core/errors.js';
+import type { EventSink } from '../core/events.js';
+import type { Logger } from '../core/logger.js';
+import type { DecodedFrame } from '../operators/decode.js';
+import type { FrameResult } from '../operators/infer.js';
+import type { PrefetchGate } from '../operators/prefetch.js';
+import type { BudgetSink } from '../sinks/budget.js';
+import type { ByteChunk } from '../sources/types.js';
+
+/** The stages of a pipeline, in the order the data flows. */
+export const STAGE_KINDS = ['source', 'decode', 'stride', 'batch', 'infer', 'track', 'sink'] as const;
+export type StageKind = (typeof STAGE_KINDS)[number];
+
+/** Stable codes of the pipeline layer (documents, registry, profiles). */
+export const pipelineCodes = {
+  /** A document that does not parse or does not validate; every problem is listed. */
+  invalid: 'FF_ERR_PIPELINE_INVALID',
+  unknownOperator: 'FF_ERR_UNKNOWN_OPERATOR',
+  unknownProfile: 'FF_ERR_UNKNOWN_PROFILE',
+  /** Two settings that cannot hold together (e.g. a model's fixed input size and IMG_SIZE). */
+  conflict: 'FF_ERR_CONFIG_CONFLICT',
+  /** An operator registered twice under one name. */
+  duplicate: 'FF_ERR_DUPLICATE_OPERATOR',
+} as const;
+
+/** What every stage of one run shares. Built by the runner for each run. */
+export interface RunContext {
+  /** The URL or file this run reads. */
+  readonly target: string;
+  /** Side of the square model input. */
+  readonly imgSize: number;
+  readonly onEvent: EventSink;
+  /** Bounds how far decoding runs ahead of inference (PREFETCH_FRAMES). */
+  readonly gate: PrefetchGate;
+  /** The stride's decision, for the decoder: only these frames are converted for the model. */
+  readonly keepFrame: (frameNumber: number) => boolean;
+  /** Emits once when the budget is spent: for stages that must stop by themselves (infer, with drain). */
+  readonly deadline$: Observable<void>;
+  /** Whether the sink drains (so inference should stop taking batches at the deadline). */
+  readonly drain: boolean;
+  readonly logger: Logger;
+}
+
+/** What a sink factory gets: the sink is made before the other stages, which use its deadline. */
+export interface SinkContext {
+  /** Emits once at the decoder's first frame. */
+  readonly firstFrame$: Observable<unknown>;
+  /** Emits once if the run is cancelled (AbortSignal). */
+  readonly cancel$: Observable<unknown>;
+  readonly onEvent: EventSink;
+}
+
+/** What an operator's `create` gets, once per prepared pipeline. */
+export interface SetupContext {
+  /** The document's image size (IMG_SIZE). */
+  readonly imgSize: number;
+  /** Relative paths in the document are resolved against this directory. */
+  readonly baseDir: string;
+  readonly onEvent?: EventSink;
+  readonly logger: Logger;
+}
+
+/** What the model stage reports about itself. */
+export interface InferStage {
+  readonly operator: (context: RunContext) => OperatorFunction<DecodedFrame[], FrameResult>;
+  /** Milliseconds spent loading and warming up. */
+  readonly setupMs: number;
+  readonly describe: Readonly<Record<string, unknown>>;
+  release(): Promise<void>;
+}
+
+/** What `create` returns for each kind of stage. */
+export interface StageImplementations {
+  source: (context: RunContext) => Observable<ByteChunk>;
+  decode: (context: RunContext) => OperatorFunction<ByteChunk, DecodedFrame>;
+  stride: {
+    readonly keeps: (frameNumber: number) => boolean;
+    readonly operator: (context: RunContext) => MonoTypeOperatorFunction<DecodedFrame>;
+  };
+  batch: (context: RunContext) => OperatorFunction<DecodedFrame, DecodedFrame[]>;
+  infer: InferStage;
+  track: (context: RunContext) => MonoTypeOperatorFunction<FrameResult>;
+  sink: (context: SinkContext) => BudgetSink<FrameResult>;
+}
+
+/**
+ * One named implementation of a stage. `options` gives each option's codec: a document's stage object is
+ * checked against it (unknown keys are reported too) before `create` sees it.
+ */
+export interface OperatorDefinition<K extends StageKind = StageKind, P extends t.Props = t.Props> {
+  readonly kind: K;
+  readonly name: string;
+  /** One line for `--help` and README tables. */
+  readonly summary: string;
+  readonly options: P;
+  /** Options a document must give (e.g. the model file). */
+  readonly required?: ReadonlyArray<keyof P & string>;
+  create(
+    options: t.TypeOf<t.PartialC<P>>,
+    setup: SetupContext,
+  ): StageImplementations[K] | Promise<StageImplementations[K]>;
+}
+
+/** Infers option types from the codecs: `defineOperator({ kind: 'batch', options: { size: PositiveInt }, … })`. */
+export function defineOperator<K extends StageKind, P extends t.Props>(
+  definition: OperatorDefinition<K, P>,
+): OperatorDefinition<K, P> {
+  return definition;
+}
+
+// The registry stores definitions whatever their option types; `create` only ever sees options that
+// passed that definition's own codecs.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDefinition = OperatorDefinition<StageKind, any>;
+
+/** Operators by stage kind and name. A pipeline document picks one per stage with `operator: NAME`. */
+export interface OperatorRegistry {
+  /** Adds an operator; a name taken for that kind is an error unless `replace` is set. */
+  register<K extends StageKind, P extends t.Props>(
+    definition: OperatorDefinition<K, P>,
+    options?: { replace?: boolean },
+  ): OperatorRegistry;
+  get(kind: StageKind, name: string): AnyDefinition | undefined;
+  /** Registered names of a kind, in registration order. */
+  names(kind: StageKind): string[];
+}
+
+export function createRegistry(definitions: readonly AnyDefinition[] = []): OperatorRegistry {
+  const byKind = new Map<StageKind, Map<string, AnyDefinition>>(STAGE_KINDS.map((kind) => [kind, new Map()]));
+  const registry: OperatorRegistry = {
+    register(definition, options = {}) {
+      const named = byKind.get(definition.kind);
+      if (!named) {
+        throw new ConfigError(pipelineCodes.invalid, [
+          `register: expected a stage kind (${STAGE_KINDS.join(', ')}), got ${JSON.stringify(definition.kind)}`,
+        ]);
+      }
+      if (named.has(definition.name) && !options.replace) {
+        throw new ConfigError(pipelineCodes.duplicate, [
+          `register: a ${definition.kind} operator named ${JSON.stringify(definition.name)} exists; pass { replace: true } to replace it`,
+        ]);
+      }
+      named.set(definition.name, definition as AnyDefinition);
+      return registry;
+    },
+    get: (kind, name) => byKind.get(kind)?.get(name),
+    names: (kind) => [...(byKind.get(kind)?.keys() ?? [])],
+  };
+  for (const definition of definitions) registry.register(definition);
+  return registry;
+}

@@ -12,7 +12,7 @@ export interface CliIo {
 const USAGE = `usage: firstframe <command> [options]
 
 commands:
-  run [URL|FILE]     fetch a video and report timings (no source: the bundled clip over the simulator)
+  run [URL|FILE]     run a pipeline on a video (no source: the bundled clip over the simulator)
   cdn DIR            serve DIR over the network simulator (rate, TTFB, Range, HTTP/2, faults)
   fixtures           make the synthetic clips the tests and the default run use
   models             generate the bundled ONNX models (detector, pitch pose, benchmark)

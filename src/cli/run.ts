@@ -1,17 +1,18 @@
-import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { lastValueFrom, tap, type Observable } from 'rxjs';
+import { existsSync } from 'node:fs';
 import { readEnvConfig } from '../core/config.js';
-import { ConfigError, codes, isFirstframeError } from '../core/errors.js';
-import { createTimeline } from '../core/events.js';
-import { logEvents, teeSinks } from '../core/log-events.js';
+import { ConfigError, codes } from '../core/errors.js';
+import { createTimeline, type StageEvent } from '../core/events.js';
+import { logEvents } from '../core/log-events.js';
 import { createRootLogger } from '../core/logger.js';
-import { decode, type DecodedFrame } from '../operators/decode.js';
+import type { ClipLayout } from '../fixtures/make.js';
+import type { PipelineDocument } from '../pipelines/document.js';
+import { loadPipeline } from '../pipelines/load.js';
+import { isUrl } from '../pipelines/operators.js';
+import { preparePipeline, type RunDocument } from '../pipelines/runner.js';
+import { PROFILES } from '../pipelines/profiles.js';
 import { closeSharedDispatcher } from '../sources/dispatcher.js';
-import { fileSource } from '../sources/file.js';
-import { httpSource, type HttpStrategy } from '../sources/http.js';
-import { MEBIBYTE, type ByteChunk } from '../sources/types.js';
-import { sniffLayout } from '../media/layout.js';
+import { stringify } from 'yaml';
 import { parseCommandArgs } from './args.js';
 import type { CliIo } from './main.js';
 
@@ -19,47 +20,126 @@ import type { CliIo } from './main.js';
 export const SEED_RATE_BYTES_PER_SEC = 1_660_000;
 export const SEED_TTFB_MS = 100;
 
+const STRATEGIES = ['stream', 'partial', 'full', 'ranges'] as const;
+const CLIP_LAYOUTS: readonly ClipLayout[] = [
+  'faststart',
+  'moov-end',
+  'fragmented',
+  'mpegts',
+  'matroska',
+  'webm',
+];
+const CLIP_FILES: Record<ClipLayout, string> = {
+  faststart: 'faststart.mp4',
+  'moov-end': 'moov-end.mp4',
+  fragmented: 'fragmented.mp4',
+  mpegts: 'clip.ts',
+  matroska: 'clip.mkv',
+  webm: 'clip.webm',
+};
+
 const HELP = `usage: firstframe run [URL|FILE] [options]
 
-Fetches a video with the chosen strategy and reports where the time went. With no URL or FILE, the
-bundled synthetic clip is served by the network simulator at the seeds' measured link (1.66 MB/s,
-100 ms to first byte).
+Runs a pipeline on a video: download, decode while the bytes arrive, stride, batch, infer, and answer by
+the time budget. With no URL or FILE it runs on the embedded default: the bundled synthetic clip served by
+the network simulator at the seeds' measured link (1.66 MB/s, 100 ms to first byte), with the bundled model.
+
+Settings come from the profile (or --pipeline), then the miners' environment variables, then these options.
 
 options:
-  --strategy stream|partial|full|ranges   how bytes are fetched (default: stream; PARTIAL_DOWNLOAD=1: partial)
-  --partial-mb N                          bytes fetched by partial, in MiB (default PARTIAL_DOWNLOAD_MB or 4)
-  --rate BYTES/S                          simulator bandwidth for the bundled clip (default 1660000)
-  --ttfb MS                               simulator time to first byte (default 100)
-  --stride N                              convert every Nth frame for the model (default FRAME_STRIDE or 1)
-  --img-size N                            model input size (default IMG_SIZE or 640)
-  --no-decode                             fetch only, do not decode
-  --log-level LEVEL                       pino level for the JSON log on stderr (default warn)
-  --json                                  print only the result document on stdout
-  -h, --help                              this text`;
+  --pipeline FILE        a pipeline document (YAML or JSON); see README "Pipeline documents"
+  --profile NAME         a shipped profile: ${Object.keys(PROFILES).join(', ')} (default: default)
+  --model FILE           an Ultralytics YOLO ONNX export (or bundled:detector, bundled:pose)
+  --budget SECONDS       time budget (TIME_BUDGET_S)
+  --stride N             keep every Nth frame (FRAME_STRIDE)
+  --batch N              batch size (BATCH_SIZE)
+  --img-size N           model input size, a multiple of 32 (IMG_SIZE)
+  --device cpu|cuda      where the model runs (DEVICE)
+  --strategy NAME        how bytes are fetched: ${STRATEGIES.join(', ')} (source operator http-NAME)
+  --partial-mb N         MiB fetched by the partial strategy (PARTIAL_DOWNLOAD_MB)
+  --clip LAYOUT          embedded default only: which bundled clip (${CLIP_LAYOUTS.join(', ')})
+  --rate BYTES/S         embedded default only: simulator bandwidth (default ${SEED_RATE_BYTES_PER_SEC})
+  --ttfb MS              embedded default only: simulator time to first byte (default ${SEED_TTFB_MS})
+  --print-pipeline       print the resolved pipeline document (YAML) and exit
+  --log-level LEVEL      pino level of the JSON log on stderr (default warn)
+  --json                 print only the result document on stdout
+  -h, --help             this text
 
-export interface RunResult {
-  source: { url: string; bytesTotal: number | null; rangeHonoured: boolean | null; layout: string | null };
-  timings: {
-    headersMs: number | null;
-    firstByteMs: number | null;
-    firstFrameMs: number | null;
-    totalMs: number;
-    bytesDownloaded: number;
-    chunks: number;
-    framesDecoded: number;
-    endedBy: 'end' | 'error';
-  };
-  error?: { code: string; message: string };
-}
+exit codes: 0 success (a budget cut included; also a partial result after a fault, with endedBy "error"),
+            1 a failed run (no result), 2 bad usage or configuration.`;
 
-function number(name: string, raw: string | undefined, problems: string[], min = 0): number | undefined {
+function positiveNumber(
+  name: string,
+  raw: string | undefined,
+  problems: string[],
+  min = 0,
+): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value <= min) {
+  if (raw.trim() === '' || !Number.isFinite(value) || value <= min) {
     problems.push(`--${name}: expected a number > ${min}, got ${JSON.stringify(raw)}`);
     return undefined;
   }
   return value;
+}
+
+function positiveInteger(name: string, raw: string | undefined, problems: string[], multipleOf = 1) {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || value <= 0 || value % multipleOf !== 0) {
+    problems.push(
+      `--${name}: expected a positive ${multipleOf > 1 ? `multiple of ${multipleOf}` : 'integer'}, got ${JSON.stringify(raw)}`,
+    );
+    return undefined;
+  }
+  return value;
+}
+
+/** Milliseconds as a person reads them. */
+const ms = (value: number | null): string => (value === null ? '-' : `${Math.round(value)} ms`);
+
+/** "10 player, 2 goalkeeper, 1 ball" */
+function objectCounts(frame: RunDocument['frames'][number]): string {
+  const counts = new Map<number, { name: string; count: number }>();
+  for (const object of frame.objects) {
+    const entry = counts.get(object.classId) ?? { name: object.className, count: 0 };
+    entry.count += 1;
+    counts.set(object.classId, entry);
+  }
+  return (
+    [...counts]
+      .sort(([a], [b]) => a - b)
+      .map(([, { name, count }]) => `${count} ${name}`)
+      .join(', ') || 'nothing'
+  );
+}
+
+function humanSummary(document: RunDocument, pipeline: string, downloadEndMs: number | null): string {
+  const t = document.timings;
+  const s = document.source;
+  const lines = [
+    `source:       ${s.url} (${s.layout ?? 'unknown layout'}, ${s.bytesTotal ?? '?'} bytes, range ${s.rangeHonoured === null ? 'not asked' : s.rangeHonoured ? 'honoured' : 'ignored'})`,
+    `pipeline:     ${pipeline}`,
+    `setup:        ${ms(t.setupMs)} (model load and warm-up, before the run)`,
+    `download:     ${t.bytesDownloaded} bytes; first byte ${ms(t.firstByteMs)}, done ${ms(downloadEndMs)}`,
+    `first frame:  ${ms(t.firstFrameMs)}`,
+    `first result: ${ms(t.firstResultMs)}`,
+    `processing:   ${t.firstFrameMs === null ? '-' : ms(t.totalMs - t.firstFrameMs)} (first frame to answer)`,
+    `total:        ${ms(t.totalMs)}; ended by ${t.endedBy}`,
+  ];
+  const shown = document.frames.slice(0, 5);
+  if (shown.length > 0) {
+    lines.push('detections:');
+    for (const frame of shown) {
+      lines.push(`  frame ${frame.frameNumber} (${frame.pts.toFixed(2)} s): ${objectCounts(frame)}`);
+    }
+    if (document.frames.length > shown.length)
+      lines.push(`  … ${document.frames.length - shown.length} more frames`);
+  }
+  lines.push(
+    `Completed processing ${t.framesInferred} frames in ${(t.totalMs / 1000).toFixed(1)}s (${t.framesDecoded} decoded)`,
+  );
+  return `${lines.join('\n')}\n`;
 }
 
 export async function runCommand(argv: string[], io: CliIo): Promise<number> {
@@ -68,42 +148,71 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     HELP,
     argv,
     {
+      pipeline: { type: 'string' },
+      profile: { type: 'string' },
+      model: { type: 'string' },
+      budget: { type: 'string' },
+      stride: { type: 'string' },
+      batch: { type: 'string' },
+      'img-size': { type: 'string' },
+      device: { type: 'string' },
       strategy: { type: 'string' },
       'partial-mb': { type: 'string' },
+      clip: { type: 'string' },
       rate: { type: 'string' },
       ttfb: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      stride: { type: 'string' },
-      'img-size': { type: 'string' },
-      'no-decode': { type: 'boolean', default: false },
+      'print-pipeline': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'warn' },
+      json: { type: 'boolean', default: false },
     },
     io,
     true,
   );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  const env = readEnvConfig(io.env);
   const problems: string[] = [];
   if (positionals.length > 1) problems.push(`expected at most one URL or FILE, got ${positionals.length}`);
-  const strategy = (values.strategy ?? (env.PARTIAL_DOWNLOAD ? 'partial' : 'stream')) as HttpStrategy;
-  if (!['stream', 'partial', 'full', 'ranges'].includes(strategy)) {
-    problems.push(
-      `--strategy: expected stream, partial, full or ranges, got ${JSON.stringify(values.strategy)}`,
-    );
+  const target = positionals[0];
+  if (target !== undefined && !isUrl(target) && !existsSync(target)) problems.push(`no such file: ${target}`);
+
+  const overrides: PipelineDocument = {};
+  const budget = positiveNumber('budget', values.budget, problems);
+  if (budget !== undefined) overrides.sink = { budgetS: budget };
+  const stride = positiveInteger('stride', values.stride, problems);
+  if (stride !== undefined) overrides.stride = { every: stride };
+  const batchSize = positiveInteger('batch', values.batch, problems);
+  if (batchSize !== undefined) overrides.batch = { size: batchSize };
+  const imgSize = positiveInteger('img-size', values['img-size'], problems, 32);
+  if (imgSize !== undefined) overrides.imgSize = imgSize;
+  const infer: Record<string, unknown> = {};
+  if (values.model !== undefined) infer.model = values.model;
+  if (values.device !== undefined) {
+    if (!/^(cpu|cuda(:\d+)?)$/.test(values.device)) {
+      problems.push(`--device: expected cpu, cuda or cuda:N, got ${JSON.stringify(values.device)}`);
+    } else infer.device = values.device;
   }
-  const partialMb = number('partial-mb', values['partial-mb'], problems) ?? env.PARTIAL_DOWNLOAD_MB ?? 4;
-  const rate = number('rate', values.rate, problems) ?? SEED_RATE_BYTES_PER_SEC;
-  const ttfb =
-    values.ttfb === undefined ? SEED_TTFB_MS : (number('ttfb', values.ttfb, problems, -1) ?? SEED_TTFB_MS);
-  const stride = number('stride', values.stride, problems) ?? env.FRAME_STRIDE ?? 1;
-  const imgSize = number('img-size', values['img-size'], problems) ?? env.IMG_SIZE ?? 640;
-  if (!Number.isInteger(stride))
-    problems.push(`--stride: expected a positive integer, got ${JSON.stringify(values.stride)}`);
-  if (!Number.isInteger(imgSize) || imgSize % 32 !== 0) {
-    problems.push(
-      `--img-size: expected a positive multiple of 32, got ${JSON.stringify(values['img-size'])}`,
-    );
+  if (Object.keys(infer).length > 0) overrides.infer = infer;
+  const source: Record<string, unknown> = {};
+  if (values.strategy !== undefined) {
+    if (!(STRATEGIES as readonly string[]).includes(values.strategy)) {
+      problems.push(`--strategy: expected ${STRATEGIES.join(', ')}, got ${JSON.stringify(values.strategy)}`);
+    } else source.operator = `http-${values.strategy}`;
+  }
+  const partialMb = positiveNumber('partial-mb', values['partial-mb'], problems);
+  if (partialMb !== undefined) source.partialMb = partialMb;
+  if (Object.keys(source).length > 0) overrides.source = source;
+
+  const clip = (values.clip ?? 'faststart') as ClipLayout;
+  if (!CLIP_LAYOUTS.includes(clip)) {
+    problems.push(`--clip: expected ${CLIP_LAYOUTS.join(', ')}, got ${JSON.stringify(values.clip)}`);
+  }
+  const rate = positiveNumber('rate', values.rate, problems) ?? SEED_RATE_BYTES_PER_SEC;
+  const ttfb = positiveNumber('ttfb', values.ttfb, problems, -1) ?? SEED_TTFB_MS;
+  if (target !== undefined) {
+    for (const name of ['clip', 'rate', 'ttfb'] as const) {
+      if (values[name] !== undefined)
+        problems.push(`--${name}: only for the embedded default (no URL or FILE)`);
+    }
   }
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(values['log-level'])) {
@@ -112,24 +221,32 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     );
   }
   if (problems.length > 0) throw new ConfigError(codes.config.usage, problems);
-  const logger = createRootLogger({ level: values['log-level'] });
 
-  const target = positionals[0];
-  const partialBytes = Math.round(partialMb * MEBIBYTE);
-  // The run's clock starts when the first request is made, after any simulator set-up (see below).
-  let timeline = createTimeline();
-  const onEvent = teeSinks((event) => timeline.sink(event), logEvents(logger, randomUUID().slice(0, 8)));
+  // Every problem of the document, the environment and the options at once (exit 2).
+  const pipeline = loadPipeline({
+    ...(values.pipeline !== undefined ? { file: values.pipeline } : {}),
+    ...(values.profile !== undefined ? { profile: values.profile } : {}),
+    env: readEnvConfig(io.env),
+    overrides,
+  });
+  if (values['print-pipeline']) {
+    io.stdout.write(stringify(pipeline.document));
+    return 0;
+  }
+
+  const logger = createRootLogger({ level: values['log-level'] });
+  const runId = randomUUID().slice(0, 8);
+  const log = logEvents(logger, runId);
+  const prepared = await preparePipeline(pipeline, { onEvent: log, logger });
   let stopSimulator: (() => Promise<void>) | undefined;
-  let source: Observable<ByteChunk>;
-  let label: string;
-  if (target !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
-    if (!existsSync(target)) throw new ConfigError(codes.config.usage, [`no such file: ${target}`]);
-    label = target;
-    source = fileSource(target, {
-      onEvent,
-      ...(strategy === 'partial' ? { limitBytes: partialBytes } : {}),
-    });
-  } else {
+  const aborter = new AbortController();
+  const onSigint = () => aborter.abort();
+  process.once('SIGINT', onSigint);
+  io.signal?.addEventListener('abort', onSigint);
+  let document: RunDocument;
+  // Times are counted from the run's own start (its `pipeline: start` event), as the document's are.
+  let timeline = createTimeline();
+  try {
     let url = target;
     if (url === undefined) {
       const { makeFixtures, defaultFixtureDir } = await import('../fixtures/make.js');
@@ -137,114 +254,66 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       const fixtures = await makeFixtures(defaultFixtureDir(), { profile: 'test' });
       const sim = await startNetSim({ root: fixtures.dir, rateBytesPerSec: rate, ttfbMs: ttfb });
       stopSimulator = () => sim.close();
-      url = sim.urlFor('/faststart.mp4');
-      if (!values.json) io.stderr.write(`serving the bundled clip at ${rate} B/s, ${ttfb} ms TTFB: ${url}\n`);
+      url = sim.urlFor(`/${CLIP_FILES[clip]}`);
+      if (!values.json) {
+        io.stderr.write(
+          `serving the bundled ${clip} clip at ${rate} B/s, ${ttfb} ms to first byte: ${url}\n`,
+        );
+      }
     }
-    label = url;
-    source = httpSource(url, { strategy, partialBytes, onEvent });
-  }
-
-  let bytes = 0;
-  let chunks = 0;
-  let prefix: Uint8Array | undefined;
-  let resource: ByteChunk['resource'] | undefined;
-  let error: unknown;
-  let framesDecoded = 0;
-  let lastFrame: DecodedFrame | undefined;
-  const decoded = values['no-decode']
-    ? undefined
-    : decode({
-        imgSize,
-        keepFrame: (n) => n % stride === 0,
-        minStartBytes: env.STREAM_MIN_START_BYTES,
-        nvdec: env.USE_NVDEC ? { outWidth: env.NVDEC_OUT_W, outHeight: env.NVDEC_OUT_H } : false,
-        sourceUrl: label,
-        onEvent,
-      });
-  timeline = createTimeline();
-  const progress = !values.json && Boolean((io.stderr as { isTTY?: boolean }).isTTY);
-  try {
-    const counted = source.pipe(
-      tap((chunk) => {
-        resource ??= chunk.resource;
-        if (chunk.offset === 0) prefix = chunk.bytes.subarray(0, 64 * 1024);
-        bytes += chunk.bytes.byteLength;
-        chunks += 1;
-        if (progress) {
-          const ms = performance.now() - timeline.startedAt;
-          io.stderr.write(
-            `\r${(bytes / 1e6).toFixed(2)} MB, ${framesDecoded} frames in ${(ms / 1000).toFixed(1)} s`,
-          );
-        }
-      }),
-    );
-    if (decoded) {
-      await lastValueFrom(
-        counted.pipe(
-          decoded,
-          tap((frame) => {
-            framesDecoded += 1;
-            lastFrame = frame;
-          }),
-        ),
-        { defaultValue: undefined },
+    const progress = !values.json && Boolean((io.stderr as { isTTY?: boolean }).isTTY);
+    let bytes = 0;
+    let decoded = 0;
+    let inferred = 0;
+    let lastDrawn = 0;
+    const draw = (event: StageEvent) => {
+      if (event.stage === 'pipeline' && event.name === 'start') timeline = createTimeline(event.at);
+      timeline.sink(event);
+      log(event);
+      if (!progress) return;
+      if (event.stage === 'source' && event.name === 'chunk') bytes += Number(event.data?.bytes ?? 0);
+      if (event.stage === 'decode' && event.name === 'frame') decoded += 1;
+      if (event.stage === 'infer' && event.name === 'run-end') inferred += Number(event.data?.frames ?? 0);
+      if (event.at - lastDrawn < 100) return;
+      lastDrawn = event.at;
+      const seconds = (event.at - timeline.startedAt) / 1000;
+      io.stderr.write(
+        `\r${(bytes / 1e6).toFixed(2)} MB, ${decoded} frames decoded, ${inferred} inferred, ${seconds.toFixed(1)} s `,
       );
-    } else {
-      await lastValueFrom(counted, { defaultValue: undefined });
-    }
-  } catch (caught) {
-    error = caught;
-  } finally {
+    };
+    document = await prepared.run(url, { signal: aborter.signal, onEvent: draw, logger });
     if (progress) io.stderr.write('\n');
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    io.signal?.removeEventListener('abort', onSigint);
     await stopSimulator?.();
+    await prepared.release();
     await closeSharedDispatcher();
   }
-  const totalMs = performance.now() - timeline.startedAt;
-  const result: RunResult = {
-    source: {
-      url: resource?.url ?? label,
-      bytesTotal: resource?.totalBytes ?? null,
-      rangeHonoured: resource?.rangeHonoured ?? null,
-      layout: lastFrame?.stream.layout ?? (prefix ? (sniffLayout(prefix)?.layout ?? null) : null),
-    },
-    timings: {
-      headersMs: round(timeline.msTo('source', 'headers')),
-      firstByteMs: round(timeline.msTo('source', 'first-byte')),
-      firstFrameMs: round(timeline.msTo('decode', 'first-frame')),
-      totalMs: round(totalMs) ?? 0,
-      bytesDownloaded: bytes,
-      chunks,
-      framesDecoded,
-      endedBy: error ? 'error' : 'end',
-    },
-  };
-  if (error) {
-    if (!isFirstframeError(error)) throw error;
-    result.error = { code: error.code, message: error.message };
-  }
-  if (values.json) {
-    io.stdout.write(`${JSON.stringify(result)}\n`);
-  } else {
-    const t = result.timings;
-    io.stdout.write(
-      [
-        `source:      ${result.source.url} (${result.source.layout ?? 'unknown layout'}, ${result.source.bytesTotal ?? '?'} bytes, range ${result.source.rangeHonoured ?? 'not asked'})`,
-        `headers:     ${t.headersMs ?? '-'} ms`,
-        `first byte:  ${t.firstByteMs ?? '-'} ms`,
-        `first frame: ${t.firstFrameMs ?? '-'} ms`,
-        `download:    ${t.bytesDownloaded} bytes in ${t.chunks} chunks, ${(t.totalMs / 1000).toFixed(2)} s`,
-        `Completed processing ${t.framesDecoded} frames in ${(t.totalMs / 1000).toFixed(1)}s`,
-        `ended by:    ${t.endedBy}`,
-      ].join('\n') + '\n',
-    );
-  }
-  if (error && isFirstframeError(error)) {
-    io.stderr.write(`firstframe: ${error.code}: ${error.message}\n`);
-    return 1;
-  }
-  return 0;
-}
 
-function round(ms: number | undefined): number | null {
-  return ms === undefined ? null : Math.round(ms * 10) / 10;
+  const partial = document.frames.length > 0;
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(document)}\n`);
+  } else {
+    const stages = pipeline.stages;
+    const description = [
+      `${pipeline.name}:`,
+      stages.source.operator,
+      stages.decode.operator,
+      `stride ${String(stages.stride.options.every ?? 1)}`,
+      `batch ${String(stages.batch.options.size ?? 16)}`,
+      `${String(prepared.model.path ?? 'model')
+        .split('/')
+        .pop()} on ${String(prepared.model.device)}`,
+      `budget ${stages.sink.options.budgetS === undefined ? 'none' : `${String(stages.sink.options.budgetS)} s`}`,
+    ].join(' ');
+    io.stdout.write(humanSummary(document, description, timeline.msTo('source', 'end') ?? null));
+  }
+  if (document.error) {
+    const line = `firstframe: ${document.error.code}: ${document.error.message}`;
+    io.stderr.write(partial ? `${line} (partial result: ${document.frames.length} frames)\n` : `${line}\n`);
+    return partial ? 0 : 1;
+  }
+  if (document.timings.endedBy === 'cancelled') return 130;
+  return 0;
 }

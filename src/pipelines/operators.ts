@@ -64,6 +64,7 @@ function httpOperator(strategy: HttpStrategy, summary: string) {
           strategy,
           partialBytes,
           buffered,
+          ...(context.dispatcher ? { dispatcher: context.dispatcher } : {}),
           ...(options.windowMb ? { windowBytes: Math.round(options.windowMb * MEBIBYTE) } : {}),
           ...(options.headersTimeoutS ? { headersTimeoutMs: options.headersTimeoutS * 1000 } : {}),
           ...(options.stallTimeoutS ? { stallTimeoutMs: options.stallTimeoutS * 1000 } : {}),

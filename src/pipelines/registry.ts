@@ -8,6 +8,7 @@ import type { FrameResult } from '../operators/infer.js';
 import type { PrefetchGate } from '../operators/prefetch.js';
 import type { BudgetSink } from '../sinks/budget.js';
 import type { ByteChunk } from '../sources/types.js';
+import type { Dispatcher } from 'undici';
 
 /** The stages of a pipeline, in the order the data flows. */
 export const STAGE_KINDS = ['source', 'decode', 'stride', 'batch', 'infer', 'track', 'sink'] as const;
@@ -41,6 +42,8 @@ export interface RunContext {
   /** Whether the sink drains (so inference should stop taking batches at the deadline). */
   readonly drain: boolean;
   readonly logger: Logger;
+  /** The HTTP dispatcher sources use (a guarded one on a server); default the shared one. */
+  readonly dispatcher: Dispatcher | undefined;
 }
 
 /** What a sink factory gets: the sink is made before the other stages, which use its deadline. */

@@ -1,5 +1,6 @@
 import { NEVER, Observable, ReplaySubject, filter, fromEvent, lastValueFrom, map, of, take, tap } from 'rxjs';
-import { isFirstframeError } from '../core/errors.js';
+import type { Dispatcher } from 'undici';
+import { FirstframeError, isFirstframeError } from '../core/errors.js';
 import { createTimeline, safeSink, type EventSink, type StageEvent } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { sniffLayout } from '../media/layout.js';
@@ -61,11 +62,31 @@ export type PipelineEvent =
   | { readonly type: 'frame'; readonly frame: FrameResult }
   | { readonly type: 'result'; readonly result: RunDocument };
 
+/** Limits on what one run may take in (a server's protection against abusive inputs). */
+export interface RunLimits {
+  /** Bytes downloaded; past it the run ends with FF_ERR_LIMIT_BYTES. */
+  maxBytes?: number;
+  /** Source width and height; a larger video ends the run with FF_ERR_LIMIT_RESOLUTION at its first frame. */
+  maxWidth?: number;
+  maxHeight?: number;
+  /** Seconds of video; a frame past it ends the run with FF_ERR_LIMIT_DURATION. */
+  maxDurationS?: number;
+}
+
+export const limitCodes = {
+  bytes: 'FF_ERR_LIMIT_BYTES',
+  resolution: 'FF_ERR_LIMIT_RESOLUTION',
+  duration: 'FF_ERR_LIMIT_DURATION',
+} as const;
+
 export interface RunOptions {
   /** Cancels the run: it answers at once with `endedBy: 'cancelled'` and the results so far. */
   signal?: AbortSignal;
   onEvent?: EventSink;
   logger?: Logger;
+  /** The HTTP dispatcher for this run's requests (e.g. a URL-guarded one); default the shared one. */
+  dispatcher?: Dispatcher;
+  limits?: RunLimits;
 }
 
 export interface PrepareOptions {
@@ -176,7 +197,11 @@ export async function preparePipeline(
         deadline$: sink.deadline$,
         drain: Boolean(pipeline.stages.sink.options.drainS),
         logger: (runOptions.logger ?? logger).child({ target }),
+        dispatcher: runOptions.dispatcher,
       };
+      const limits = runOptions.limits ?? {};
+      const limitError = (code: string, message: string, context: Record<string, unknown>) =>
+        new FirstframeError(code, `${target}: ${message}`, { url: target, ...context });
 
       let resource: ResourceInfo | undefined;
       let prefix: Uint8Array | undefined;
@@ -192,11 +217,33 @@ export async function preparePipeline(
             resource ??= chunk.resource;
             if (chunk.offset === 0 && !prefix) prefix = chunk.bytes.subarray(0, 64 * 1024);
             bytes += chunk.bytes.byteLength;
+            if (limits.maxBytes !== undefined && bytes > limits.maxBytes) {
+              throw limitError(limitCodes.bytes, `more than the ${limits.maxBytes} bytes allowed`, {
+                maxBytes: limits.maxBytes,
+              });
+            }
           }),
           stages.decode(context),
           tap((frame) => {
             framesDecoded += 1;
             layout ??= frame.stream.layout;
+            if (
+              (limits.maxWidth !== undefined && frame.width > limits.maxWidth) ||
+              (limits.maxHeight !== undefined && frame.height > limits.maxHeight)
+            ) {
+              throw limitError(
+                limitCodes.resolution,
+                `${frame.width}×${frame.height} video is larger than the ${limits.maxWidth ?? '∞'}×${limits.maxHeight ?? '∞'} allowed`,
+                { width: frame.width, height: frame.height },
+              );
+            }
+            if (limits.maxDurationS !== undefined && frame.pts > limits.maxDurationS) {
+              throw limitError(
+                limitCodes.duration,
+                `frame ${frame.frameNumber} at ${frame.pts.toFixed(2)} s is past the ${limits.maxDurationS} s allowed`,
+                { frameNumber: frame.frameNumber, pts: frame.pts },
+              );
+            }
           }),
           stages.stride.operator(context),
           stages.batch(context),

@@ -1,10 +1,11 @@
 /**
  * The project's ONNX models, generated instead of downloaded: a soccer detector with hand-set weights
  * that finds the synthetic clips' objects, a pose model for the 32 pitch keypoints, and a YOLO-shaped
- * model with random weights and realistic compute for benchmarks.
+ * model with random weights and realistic compute for benchmarks; and the detector again as users also
+ * export it, dynamically quantized to int8 and in half precision (see variants.ts).
  *
- * All three look like Ultralytics exports to a consumer: input `images` [N, 3, S, S] (float32 RGB in
- * 0..1, letterboxed), output `output0` [N, 4 + classes (+ 3 × keypoints), anchors] with the anchors of
+ * All of them look like Ultralytics exports to a consumer: input `images` [N, 3, S, S] (float32 RGB in
+ * 0..1, letterboxed; float16 for the half-precision export), output `output0` [N, 4 + classes (+ 3 × keypoints), anchors] with the anchors of
  * strides 8, 16 and 32 in that order, each grid row-major, boxes as centre x, centre y, width, height in
  * input pixels, scores already in 0..1; and the same `metadata_props` keys.
  *
@@ -29,6 +30,7 @@ import {
   type Dim,
   type OnnxModel,
 } from './onnx-writer.js';
+import { quantizeConvWeights, toHalfPrecision } from './variants.js';
 
 /** Bump whenever a generated model would come out different: existing files are then rewritten. */
 export const MODELS_VERSION = 1;
@@ -38,6 +40,8 @@ export const STRIDES = [8, 16, 32] as const;
 
 export const MODEL_FILES = {
   detector: 'soccer-detector.onnx',
+  detectorInt8: 'soccer-detector-int8.onnx',
+  detectorHalf: 'soccer-detector-fp16.onnx',
   pose: 'pitch-pose.onnx',
   bench: 'bench-yolo.onnx',
 } as const;
@@ -353,6 +357,33 @@ export function buildSoccerDetector(options: ModelSizeOptions = {}): OnnxModel {
       names: SOCCER_CLASSES,
     }),
   });
+}
+
+/**
+ * The soccer detector as onnxruntime's `quantize_dynamic` (per channel) writes it: its convolution
+ * weights stored as int8, the colour convolution on the image run as DynamicQuantizeLinear +
+ * ConvInteger, the two 1 × 1 convolutions on box coordinates and vote counts as DequantizeLinear on int8
+ * weights (an 8-bit activation cannot hold coordinates up to S); float32 input and output. The file is
+ * no smaller: the detector's large constants (coordinate ramps) are not weights.
+ */
+export function buildSoccerDetectorInt8(options: ModelSizeOptions = {}): OnnxModel {
+  const model = quantizeConvWeights(buildSoccerDetector(options));
+  return {
+    ...model,
+    metadata: {
+      ...model.metadata,
+      description: `${model.metadata.description} (int8, dynamic quantization)`,
+    },
+  };
+}
+
+/** The soccer detector as a half-precision (`half=True`) export: the whole graph in float16. */
+export function buildSoccerDetectorHalf(options: ModelSizeOptions = {}): OnnxModel {
+  const model = toHalfPrecision(buildSoccerDetector(options));
+  return {
+    ...model,
+    metadata: { ...model.metadata, description: `${model.metadata.description} (float16)` },
+  };
 }
 
 interface ObjectBoxes {
@@ -1004,9 +1035,9 @@ interface Manifest {
 }
 
 /**
- * Writes `soccer-detector.onnx`, `pitch-pose.onnx` and `bench-yolo.onnx` (dynamic batch) and a
- * `manifest.json` into `dir`, or finds them there: a second call with the same generator version and
- * image size only checks the files' sizes against the manifest.
+ * Writes `soccer-detector.onnx` (and its `-int8` and `-fp16` exports), `pitch-pose.onnx` and
+ * `bench-yolo.onnx` (dynamic batch) and a `manifest.json` into `dir`, or finds them there: a second call
+ * with the same generator version and image size only checks the files' sizes against the manifest.
  *
  * The models are deterministic, so processes racing to write the same directory write the same bytes;
  * each file goes to a private temporary name first and is renamed into place, and the manifest last.
@@ -1035,6 +1066,8 @@ export async function writeModels(dir: string, options: WriteModelsOptions = {})
   await mkdir(root, { recursive: true });
   const builders: Record<GeneratedModelKind, () => OnnxModel> = {
     detector: () => buildSoccerDetector({ imgSize }),
+    detectorInt8: () => buildSoccerDetectorInt8({ imgSize }),
+    detectorHalf: () => buildSoccerDetectorHalf({ imgSize }),
     pose: () => buildPitchPoseModel({ imgSize }),
     bench: () => buildBenchmarkModel({ imgSize }),
   };

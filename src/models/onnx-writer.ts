@@ -4,7 +4,8 @@
  * Nothing can be downloaded, so the project writes its own models (see `generate.ts`). ONNX files are
  * protocol-buffer messages (`onnx.proto`); the subset needed here (a graph of nodes, float32 and int64
  * initializers stored as `raw_data`, tensor inputs and outputs with static or symbolic dimensions,
- * attributes, opset imports and `metadata_props`) is a few dozen fields, so the wire format is written
+ * attributes, opset imports and `metadata_props`; int8, uint8 and float16 initializers for quantized and
+ * half-precision variants) is a few dozen fields, so the wire format is written
  * by hand instead of pulling in a protobuf runtime and a copy of the schema.
  *
  * `parseModel` reads the same subset back. It exists because onnxruntime-node exposes a session's input
@@ -24,14 +25,18 @@ import { ConfigError, ModelError, codes } from '../core/errors.js';
 /** Code of the `ModelError` thrown by `parseModel` for bytes that are not a well-formed ONNX model. */
 export const MODEL_FORMAT_ERROR = codes.models.format;
 
-/** Value types of graph inputs and outputs; initializers are float32 or int64 (float16 I/O is cast in-graph). */
-export type ElemType = 'float' | 'float16' | 'int64';
+/** Element types of graph inputs, outputs and initializers. */
+export type ElemType = 'float' | 'float16' | 'int64' | 'int8' | 'uint8';
 /** A dimension: a size, or a symbolic name such as `N` for a dynamic batch. */
 export type Dim = number | string;
 
 export type OnnxTensor =
   | { name: string; dims: readonly number[]; type: 'float'; data: Float32Array }
-  | { name: string; dims: readonly number[]; type: 'int64'; data: BigInt64Array };
+  | { name: string; dims: readonly number[]; type: 'int64'; data: BigInt64Array }
+  | { name: string; dims: readonly number[]; type: 'int8'; data: Int8Array }
+  | { name: string; dims: readonly number[]; type: 'uint8'; data: Uint8Array }
+  /** IEEE half-precision bit patterns. */
+  | { name: string; dims: readonly number[]; type: 'float16'; data: Uint16Array };
 
 export interface OnnxValueInfo {
   name: string;
@@ -167,6 +172,25 @@ export class OnnxGraphBuilder {
   }
 
   /**
+   * Adds an int8, uint8 or float16 (bit patterns) initializer — quantized weights and their zero points,
+   * half-precision weights — and returns its name.
+   */
+  typed(
+    type: 'int8' | 'uint8' | 'float16',
+    data: Int8Array | Uint8Array | Uint16Array,
+    dims: readonly number[],
+    name?: string,
+  ): string {
+    const tensorName = name ?? this.#fresh(type === 'float16' ? 'half' : 'quant');
+    checkDims(`initializer ${tensorName}`, dims, data.length);
+    const expected = { int8: Int8Array, uint8: Uint8Array, float16: Uint16Array }[type];
+    if (!(data instanceof expected)) fail(`initializer ${tensorName}: ${type} data must be ${expected.name}`);
+    this.#define(tensorName, `initializer ${tensorName}`);
+    this.#initializers.push({ name: tensorName, dims: [...dims], type, data: data.slice() } as OnnxTensor);
+    return tensorName;
+  }
+
+  /**
    * Adds a node with one output and returns the output's name (`options.output`, or a fresh one).
    * An empty string in `inputs` leaves an optional input out.
    */
@@ -255,7 +279,8 @@ const WIRE_FIXED64 = 1;
 const WIRE_BYTES = 2;
 const WIRE_FIXED32 = 5;
 
-const DATA_TYPE: Record<ElemType, number> = { float: 1, int64: 7, float16: 10 };
+const DATA_TYPE: Record<ElemType, number> = { float: 1, uint8: 2, int8: 3, int64: 7, float16: 10 };
+const ELEM_TYPE = new Map(Object.entries(DATA_TYPE).map(([name, code]) => [code, name as ElemType]));
 const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7 } as const;
 
 /** An append-only protobuf writer; nested messages are written into their own writer and copied in. */
@@ -539,9 +564,10 @@ function floats(fields: Fields, field: number): number[] {
 
 /**
  * Reads an ONNX model back: everything `serializeModel` writes, which is also what a reader needs from
- * a foreign export (metadata, input and output shapes). Tensors stored as `float_data` or `int64_data`
- * instead of `raw_data` are read too; other element types and sub-graphs are not, and come back as
- * empty float tensors and missing attributes.
+ * a foreign export (metadata, input and output shapes). Tensors of the writer's element types (float,
+ * int64, int8, uint8, float16) stored as `float_data`, `int64_data` or `int32_data` instead of `raw_data`
+ * are read too; other element types and sub-graphs are not, and come back as empty float tensors and
+ * missing attributes.
  *
  * @throws ModelError `FF_ERR_MODEL_FORMAT` when the bytes are not a protobuf message
  */
@@ -616,13 +642,41 @@ function readTensor(t: Fields): OnnxTensor {
   const raw = asBytes(t.get(9)?.at(-1), 'raw_data');
   // Copied into fresh, aligned storage: a subarray of the file may start at any byte.
   const aligned = raw.slice().buffer;
-  if (int(t, 2) === DATA_TYPE.int64) {
-    const data =
-      raw.length > 0 ? new BigInt64Array(aligned) : BigInt64Array.from(ints(t, 7, 'int64_data'), BigInt);
-    return { name, dims, type: 'int64', data };
+  switch (int(t, 2)) {
+    case DATA_TYPE.int64: {
+      const data =
+        raw.length > 0 ? new BigInt64Array(aligned) : BigInt64Array.from(ints(t, 7, 'int64_data'), BigInt);
+      return { name, dims, type: 'int64', data };
+    }
+    // int32_data carries the small types when raw_data is not used.
+    case DATA_TYPE.int8:
+      return {
+        name,
+        dims,
+        type: 'int8',
+        data: raw.length > 0 ? new Int8Array(aligned) : Int8Array.from(ints(t, 5, 'int32_data')),
+      };
+    case DATA_TYPE.uint8:
+      return {
+        name,
+        dims,
+        type: 'uint8',
+        data: raw.length > 0 ? new Uint8Array(aligned) : Uint8Array.from(ints(t, 5, 'int32_data')),
+      };
+    case DATA_TYPE.float16:
+      return {
+        name,
+        dims,
+        type: 'float16',
+        data: raw.length > 0 ? new Uint16Array(aligned) : Uint16Array.from(ints(t, 5, 'int32_data')),
+      };
+    case DATA_TYPE.float: {
+      const data = raw.length > 0 ? new Float32Array(aligned) : Float32Array.from(floats(t, 4));
+      return { name, dims, type: 'float', data };
+    }
+    default:
+      return { name, dims, type: 'float', data: new Float32Array(0) };
   }
-  const data = raw.length > 0 ? new Float32Array(aligned) : Float32Array.from(floats(t, 4));
-  return { name, dims, type: 'float', data };
 }
 
 function readValueInfo(v: Fields): OnnxValueInfo {
@@ -631,12 +685,7 @@ function readValueInfo(v: Fields): OnnxValueInfo {
   const shape = messages(tensorType, 2, 'TensorShapeProto')[0] ?? new Map();
   return {
     name: str(v, 1, 'value name'),
-    elemType:
-      int(tensorType, 1) === DATA_TYPE.int64
-        ? 'int64'
-        : int(tensorType, 1) === DATA_TYPE.float16
-          ? 'float16'
-          : 'float',
+    elemType: ELEM_TYPE.get(int(tensorType, 1)) ?? 'float',
     shape: messages(shape, 1, 'Dimension').map((d) => (d.has(2) ? str(d, 2, 'dim_param') : int(d, 1))),
   };
 }

@@ -110,6 +110,52 @@ describe('parseModel', () => {
   });
 });
 
+describe('int8, uint8 and float16 initializers', () => {
+  /** y = DequantizeLinear(q, scale, zero) + float(half) + float(bytes): one initializer of each type. */
+  function typedModel(): OnnxModel {
+    const g = new OnnxGraphBuilder('typed');
+    const x = g.input('x', [3]);
+    const q = g.typed('int8', Int8Array.of(-127, 0, 64), [3]);
+    const dequantized = g.op('DequantizeLinear', [
+      q,
+      g.floats([0.5], []),
+      g.typed('int8', Int8Array.of(0), []),
+    ]);
+    // 1.5, −2 and 65504 as half-precision bits.
+    const half = g.op('Cast', [g.typed('float16', Uint16Array.of(0x3e00, 0xc000, 0x7bff), [3])], {
+      to: attr.int(1),
+    });
+    const bytes = g.op('Cast', [g.typed('uint8', Uint8Array.of(1, 2, 255), [3])], { to: attr.int(1) });
+    g.op('Sum', [x, dequantized, half, bytes], {}, { output: 'y' });
+    g.output('y', [3]);
+    return createModel(g.build());
+  }
+
+  it('round-trips through serializeModel and parseModel', () => {
+    const model = typedModel();
+    const parsed = parseModel(serializeModel(model));
+    expect(parsed).toEqual(model);
+    expect(parsed.graph.initializers.map((t) => t.type)).toEqual([
+      'int8',
+      'float',
+      'int8',
+      'float16',
+      'uint8',
+    ]);
+  });
+
+  it('are what onnxruntime reads', async () => {
+    const session = await ort.InferenceSession.create(serializeModel(typedModel()));
+    const { y } = await session.run({ x: new ort.Tensor('float32', Float32Array.of(0, 0, 0), [3]) });
+    expect(Array.from(y?.data as Float32Array)).toEqual([-63.5 + 1.5 + 1, 0 - 2 + 2, 32 + 65504 + 255]);
+  });
+
+  it('refuse data of another array type', () => {
+    const g = new OnnxGraphBuilder('bad');
+    expect(() => g.typed('int8', Uint8Array.of(1), [1])).toThrow(/int8 data must be Int8Array/);
+  });
+});
+
 describe('OnnxGraphBuilder', () => {
   it('rejects an input that was never defined, naming the node', () => {
     const g = new OnnxGraphBuilder('bad');

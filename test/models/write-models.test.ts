@@ -18,6 +18,8 @@ import {
   buildBenchmarkModel,
   buildPitchPoseModel,
   buildSoccerDetector,
+  buildSoccerDetectorHalf,
+  buildSoccerDetectorInt8,
   defaultModelDir,
   pythonNamesLiteral,
   writeModels,
@@ -49,8 +51,14 @@ function sink(): { stream: Writable; text: () => string } {
 }
 
 describe('writeModels', () => {
-  it('writes the three models and a manifest with the generator version', async () => {
-    expect(Object.keys(set.models).sort()).toEqual(['bench', 'detector', 'pose']);
+  it('writes the five models and a manifest with the generator version', async () => {
+    expect(Object.keys(set.models).sort()).toEqual([
+      'bench',
+      'detector',
+      'detectorHalf',
+      'detectorInt8',
+      'pose',
+    ]);
     for (const info of Object.values(set.models)) {
       expect(info.file).toBe(join(dir, MODEL_FILES[info.kind]));
       expect((await stat(info.file)).size).toBe(info.bytes);
@@ -73,11 +81,11 @@ describe('writeModels', () => {
 
     await writeFile(set.models.pose.file, 'truncated');
     const repaired = await writeModels(dir, { log });
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(5);
     expect((await stat(repaired.models.pose.file)).size).toBe(set.models.pose.bytes);
 
     await writeModels(dir, { log, force: true });
-    expect(lines).toHaveLength(6);
+    expect(lines).toHaveLength(10);
     expect(lines[0]).toMatch(/^models: wrote soccer-detector\.onnx/);
   });
 
@@ -87,10 +95,14 @@ describe('writeModels', () => {
     // Files written by an older generator under the same version would be kept, and tested, as they are.
     expect({
       detector: current.models.detector.sha256,
+      detectorInt8: current.models.detectorInt8.sha256,
+      detectorHalf: current.models.detectorHalf.sha256,
       pose: current.models.pose.sha256,
       bench: current.models.bench.sha256,
     }).toEqual({
       detector: sha256(serializeModel(buildSoccerDetector())),
+      detectorInt8: sha256(serializeModel(buildSoccerDetectorInt8())),
+      detectorHalf: sha256(serializeModel(buildSoccerDetectorHalf())),
       pose: sha256(serializeModel(buildPitchPoseModel())),
       bench: sha256(serializeModel(buildBenchmarkModel())),
     });

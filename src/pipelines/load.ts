@@ -30,6 +30,8 @@ import { pipelineCodes, type OperatorRegistry } from './registry.js';
  * | BATCH_SIZE, RAMP_UP, RAMP_UP_FIRST_BATCH, EARLY_FLUSH_FIRST_FRAME | batch.size, batch.rampUp, batch.earlyFlushFirstFrame |
  * | DEVICE, CONF_THRESHOLD, MAX_DETECTIONS | infer.device, infer.confThreshold, infer.maxDetections |
  * | TIME_BUDGET_S, START_BUDGET_AFTER_FIRST_FRAME | sink.budgetS, sink.startAfterFirstFrame |
+ * | DISABLE_TRACKING=1 | track.operator none |
+ * | SKIP_PITCH | infer.skipPitch (soccer) |
  */
 export function envOverrides(
   env: EnvConfig,
@@ -105,6 +107,11 @@ export function envOverrides(
   if (env.START_BUDGET_AFTER_FIRST_FRAME !== undefined) {
     sink.startAfterFirstFrame = env.START_BUDGET_AFTER_FIRST_FRAME;
   }
+
+  if (env.SKIP_PITCH !== undefined && (base.infer?.operator === 'soccer' || infer.operator === 'soccer')) {
+    infer.skipPitch = env.SKIP_PITCH;
+  }
+  if (env.DISABLE_TRACKING === true) document.track = { operator: 'none' };
 
   const stages = { source, decode, batch, infer, sink } as const;
   for (const [kind, options] of Object.entries(stages)) {

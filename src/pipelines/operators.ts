@@ -2,12 +2,14 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { identity, map, toArray } from 'rxjs';
 import { ConfigError, isFirstframeError } from '../core/errors.js';
-import { loadModel, modelCodes, type Device } from '../inference/model.js';
+import { loadModel, modelCodes, type Device, type LoadedModel } from '../inference/model.js';
 import { defaultModelDir, writeModels, MODEL_FILES, type GeneratedModelKind } from '../models/generate.js';
 import { batch } from '../operators/batch.js';
 import { decode, type DecodeOptions } from '../operators/decode.js';
 import { infer } from '../operators/infer.js';
+import { soccerInfer } from '../operators/soccer.js';
 import { stride, strideKeeps } from '../operators/stride.js';
+import { track } from '../operators/track.js';
 import { budgetSink } from '../sinks/budget.js';
 import { fileSource } from '../sources/file.js';
 import { httpSource, type HttpStrategy } from '../sources/http.js';
@@ -23,7 +25,13 @@ import {
   UnitInterval,
   oneOf,
 } from './codecs.js';
-import { createRegistry, defineOperator, pipelineCodes, type OperatorRegistry } from './registry.js';
+import {
+  createRegistry,
+  defineOperator,
+  pipelineCodes,
+  type OperatorRegistry,
+  type SetupContext,
+} from './registry.js';
 
 /** True when the target names a URL rather than a local file. */
 export function isUrl(target: string): boolean {
@@ -211,6 +219,27 @@ export async function resolveModel(reference: string, imgSize: number, baseDir: 
   return path;
 }
 
+async function loadFor(
+  reference: string,
+  options: { device?: string; tensorrt?: boolean; threads?: number },
+  setup: SetupContext,
+): Promise<LoadedModel> {
+  const path = await resolveModel(reference, setup.imgSize, setup.baseDir);
+  return loadModel(path, {
+    device: (options.device ?? 'cpu') as Device,
+    imgSize: setup.imgSize,
+    ...(options.tensorrt ? { tensorrt: true } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
+    ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
+  }).catch((error: unknown) => {
+    if (isFirstframeError(error) && error.code === modelCodes.input) {
+      // A model whose fixed input disagrees with IMG_SIZE: a configuration conflict, not a broken run.
+      throw new ConfigError(pipelineCodes.conflict, [`imgSize ${setup.imgSize}: ${error.message}`], { path });
+    }
+    throw error;
+  });
+}
+
 const onnxOperator = defineOperator({
   kind: 'infer',
   name: 'onnx',
@@ -226,22 +255,8 @@ const onnxOperator = defineOperator({
   },
   required: ['model'],
   create: async (options, setup) => {
-    const path = await resolveModel(options.model!, setup.imgSize, setup.baseDir);
-    const model = await loadModel(path, {
-      device: (options.device ?? 'cpu') as Device,
-      imgSize: setup.imgSize,
-      ...(options.tensorrt ? { tensorrt: true } : {}),
-      ...(options.threads ? { threads: options.threads } : {}),
-      ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
-    }).catch((error: unknown) => {
-      if (isFirstframeError(error) && error.code === modelCodes.input) {
-        // A model whose fixed input disagrees with IMG_SIZE: a configuration conflict, not a broken run.
-        throw new ConfigError(pipelineCodes.conflict, [`imgSize ${setup.imgSize}: ${error.message}`], {
-          path,
-        });
-      }
-      throw error;
-    });
+    const model = await loadFor(options.model!, options, setup);
+    const path = model.path;
     return {
       setupMs: model.setupMs,
       describe: {
@@ -267,8 +282,108 @@ const onnxOperator = defineOperator({
   },
 });
 
+const soccerOperator = defineOperator({
+  kind: 'infer',
+  name: 'soccer',
+  summary: 'players, goalkeepers, referees and the ball, and the 32 pitch keypoints, two models at once',
+  options: {
+    detector: NonEmptyString,
+    pitch: NonEmptyString,
+    skipPitch: Bool,
+    device: oneOf(['cpu', 'cuda', 'cuda:0', 'cuda:1', 'cuda:2', 'cuda:3']),
+    tensorrt: Bool,
+    threads: PositiveInt,
+    confThreshold: UnitInterval,
+    iouThreshold: UnitInterval,
+    maxDetections: PositiveInt,
+    keypointConfidence: UnitInterval,
+  },
+  required: ['detector'],
+  create: async (options, setup) => {
+    const detector = await loadFor(options.detector!, options, setup);
+    let pitch: LoadedModel | undefined;
+    if (!options.skipPitch) {
+      if (options.pitch === undefined) {
+        await detector.release();
+        throw new ConfigError(pipelineCodes.invalid, [
+          'infer.pitch: required by infer operator soccer unless skipPitch is set (SKIP_PITCH=1)',
+        ]);
+      }
+      pitch = await loadFor(options.pitch, options, setup).catch(async (error: unknown) => {
+        await detector.release();
+        throw error;
+      });
+    }
+    return {
+      setupMs: detector.setupMs + (pitch?.setupMs ?? 0),
+      describe: {
+        path: detector.path,
+        pitch: pitch?.path ?? null,
+        task: 'soccer',
+        classes: detector.layout.classNames,
+        imgSize: detector.imgSize,
+        device: detector.device,
+      },
+      release: async () => {
+        await Promise.all([detector.release(), pitch?.release()]);
+      },
+      operator: (context) =>
+        soccerInfer(detector, pitch, {
+          gate: context.gate,
+          onEvent: context.onEvent,
+          detection: {
+            ...(options.confThreshold !== undefined ? { confThreshold: options.confThreshold } : {}),
+            ...(options.iouThreshold !== undefined ? { iouThreshold: options.iouThreshold } : {}),
+            ...(options.maxDetections !== undefined ? { maxDetections: options.maxDetections } : {}),
+          },
+          ...(options.keypointConfidence !== undefined
+            ? { keypointConfidence: options.keypointConfidence }
+            : {}),
+          ...(context.drain ? { stopOn: context.deadline$ } : {}),
+        }),
+    };
+  },
+});
+
 // ---------------------------------------------------------------------------------------------------
 // Track, sink.
+
+const byteTrack = defineOperator({
+  kind: 'track',
+  name: 'bytetrack',
+  summary: 'ByteTrack: Kalman motion, high- then low-score association by IoU, track birth and death',
+  options: {
+    highThreshold: UnitInterval,
+    lowThreshold: UnitInterval,
+    newTrackThreshold: UnitInterval,
+    matchThreshold: UnitInterval,
+    trackBuffer: PositiveInt,
+    /** Buffered IoU (C-BIoU): boxes grow by this fraction of their size on every side before matching. */
+    matchBuffer: NonNegativeNumber,
+    /** The same for the ball (class 0), which is small and fast. */
+    ballMatchBuffer: NonNegativeNumber,
+  },
+  create: (options) => (context) =>
+    track({
+      ...(options.highThreshold !== undefined ? { highThreshold: options.highThreshold } : {}),
+      ...(options.lowThreshold !== undefined ? { lowThreshold: options.lowThreshold } : {}),
+      ...(options.newTrackThreshold !== undefined ? { newTrackThreshold: options.newTrackThreshold } : {}),
+      ...(options.matchThreshold !== undefined ? { matchThreshold: options.matchThreshold } : {}),
+      ...(options.trackBuffer !== undefined ? { trackBuffer: options.trackBuffer } : {}),
+      ...(options.ballMatchBuffer !== undefined
+        ? {
+            // Per class id: the ball's own, every other class the common one.
+            matchBuffer: {
+              ...Object.fromEntries(Array.from({ length: 256 }, (_, id) => [id, options.matchBuffer ?? 0])),
+              0: options.ballMatchBuffer,
+            },
+          }
+        : options.matchBuffer !== undefined
+          ? { matchBuffer: options.matchBuffer }
+          : {}),
+      onEvent: context.onEvent,
+    }),
+});
 
 const noTracking = defineOperator({
   kind: 'track',
@@ -305,7 +420,9 @@ export function defaultRegistry(): OperatorRegistry {
     everyNth,
     batchOperator,
     onnxOperator,
+    soccerOperator,
     noTracking,
+    byteTrack,
     budgetOperator,
   ]);
 }

@@ -76,4 +76,32 @@ export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
     track: { operator: 'none' },
     sink: { operator: 'budget', budgetS: 10, startAfterFirstFrame: false },
   },
+  /**
+   * The SN44 game-state pipeline: players, goalkeepers, referees and the ball (classes 0 ball,
+   * 1 goalkeeper, 2 player, 3 referee), the 32 pitch keypoints from a pose model run on the same frames,
+   * and ByteTrack ids. DISABLE_TRACKING=1 removes the tracker; SKIP_PITCH=1 the keypoint model.
+   */
+  soccer: {
+    version: 1,
+    name: 'soccer',
+    description:
+      'SN44 game state: detections, 32 pitch keypoints and ByteTrack ids, every 5th frame, 10 s budget',
+    imgSize: 640,
+    prefetch: { frames: 32, policy: 'block' },
+    source: { operator: 'http-stream' },
+    decode: { operator: 'beamcoder', skipNonReference: true },
+    stride: { operator: 'every-nth', every: 5 },
+    batch: { operator: 'batch', size: 16, rampUp: 2, earlyFlushFirstFrame: true, maxWaitMs: 50 },
+    infer: {
+      operator: 'soccer',
+      detector: 'bundled:detector',
+      pitch: 'bundled:pose',
+      device: 'cpu',
+      confThreshold: 0.25,
+      maxDetections: 300,
+      keypointConfidence: 0.5,
+    },
+    track: { operator: 'bytetrack', matchBuffer: 0.5, ballMatchBuffer: 8 },
+    sink: { operator: 'budget', budgetS: 10, startAfterFirstFrame: false },
+  },
 };

@@ -111,7 +111,7 @@ describe('pipeline documents', () => {
     expect(
       problemsOf(() => resolvePipeline({ extends: 'warp' }, { registry, profiles: PROFILES })).problems,
     ).toEqual([
-      'extends: unknown profile "warp"; known: default, ultra-fast, full-download',
+      'extends: unknown profile "warp"; known: default, ultra-fast, full-download, soccer',
       'infer.model: required by infer operator onnx, got nothing',
     ]);
   });
@@ -227,7 +227,7 @@ describe('loadPipeline: profile, then environment, then command line', () => {
   it('an unknown profile and a profile given with a document are usage errors', () => {
     expect(problemsOf(() => loadPipeline({ profile: 'warp' }))).toEqual({
       code: 'FF_ERR_UNKNOWN_PROFILE',
-      problems: ['unknown profile "warp"; known: default, ultra-fast, full-download'],
+      problems: ['unknown profile "warp"; known: default, ultra-fast, full-download, soccer'],
     });
     expect(problemsOf(() => loadPipeline({ profile: 'default', file: 'x.yaml' })).code).toBe(
       'FF_ERR_CONFIG_CONFLICT',

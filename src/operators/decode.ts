@@ -72,6 +72,12 @@ export interface DecodeOptions {
   probeSize?: number;
   /** Bytes to hold before opening the demuxer (STREAM_MIN_START_BYTES); default 0. */
   minStartBytes?: number;
+  /**
+   * With `minStartBytes`: the longest wait for them, in ms from the first byte (STREAM_BUFFER_TIMEOUT_S). The
+   * demuxer opens once minStartBytes are held, this much time has passed, or the input ended, whichever
+   * comes first. Default: no limit (only the bytes or the end of the input open it).
+   */
+  minStartWaitMs?: number;
   /** Try NVDEC (USE_NVDEC); falls back to software decoding, with one `nvdec-unavailable` event. */
   nvdec?: boolean | { outWidth?: number; outHeight?: number };
   /** Letterbox padding grey; default 114 as Ultralytics. */
@@ -128,6 +134,16 @@ function validate(options: DecodeOptions): void {
   ) {
     problems.push(
       `decode.minStartBytes: expected an integer >= 0, got ${JSON.stringify(options.minStartBytes)}`,
+    );
+  }
+  if (
+    options.minStartWaitMs !== undefined &&
+    (typeof options.minStartWaitMs !== 'number' ||
+      !Number.isFinite(options.minStartWaitMs) ||
+      options.minStartWaitMs < 0)
+  ) {
+    problems.push(
+      `decode.minStartWaitMs: expected a number of milliseconds >= 0, got ${JSON.stringify(options.minStartWaitMs)}`,
     );
   }
   if (options.threads !== undefined && options.threads !== 'slice' && options.threads !== 'frame') {
@@ -187,6 +203,8 @@ class DecodeSession {
   private layout: ContainerLayout = 'other';
 
   private firstBytesSeen: Uint8Array | undefined;
+  /** minStartBytes: since when the first bytes are held back, and whether minStartWaitMs has ended it. */
+  private hold: { since: number; timer?: NodeJS.Timeout; timedOut: boolean; reported: boolean } | undefined;
   private sniffed: Uint8Array[] = [];
   private sniffedBytes = 0;
   private pending: Uint8Array[] = [];
@@ -276,6 +294,7 @@ class DecodeSession {
       case 'sniffing':
         this.sniffed.push(chunk.bytes);
         this.sniffedBytes += chunk.bytes.byteLength;
+        this.hold ??= this.startHolding();
         this.sniff();
         return;
       case 'direct':
@@ -288,10 +307,42 @@ class DecodeSession {
     }
   }
 
+  /** From the first byte on, minStartBytes are held back from FFmpeg for at most minStartWaitMs. */
+  private startHolding(): NonNullable<DecodeSession['hold']> {
+    const hold: NonNullable<DecodeSession['hold']> = {
+      since: performance.now(),
+      timedOut: false,
+      reported: false,
+    };
+    const wait = this.options.minStartWaitMs;
+    if (!this.options.minStartBytes || wait === undefined) return hold;
+    if (wait === 0) {
+      hold.timedOut = true;
+      return hold;
+    }
+    hold.timer = setTimeout(() => {
+      hold.timedOut = true;
+      if (this.active && this.mode === 'sniffing') this.sniff();
+    }, wait);
+    hold.timer.unref();
+    return hold;
+  }
+
   /** Decides the layout from the first bytes: MP4 box order, or another container's magic. */
   private sniff(): void {
-    const minStart = this.options.minStartBytes ?? 0;
-    if (this.sniffedBytes < Math.max(8, minStart) && !this.inputEnded) return;
+    const minStartBytes = this.options.minStartBytes ?? 0;
+    const hold = this.hold;
+    const enough = this.sniffedBytes >= minStartBytes || this.inputEnded || hold?.timedOut === true;
+    if (!enough || (this.sniffedBytes < 8 && !this.inputEnded)) return;
+    if (minStartBytes > 0 && hold && !hold.reported) {
+      hold.reported = true;
+      clearTimeout(hold.timer);
+      this.emit('start-hold-over', {
+        reason: this.sniffedBytes >= minStartBytes ? 'bytes' : this.inputEnded ? 'input-end' : 'timeout',
+        bytesHeld: this.sniffedBytes,
+        heldMs: performance.now() - hold.since,
+      });
+    }
     const prefix = concatBytes(this.sniffed);
     this.sniffed = [prefix];
     const sniffed = sniffLayout(prefix);
@@ -554,6 +605,11 @@ class DecodeSession {
           demuxer.forceClose();
           return;
         }
+        // beamcoder's demuxer keeps only a raw pointer to the governor's native queue, and the governor's
+        // finalizer deletes that queue: were the governor collected while the demuxer lives (this session
+        // dropped without release, a demuxer kept by a caller), FFmpeg's next read would use freed memory.
+        // A JS reference from the demuxer makes the governor live exactly as long as its reader.
+        Object.defineProperty(demuxer, 'firstframeGovernor', { value: this.governor });
         this.demuxer = demuxer;
         this.onOpen(demuxer, startedAt);
       },
@@ -730,6 +786,11 @@ class DecodeSession {
           if (this.sourcePaused) this.applyBackpressure();
         }
         if (packet.stream_index !== this.videoIndex) continue;
+        // An empty packet must never reach beamcoder's decode: FFmpeg refuses data without a size
+        // (EINVAL), and beamcoder 0.7.1 answers EINVAL by reopening the codec and sending the same packet
+        // again, forever, on a libuv thread (decode.cc, decodeExecute). It holds no picture anyway; the
+        // timestamp gap it leaves is reported as a lost frame.
+        if (packet.size <= 0) continue;
         await this.decodePacket(packet);
       }
       if (!this.active) return;
@@ -1021,6 +1082,7 @@ class DecodeSession {
     this.sniffed = [];
     this.tailFromMain = [];
     clearTimeout(this.starvationTimer);
+    clearTimeout(this.hold?.timer);
     // Finishing the governor wakes a read blocked on bytes that will never come; the demuxer is closed
     // only once nothing of FFmpeg's is running on it any more.
     this.governor.finish();

@@ -6,7 +6,7 @@ import { createTimeline, type StageEvent } from '../core/events.js';
 import { logEvents } from '../core/log-events.js';
 import { createRootLogger } from '../core/logger.js';
 import type { ClipLayout } from '../fixtures/make.js';
-import type { PipelineDocument } from '../pipelines/document.js';
+import type { PipelineDocument, ResolvedPipeline } from '../pipelines/document.js';
 import { loadPipeline } from '../pipelines/load.js';
 import { isUrl } from '../pipelines/operators.js';
 import { preparePipeline, type RunDocument } from '../pipelines/runner.js';
@@ -195,7 +195,9 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const source: Record<string, unknown> = {};
   if (values.strategy !== undefined) {
     if (!(STRATEGIES as readonly string[]).includes(values.strategy)) {
-      problems.push(`--strategy: expected ${STRATEGIES.join(', ')}, got ${JSON.stringify(values.strategy)}`);
+      problems.push(
+        `--strategy: expected stream, partial, full or ranges, got ${JSON.stringify(values.strategy)}`,
+      );
     } else source.operator = `http-${values.strategy}`;
   }
   const partialMb = positiveNumber('partial-mb', values['partial-mb'], problems);
@@ -220,15 +222,22 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       `--log-level: expected one of ${levels.join(', ')}, got ${JSON.stringify(values['log-level'])}`,
     );
   }
-  if (problems.length > 0) throw new ConfigError(codes.config.usage, problems);
-
-  // Every problem of the document, the environment and the options at once (exit 2).
-  const pipeline = loadPipeline({
-    ...(values.pipeline !== undefined ? { file: values.pipeline } : {}),
-    ...(values.profile !== undefined ? { profile: values.profile } : {}),
-    env: readEnvConfig(io.env),
-    overrides,
-  });
+  // Every problem of the options, the document and the environment at once (exit 2).
+  let pipeline: ResolvedPipeline | undefined;
+  let code: string = codes.config.usage;
+  try {
+    pipeline = loadPipeline({
+      ...(values.pipeline !== undefined ? { file: values.pipeline } : {}),
+      ...(values.profile !== undefined ? { profile: values.profile } : {}),
+      env: readEnvConfig(io.env),
+      overrides,
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    if (problems.length === 0) code = error.code;
+    problems.push(...error.problems);
+  }
+  if (problems.length > 0 || !pipeline) throw new ConfigError(code, problems);
   if (values['print-pipeline']) {
     io.stdout.write(stringify(pipeline.document));
     return 0;

@@ -4,6 +4,7 @@ import { identity, map, toArray } from 'rxjs';
 import { ConfigError, isFirstframeError } from '../core/errors.js';
 import { loadModel, modelCodes, type Device, type LoadedModel } from '../inference/model.js';
 import { defaultModelDir, writeModels, MODEL_FILES, type GeneratedModelKind } from '../models/generate.js';
+import { beamcoder } from '../media/beamcoder.js';
 import { batch } from '../operators/batch.js';
 import { decode, type DecodeOptions } from '../operators/decode.js';
 import { infer } from '../operators/infer.js';
@@ -130,24 +131,29 @@ function decodeOperator(nvdec: boolean) {
       ...decodeOptions,
       ...(nvdec ? { outWidth: PositiveInt, outHeight: PositiveInt } : {}),
     } as typeof decodeOptions & { outWidth?: typeof PositiveInt; outHeight?: typeof PositiveInt },
-    create: (options) => (context) => {
-      const extra = options as { outWidth?: number; outHeight?: number };
-      const decodeOptions: DecodeOptions = {
-        imgSize: context.imgSize,
-        keepFrame: context.keepFrame,
-        gate: context.gate,
-        sourceUrl: context.target,
-        onEvent: context.onEvent,
-        skipNonReference: options.skipNonReference ?? true,
-        nvdec: nvdec ? { outWidth: extra.outWidth, outHeight: extra.outHeight } : false,
-        ...(options.threads ? { threads: options.threads } : {}),
-        ...(options.threadCount ? { threadCount: options.threadCount } : {}),
-        ...(options.minStartBytes !== undefined ? { minStartBytes: options.minStartBytes } : {}),
-        ...(options.minStartWaitS !== undefined ? { minStartWaitMs: options.minStartWaitS * 1000 } : {}),
-        ...(options.maxQueuedMb ? { maxQueuedBytes: Math.round(options.maxQueuedMb * MEBIBYTE) } : {}),
-        ...(options.probeSize ? { probeSize: options.probeSize } : {}),
+    create: (options) => {
+      // Loading FFmpeg's libraries takes a few hundred milliseconds the first time: part of the set-up,
+      // not of the first run's clock.
+      beamcoder();
+      return (context) => {
+        const extra = options as { outWidth?: number; outHeight?: number };
+        const decodeOptions: DecodeOptions = {
+          imgSize: context.imgSize,
+          keepFrame: context.keepFrame,
+          gate: context.gate,
+          sourceUrl: context.target,
+          onEvent: context.onEvent,
+          skipNonReference: options.skipNonReference ?? true,
+          nvdec: nvdec ? { outWidth: extra.outWidth, outHeight: extra.outHeight } : false,
+          ...(options.threads ? { threads: options.threads } : {}),
+          ...(options.threadCount ? { threadCount: options.threadCount } : {}),
+          ...(options.minStartBytes !== undefined ? { minStartBytes: options.minStartBytes } : {}),
+          ...(options.minStartWaitS !== undefined ? { minStartWaitMs: options.minStartWaitS * 1000 } : {}),
+          ...(options.maxQueuedMb ? { maxQueuedBytes: Math.round(options.maxQueuedMb * MEBIBYTE) } : {}),
+          ...(options.probeSize ? { probeSize: options.probeSize } : {}),
+        };
+        return decode(decodeOptions);
       };
-      return decode(decodeOptions);
     },
   });
 }

@@ -4,7 +4,7 @@
  */
 
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 import type { FixtureSet } from '../../src/fixtures/make.js';
 import { download, ensureBuilt, lines, runCli, spawnCli } from '../support/cli.js';

@@ -14,6 +14,7 @@ const USAGE = `usage: firstframe <command> [options]
 commands:
   run [URL|FILE]     run a pipeline on a video (no source: the bundled clip over the simulator)
   cdn DIR            serve DIR over the network simulator (rate, TTFB, Range, HTTP/2, faults)
+  serve              the SN44 challenge server (POST /soccer/challenge, /availability, /healthz, /metrics)
   fixtures           make the synthetic clips the tests and the default run use
   models             generate the bundled ONNX models (detector, pitch pose, benchmark)
   help               this text
@@ -39,6 +40,8 @@ export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<num
         return await (await import('./run.js')).runCommand(rest, full);
       case 'cdn':
         return await (await import('./cdn.js')).cdnCommand(rest, full);
+      case 'serve':
+        return await (await import('./serve.js')).serveCommand(rest, full);
       case 'fixtures':
         return await (await import('./fixtures.js')).fixturesCommand(rest, full);
       case 'models':

@@ -1,0 +1,159 @@
+import { readEnvConfig } from '../core/config.js';
+import { createRootLogger } from '../core/logger.js';
+import { loadPipeline } from '../pipelines/load.js';
+import { PROFILES } from '../pipelines/profiles.js';
+import type { RunLimits } from '../pipelines/runner.js';
+import { DEFAULT_LIMITS, startServer } from '../server/server.js';
+import { readServeSettings } from '../server/settings.js';
+import { parseCommandArgs } from './args.js';
+import type { CliIo } from './main.js';
+
+const MIB = 1024 * 1024;
+
+export const SERVE_USAGE = `usage: firstframe serve [options]
+
+Serves SN44 challenges over HTTP. The pipeline's models are loaded and warmed up before the port opens;
+then one JSON line goes to stdout ({"url", "pipeline", "setupMs"}) and JSON logs to stderr.
+
+  POST /soccer/challenge   {"challenge_id","type","video_url","created_at"} → {"challenge_id","frames","processing_time"}
+  GET  /availability       {"available": false while every run slot is taken}
+  GET  /healthz            {"status": "ok"} (no auth)
+  GET  /metrics            Prometheus text
+
+options (environment variable in brackets; flags win):
+  --port N               port (default 8000; 0: any free port) [FIRSTFRAME_PORT]
+  --host H               address to listen on (default 0.0.0.0) [FIRSTFRAME_HOST]
+  --profile NAME         a shipped profile: ${Object.keys(PROFILES).join(', ')} (default: soccer when shipped, else default) [FIRSTFRAME_PROFILE]
+  --pipeline FILE        a pipeline document instead of a profile [FIRSTFRAME_PIPELINE]
+  --concurrency N        challenges run at once (default 2) [FIRSTFRAME_CONCURRENCY]
+  --queue N              challenges waiting for a slot; beyond it 503 + Retry-After (default 8) [FIRSTFRAME_QUEUE]
+  --secret S             require "Authorization: Bearer S" (prefer the variable: flags show in ps) [FIRSTFRAME_SECRET]
+  --allow-private        video URLs may reach loopback and private addresses (tests, local CDNs) [FIRSTFRAME_ALLOW_PRIVATE=1]
+  --allow-host PATTERN   only these video hosts (repeatable; host or *.suffix) [FIRSTFRAME_ALLOW_HOSTS=a,b]
+  --max-video-mb N       per-challenge download limit in MiB (default ${DEFAULT_LIMITS.maxBytes / MIB}) [FIRSTFRAME_MAX_VIDEO_MB]
+  --max-width N          largest video width (default ${DEFAULT_LIMITS.maxWidth}) [FIRSTFRAME_MAX_WIDTH]
+  --max-height N         largest video height (default ${DEFAULT_LIMITS.maxHeight}) [FIRSTFRAME_MAX_HEIGHT]
+  --max-duration S       latest frame time in seconds (default ${DEFAULT_LIMITS.maxDurationS}) [FIRSTFRAME_MAX_DURATION_S]
+  --grace S              on SIGTERM/SIGINT, seconds in-flight challenges get to finish (default 15) [FIRSTFRAME_GRACE_S]
+  --warm-interval S      HEAD recent video hosts this often to keep connections warm; 0: off (default 20) [FIRSTFRAME_WARM_INTERVAL_S]
+  --log-level LEVEL      pino level (default info) [LOG_LEVEL]
+  -h, --help             this text
+
+The miners' variables (TIME_BUDGET_S, BATCH_SIZE, DISABLE_TRACKING, …) configure the pipeline as for "run".
+
+exit codes: 0 after a clean stop (SIGTERM, SIGINT), 2 bad usage or configuration, 1 failed to start.`;
+
+/**
+ * Watches SIGINT, SIGTERM and `signal`: `stopped` resolves with the first one's name, and `again` is called
+ * on each later one. `dispose` removes the listeners.
+ */
+function watchStopSignals(
+  signal: AbortSignal | undefined,
+  again: () => void,
+): { stopped: Promise<string>; dispose(): void } {
+  let resolveStopped: (name: string) => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => (resolveStopped = resolve));
+  let seen = false;
+  const stop = (name: string) => {
+    if (seen) return again();
+    seen = true;
+    resolveStopped(name);
+  };
+  const onSigint = () => stop('SIGINT');
+  const onSigterm = () => stop('SIGTERM');
+  const onAbort = () => stop('abort');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  signal?.addEventListener('abort', onAbort);
+  if (signal?.aborted) onAbort();
+  return {
+    stopped,
+    dispose() {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigterm);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/**
+ * Runs `firstframe serve` until SIGTERM, SIGINT or `io.signal`, then stops gracefully (a second signal cuts
+ * the grace period short). Resolves with the exit code; bad settings throw ConfigError (exit 2 in main).
+ */
+export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommandArgs(
+    'serve',
+    SERVE_USAGE,
+    argv,
+    {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'allow-private': { type: 'boolean' },
+      'allow-host': { type: 'string', multiple: true },
+      pipeline: { type: 'string' },
+      profile: { type: 'string' },
+      concurrency: { type: 'string' },
+      queue: { type: 'string' },
+      secret: { type: 'string' },
+      grace: { type: 'string' },
+      'max-video-mb': { type: 'string' },
+      'max-width': { type: 'string' },
+      'max-height': { type: 'string' },
+      'max-duration': { type: 'string' },
+      'warm-interval': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    io,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const settings = readServeSettings(io.env, parsed.values);
+
+  const profile = settings.profile ?? (PROFILES['soccer'] ? 'soccer' : 'default');
+  const pipeline = loadPipeline({
+    ...(settings.pipeline !== undefined ? { file: settings.pipeline } : { profile }),
+    env: readEnvConfig(io.env),
+  });
+  const limits: RunLimits = {
+    ...(settings.maxVideoMb !== undefined ? { maxBytes: Math.round(settings.maxVideoMb * MIB) } : {}),
+    ...(settings.maxWidth !== undefined ? { maxWidth: settings.maxWidth } : {}),
+    ...(settings.maxHeight !== undefined ? { maxHeight: settings.maxHeight } : {}),
+    ...(settings.maxDurationS !== undefined ? { maxDurationS: settings.maxDurationS } : {}),
+  };
+  const logger = createRootLogger({ level: settings.logLevel ?? 'info' });
+  const graceMs = (settings.graceS ?? 15) * 1000;
+  const warmIntervalS = settings.warmIntervalS ?? 20;
+
+  const server = await startServer({
+    pipeline,
+    host: settings.host ?? '0.0.0.0',
+    port: settings.port ?? 8000,
+    allowPrivate: settings.allowPrivate ?? false,
+    ...(settings.allowHosts ? { allowHosts: settings.allowHosts } : {}),
+    ...(settings.secret !== undefined ? { secret: settings.secret } : {}),
+    ...(settings.concurrency !== undefined ? { concurrency: settings.concurrency } : {}),
+    ...(settings.queue !== undefined ? { queue: settings.queue } : {}),
+    limits,
+    graceMs,
+    keepWarm: warmIntervalS > 0 ? { intervalMs: warmIntervalS * 1000 } : false,
+    logger,
+  });
+  io.stdout.write(
+    `${JSON.stringify({ url: server.url, pipeline: pipeline.name, setupMs: Math.round(server.prepared.setupMs) })}\n`,
+  );
+  // pm2's wait_ready (ecosystem.config.cjs): traffic is switched over only once the models are loaded.
+  process.send?.('ready');
+
+  const watcher = watchStopSignals(io.signal, () => {
+    logger.warn({ event: 'stop-now' }, 'second signal: cancelling in-flight challenges now');
+    void server.close({ graceMs: 0 });
+  });
+  try {
+    const signal = await watcher.stopped;
+    logger.info({ event: 'signal', signal }, `${signal}: stopping`);
+    await server.close({ graceMs });
+  } finally {
+    watcher.dispose();
+  }
+  logger.flush();
+  return 0;
+}

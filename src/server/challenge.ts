@@ -1,0 +1,123 @@
+import { isLeft, left, right, type Either } from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+import { formatValidationErrors } from '../core/config.js';
+import type { ResultFrame, RunDocument } from '../pipelines/runner.js';
+
+/*
+ * The SN44 challenge exchange: what a validator POSTs to /soccer/challenge, and what the miner answers.
+ * The request is checked with io-ts at the boundary (every problem at once, with its field); the answer is
+ * built from the pipeline's RunDocument.
+ */
+
+function namedString(name: string, accept: (s: string) => boolean): t.Type<string, string, unknown> {
+  return new t.Type<string, string, unknown>(
+    name,
+    (u): u is string => typeof u === 'string' && accept(u),
+    (u, context) => (typeof u === 'string' && accept(u) ? t.success(u) : t.failure(u, context)),
+    t.identity,
+  );
+}
+
+const Text = namedString('a string', () => true);
+const NonEmptyText = namedString('a non-empty string', (s) => s.trim() !== '');
+
+/**
+ * The body of `POST /soccer/challenge`. Fields beyond these are ignored (validators may add some);
+ * `video_url` is only checked to be text here: the URL guard decides about it.
+ */
+export const ChallengeRequestCodec = t.type(
+  {
+    challenge_id: NonEmptyText,
+    type: Text,
+    video_url: NonEmptyText,
+    created_at: Text,
+  },
+  'a challenge',
+);
+export type ChallengeRequest = t.TypeOf<typeof ChallengeRequestCodec>;
+
+/**
+ * Checks a parsed JSON body. Left: one line per problem, `video_url: expected a non-empty string, got 5`
+ * (or `body: expected a JSON object, got array` when it is not an object at all).
+ */
+export function decodeChallenge(body: unknown): Either<string[], ChallengeRequest> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    const got = body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body;
+    return left([`body: expected a JSON object, got ${got}`]);
+  }
+  const decoded = ChallengeRequestCodec.decode(body);
+  return isLeft(decoded) ? left(formatValidationErrors(decoded.left)) : right(decoded.right);
+}
+
+/** The body's `challenge_id` when it is a string (for error responses to echo), else null. */
+export function challengeIdOf(body: unknown): string | null {
+  const id = (body as { challenge_id?: unknown } | null)?.challenge_id;
+  return typeof id === 'string' ? id : null;
+}
+
+/** How many pitch keypoints a frame carries in the answer (the SN44 pitch model's 32). */
+export const PITCH_KEYPOINTS = 32;
+
+export interface ChallengeObject {
+  /**
+   * The tracker's id (`trackId`): stable across frames for the same object. Without tracking
+   * (DISABLE_TRACKING=1, or a pipeline whose track stage is `none`) it is the object's position in its frame,
+   * 0, 1, 2, …: unique within the frame only, and meaning nothing across frames.
+   */
+  id: number;
+  /** [x1, y1, x2, y2] in source pixels. */
+  bbox: [number, number, number, number];
+  class_id: number;
+}
+
+export interface ChallengeFrame {
+  /** The frame's index in the video (0-based), not its position in `frames`. */
+  frame_number: number;
+  objects: ChallengeObject[];
+  /** Exactly {@link PITCH_KEYPOINTS} [x, y] points in source pixels; [0, 0] for a point not seen. */
+  keypoints: Array<[number, number]>;
+}
+
+export interface ChallengeResponse {
+  challenge_id: string;
+  frames: ChallengeFrame[];
+  /** Seconds from the request's arrival to the answer. */
+  processing_time: number;
+  /** Present when the run ended by a fault after some frames were done (the frames are still good). */
+  error?: { code: string; message: string };
+}
+
+const UNSEEN: [number, number] = [0, 0];
+
+/** The frame's points as exactly 32 pairs: missing or non-finite ones are [0, 0], extra ones dropped. */
+function pitchKeypoints(points: ResultFrame['keypoints']): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let index = 0; index < PITCH_KEYPOINTS; index += 1) {
+    const point = points?.[index];
+    const [x, y] = point ?? UNSEEN;
+    out.push(Number.isFinite(x) && Number.isFinite(y) ? [x, y] : [0, 0]);
+  }
+  return out;
+}
+
+function challengeObjects(frame: ResultFrame): ChallengeObject[] {
+  // Objects the tracker has not confirmed (none today, but a mixed frame must not repeat an id) are
+  // numbered after the frame's largest track id.
+  let next = 0;
+  for (const object of frame.objects)
+    if (object.trackId !== undefined) next = Math.max(next, object.trackId + 1);
+  return frame.objects.map((object) => ({
+    id: object.trackId ?? next++,
+    bbox: object.bbox,
+    class_id: object.classId,
+  }));
+}
+
+/** The frames of a run document in the answer's form, in frame order. */
+export function challengeFrames(document: RunDocument): ChallengeFrame[] {
+  return document.frames.map((frame) => ({
+    frame_number: frame.frameNumber,
+    objects: challengeObjects(frame),
+    keypoints: pitchKeypoints(frame.keypoints),
+  }));
+}

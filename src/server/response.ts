@@ -1,0 +1,123 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { codes } from '../core/errors.js';
+import { limitCodes } from '../pipelines/runner.js';
+
+/**
+ * The codes the challenge server adds to the pipeline's (src/core/errors.ts): what was wrong with the HTTP
+ * request itself, or why the server would not take it. Clients match on `error.code`, as everywhere.
+ */
+export const serverCodes = {
+  /** The HTTP framing was broken (a malformed Content-Length, a bad header line, bytes past the body). */
+  badRequest: 'FF_ERR_BAD_REQUEST',
+  /** The body is not JSON. */
+  requestJson: 'FF_ERR_REQUEST_JSON',
+  /** The body is JSON but not a challenge; `error.problems` lists every field that is wrong. */
+  requestInvalid: 'FF_ERR_REQUEST_INVALID',
+  unsupportedMediaType: 'FF_ERR_UNSUPPORTED_MEDIA_TYPE',
+  bodyTooLarge: 'FF_ERR_BODY_TOO_LARGE',
+  /** The client declared more body than it sent, and stopped sending. */
+  bodyTimeout: 'FF_ERR_BODY_TIMEOUT',
+  headersTooLarge: 'FF_ERR_HEADERS_TOO_LARGE',
+  unauthorized: 'FF_ERR_UNAUTHORIZED',
+  notFound: 'FF_ERR_NOT_FOUND',
+  methodNotAllowed: 'FF_ERR_METHOD_NOT_ALLOWED',
+  /** Every run slot and every queue place is taken; retry after `Retry-After` seconds. */
+  busy: 'FF_ERR_BUSY',
+  /** The server is stopping: it takes no new challenge, or the grace period ended this one. */
+  shuttingDown: 'FF_ERR_SHUTTING_DOWN',
+  internal: 'FF_ERR_INTERNAL',
+} as const;
+
+/** What every error response carries. `problems` only for FF_ERR_REQUEST_INVALID. */
+export interface ErrorBody {
+  error: { code: string; message: string; problems?: string[] };
+  /** The challenge's id when the body had one (null when it could not be read); absent off the challenge route. */
+  challenge_id?: string | null;
+}
+
+const sourceCodes = new Set<string>(Object.values(codes.source));
+const decodeCodes = new Set<string>(Object.values(codes.decode));
+const limitCodeSet = new Set<string>(Object.values(limitCodes));
+
+/**
+ * The HTTP status of a run that failed before any frame was done, by its error code:
+ *
+ * | code | status | why |
+ * |---|---|---|
+ * | FF_ERR_INVALID_URL, FF_ERR_UNSUPPORTED_SCHEME | 400 | the request is wrong |
+ * | FF_ERR_URL_REFUSED | 403 | understood, and refused by policy (non-public address, host not allowed, scheme) |
+ * | FF_ERR_LIMIT_BYTES, _RESOLUTION, _DURATION | 422 | the video exceeds a limit (413 is about the request body, not the video) |
+ * | decode codes (FF_ERR_NOT_A_VIDEO, FF_ERR_NO_VIDEO_STREAM, FF_ERR_MOOV_MISSING, …) | 422 | the URL is not a video we can read |
+ * | source codes (FF_ERR_DNS, FF_ERR_CONNECT_REFUSED, FF_ERR_HTTP_STATUS, FF_ERR_BODY_SHORT, …) | 502 | the video host failed |
+ * | anything else (a model error, a bug) | 500 | ours |
+ */
+export function statusForRunError(code: string): number {
+  if (code === codes.source.invalidUrl || code === codes.source.unsupportedScheme) return 400;
+  if (code === codes.guard.urlRefused) return 403;
+  if (limitCodeSet.has(code)) return 422;
+  if (decodeCodes.has(code)) return 422;
+  if (sourceCodes.has(code)) return 502;
+  return 500;
+}
+
+export function errorBody(
+  code: string,
+  message: string,
+  extra: { problems?: string[]; challengeId?: string | null } = {},
+): ErrorBody {
+  return {
+    error: { code, message, ...(extra.problems ? { problems: extra.problems } : {}) },
+    ...(extra.challengeId !== undefined ? { challenge_id: extra.challengeId } : {}),
+  };
+}
+
+/** Writes `body` as the whole JSON response. */
+export function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: OutgoingHttpHeaders = {},
+): void {
+  sendJsonText(response, status, JSON.stringify(body), headers);
+}
+
+/** Writes already serialised JSON (the challenge route serialises first, to time it). */
+export function sendJsonText(
+  response: ServerResponse,
+  status: number,
+  text: string,
+  headers: OutgoingHttpHeaders = {},
+): void {
+  if (response.headersSent || response.destroyed) return;
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  response.end(text);
+}
+
+const reasons: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  431: 'Request Header Fields Too Large',
+};
+
+/**
+ * A complete HTTP/1.1 error response as bytes, for the `clientError` path: Node's parser gave up on the
+ * request, so there is no ServerResponse and the bytes go to the socket directly. The connection is closed
+ * after it, since the parser cannot find the next request.
+ */
+export function rawErrorResponse(status: number, body: ErrorBody): string {
+  const text = JSON.stringify(body);
+  return (
+    `HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}\r\n` +
+    'content-type: application/json; charset=utf-8\r\n' +
+    `content-length: ${Buffer.byteLength(text)}\r\n` +
+    'cache-control: no-store\r\n' +
+    'connection: close\r\n\r\n' +
+    text
+  );
+}

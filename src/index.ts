@@ -1,0 +1,63 @@
+/**
+ * firstframe's public API: the pipeline (documents, registry, profiles, runner), the stages one by one, and
+ * the error and event types they share.
+ */
+
+export { FirstframeError, ConfigError, SourceError, DecodeError, ModelError, codes } from './core/errors.js';
+export { readEnvConfig, type EnvConfig } from './core/config.js';
+export { createTimeline, type StageEvent, type EventSink, type Timeline } from './core/events.js';
+export { createRootLogger, type Logger } from './core/logger.js';
+
+export {
+  parsePipelineText,
+  resolvePipeline,
+  mergeDocuments,
+  DEFAULT_OPERATORS,
+  type PipelineDocument,
+  type StageSpec,
+  type ResolvedPipeline,
+} from './pipelines/document.js';
+export { loadPipeline, envOverrides, type LoadPipelineOptions } from './pipelines/load.js';
+export { defaultRegistry, resolveModel, BUNDLED_PREFIX } from './pipelines/operators.js';
+export { PROFILES } from './pipelines/profiles.js';
+export {
+  createRegistry,
+  defineOperator,
+  pipelineCodes,
+  STAGE_KINDS,
+  type OperatorDefinition,
+  type OperatorRegistry,
+  type RunContext,
+  type SinkContext,
+  type SetupContext,
+  type StageKind,
+  type StageImplementations,
+} from './pipelines/registry.js';
+export {
+  preparePipeline,
+  limitCodes,
+  type PreparedPipeline,
+  type PipelineEvent,
+  type RunDocument,
+  type RunOptions,
+  type RunLimits,
+} from './pipelines/runner.js';
+export * from './pipelines/codecs.js';
+
+export { httpSource, type HttpSourceOptions, type HttpStrategy } from './sources/http.js';
+export { fileSource, type FileSourceOptions } from './sources/file.js';
+export { warm } from './sources/warm.js';
+export { createDispatcher, sharedDispatcher, closeSharedDispatcher } from './sources/dispatcher.js';
+export type { ByteChunk, ResourceInfo } from './sources/types.js';
+
+export { decode, type DecodeOptions, type DecodedFrame } from './operators/decode.js';
+export { stride, strideKeeps } from './operators/stride.js';
+export { batch, type BatchOptions } from './operators/batch.js';
+export { prefetchGate, type PrefetchGate, type PrefetchPolicy } from './operators/prefetch.js';
+export { infer, type FrameResult, type InferOptions } from './operators/infer.js';
+export { soccerInfer, pitchKeypoints, type SoccerFrameResult } from './operators/soccer.js';
+export { track, type TrackOptions, type TrackedFrameResult } from './operators/track.js';
+export { budgetSink, type BudgetSinkOptions, type BudgetOutcome, type EndedBy } from './sinks/budget.js';
+
+export { loadModel, type LoadedModel, type LoadModelOptions } from './inference/model.js';
+export type { Detection } from './inference/yolo.js';

@@ -42,7 +42,7 @@ export {
   type RunOptions,
   type RunLimits,
 } from './pipelines/runner.js';
-export * from './pipelines/codecs.js';
+export * from './core/codecs.js';
 
 export { httpSource, type HttpSourceOptions, type HttpStrategy } from './sources/http.js';
 export { fileSource, type FileSourceOptions } from './sources/file.js';

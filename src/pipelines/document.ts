@@ -4,7 +4,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { formatValidationErrors } from '../core/config.js';
 import type { PrefetchPolicy } from '../operators/prefetch.js';
-import { ImageSize, NonEmptyString, PositiveInt, oneOf } from './codecs.js';
+import { ImageSize, NonEmptyString, PositiveInt, oneOf } from '../core/codecs.js';
 import {
   STAGE_KINDS,
   pipelineCodes,

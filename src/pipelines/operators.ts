@@ -25,7 +25,7 @@ import {
   RampUp,
   UnitInterval,
   oneOf,
-} from './codecs.js';
+} from '../core/codecs.js';
 import {
   createRegistry,
   defineOperator,
@@ -246,19 +246,34 @@ async function loadFor(
   });
 }
 
+/** What every model stage takes: where it runs and how its output is filtered. */
+const modelOptions = {
+  device: oneOf(['cpu', 'cuda', 'cuda:0', 'cuda:1', 'cuda:2', 'cuda:3']),
+  tensorrt: Bool,
+  threads: PositiveInt,
+  confThreshold: UnitInterval,
+  iouThreshold: UnitInterval,
+  maxDetections: PositiveInt,
+};
+
+/** The YOLO decoding options a document set (unset ones keep the decoder's defaults). */
+function detectionOptions(options: {
+  confThreshold?: number;
+  iouThreshold?: number;
+  maxDetections?: number;
+}) {
+  return {
+    ...(options.confThreshold !== undefined ? { confThreshold: options.confThreshold } : {}),
+    ...(options.iouThreshold !== undefined ? { iouThreshold: options.iouThreshold } : {}),
+    ...(options.maxDetections !== undefined ? { maxDetections: options.maxDetections } : {}),
+  };
+}
+
 const onnxOperator = defineOperator({
   kind: 'infer',
   name: 'onnx',
   summary: 'an Ultralytics YOLO ONNX export (detect or pose) in ONNX Runtime; CPU, or CUDA when installed',
-  options: {
-    model: NonEmptyString,
-    device: oneOf(['cpu', 'cuda', 'cuda:0', 'cuda:1', 'cuda:2', 'cuda:3']),
-    tensorrt: Bool,
-    threads: PositiveInt,
-    confThreshold: UnitInterval,
-    iouThreshold: UnitInterval,
-    maxDetections: PositiveInt,
-  },
+  options: { model: NonEmptyString, ...modelOptions },
   required: ['model'],
   create: async (options, setup) => {
     const model = await loadFor(options.model!, options, setup);
@@ -279,9 +294,7 @@ const onnxOperator = defineOperator({
         infer(model, {
           gate: context.gate,
           onEvent: context.onEvent,
-          ...(options.confThreshold !== undefined ? { confThreshold: options.confThreshold } : {}),
-          ...(options.iouThreshold !== undefined ? { iouThreshold: options.iouThreshold } : {}),
-          ...(options.maxDetections !== undefined ? { maxDetections: options.maxDetections } : {}),
+          ...detectionOptions(options),
           ...(context.drain ? { stopOn: context.deadline$ } : {}),
         }),
     };
@@ -296,12 +309,7 @@ const soccerOperator = defineOperator({
     detector: NonEmptyString,
     pitch: NonEmptyString,
     skipPitch: Bool,
-    device: oneOf(['cpu', 'cuda', 'cuda:0', 'cuda:1', 'cuda:2', 'cuda:3']),
-    tensorrt: Bool,
-    threads: PositiveInt,
-    confThreshold: UnitInterval,
-    iouThreshold: UnitInterval,
-    maxDetections: PositiveInt,
+    ...modelOptions,
     keypointConfidence: UnitInterval,
   },
   required: ['detector'],
@@ -337,11 +345,7 @@ const soccerOperator = defineOperator({
         soccerInfer(detector, pitch, {
           gate: context.gate,
           onEvent: context.onEvent,
-          detection: {
-            ...(options.confThreshold !== undefined ? { confThreshold: options.confThreshold } : {}),
-            ...(options.iouThreshold !== undefined ? { iouThreshold: options.iouThreshold } : {}),
-            ...(options.maxDetections !== undefined ? { maxDetections: options.maxDetections } : {}),
-          },
+          detection: detectionOptions(options),
           ...(options.keypointConfidence !== undefined
             ? { keypointConfidence: options.keypointConfidence }
             : {}),

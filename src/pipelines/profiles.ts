@@ -4,6 +4,24 @@ import type { PipelineDocument } from './document.js';
  * The shipped profiles. Each is a complete pipeline document; a user's document can start from one with
  * `extends: NAME`, and environment variables and command-line options are laid on top of it.
  */
+/** The bundled soccer detector, as every profile but `soccer` runs it. */
+const DETECTOR = {
+  operator: 'onnx',
+  model: 'bundled:detector',
+  device: 'cpu',
+  confThreshold: 0.25,
+  maxDetections: 300,
+} as const;
+
+/** Batches of 1 (the first frame alone), 2, 4, … up to 16; a partial one goes after 50 ms. */
+const RAMPED_BATCHES = {
+  operator: 'batch',
+  size: 16,
+  rampUp: 2,
+  earlyFlushFirstFrame: true,
+  maxWaitMs: 50,
+} as const;
+
 export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
   /**
    * Streams the video and decodes while it downloads; every 5th frame (5 results per second of 25 fps
@@ -20,14 +38,8 @@ export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
     source: { operator: 'http-stream' },
     decode: { operator: 'beamcoder', skipNonReference: true },
     stride: { operator: 'every-nth', every: 5 },
-    batch: { operator: 'batch', size: 16, rampUp: 2, earlyFlushFirstFrame: true, maxWaitMs: 50 },
-    infer: {
-      operator: 'onnx',
-      model: 'bundled:detector',
-      device: 'cpu',
-      confThreshold: 0.25,
-      maxDetections: 300,
-    },
+    batch: { ...RAMPED_BATCHES },
+    infer: { ...DETECTOR },
     track: { operator: 'none' },
     sink: { operator: 'budget', budgetS: 10, startAfterFirstFrame: false },
   },
@@ -45,13 +57,7 @@ export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
     decode: { operator: 'beamcoder', skipNonReference: true, minStartBytes: 262_144, minStartWaitS: 0.1 },
     stride: { operator: 'every-nth', every: 6 },
     batch: { operator: 'batch', size: 64, rampUp: 4, earlyFlushFirstFrame: true, maxWaitMs: 50 },
-    infer: {
-      operator: 'onnx',
-      model: 'bundled:detector',
-      device: 'cpu',
-      confThreshold: 0.25,
-      maxDetections: 300,
-    },
+    infer: { ...DETECTOR },
     track: { operator: 'none' },
     sink: { operator: 'budget', budgetS: 1.5, startAfterFirstFrame: false },
   },
@@ -65,14 +71,8 @@ export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
     source: { operator: 'http-full' },
     decode: { operator: 'beamcoder', skipNonReference: true },
     stride: { operator: 'every-nth', every: 5 },
-    batch: { operator: 'batch', size: 16, rampUp: 2, earlyFlushFirstFrame: true, maxWaitMs: 50 },
-    infer: {
-      operator: 'onnx',
-      model: 'bundled:detector',
-      device: 'cpu',
-      confThreshold: 0.25,
-      maxDetections: 300,
-    },
+    batch: { ...RAMPED_BATCHES },
+    infer: { ...DETECTOR },
     track: { operator: 'none' },
     sink: { operator: 'budget', budgetS: 10, startAfterFirstFrame: false },
   },
@@ -91,7 +91,7 @@ export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
     source: { operator: 'http-stream' },
     decode: { operator: 'beamcoder', skipNonReference: true },
     stride: { operator: 'every-nth', every: 5 },
-    batch: { operator: 'batch', size: 16, rampUp: 2, earlyFlushFirstFrame: true, maxWaitMs: 50 },
+    batch: { ...RAMPED_BATCHES },
     infer: {
       operator: 'soccer',
       detector: 'bundled:detector',

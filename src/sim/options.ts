@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
+import { refinedNumber } from '../core/codecs.js';
 import {
   EnvBoolean,
   EnvNonNegativeInt,
@@ -16,28 +17,20 @@ import type { NetSimFault, NetSimOptions } from './netsim.js';
  * field keeps its doc comment; the codecs here are checked against them in the tests (expectTypeOf).
  */
 
-/** A number codec whose name is what an error message says it expected. */
-function numberCodec(expected: string, accept: (n: number) => boolean): t.Type<number, number, unknown> {
-  const is = (u: unknown): u is number => typeof u === 'number' && accept(u);
-  return new t.Type<number, number, unknown>(
-    expected,
-    is,
-    (u, context) => (is(u) ? t.success(u) : t.failure(u, context)),
-    t.identity,
-  );
-}
-
-const StatusCode = numberCodec(
+const StatusCode = refinedNumber(
   'an HTTP status code from 200 to 599',
   (n) => Number.isInteger(n) && n >= 200 && n <= 599,
 );
-const ByteCount = numberCodec('an integer >= 0', (n) => Number.isSafeInteger(n) && n >= 0);
-const Milliseconds = numberCodec('a number of milliseconds >= 0', (n) => Number.isFinite(n) && n >= 0);
-const BytesPerSecond = numberCodec(
+const ByteCount = refinedNumber('an integer >= 0', (n) => Number.isSafeInteger(n) && n >= 0);
+const Milliseconds = refinedNumber('a number of milliseconds >= 0', (n) => Number.isFinite(n) && n >= 0);
+const BytesPerSecond = refinedNumber(
   'a positive number of bytes per second',
   (n) => Number.isFinite(n) && n > 0,
 );
-const Port = numberCodec('a port number from 0 to 65535', (n) => Number.isInteger(n) && n >= 0 && n <= 65535);
+const Port = refinedNumber(
+  'a port number from 0 to 65535',
+  (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
+);
 
 const NonEmptyString = new t.Type<string, string, unknown>(
   'a non-empty string',

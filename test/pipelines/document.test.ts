@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { identity } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
-import { PositiveInt } from '../../src/pipelines/codecs.js';
+import { PositiveInt } from '../../src/core/codecs.js';
 import { mergeDocuments, parsePipelineText, resolvePipeline } from '../../src/pipelines/document.js';
 import { envOverrides, loadPipeline } from '../../src/pipelines/load.js';
 import { defaultRegistry } from '../../src/pipelines/operators.js';

@@ -1,11 +1,15 @@
 import * as t from 'io-ts';
 
 /*
- * Small io-ts codecs for pipeline documents. Each one's name is what an error message says it expected
- * (`batch.size: expected a positive integer, got 0`), so the names are written for people.
+ * Small io-ts codecs for documents and options (pipeline documents, the simulator's options). Each one's
+ * name is what an error message says it expected (`batch.size: expected a positive integer, got 0`), so the
+ * names are written for people.
  */
 
-function refinedNumber(expected: string, accept: (n: number) => boolean): t.Type<number, number, unknown> {
+export function refinedNumber(
+  expected: string,
+  accept: (n: number) => boolean,
+): t.Type<number, number, unknown> {
   const is = (u: unknown): u is number => typeof u === 'number' && accept(u);
   return new t.Type<number, number, unknown>(
     expected,

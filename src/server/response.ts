@@ -13,7 +13,6 @@ export const serverCodes = {
   requestJson: 'FF_ERR_REQUEST_JSON',
   /** The body is JSON but not a challenge; `error.problems` lists every field that is wrong. */
   requestInvalid: 'FF_ERR_REQUEST_INVALID',
-  unsupportedMediaType: 'FF_ERR_UNSUPPORTED_MEDIA_TYPE',
   bodyTooLarge: 'FF_ERR_BODY_TOO_LARGE',
   /** The client declared more body than it sent, and stopped sending. */
   bodyTimeout: 'FF_ERR_BODY_TIMEOUT',

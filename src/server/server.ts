@@ -160,12 +160,6 @@ function readBody(request: IncomingMessage, maxBytes: number, timeoutMs: number)
   });
 }
 
-function isJsonContentType(header: string | undefined): boolean {
-  if (header === undefined) return true;
-  const type = header.split(';')[0]!.trim().toLowerCase();
-  return type === 'application/json' || /^application\/[\w.+-]+\+json$/.test(type);
-}
-
 const round = (ms: number, digits = 3) => Math.round(ms * 10 ** digits) / 10 ** digits;
 
 /** A Server-Timing header value (milliseconds): what the challenge's time went to, for clients and bench/serve.ts. */
@@ -180,6 +174,9 @@ function serverTiming(entries: Record<string, number | null | undefined>): strin
  * Starts the SN44 challenge server on node:http: `POST /soccer/challenge`, `GET /availability`,
  * `GET /healthz`, `GET /metrics`. The pipeline is prepared (models loaded and warmed up) before the port
  * opens, and shared by every challenge: each challenge is an independent run of it.
+ *
+ * The body is read as JSON whatever its Content-Type says (clients send application/json, none, or a
+ * library's default such as text/plain or form-urlencoded; refusing those would lose challenges for nothing).
  *
  *     request ─▶ auth ─▶ body ≤ 64 KiB ─▶ JSON ─▶ io-ts ─▶ URL check ─▶ slot (or queue, or 503)
  *        ─▶ run (guarded dispatcher, limits, signal) ─▶ answer JSON (200 with frames, or 4xx/5xx)
@@ -308,13 +305,6 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     if (!authorised(request.headers.authorization)) {
       metrics.observeChallenge({ outcome: 'rejected', errorCode: serverCodes.unauthorized });
       return unauthorised(response, null);
-    }
-    if (!isJsonContentType(request.headers['content-type'])) {
-      return reject(
-        415,
-        serverCodes.unsupportedMediaType,
-        `expected an application/json body, got ${request.headers['content-type']}`,
-      );
     }
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > maxBodyBytes) {

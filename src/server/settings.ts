@@ -79,20 +79,21 @@ export const SERVE_ENV_NAMES = Object.values(SETTINGS).map((setting) => setting.
 /** The flags as parseArgs gives them: strings, booleans for switches, string arrays for repeatable ones. */
 export type ServeFlags = Partial<Record<string, string | boolean | string[] | undefined>>;
 
+/** Decodes each present setting on its own, so that one bad value does not hide the others' checks. */
 function decodeSource(
   raw: Record<string, string>,
   nameOf: (name: SettingName) => string,
 ): { values: ServeSettings; problems: string[] } {
-  const props: Record<string, t.Mixed> = {};
-  for (const name of Object.keys(SETTINGS) as SettingName[]) props[nameOf(name)] = SETTINGS[name].codec;
-  const decoded = t.partial(props).decode(raw);
-  if (isLeft(decoded)) return { values: {}, problems: formatValidationErrors(decoded.left) };
   const values: Record<string, unknown> = {};
+  const problems: string[] = [];
   for (const name of Object.keys(SETTINGS) as SettingName[]) {
-    const value = (decoded.right as Record<string, unknown>)[nameOf(name)];
-    if (value !== undefined) values[name] = value;
+    const key = nameOf(name);
+    if (!Object.hasOwn(raw, key)) continue;
+    const decoded = t.partial({ [key]: SETTINGS[name].codec as t.Mixed }).decode({ [key]: raw[key] });
+    if (isLeft(decoded)) problems.push(...formatValidationErrors(decoded.left));
+    else values[name] = (decoded.right as Record<string, unknown>)[key];
   }
-  return { values: values as ServeSettings, problems: [] };
+  return { values: values as ServeSettings, problems };
 }
 
 /**

@@ -1,0 +1,200 @@
+/**
+ * The server's pure parts: the challenge codec's messages, the answer's frames, the status of each error
+ * code, the admission queue, and the serve settings.
+ */
+
+import { isLeft, isRight } from 'fp-ts/lib/Either.js';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { ConfigError } from '../../src/core/errors.js';
+import type { RunDocument } from '../../src/pipelines/runner.js';
+import { createAdmission } from '../../src/server/admission.js';
+import {
+  PITCH_KEYPOINTS,
+  challengeFrames,
+  decodeChallenge,
+  type ChallengeRequest,
+} from '../../src/server/challenge.js';
+import { statusForRunError } from '../../src/server/response.js';
+import { readServeSettings } from '../../src/server/settings.js';
+
+const problemsOf = (body: unknown): string[] => {
+  const decoded = decodeChallenge(body);
+  return isLeft(decoded) ? decoded.left : [];
+};
+
+describe('decodeChallenge', () => {
+  it('accepts a challenge, ignoring extra fields, with the type derived from the codec', () => {
+    const body = {
+      challenge_id: 'a',
+      type: 'gsr',
+      video_url: 'https://x/v.mp4',
+      created_at: 'now',
+      extra: 1,
+    };
+    const decoded = decodeChallenge(body);
+    expect(isRight(decoded) && decoded.right.challenge_id).toBe('a');
+    expectTypeOf<ChallengeRequest>().toEqualTypeOf<{
+      challenge_id: string;
+      type: string;
+      video_url: string;
+      created_at: string;
+    }>();
+  });
+
+  it('reports every problem with its field', () => {
+    expect(problemsOf({ challenge_id: '', type: null, video_url: ['x'] })).toEqual([
+      'challenge_id: expected a non-empty string, got ""',
+      'type: expected a string, got null',
+      'video_url: expected a non-empty string, got ["x"]',
+      'created_at: expected a string, got nothing',
+    ]);
+    expect(problemsOf('text')).toEqual(['body: expected a JSON object, got string']);
+    expect(problemsOf(null)).toEqual(['body: expected a JSON object, got null']);
+  });
+});
+
+function documentWith(frames: RunDocument['frames']): RunDocument {
+  return { frames } as RunDocument;
+}
+
+describe('challengeFrames', () => {
+  const object = (trackId?: number) => ({
+    bbox: [1, 2, 3, 4] as [number, number, number, number],
+    classId: 2,
+    className: 'player',
+    score: 0.9,
+    ...(trackId === undefined ? {} : { trackId }),
+  });
+
+  it('uses track ids; untracked objects are numbered after the largest, so ids stay unique in the frame', () => {
+    const [frame] = challengeFrames(
+      documentWith([{ frameNumber: 5, pts: 0.2, objects: [object(7), object(), object(3), object()] }]),
+    );
+    expect(frame?.frame_number).toBe(5);
+    expect(frame?.objects.map((o) => o.id)).toEqual([7, 8, 3, 9]);
+    expect(frame?.objects[0]).toEqual({ id: 7, bbox: [1, 2, 3, 4], class_id: 2 });
+  });
+
+  it('always gives 32 keypoints: absent, short, long or non-finite ones become [0, 0]', () => {
+    const points = (n: number) => Array.from({ length: n }, (_, i) => [i + 1, i + 2] as [number, number]);
+    const [absent, short, long, odd] = challengeFrames(
+      documentWith([
+        { frameNumber: 0, pts: 0, objects: [] },
+        { frameNumber: 1, pts: 0, objects: [], keypoints: points(3) },
+        { frameNumber: 2, pts: 0, objects: [], keypoints: points(40) },
+        { frameNumber: 3, pts: 0, objects: [], keypoints: [[Number.NaN, 1], ...points(31)] },
+      ]),
+    );
+    expect(absent?.keypoints).toEqual(new Array(PITCH_KEYPOINTS).fill([0, 0]));
+    expect(short?.keypoints.slice(0, 4)).toEqual([
+      [1, 2],
+      [2, 3],
+      [3, 4],
+      [0, 0],
+    ]);
+    expect(short?.keypoints).toHaveLength(PITCH_KEYPOINTS);
+    expect(long?.keypoints).toEqual(points(32));
+    expect(odd?.keypoints[0]).toEqual([0, 0]);
+  });
+});
+
+describe('statusForRunError', () => {
+  it.each([
+    ['FF_ERR_INVALID_URL', 400],
+    ['FF_ERR_URL_REFUSED', 403],
+    ['FF_ERR_LIMIT_BYTES', 422],
+    ['FF_ERR_LIMIT_RESOLUTION', 422],
+    ['FF_ERR_NOT_A_VIDEO', 422],
+    ['FF_ERR_MOOV_MISSING', 422],
+    ['FF_ERR_HTTP_STATUS', 502],
+    ['FF_ERR_CONNECT_REFUSED', 502],
+    ['FF_ERR_DNS', 502],
+    ['FF_ERR_MODEL_FORMAT', 500],
+    ['FF_ERR_INTERNAL', 500],
+  ])('%s → %i', (code, status) => {
+    expect(statusForRunError(code)).toBe(status);
+  });
+});
+
+describe('createAdmission', () => {
+  it('runs up to the limit, queues in order up to the queue size, refuses beyond', async () => {
+    const admission = createAdmission({ concurrency: 1, queue: 2 });
+    const first = await admission.enter()!;
+    const order: string[] = [];
+    const second = admission.enter()!.then((release) => (order.push('second'), release));
+    const third = admission.enter()!.then((release) => (order.push('third'), release));
+    expect(admission.enter()).toBeUndefined();
+    expect([admission.active, admission.queued, admission.available]).toEqual([1, 2, false]);
+    first();
+    first(); // a second release gives back nothing more
+    (await second)();
+    (await third)();
+    expect(order).toEqual(['second', 'third']);
+    expect([admission.active, admission.queued, admission.available]).toEqual([0, 0, true]);
+  });
+
+  it('a waiter whose signal aborts leaves the queue with the abort reason', async () => {
+    const admission = createAdmission({ concurrency: 1, queue: 1 });
+    const release = await admission.enter()!;
+    const controller = new AbortController();
+    const waiting = admission.enter(controller.signal)!;
+    controller.abort(new Error('gone'));
+    await expect(waiting).rejects.toThrow('gone');
+    expect(admission.queued).toBe(0);
+    release();
+    expect(admission.active).toBe(0);
+  });
+
+  it('refuses bad limits, naming both', () => {
+    expect(() => createAdmission({ concurrency: 0, queue: -1 })).toThrow(ConfigError);
+    try {
+      createAdmission({ concurrency: 0, queue: -1 });
+    } catch (error) {
+      expect((error as ConfigError).problems).toEqual([
+        'concurrency: expected a positive integer, got 0',
+        'queue: expected an integer >= 0, got -1',
+      ]);
+    }
+  });
+});
+
+describe('readServeSettings', () => {
+  it('flags win over the environment; switches and repeatable flags become values', () => {
+    const settings = readServeSettings(
+      {
+        FIRSTFRAME_CONCURRENCY: '3',
+        FIRSTFRAME_QUEUE: '4',
+        FIRSTFRAME_ALLOW_HOSTS: 'a.example, *.b.example',
+      },
+      { concurrency: '5', 'allow-private': true },
+    );
+    expect(settings).toEqual({
+      concurrency: 5,
+      queue: 4,
+      allowPrivate: true,
+      allowHosts: ['a.example', '*.b.example'],
+    });
+    expect(readServeSettings({}, { 'allow-host': ['x.example', 'y.example'] }).allowHosts).toEqual([
+      'x.example',
+      'y.example',
+    ]);
+  });
+
+  it('reports every bad value of both sources, named as written', () => {
+    try {
+      readServeSettings(
+        { FIRSTFRAME_GRACE_S: 'soon', FIRSTFRAME_PROFILE: 'soccer' },
+        { port: 'http', pipeline: 'p.yaml', 'log-level': 'loud' },
+      );
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ConfigError).code).toBe('FF_ERR_USAGE');
+      expect((error as ConfigError).problems).toEqual([
+        'FIRSTFRAME_GRACE_S: expected a number >= 0, got "soon"',
+        '--port: expected a port number from 0 to 65535, got "http"',
+        '--log-level: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+        '--pipeline and --profile (or FIRSTFRAME_PIPELINE and FIRSTFRAME_PROFILE): give one',
+      ]);
+    }
+  });
+});

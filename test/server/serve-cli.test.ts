@@ -1,0 +1,180 @@
+/**
+ * `firstframe serve` as pm2 runs it: the built executable, spawned. Bad settings exit 2 naming every
+ * problem; a started server answers, and on SIGTERM it refuses new connections, still answers the
+ * challenge in flight, and exits 0.
+ */
+
+import { execFile, spawn } from 'node:child_process';
+import { readdir, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENV_NAMES } from '../../src/core/config.js';
+import type { FixtureSet } from '../../src/fixtures/make.js';
+import type { ChallengeResponse } from '../../src/server/challenge.js';
+import { SERVE_ENV_NAMES } from '../../src/server/settings.js';
+import { startNetSim, type NetSim } from '../../src/sim/netsim.js';
+import { testFixtures } from '../support/fixtures.js';
+import { challengeBody, getJson, postChallenge, waitFor } from './helpers.js';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const bin = join(repoRoot, 'bin', 'firstframe');
+const builtMain = join(repoRoot, 'dist', 'cli', 'main.js');
+
+async function newestMtimeMs(dir: string): Promise<number> {
+  let newest = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Builds dist/ when it is older than a source file (as test/cli/cli.test.ts does): tsc emits JavaScript
+ * even when it reports type errors elsewhere in the tree, and those are the typecheck's to report.
+ */
+async function ensureBuilt(): Promise<void> {
+  const builtAt = () =>
+    stat(builtMain).then(
+      (info) => info.mtimeMs,
+      () => undefined,
+    );
+  const before = await builtAt();
+  if (before !== undefined && before >= (await newestMtimeMs(join(repoRoot, 'src')))) return;
+  const startedAt = Date.now();
+  try {
+    await promisify(execFile)('npm', ['run', 'build'], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 });
+  } catch (error) {
+    const after = await builtAt();
+    if (after === undefined || after < startedAt - 1000) throw error;
+  }
+}
+
+/** The test's environment without the miners' and the server's variables, plus `extra`. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of [...ENV_NAMES, ...SERVE_ENV_NAMES]) delete env[name];
+  return { ...env, ...extra };
+}
+
+function spawnServe(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [bin, 'serve', ...args], {
+    cwd: repoRoot,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, exited, stderr: () => stderr };
+}
+
+/** Resolves true when a TCP connection to the port is refused, false when one opens. */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+}
+
+let fixtures: FixtureSet;
+let sim: NetSim;
+
+beforeAll(async () => {
+  fixtures = await testFixtures();
+  sim = await startNetSim({ root: fixtures.dir, ttfbMs: 10 });
+  await ensureBuilt();
+}, 180_000);
+
+afterAll(async () => {
+  await sim?.close();
+});
+
+describe('firstframe serve', () => {
+  it('bad settings from flags and environment exit 2, every problem named, before any model is loaded', async () => {
+    const serve = spawnServe(['--concurrency', '0', '--allow-host', 'a/b', '--port', '0'], {
+      FIRSTFRAME_QUEUE: '-1',
+      FIRSTFRAME_PORT: '70000',
+      FIRSTFRAME_ALLOW_PRIVATE: 'maybe',
+    });
+    expect(await serve.exited).toEqual({ code: 2, signal: null });
+    const [headline, ...problems] = serve
+      .stderr()
+      .split('\n')
+      .filter((line) => line !== '');
+    expect(headline).toBe('firstframe: FF_ERR_USAGE: invalid configuration');
+    expect(problems.sort()).toEqual([
+      '  --allow-host: expected a host name, an IP address or *.suffix, got "a/b"',
+      '  --concurrency: expected a positive integer, got "0"',
+      '  FIRSTFRAME_ALLOW_PRIVATE: expected a boolean (1/0, true/false, yes/no, on/off), got "maybe"',
+      '  FIRSTFRAME_PORT: expected a port number from 0 to 65535, got "70000"',
+      '  FIRSTFRAME_QUEUE: expected an integer >= 0, got "-1"',
+    ]);
+  });
+
+  it('serves once the models are loaded; on SIGTERM refuses new connections, answers the challenge in flight, exits 0', async () => {
+    const serve = spawnServe(
+      ['--port', '0', '--host', '127.0.0.1', '--allow-private', '--profile', 'soccer', '--grace', '10'],
+      { FRAME_STRIDE: '25', FIRSTFRAME_WARM_INTERVAL_S: '0', LOG_LEVEL: 'info' },
+    );
+    try {
+      const ready = await new Promise<{ url: string; pipeline: string }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ready line; stderr: ${serve.stderr()}`)), 30_000);
+        createInterface({ input: serve.child.stdout }).once('line', (line) => {
+          clearTimeout(timer);
+          resolve(JSON.parse(line) as { url: string; pipeline: string });
+        });
+        void serve.exited.then(() => reject(new Error(`serve exited early; stderr: ${serve.stderr()}`)));
+      });
+      expect(ready.pipeline).toBe('soccer');
+      expect((await getJson(`${ready.url}/healthz`)).body).toEqual({ status: 'ok' });
+      const port = Number(new URL(ready.url).port);
+
+      // About 2 s of download at 40 kB/s: long enough to stop the server in the middle of it.
+      const videoUrl = sim.urlFor('/faststart.mp4?run=sigterm', { rateBytesPerSec: 40_000 });
+      let answered = false;
+      const pending = postChallenge<ChallengeResponse>(
+        ready.url,
+        challengeBody(videoUrl, 'c-sigterm'),
+      ).finally(() => (answered = true));
+      await waitFor('the video request', () => sim.requests.some((r) => r.query['run'] === 'sigterm'));
+      serve.child.kill('SIGTERM');
+      await waitFor('the port to close', () => serve.stderr().includes('"event":"stopping"'));
+      expect(await refused(port)).toBe(true);
+      expect(answered).toBe(false);
+
+      const answer = await pending;
+      expect(answer.status).toBe(200);
+      expect(answer.body.challenge_id).toBe('c-sigterm');
+      expect(answer.body.frames.map((frame) => frame.frame_number)).toEqual([0, 25, 50, 75]);
+      expect(await serve.exited).toEqual({ code: 0, signal: null });
+
+      // The JSON log: every line about the challenge carries its id.
+      const entries = serve
+        .stderr()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const ofRun = entries.filter((entry) => entry.run === 'c-sigterm' || entry.event === 'answer');
+      expect(ofRun.length).toBeGreaterThan(3);
+      for (const entry of ofRun) expect(entry.challenge_id).toBe('c-sigterm');
+      expect(entries.map((entry) => entry.event)).toEqual(
+        expect.arrayContaining(['listening', 'stopping', 'stopped']),
+      );
+      const request = sim.requests.find((r) => r.query['run'] === 'sigterm')!;
+      expect((await sim.waitForRequestEnd(request.id, 2000)).outcome).toBe('complete');
+      await waitFor('the server process to close its video connection', () => sim.openConnections() === 0);
+    } finally {
+      if (serve.child.exitCode === null && serve.child.signalCode === null) serve.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});

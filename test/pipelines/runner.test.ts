@@ -166,6 +166,46 @@ describe('preparePipeline(…).run: the main job end to end', () => {
     expect(result.timings.bytesDownloaded).toBe(60_000);
   }, 60_000);
 
+  it('drain: the inference running at the deadline finishes and is kept; none starts after it', async () => {
+    const draining = await preparePipeline(
+      loadPipeline({
+        profile: 'default',
+        overrides: {
+          stride: { every: 5 },
+          batch: { size: 1, rampUp: false },
+          sink: { budgetS: 0.15, startAfterFirstFrame: true, drainS: 20 },
+        },
+      }),
+    );
+    try {
+      const events = await lastValueFrom(
+        draining.run$(sim.urlFor('/faststart.mp4', { rateBytesPerSec: 100_000 })).pipe(toArray()),
+      );
+      const stage = (name: string) =>
+        events.flatMap((e) =>
+          e.type === 'stage' && `${e.event.stage}:${e.event.name}` === name ? [e.event] : [],
+        );
+      const deadline = stage('sink:deadline')[0]!;
+      expect(deadline).toBeDefined();
+      const starts = stage('infer:run-start');
+      const ends = stage('infer:run-end');
+      expect(starts.length).toBeGreaterThan(0);
+      expect(starts.every((start) => start.at <= deadline.at)).toBe(true);
+      // Every run that started finished, and its frames are in the answer.
+      expect(ends).toHaveLength(starts.length);
+      const last = events[events.length - 1]!;
+      expect(last.type).toBe('result');
+      if (last.type === 'result') {
+        expect(last.result.timings.endedBy).toBe('budget');
+        expect(last.result.frames).toHaveLength(starts.length);
+        // The download (100 kB/s, 82 kB) was aborted at the deadline, not drained.
+        expect(last.result.timings.bytesDownloaded).toBeLessThan(clipBytes);
+      }
+    } finally {
+      await draining.release();
+    }
+  }, 60_000);
+
   it('a local file runs through the same stages', async () => {
     const result = await everyQuarter.run(fixtures.clips['fragmented']!.file);
     expect(result.source.layout).toBe('fragmented');

@@ -12,8 +12,10 @@ import { defaultModelDir, writeModels, type ModelSet } from '../models/generate.
 export const MODELS_USAGE = `usage: firstframe models [--out DIR] [--force] [--json]
 
 Writes the generated ONNX models: soccer-detector.onnx (hand-set weights that find the synthetic
-clips' objects), pitch-pose.onnx (32 pitch keypoints) and bench-yolo.onnx (YOLO-sized compute, random
-weights), all 640x640 with a dynamic batch.
+clips' objects) with its int8 (dynamically quantized) and float16 exports, soccer-detector-int8.onnx and
+soccer-detector-fp16.onnx, pitch-pose.onnx (32 pitch keypoints) and bench-yolo.onnx (YOLO-sized compute,
+random weights), all 640x640 with a dynamic batch. Pipelines name them bundled:detector, bundled:pose,
+bundled:bench (made at other sizes on first use).
   --out DIR   where to write them (default: models/generated in the package)
   --force     rewrite them even when the manifest says they are current
   --json      print the model set as JSON instead of a table`;

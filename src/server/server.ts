@@ -341,6 +341,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
       return reject(400, serverCodes.requestJson, `the body is not JSON: ${(error as Error).message}`);
     }
     challengeId = challengeIdOf(json);
+    if (challengeId !== null) log = logger.child({ challenge_id: challengeId });
     const decoded = decodeChallenge(json);
     if (isLeft(decoded)) {
       return reject(400, serverCodes.requestInvalid, `not a challenge: ${decoded.left.join('; ')}`, {
@@ -348,11 +349,11 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
       });
     }
     const challenge = decoded.right;
-    log = logger.child({ challenge_id: challenge.challenge_id });
     const url = guard.checkUrl(challenge.video_url.trim());
     if (url instanceof SourceError) return reject(statusForRunError(url.code), url.code, url.message);
 
     const runSignal = AbortSignal.any([clientGone.signal, shutdown.signal]);
+    const queued = !admission.available;
     const entered = admission.enter(runSignal);
     if (entered === undefined) {
       return reject(
@@ -367,7 +368,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
         event: 'challenge',
         type: challenge.type,
         video: `${url.origin}${url.pathname}`,
-        queued: !admission.available,
+        queued,
       },
       'challenge received',
     );

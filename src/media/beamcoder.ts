@@ -28,3 +28,17 @@ export function beamcoder(): typeof Beamcoder {
   loaded.logging(process.env.FF_FFMPEG_LOG_LEVEL ?? 'fatal');
   return loaded;
 }
+
+/** FFmpeg's AV_INPUT_BUFFER_PADDING_SIZE: zero bytes every packet buffer carries after its data. */
+const PACKET_PADDING = 64;
+
+/**
+ * The compressed bytes of a packet. beamcoder 0.7.1's `packet.data` is the packet's whole AVBuffer: the
+ * data, FFmpeg's padding after it and, for a Matroska block, the block header before it (measured: 4 bytes
+ * before, 64 after). The data is the `size` bytes that end where the padding starts.
+ */
+export function packetPayload(packet: Beamcoder.Packet): Uint8Array {
+  const buffer = packet.data;
+  const offset = buffer.byteLength - packet.size - PACKET_PADDING;
+  return offset > 0 ? buffer.subarray(offset, offset + packet.size) : buffer.subarray(0, packet.size);
+}

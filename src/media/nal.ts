@@ -65,3 +65,21 @@ export function isNonReferencePicture(codec: string, data: Uint8Array, format: N
   }
   return slices > 0;
 }
+
+/**
+ * True when a decoder that has seen nothing before this packet decodes it and every packet after it: an
+ * IDR picture (H.264 type 5; HEVC IDR_W_RADL, IDR_N_LP: no picture after it refers to one before), with
+ * its parameter sets in the packet itself when they travel in-band (Annex B), as they do before each IDR
+ * that FFmpeg or x264 writes. A CRA picture does not count: its RASL pictures refer to earlier ones.
+ */
+export function isDecoderEntryPoint(codec: string, data: Uint8Array, format: NalFormat): boolean {
+  if (codec !== 'h264' && codec !== 'hevc') return false;
+  const seen = new Set<number>();
+  for (const header of nalHeaders(data, format)) {
+    seen.add(codec === 'h264' ? header & 0x1f : (header >> 1) & 0x3f);
+  }
+  const idr = codec === 'h264' ? seen.has(5) : seen.has(19) || seen.has(20);
+  if (!idr) return false;
+  if (format.kind === 'length-prefixed') return true;
+  return codec === 'h264' ? seen.has(7) && seen.has(8) : seen.has(32) && seen.has(33) && seen.has(34);
+}

@@ -1,7 +1,7 @@
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import { ConfigError, DecodeError, codes, isFirstframeError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
-import { beamcoder, type Beamcoder } from '../media/beamcoder.js';
+import { beamcoder, packetPayload, type Beamcoder } from '../media/beamcoder.js';
 import { MoovPatchError, shiftChunkOffsets } from '../media/faststart.js';
 import {
   LETTERBOX_PAD_VALUE,
@@ -13,7 +13,7 @@ import {
 } from '../media/letterbox.js';
 import { sniffLayout, type ContainerLayout } from '../media/layout.js';
 import { scanTopLevelBoxes, type Mp4Box } from '../media/mp4-boxes.js';
-import { isNonReferencePicture, nalFormat, type NalFormat } from '../media/nal.js';
+import { isDecoderEntryPoint, isNonReferencePicture, nalFormat, type NalFormat } from '../media/nal.js';
 import { nvdecSupport } from '../media/nvdec.js';
 import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
 import type { ByteChunk, ResourceInfo } from '../sources/types.js';
@@ -62,10 +62,12 @@ export interface DecodeOptions {
    */
   keepFrame?: (frameNumber: number) => boolean;
   /**
-   * Decoder threading. `slice` (default) emits each frame as soon as it is decoded; `frame` threading
-   * decodes faster on long runs but holds back threadCount − 1 frames first.
+   * Decoder threading. `slice` emits each frame as soon as it is decoded; `frame` threading decodes faster
+   * on long runs but holds back threadCount − 1 frames first. `auto` (default): slice threads for the first
+   * frames, then frame threads from the next point a fresh decoder can start from (an IDR picture, a VP9
+   * or AV1 key frame); streams without such a point stay on slice threads.
    */
-  threads?: 'slice' | 'frame';
+  threads?: 'slice' | 'frame' | 'auto';
   /** Decoder threads; default 2 (this project's reference machine has 2 cores). */
   threadCount?: number;
   /** Bytes FFmpeg may read to find the stream parameters; default 32 (the minimum: the container says). */
@@ -107,6 +109,19 @@ export interface DecodeOptions {
 const STARVATION_MS = 20;
 /** Packets an NVDEC decoder may take before its first frame; past this it is taken for broken. */
 const NVDEC_FIRST_FRAME_PACKETS = 16;
+/**
+ * Packets whose frames may wait to be handled while the decoder goes on. Two keep the decoder busy through
+ * a main-thread pause (a mark-compact, a conversion); each waiting 720p frame holds 1.4 MB of the
+ * decoder's pool.
+ */
+const DECODES_AHEAD = 2;
+/**
+ * Most packets one decoder call takes. While the decoder is behind, the packets that arrived meanwhile go
+ * in one call: the decoder thread then works through them without waiting for the main thread between
+ * packets (it waited for about a quarter of the run, one packet per call, measured on the 720p bench clip).
+ */
+const DECODE_BATCH_PACKETS = 4;
+const NO_FRAMES = { type: 'frames', frames: [], total_time: 0 } as unknown as Beamcoder.DecodedFrames;
 /** FFmpeg's demuxer for each layout the first bytes identify. */
 const DEMUXER_BY_LAYOUT: Partial<Record<ContainerLayout, string>> = {
   faststart: 'mov,mp4,m4a,3gp,3g2,mj2',
@@ -146,8 +161,8 @@ function validate(options: DecodeOptions): void {
       `decode.minStartWaitMs: expected a number of milliseconds >= 0, got ${JSON.stringify(options.minStartWaitMs)}`,
     );
   }
-  if (options.threads !== undefined && options.threads !== 'slice' && options.threads !== 'frame') {
-    problems.push(`decode.threads: expected slice or frame, got ${JSON.stringify(options.threads)}`);
+  if (options.threads !== undefined && !['slice', 'frame', 'auto'].includes(options.threads)) {
+    problems.push(`decode.threads: expected slice, frame or auto, got ${JSON.stringify(options.threads)}`);
   }
   if (
     options.padValue !== undefined &&
@@ -235,7 +250,19 @@ class DecodeSession {
   private nvdecPackets: Beamcoder.Packet[] | undefined;
   private videoIndex = -1;
   private stream: VideoStreamInfo | undefined;
-  private busy: Promise<unknown> = Promise.resolve();
+  /** The demuxer's open or read in progress, the last decoder call queued, the filter call in progress. */
+  private reading: Promise<unknown> = Promise.resolve();
+  private decodeTail: Promise<unknown> = Promise.resolve();
+  private filtering: Promise<unknown> = Promise.resolve();
+  /** The frames of each decoder call are handled (converted, emitted) in order, after the previous ones. */
+  private handledTail: Promise<void> = Promise.resolve();
+  private handling: Promise<void>[] = [];
+  private packetsSubmitted = 0;
+  /** Packets for the decoder call that is queued but not started: later packets join it. */
+  private waitingBatch: Beamcoder.Packet[] | undefined;
+  /** `threads: 'auto'`: frame threads from the next entry point, once the stream has started. */
+  private frameThreadsFrom: 'never' | 'next-entry' | 'switched' = 'never';
+  private nal: NalFormat | undefined;
 
   private filterer: Promise<Beamcoder.Filterer> | undefined;
   private filterKey = '';
@@ -597,8 +624,8 @@ class DecodeSession {
       // analyzeduration 0 would mean FFmpeg's default (5 s, 7 s for MPEG-TS): 1 µs is the real minimum.
       options: { probesize: this.options.probeSize ?? 32, analyzeduration: 1, fpsprobesize: 0 },
     } as unknown as Beamcoder.DemuxerCreateOptions);
-    this.busy = opening.catch(() => undefined);
-    void this.busy.then(() => (this.demuxerWaiting = false));
+    this.reading = opening.catch(() => undefined);
+    void this.reading.then(() => (this.demuxerWaiting = false));
     opening.then(
       (demuxer) => {
         if (!this.active) {
@@ -686,6 +713,9 @@ class DecodeSession {
       timeBase,
     };
     this.emit('open', { ms: performance.now() - startedAt, bytesFed: this.bytesFed, ...this.stream });
+    this.nal = nalFormat(codec, video.codecpar.extradata);
+    if ((this.options.threads ?? 'auto') === 'auto' && !this.nvdecPackets)
+      this.frameThreadsFrom = 'next-entry';
     if (this.options.skipNonReference) this.enableSkipping(video, codec);
     const format = video.codecpar.format;
     if (typeof format === 'string' && !this.options.nvdec) {
@@ -721,21 +751,28 @@ class DecodeSession {
     if (!skipper || packet.pts === null || packet.pts === undefined || packet.flags?.DISCARD) return false;
     const frameNumber = Math.round((packet.pts - skipper.startTimestamp) / skipper.frameDuration);
     if (frameNumber < 0 || this.options.keepFrame!(frameNumber)) return false;
-    if (!isNonReferencePicture(this.stream!.codec, packet.data, skipper.format)) return false;
+    if (!isNonReferencePicture(this.stream!.codec, packetPayload(packet), skipper.format)) return false;
     this.skippedNumbers.add(frameNumber);
     this.framesSkipped += 1;
     return true;
   }
 
+  /** The decoder threading the stream starts with; `auto` starts with slice threads. */
+  private initialThreads(): 'slice' | 'frame' {
+    return this.options.threads === 'frame' ? 'frame' : 'slice';
+  }
+
+  private softwareDecoder(demuxer: Beamcoder.Demuxer, threads: 'slice' | 'frame'): Beamcoder.Decoder {
+    return this.bc.decoder({
+      demuxer,
+      stream_index: this.videoIndex,
+      thread_count: this.options.threadCount ?? 2,
+      thread_type: { FRAME: threads === 'frame', SLICE: threads === 'slice' },
+    } as unknown as { demuxer: Beamcoder.Demuxer; stream_index: number });
+  }
+
   private createDecoder(demuxer: Beamcoder.Demuxer, codec: string): Beamcoder.Decoder {
-    const threads = this.options.threads ?? 'slice';
-    const software = () =>
-      this.bc.decoder({
-        demuxer,
-        stream_index: this.videoIndex,
-        thread_count: this.options.threadCount ?? 2,
-        thread_type: { FRAME: threads === 'frame', SLICE: threads === 'slice' },
-      } as unknown as { demuxer: Beamcoder.Demuxer; stream_index: number });
+    const software = () => this.softwareDecoder(demuxer, this.initialThreads());
     const nvdec = this.options.nvdec;
     if (!nvdec) return software();
     const support = nvdecSupport(codec);
@@ -767,7 +804,7 @@ class DecodeSession {
         let packet: Beamcoder.Packet | null;
         try {
           const reading = demuxer.read();
-          this.busy = reading.catch(() => undefined);
+          this.reading = reading.catch(() => undefined);
           this.demuxerWaiting = true;
           try {
             packet = await reading;
@@ -791,32 +828,124 @@ class DecodeSession {
         // again, forever, on a libuv thread (decode.cc, decodeExecute). It holds no picture anyway; the
         // timestamp gap it leaves is reported as a lost frame.
         if (packet.size <= 0) continue;
-        await this.decodePacket(packet);
+        if (this.skippable(packet)) continue;
+        await this.submit(packet);
       }
+      await this.drain(0);
       if (!this.active) return;
-      if (this.decoder) {
-        const flushing = this.decoder.flush();
-        this.busy = flushing.catch(() => undefined);
-        const rest = await flushing;
-        for (const frame of rest.frames) await this.onFrame(frame);
-      }
-      this.finish();
+      const decoder = this.decoder;
+      if (decoder)
+        await this.handleDecoded(
+          [],
+          this.queueDecode(() => decoder.flush()),
+          undefined,
+        );
+      if (this.active) this.finish();
     } catch (error) {
-      if (!this.active) return;
-      this.fail(
-        isFirstframeError(error)
-          ? error
-          : new DecodeError(
-              codes.decode.demux,
-              `${this.where()}: demuxing failed after ${this.framesDecoded} frames: ${(error as Error).message ?? error}`,
-              {
-                url: this.resource?.url,
-                frames: this.framesDecoded,
-                bytes: this.bytesFed,
-              },
-            ),
-      );
+      this.failDemuxing(error);
     }
+  }
+
+  private failDemuxing(error: unknown): void {
+    if (!this.active) return;
+    this.fail(
+      isFirstframeError(error)
+        ? error
+        : new DecodeError(
+            codes.decode.demux,
+            `${this.where()}: demuxing failed after ${this.framesDecoded} frames: ${(error as Error).message ?? error}`,
+            {
+              url: this.resource?.url,
+              frames: this.framesDecoded,
+              bytes: this.bytesFed,
+            },
+          ),
+    );
+  }
+
+  /**
+   * Runs a decoder call once the previous one is done (calls on one codec context must not overlap), and
+   * not at all once the session is released.
+   */
+  private queueDecode(call: () => Promise<Beamcoder.DecodedFrames>): Promise<Beamcoder.DecodedFrames> {
+    const decoding = this.decodeTail.then(() => (this.active ? call() : NO_FRAMES));
+    this.decodeTail = decoding.catch(() => undefined);
+    return decoding;
+  }
+
+  /**
+   * Hands a packet to the decoder without waiting for its frames: the next packet's decode starts as soon
+   * as the decoder is free, while this one's frames are still being converted and emitted on the main
+   * thread (beamcoder builds a JS object per frame, and the garbage collection that follows is main-thread
+   * time the decoder would otherwise sit out). Frames are still handled one at a time, in packet order;
+   * this returns once no more than DECODES_AHEAD packets have frames waiting.
+   */
+  private async submit(packet: Beamcoder.Packet): Promise<void> {
+    if (this.frameThreadsFrom === 'next-entry' && this.packetsSubmitted > 0 && this.isEntryPoint(packet)) {
+      this.switchToFrameThreads();
+    }
+    this.packetsSubmitted += 1;
+    const alone = this.firstFrameAlone(packet);
+    const waiting = this.waitingBatch;
+    if (waiting && !alone && !this.nvdecPackets && waiting.length < DECODE_BATCH_PACKETS) {
+      // The decoder is still busy with an earlier call: this packet goes with the next one.
+      waiting.push(packet);
+    } else {
+      const batch = [packet];
+      this.waitingBatch = batch;
+      const decoder = this.decoder!;
+      const decoding = this.queueDecode(() => {
+        if (this.waitingBatch === batch) this.waitingBatch = undefined;
+        return decoder.decode(batch.length === 1 ? batch[0]! : batch);
+      });
+      // The throwaway decoder runs beside the main one; the next decode waits for both, which keeps the
+      // first frame's decode off a core the next packet would take.
+      if (alone) this.decodeTail = Promise.all([this.decodeTail, alone]);
+      this.handleInOrder(() => this.handleDecoded(batch, decoding, alone));
+    }
+    // Whether NVDEC gives frames decides which decoder takes the next packet: nothing is queued meanwhile.
+    await this.drain(this.nvdecPackets ? 0 : DECODES_AHEAD);
+  }
+
+  private handleInOrder(handle: () => Promise<void>): void {
+    const handled = this.handledTail.then(handle);
+    this.handledTail = handled;
+    this.handling.push(handled);
+  }
+
+  /** Waits until no more than `limit` decodes have frames not yet handled. */
+  private async drain(limit: number): Promise<void> {
+    while (this.handling.length > limit) await this.handling.shift();
+  }
+
+  /**
+   * `threads: 'auto'`: slice threads emit the first frames without delay; from the next point where a
+   * fresh decoder can start (an IDR picture), frame threads decode faster. The slice decoder is flushed
+   * first, so every frame before that point comes out, in order, before the new decoder's.
+   */
+  private switchToFrameThreads(): void {
+    this.frameThreadsFrom = 'switched';
+    this.waitingBatch = undefined;
+    const previous = this.decoder!;
+    const flushing = this.queueDecode(() => previous.flush());
+    this.handleInOrder(() => this.handleDecoded([], flushing, undefined));
+    this.decoder = this.softwareDecoder(this.demuxer!, 'frame');
+    this.emit('decoder-threads', {
+      threads: 'frame',
+      threadCount: this.options.threadCount ?? 2,
+      fromPacket: this.packetsSubmitted,
+    });
+  }
+
+  /** Whether a decoder that has seen nothing before this packet decodes it and everything after it. */
+  private isEntryPoint(packet: Beamcoder.Packet): boolean {
+    if (!packet.flags?.KEY) return false;
+    const codec = this.stream!.codec;
+    if (codec === 'h264' || codec === 'hevc') {
+      return this.nal !== undefined && isDecoderEntryPoint(codec, packetPayload(packet), this.nal);
+    }
+    // Their key frames reset every reference.
+    return codec === 'vp8' || codec === 'vp9' || codec === 'av1';
   }
 
   /**
@@ -843,44 +972,56 @@ class DecodeSession {
       .catch(() => undefined);
   }
 
-  private async decodePacket(packet: Beamcoder.Packet): Promise<void> {
-    if (this.skippable(packet)) return;
-    let frames: Beamcoder.Frame[];
+  /**
+   * Emits the frames of one decoder call (the decode of `packets`, or a flush when there are none), after
+   * the first frame's shortcut when it ran. Never rejects: a failure ends the session.
+   */
+  private async handleDecoded(
+    packets: readonly Beamcoder.Packet[],
+    decoding: Promise<Beamcoder.DecodedFrames>,
+    alone: Promise<Beamcoder.Frame | undefined> | undefined,
+  ): Promise<void> {
     try {
-      const alone = this.firstFrameAlone(packet);
-      const decoding = this.decoder!.decode(packet);
-      this.busy = Promise.all([decoding, alone]).catch(() => undefined);
       const first = alone ? await alone : undefined;
       if (first && this.active) {
         this.shortcut = first.best_effort_timestamp ?? first.pts ?? 'done';
         await this.onFrame(first);
       }
-      frames = (await decoding).frames;
-    } catch (error) {
-      // A corrupt packet: skip it, count it, report it, go on.
-      this.corruptPackets += 1;
-      this.emit('corrupt-packet', {
-        pts: packet.pts,
-        size: packet.size,
-        count: this.corruptPackets,
-        message: (error as Error).message,
-      });
-      return;
-    }
-    if (this.nvdecPackets) {
-      if (frames.length > 0) {
-        this.nvdecPackets = undefined;
-      } else {
-        this.nvdecPackets.push(packet);
-        if (this.nvdecPackets.length >= NVDEC_FIRST_FRAME_PACKETS) {
-          await this.fallBackToSoftware();
-          return;
+      let frames: Beamcoder.Frame[];
+      try {
+        frames = (await decoding).frames;
+      } catch (error) {
+        // A corrupt packet: skip it, count it, report it, go on.
+        this.corruptPackets += 1;
+        this.emit('corrupt-packet', {
+          pts: packets[0]?.pts,
+          size: packets[0]?.size,
+          // In a batch FFmpeg stops at the corrupt packet: those after it are lost with it (and show as
+          // lost frames). Batches form only while the decoder is behind the download.
+          packets: packets.length,
+          count: this.corruptPackets,
+          message: (error as Error).message,
+        });
+        return;
+      }
+      const packet = packets.length === 1 ? packets[0] : undefined;
+      if (this.nvdecPackets && packet) {
+        if (frames.length > 0) {
+          this.nvdecPackets = undefined;
+        } else {
+          this.nvdecPackets.push(packet);
+          if (this.nvdecPackets.length >= NVDEC_FIRST_FRAME_PACKETS) {
+            await this.fallBackToSoftware();
+            return;
+          }
         }
       }
-    }
-    for (const frame of frames) {
-      if (!this.active) return;
-      await this.onFrame(frame);
+      for (const frame of frames) {
+        if (!this.active) return;
+        await this.onFrame(frame);
+      }
+    } catch (error) {
+      this.failDemuxing(error);
     }
   }
 
@@ -891,9 +1032,18 @@ class DecodeSession {
     this.emit('nvdec-unavailable', {
       reason: `no frame from ${this.decoder?.name} after ${replay.length} packets`,
     });
-    this.decoder = this.softwareFallback!();
-    this.stream = { ...this.stream!, decoder: this.decoder.name };
-    for (const packet of replay) await this.decodePacket(packet);
+    const decoder = this.softwareFallback!();
+    this.decoder = decoder;
+    this.stream = { ...this.stream!, decoder: decoder.name };
+    if ((this.options.threads ?? 'auto') === 'auto') this.frameThreadsFrom = 'next-entry';
+    // Called while handling frames in order: these are decoded and handled here, not queued behind it.
+    for (const packet of replay) {
+      await this.handleDecoded(
+        [packet],
+        this.queueDecode(() => decoder.decode(packet)),
+        undefined,
+      );
+    }
   }
 
   private frameNumberOf(timestamp: number | null): number {
@@ -1010,7 +1160,7 @@ class DecodeSession {
     try {
       const filterer = await this.filtererFor(frame.width, frame.height, frame.format as string);
       const filtering = filterer.filter([frame]);
-      this.busy = filtering.catch(() => undefined);
+      this.filtering = filtering.catch(() => undefined);
       const [result] = await filtering;
       const converted = result?.frames[0];
       if (!converted) throw new Error('the filter graph returned no frame');
@@ -1100,7 +1250,9 @@ class DecodeSession {
       }
       this.fedMemory = [];
     };
-    void this.writes.then(() => this.busy).then(demuxerClose, demuxerClose);
+    void this.writes
+      .then(() => Promise.all([this.reading, this.decodeTail, this.filtering]))
+      .then(demuxerClose, demuxerClose);
   }
 
   private where(): string {

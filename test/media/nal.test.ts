@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isNonReferencePicture, nalFormat } from '../../src/media/nal.js';
+import { isDecoderEntryPoint, isNonReferencePicture, nalFormat } from '../../src/media/nal.js';
 
 const lengthPrefixed = (...nals: number[][]) =>
   Uint8Array.from(nals.flatMap((nal) => [0, 0, 0, nal.length, ...nal]));
@@ -57,5 +57,29 @@ describe('isNonReferencePicture', () => {
     expect(isNonReferencePicture('h264', lengthPrefixed([0x06, 0x05]), avcc)).toBe(false);
     expect(isNonReferencePicture('h264', Uint8Array.from([0, 0, 0, 9, 0x01]), avcc)).toBe(false);
     expect(isNonReferencePicture('vp9', lengthPrefixed([0x01]), avcc)).toBe(false);
+  });
+});
+
+describe('isDecoderEntryPoint', () => {
+  const avcc = { kind: 'length-prefixed', lengthSize: 4 } as const;
+  const annex = { kind: 'annex-b' } as const;
+  it('H.264: an IDR slice; in Annex B only with its SPS and PPS in the packet', () => {
+    expect(isDecoderEntryPoint('h264', lengthPrefixed([0x09, 0xf0], [0x65, 0x88]), avcc)).toBe(true);
+    expect(isDecoderEntryPoint('h264', lengthPrefixed([0x41, 0x9a]), avcc)).toBe(false); // non-IDR I/P slice
+    expect(isDecoderEntryPoint('h264', annexB([0x67, 0x64], [0x68, 0xee], [0x65, 0x88]), annex)).toBe(true);
+    expect(isDecoderEntryPoint('h264', annexB([0x65, 0x88]), annex)).toBe(false);
+  });
+
+  it('HEVC: IDR_W_RADL and IDR_N_LP, not CRA; in Annex B with VPS, SPS and PPS', () => {
+    const nal = (type: number) => [type << 1, 0x01, 0xaa];
+    expect(isDecoderEntryPoint('hevc', lengthPrefixed(nal(19)), avcc)).toBe(true);
+    expect(isDecoderEntryPoint('hevc', lengthPrefixed(nal(20)), avcc)).toBe(true);
+    expect(isDecoderEntryPoint('hevc', lengthPrefixed(nal(21)), avcc)).toBe(false); // CRA
+    expect(isDecoderEntryPoint('hevc', annexB(nal(32), nal(33), nal(34), nal(19)), annex)).toBe(true);
+    expect(isDecoderEntryPoint('hevc', annexB(nal(33), nal(34), nal(19)), annex)).toBe(false);
+  });
+
+  it('is false for other codecs', () => {
+    expect(isDecoderEntryPoint('vp9', lengthPrefixed([0x65]), avcc)).toBe(false);
   });
 });

@@ -204,6 +204,34 @@ describe('decode: frame 0 without the reorder delay', () => {
   });
 });
 
+describe('decode: threads', () => {
+  it.each([
+    ['faststart', 50],
+    ['mpegts', 50],
+    ['matroska', 50],
+    ['webm', 50],
+    ['editlist', 50],
+  ])(
+    '%s: auto starts on slice threads and moves to frame threads at the next keyframe (packet %i)',
+    async (name, fromPacket) => {
+      const clip = fixtures.clips[name]!;
+      const { frames, named } = await decodeAll(fileSource(clip.file), { threads: 'auto' });
+      expect(named('decoder-threads').map((e) => e.data)).toEqual([
+        { threads: 'frame', threadCount: 2, fromPacket },
+      ]);
+      expectFramesMatchFfprobe(frames, clip.file);
+      expect(named('frames-lost')).toEqual([]);
+    },
+  );
+
+  it.each(['slice', 'frame'] as const)('%s threads throughout: every frame, no switch', async (threads) => {
+    const clip = fixtures.clips['faststart']!;
+    const { frames, named } = await decodeAll(fileSource(clip.file), { threads });
+    expect(named('decoder-threads')).toEqual([]);
+    expectFramesMatchFfprobe(frames, clip.file);
+  });
+});
+
 describe('decode: conversion for the model', () => {
   it('letterboxes kept frames to IMG_SIZE in planar RGB, with the geometry to map boxes back', async () => {
     const kept: number[] = [];
@@ -353,7 +381,7 @@ describe('decode: bad input gives a typed error, never a crash or a hang', () =>
 
   it('bad options throw a ConfigError listing every problem', () => {
     expect(() => decode({ imgSize: 0, threads: 'many' as 'slice', probeSize: 8 })).toThrowError(
-      'decode.imgSize: expected a positive integer, got 0\ndecode.probeSize: expected an integer >= 32, got 8\ndecode.threads: expected slice or frame, got "many"',
+      'decode.imgSize: expected a positive integer, got 0\ndecode.probeSize: expected an integer >= 32, got 8\ndecode.threads: expected slice, frame or auto, got "many"',
     );
   });
 });

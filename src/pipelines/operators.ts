@@ -111,7 +111,7 @@ function joinChunks(chunks: ByteChunk[]): ByteChunk {
 // Decode.
 
 const decodeOptions = {
-  threads: oneOf(['slice', 'frame']),
+  threads: oneOf(['auto', 'slice', 'frame']),
   threadCount: PositiveInt,
   minStartBytes: NonNegativeInt,
   minStartWaitS: NonNegativeNumber,

@@ -13,6 +13,8 @@ const USAGE = `usage: firstframe <command> [options]
 
 commands:
   run [URL|FILE]     run a pipeline on a video (no source: the bundled clip over the simulator)
+  diagnose URL|FILE  one instrumented run: where the time to first result goes, and what to change
+  bench [URL|FILE…]  compare fetch strategies, pipelines, OpenCV and ffmpeg on the same link and file
   cdn DIR            serve DIR over the network simulator (rate, TTFB, Range, HTTP/2, faults)
   serve              the SN44 challenge server (POST /soccer/challenge, /availability, /healthz, /metrics)
   fixtures           make the synthetic clips the tests and the default run use
@@ -38,6 +40,10 @@ export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<num
     switch (command) {
       case 'run':
         return await (await import('./run.js')).runCommand(rest, full);
+      case 'diagnose':
+        return await (await import('./diagnose.js')).diagnoseCommand(rest, full);
+      case 'bench':
+        return await (await import('./bench.js')).benchCommand(rest, full);
       case 'cdn':
         return await (await import('./cdn.js')).cdnCommand(rest, full);
       case 'serve':

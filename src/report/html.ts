@@ -16,6 +16,7 @@ main { padding: 16px 24px 40px; max-width: 1200px; }
 h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 17px; margin: 28px 0 8px; }
 .meta { color: #555555; margin: 0; font-size: 13px; }
+.notes { color: #555555; margin: 6px 0 0; padding-left: 18px; font-size: 13px; }
 svg { display: block; max-width: 100%; height: auto; }
 table { border-collapse: collapse; font-size: 13px; margin-bottom: 16px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e3e3e3; text-align: right; white-space: nowrap; }
@@ -93,6 +94,12 @@ function linkLine(report: BenchReport): string {
   return escapeXml(parts.join(' · '));
 }
 
+function notesList(report: BenchReport): string[] {
+  const notes = report.notes ?? [];
+  if (notes.length === 0) return [];
+  return [`<ul class="notes">${notes.map((line) => `<li>${escapeXml(line)}</li>`).join('')}</ul>`];
+}
+
 /**
  * The benchmark report as one self-contained HTML page: a waterfall per run on a shared ms axis, a chart
  * comparing the groups (median, min–max of first frame, first result, total), and the tables behind both.
@@ -124,6 +131,7 @@ export function renderReportHtml(report: BenchReport): string {
     '<main>',
     `<h1>${escapeXml(report.title)}</h1>`,
     `<p class="meta">${linkLine(report)}</p>`,
+    ...notesList(report),
     `<section id="timeline"><h2>Timeline</h2>${timeline.svg}</section>`,
     `<section id="comparison"><h2>Comparison</h2>${renderComparisonSvg(stats)}</section>`,
     `<section id="summary"><h2>Runs</h2>${runsTable(report)}<h2>Groups</h2>${groupsTable(stats)}</section>`,

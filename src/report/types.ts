@@ -45,4 +45,6 @@ export interface BenchReport {
   readonly createdAt: string;
   readonly link: ReportLink;
   readonly runs: readonly ReportRun[];
+  /** Lines shown under the header: the machine's load, a peer that was skipped and why. */
+  readonly notes?: readonly string[];
 }

@@ -1,0 +1,56 @@
+import type { ResolvedPipeline } from '../pipelines/document.js';
+import { preparePipeline } from '../pipelines/runner.js';
+import { breakdownOf, pipelineFacts, type DiagnoseBreakdown } from './breakdown.js';
+import { measureRun } from './measure.js';
+import { probeHead } from './probe.js';
+import { verdict, type Verdict } from './verdict.js';
+
+/** What `firstframe diagnose --json` prints. */
+export interface DiagnoseDocument {
+  readonly breakdown: DiagnoseBreakdown;
+  readonly verdict: Verdict;
+}
+
+export interface DiagnoseOptions {
+  signal?: AbortSignal;
+  /** Ask the server for its first bytes after the run when the run could not tell Range or the moov; default true. */
+  probe?: boolean;
+}
+
+/**
+ * One instrumented run of `pipeline` on `target` (a URL or a file), taken apart into its stages, with a
+ * verdict on what dominated the time to first result. The model is loaded and warmed up first (its time
+ * is `breakdown.model.setupMs`, outside the run's clock) and released at the end.
+ *
+ * @example
+ * const { breakdown, verdict } = await diagnose(loadPipeline({ profile: 'default' }), url);
+ */
+export async function diagnose(
+  pipeline: ResolvedPipeline,
+  target: string,
+  options: DiagnoseOptions = {},
+): Promise<DiagnoseDocument> {
+  const prepared = await preparePipeline(pipeline);
+  try {
+    const run = await measureRun(prepared, target, options.signal ? { signal: options.signal } : {});
+    const source = run.document.source;
+    const needsProbe =
+      (options.probe ?? true) &&
+      !options.signal?.aborted &&
+      (source.rangeHonoured === null || source.layout === 'faststart' || source.layout === 'fragmented');
+    const probe = needsProbe ? await probeHead(target) : null;
+    const breakdown = breakdownOf({
+      target,
+      pipeline: pipelineFacts(pipeline, prepared.model),
+      setupMs: prepared.setupMs,
+      model: prepared.model,
+      startedAt: run.startedAt,
+      events: run.events,
+      document: run.document,
+      probe,
+    });
+    return { breakdown, verdict: verdict(breakdown) };
+  } finally {
+    await prepared.release();
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * `firstframe diagnose URL|FILE [--model FILE] [--profile NAME | --pipeline FILE] [--json]`: one
+ * instrumented run, taken apart stage by stage, with a verdict on what to change.
+ */
+
+import { existsSync } from 'node:fs';
+import { readEnvConfig } from '../core/config.js';
+import { ConfigError, codes } from '../core/errors.js';
+import type { PipelineDocument, ResolvedPipeline } from '../pipelines/document.js';
+import { loadPipeline } from '../pipelines/load.js';
+import { isUrl } from '../pipelines/operators.js';
+import { PROFILES } from '../pipelines/profiles.js';
+import { diagnose } from '../bench/diagnose.js';
+import { formatDiagnosis } from '../bench/diagnose-text.js';
+import { parseCommandArgs } from './args.js';
+import type { CliIo } from './main.js';
+
+export const DIAGNOSE_USAGE = `usage: firstframe diagnose URL|FILE [options]
+
+Runs the pipeline once on the video, instrumented, and says where the time to the first result went:
+DNS, connect, TLS, time to first byte, the container's layout (moov position, fragmented, size, whether
+Range is honoured), the bytes the demuxer needed before it opened, decoder start, first frame, model load
+and warm-up, first inference and first result; then which part dominated and what to change (the option or
+environment variable). The miners' environment variables apply, as for "firstframe run".
+
+options:
+  --profile NAME     a shipped profile: ${Object.keys(PROFILES).join(', ')} (default: default)
+  --pipeline FILE    a pipeline document (YAML or JSON) instead of a profile
+  --model FILE       an Ultralytics YOLO ONNX export (or bundled:detector)
+  --no-probe         no request for the first bytes after the run (Range and moov place stay unknown
+                     when the run itself did not tell)
+  --json             print the breakdown and the verdict as one JSON document
+  -h, --help         this text
+
+exit codes: 0 diagnosed, 1 the run failed without a result (the diagnosis is still printed),
+            2 bad usage or configuration, 130 interrupted.`;
+
+export async function diagnoseCommand(argv: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommandArgs(
+    'diagnose',
+    DIAGNOSE_USAGE,
+    argv,
+    {
+      profile: { type: 'string' },
+      pipeline: { type: 'string' },
+      model: { type: 'string' },
+      'no-probe': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    io,
+    true,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  const problems: string[] = [];
+  const target = positionals[0];
+  if (positionals.length !== 1) {
+    problems.push(`expected one URL or FILE, got ${positionals.length === 0 ? 'none' : positionals.length}`);
+  } else if (target !== undefined && !isUrl(target) && !existsSync(target)) {
+    problems.push(`no such file: ${target}`);
+  }
+  const overrides: PipelineDocument = values.model !== undefined ? { infer: { model: values.model } } : {};
+  let pipeline: ResolvedPipeline | undefined;
+  let code: string = codes.config.usage;
+  try {
+    pipeline = loadPipeline({
+      ...(values.pipeline !== undefined ? { file: values.pipeline } : {}),
+      ...(values.profile !== undefined ? { profile: values.profile } : {}),
+      env: readEnvConfig(io.env),
+      overrides,
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    if (problems.length === 0) code = error.code;
+    problems.push(...error.problems);
+  }
+  if (problems.length > 0 || !pipeline || target === undefined) throw new ConfigError(code, problems);
+
+  const aborter = new AbortController();
+  const onSigint = () => aborter.abort();
+  process.once('SIGINT', onSigint);
+  io.signal?.addEventListener('abort', onSigint);
+  try {
+    if (!values.json) io.stderr.write(`diagnosing ${target} with ${pipeline.name}…\n`);
+    const document = await diagnose(pipeline, target, {
+      signal: aborter.signal,
+      probe: !values['no-probe'],
+    });
+    io.stdout.write(values.json ? `${JSON.stringify(document)}\n` : formatDiagnosis(document));
+    const { breakdown } = document;
+    if (breakdown.endedBy === 'cancelled') return 130;
+    return breakdown.error && breakdown.firstResultAtMs === null ? 1 : 0;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    io.signal?.removeEventListener('abort', onSigint);
+  }
+}

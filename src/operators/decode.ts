@@ -13,6 +13,12 @@ import {
 } from '../media/letterbox.js';
 import { sniffLayout, type ContainerLayout } from '../media/layout.js';
 import { scanTopLevelBoxes, type Mp4Box } from '../media/mp4-boxes.js';
+import {
+  firstFragmentSample,
+  readVideoTrack,
+  type SampleLocation,
+  type VideoTrackIndex,
+} from '../media/mp4-index.js';
 import { isDecoderEntryPoint, isNonReferencePicture, nalFormat, type NalFormat } from '../media/nal.js';
 import { nvdecSupport } from '../media/nvdec.js';
 import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
@@ -122,11 +128,16 @@ const DECODES_AHEAD = 2;
  */
 const DECODE_BATCH_PACKETS = 4;
 const NO_FRAMES = { type: 'frames', frames: [], total_time: 0 } as unknown as Beamcoder.DecodedFrames;
+/** Past this many bytes without frame 0's sample located and in, the MP4 index path gives way to FFmpeg. */
+const INDEX_MAX_BYTES = 32 * 1024 * 1024;
+/** FFmpeg's AV_INPUT_BUFFER_PADDING_SIZE: decoders may read this far past a packet's end. */
+const PACKET_PADDING = 64;
+const MP4_DEMUXER = 'mov,mp4,m4a,3gp,3g2,mj2';
 /** FFmpeg's demuxer for each layout the first bytes identify. */
 const DEMUXER_BY_LAYOUT: Partial<Record<ContainerLayout, string>> = {
-  faststart: 'mov,mp4,m4a,3gp,3g2,mj2',
-  'moov-end': 'mov,mp4,m4a,3gp,3g2,mj2',
-  fragmented: 'mov,mp4,m4a,3gp,3g2,mj2',
+  faststart: MP4_DEMUXER,
+  'moov-end': MP4_DEMUXER,
+  fragmented: MP4_DEMUXER,
   mpegts: 'mpegts',
   matroska: 'matroska,webm',
 };
@@ -199,6 +210,24 @@ function describeBytes(prefix: Uint8Array): string {
 
 type Mode = 'sniffing' | 'direct' | 'moov-pending' | 'moov-ready';
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The main stream's bytes from offset 0, kept until frame 0's sample is in; what the index said so far. */
+interface IndexedFirstFrame {
+  chunks: { offset: number; bytes: Uint8Array }[];
+  /** End of the bytes held from offset 0 without a gap. */
+  end: number;
+  /** Where to look for the next top-level box header (faststart, fragmented). */
+  scanFrom: number;
+  /** The box or sample being waited for, once its header or location is known. */
+  moov?: Mp4Box;
+  moof?: Mp4Box;
+  track?: VideoTrackIndex;
+  sample?: SampleLocation;
+  decoding: boolean;
+  settle: () => void;
+}
+
 /**
  * Everything one subscription to {@link decode} owns: the governor that feeds FFmpeg, the demuxer,
  * decoder and filterer, and the state of the byte stream. `release()` frees all of it, on completion,
@@ -243,13 +272,18 @@ class DecodeSession {
   private governorFinished = false;
   private sourceError: unknown;
 
+  /** Frame 0 from the MP4 index while it is being prepared; FFmpeg's demuxer opens once it is settled. */
+  private indexed: IndexedFirstFrame | undefined;
+  private indexSettled: Promise<void> = Promise.resolve();
+  private firstFromIndex = false;
+
   private demuxerOpening = false;
   private demuxer: Beamcoder.Demuxer | undefined;
   private decoder: Beamcoder.Decoder | undefined;
   private softwareFallback: (() => Beamcoder.Decoder) | undefined;
   private nvdecPackets: Beamcoder.Packet[] | undefined;
   private videoIndex = -1;
-  private stream: VideoStreamInfo | undefined;
+  private stream: Mutable<VideoStreamInfo> | undefined;
   /** The demuxer's open or read in progress, the last decoder call queued, the filter call in progress. */
   private reading: Promise<unknown> = Promise.resolve();
   private decodeTail: Promise<unknown> = Promise.resolve();
@@ -326,12 +360,13 @@ class DecodeSession {
         return;
       case 'direct':
         this.feed(chunk.bytes);
-        return;
+        break;
       case 'moov-pending':
       case 'moov-ready':
         this.routeMdat(chunk.bytes, chunk.offset);
-        return;
+        break;
     }
+    if (this.indexed) this.holdForIndex(chunk.offset, chunk.bytes);
   }
 
   /** From the first byte on, minStartBytes are held back from FFmpeg for at most minStartWaitMs. */
@@ -387,6 +422,7 @@ class DecodeSession {
     this.mode = 'direct';
     this.emit('layout', { layout: this.layout });
     this.sniffed = [];
+    if (this.layout === 'faststart' || this.layout === 'fragmented') this.startIndexed(prefix);
     if (prefix.byteLength > 0) this.feed(prefix);
     if (this.inputEnded) this.finishGovernor();
   }
@@ -415,6 +451,7 @@ class DecodeSession {
     this.mdatStart = mdat.offset;
     this.moovStart = mdat.offset + mdat.size;
     this.sniffed = [];
+    this.startIndexed(prefix);
     this.feed(prefix.subarray(0, mdat.offset));
     this.routeMdat(prefix.subarray(mdat.offset), mdat.offset);
     const fetchRange = this.resource?.fetchRange;
@@ -495,10 +532,219 @@ class DecodeSession {
       chunkOffsets: patched.entries,
     });
     this.mode = 'moov-ready';
+    if (this.indexed) {
+      this.indexed.moov = moov;
+      this.indexTrack(moovBytes);
+    }
     this.feed(patched.moov);
     for (const bytes of this.pending) this.feed(bytes);
     this.pending = [];
     if (this.inputEnded) this.finishGovernor();
+  }
+
+  // ---- frame 0 from the MP4 index ----------------------------------------------------------------------
+
+  /**
+   * Decodes frame 0 of an MP4 from its index, the moment its bytes are in: the moov (and for a fragmented
+   * file the first moof) says where the first video sample lies, with the decoder's configuration and the
+   * timestamp FFmpeg will give it (src/media/mp4-index.ts). FFmpeg's own open needs that same sample and
+   * decodes it once while probing, which put its open after frame 0's bytes (measured on the 720p bench
+   * clip: open 17 ms after them, frame 0 decoded another 16 ms later). Until this is settled (frame 0 out,
+   * or given up with an `index-skipped` event) the main stream's bytes are kept from offset 0 and FFmpeg's
+   * demuxer waits; the main decoder's own copy of frame 0 is dropped later, as with the first-frame shortcut.
+   */
+  private startIndexed(prefix: Uint8Array): void {
+    if (this.options.nvdec || this.indexed) return;
+    let settle!: () => void;
+    this.indexSettled = new Promise<void>((resolve) => (settle = resolve));
+    this.indexed = { chunks: [], end: 0, scanFrom: 0, decoding: false, settle };
+    this.holdForIndex(0, prefix);
+  }
+
+  private holdForIndex(offset: number, bytes: Uint8Array): void {
+    const indexed = this.indexed;
+    if (!indexed || indexed.decoding || bytes.byteLength === 0) return;
+    if (offset !== indexed.end) {
+      this.indexSkipped(`bytes at offset ${offset} came while those from ${indexed.end} were awaited`);
+      return;
+    }
+    indexed.chunks.push({ offset, bytes });
+    indexed.end += bytes.byteLength;
+    if (indexed.end > INDEX_MAX_BYTES) {
+      this.indexSkipped(`frame 0 was not in within the first ${INDEX_MAX_BYTES} bytes`);
+      return;
+    }
+    this.advanceIndex();
+  }
+
+  /** The held bytes [start, end) in one array (a view when one chunk holds them all). */
+  private heldBytes(start: number, end: number): Uint8Array {
+    const parts: Uint8Array[] = [];
+    for (const chunk of this.indexed?.chunks ?? []) {
+      const from = Math.max(start, chunk.offset);
+      const to = Math.min(end, chunk.offset + chunk.bytes.byteLength);
+      if (from < to) parts.push(chunk.bytes.subarray(from - chunk.offset, to - chunk.offset));
+    }
+    return parts.length === 0 ? new Uint8Array(0) : concatBytes(parts);
+  }
+
+  /** The next top-level box of `type` once its header is held, skipping the boxes before it. */
+  private topLevelBox(indexed: IndexedFirstFrame, type: string): Mp4Box | undefined {
+    for (;;) {
+      const header = this.heldBytes(indexed.scanFrom, Math.min(indexed.end, indexed.scanFrom + 16));
+      const [box] = scanTopLevelBoxes(header, indexed.scanFrom);
+      if (!box) {
+        if (header.byteLength === 16) this.indexSkipped(`no box at offset ${indexed.scanFrom}`);
+        return undefined;
+      }
+      if (box.type === type) return box;
+      if (box.type === 'mdat' || box.toEndOfFile) {
+        this.indexSkipped(`${box.type} at offset ${box.offset} before the ${type}`);
+        return undefined;
+      }
+      indexed.scanFrom = box.offset + box.size;
+    }
+  }
+
+  private advanceIndex(): void {
+    const indexed = this.indexed;
+    if (!indexed || indexed.decoding || !this.active) return;
+    if (!indexed.track) {
+      // moov-end: the moov comes from the Range request (onTail).
+      if (this.layout === 'moov-end') return;
+      const moov = indexed.moov ?? this.topLevelBox(indexed, 'moov');
+      if (!moov) return;
+      indexed.moov = moov;
+      if (indexed.end < moov.offset + moov.size) return;
+      this.indexTrack(this.heldBytes(moov.offset, moov.offset + moov.size));
+      return;
+    }
+    const track = indexed.track;
+    if (!indexed.sample) {
+      if (track.first) {
+        indexed.sample = track.first;
+      } else {
+        const moof = indexed.moof ?? this.topLevelBox(indexed, 'moof');
+        if (!moof) return;
+        indexed.moof = moof;
+        if (indexed.end < moof.offset + moof.size) return;
+        const sample = firstFragmentSample(
+          track,
+          this.heldBytes(moof.offset, moof.offset + moof.size),
+          moof.offset,
+        );
+        if (typeof sample === 'string') {
+          this.indexSkipped(sample);
+          return;
+        }
+        indexed.sample = sample;
+        if (this.stream && this.stream.fps === undefined && sample.duration > 0) {
+          this.stream.fps = track.timescale / sample.duration;
+        }
+      }
+      const { offset, size, pts } = indexed.sample;
+      this.emit('index', { offset, size, pts, fragmented: track.fragmented });
+    }
+    const sample = indexed.sample;
+    if (indexed.end < sample.offset + sample.size) {
+      if (this.inputEnded) this.indexSkipped('the input ended before frame 0 was in');
+      return;
+    }
+    this.decodeFromIndex(track, sample, this.heldBytes(sample.offset, sample.offset + sample.size));
+  }
+
+  /** Reads the moov's first video track; frame 0's stream description comes from it until FFmpeg opens. */
+  private indexTrack(moov: Uint8Array): void {
+    const indexed = this.indexed;
+    if (!indexed) return;
+    const track = readVideoTrack(moov);
+    if (typeof track === 'string') {
+      this.indexSkipped(track);
+      return;
+    }
+    indexed.track = track;
+    if (indexed.moov) indexed.scanFrom = Math.max(indexed.scanFrom, indexed.moov.offset + indexed.moov.size);
+    this.stream = {
+      layout: this.layout,
+      container: MP4_DEMUXER,
+      codec: track.codec,
+      decoder: track.codec,
+      width: track.width,
+      height: track.height,
+      fps: track.fps,
+      timeBase: [1, track.timescale],
+    };
+    // Built while frame 0's bytes are still on their way; a failure surfaces at the first convert.
+    if (track.pixelFormat)
+      this.filtererFor(track.width, track.height, track.pixelFormat).catch(() => undefined);
+    this.advanceIndex();
+  }
+
+  private decodeFromIndex(track: VideoTrackIndex, sample: SampleLocation, bytes: Uint8Array): void {
+    const indexed = this.indexed!;
+    indexed.decoding = true;
+    indexed.chunks = [];
+    // Properties one by one after creation, as for NVDEC (see createDecoder).
+    const decoder = this.bc.decoder({ name: track.codec });
+    const settings = decoder as unknown as Record<string, unknown>;
+    settings.extradata = Buffer.from(track.extradata);
+    settings.width = track.width;
+    settings.height = track.height;
+    const data = Buffer.alloc(sample.size + PACKET_PADDING);
+    data.set(bytes);
+    // The size given explicitly: beamcoder's data setter leaves it at 0, and a packet with data but no size
+    // makes its decode spin (see readLoop).
+    const packet = this.bc.packet({
+      data,
+      size: sample.size,
+      pts: sample.pts,
+      dts: sample.dts,
+      flags: { KEY: true },
+    });
+    const decoding = decoder
+      .decode(packet)
+      .then(async (decoded) => [...decoded.frames, ...(await decoder.flush()).frames][0])
+      .finally(() => {
+        // beamcoder frees a Buffer it was given from whichever thread drops the last reference to it,
+        // and only the main thread may: drop it here, now that the flushed decoder holds none.
+        (packet as unknown as { data: null }).data = null;
+      });
+    this.decodeTail = decoding.catch(() => undefined);
+    decoding.then(
+      (frame) => this.emitFromIndex(frame, sample),
+      (error: unknown) => this.indexSkipped(`decoding it failed: ${(error as Error).message ?? error}`),
+    );
+  }
+
+  private async emitFromIndex(frame: Beamcoder.Frame | undefined, sample: SampleLocation): Promise<void> {
+    if (!this.active || !this.indexed) return;
+    const timestamp = frame ? (frame.best_effort_timestamp ?? frame.pts) : undefined;
+    if (!frame || timestamp !== sample.pts) {
+      this.indexSkipped(
+        frame ? `its frame came with timestamp ${timestamp}` : 'the decoder gave no frame for it',
+      );
+      return;
+    }
+    this.shortcut = timestamp;
+    this.firstFromIndex = true;
+    try {
+      await this.onFrame(frame);
+    } catch (error) {
+      this.failDemuxing(error);
+    }
+    this.indexDone();
+  }
+
+  private indexSkipped(reason: string): void {
+    if (!this.indexed) return;
+    this.emit('index-skipped', { reason });
+    this.indexDone();
+  }
+
+  private indexDone(): void {
+    const indexed = this.indexed;
+    this.indexed = undefined;
+    indexed?.settle();
   }
 
   private feed(bytes: Uint8Array): void {
@@ -518,8 +764,10 @@ class DecodeSession {
       .catch(() => undefined);
     if (!this.demuxerOpening) {
       this.demuxerOpening = true;
-      // Open once the first bytes are queued: FFmpeg's open blocks a libuv thread until they are there.
-      void this.writes.then(() => this.openDemuxer());
+      // Open once the first bytes are queued (FFmpeg's open blocks a libuv thread until they are there),
+      // and once frame 0 from the MP4 index is out or given up: FFmpeg's open decodes that sample too, and
+      // would take the core frame 0 is being decoded on.
+      void Promise.all([this.writes, this.indexSettled]).then(() => this.openDemuxer());
     }
   }
 
@@ -564,6 +812,9 @@ class DecodeSession {
   private endInput(): void {
     if (!this.active || this.inputEnded) return;
     this.inputEnded = true;
+    if (this.indexed && !this.indexed.decoding && this.layout !== 'moov-end') {
+      this.indexSkipped('the input ended before frame 0 was in');
+    }
     this.emit('input-end', {
       bytes: this.offsetReached,
       error: this.sourceError ? String((this.sourceError as Error).message ?? this.sourceError) : undefined,
@@ -702,7 +953,7 @@ class DecodeSession {
     if (fps !== undefined && real && (!average || average[0] * real[1] === real[0] * average[1])) {
       this.frameDuration = timeBase[1] / (timeBase[0] * fps);
     }
-    this.stream = {
+    const info: VideoStreamInfo = {
       layout: this.layout,
       container: (demuxer as unknown as { iformat?: { name?: string } }).iformat?.name ?? 'unknown',
       codec,
@@ -712,6 +963,8 @@ class DecodeSession {
       fps,
       timeBase,
     };
+    // Frame 0 from the MP4 index went out with what the index said: the shared description becomes FFmpeg's.
+    this.stream = this.stream ? Object.assign(this.stream, info) : { ...info };
     this.emit('open', { ms: performance.now() - startedAt, bytesFed: this.bytesFed, ...this.stream });
     this.nal = nalFormat(codec, video.codecpar.extradata);
     if ((this.options.threads ?? 'auto') === 'auto' && !this.nvdecPackets)
@@ -1124,6 +1377,7 @@ class DecodeSession {
         bytesFed: this.bytesFed,
         offsetReached: this.offsetReached,
         decodedAlone: typeof this.shortcut === 'number',
+        fromIndex: this.firstFromIndex,
       });
     }
     this.emit('frame', { frameNumber, converted: image !== undefined, frames: this.framesDecoded });
@@ -1233,6 +1487,8 @@ class DecodeSession {
     this.tailFromMain = [];
     clearTimeout(this.starvationTimer);
     clearTimeout(this.hold?.timer);
+    this.indexed?.settle();
+    this.indexed = undefined;
     // Finishing the governor wakes a read blocked on bytes that will never come; the demuxer is closed
     // only once nothing of FFmpeg's is running on it any more.
     this.governor.finish();

@@ -1,0 +1,88 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { FixtureSet } from '../../src/fixtures/make.js';
+import { scanTopLevelBoxes } from '../../src/media/mp4-boxes.js';
+import { firstFragmentSample, readVideoTrack, type VideoTrackIndex } from '../../src/media/mp4-index.js';
+import { testFixtures } from '../support/fixtures.js';
+
+let fixtures: FixtureSet;
+beforeAll(async () => {
+  fixtures = await testFixtures();
+});
+
+function topLevel(file: string, type: string): { bytes: Uint8Array; offset: number } {
+  const bytes = readFileSync(file);
+  const box = scanTopLevelBoxes(bytes).find((b) => b.type === type)!;
+  return { bytes: bytes.subarray(box.offset, box.offset + box.size), offset: box.offset };
+}
+
+/** ffprobe's first video packet: where it lies and its pts in the stream's time base. */
+function firstPacket(file: string): { offset: number; size: number; pts: number } {
+  const out = execFileSync(
+    'ffprobe',
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'packet=pos,size,pts',
+      '-read_intervals',
+      '%+#1',
+      '-of',
+      'json',
+      file,
+    ],
+    { encoding: 'utf8' },
+  );
+  const [packet] = (JSON.parse(out) as { packets: Array<{ pos: string; size: string; pts: number }> })
+    .packets;
+  return { offset: Number(packet!.pos), size: Number(packet!.size), pts: packet!.pts };
+}
+
+describe('readVideoTrack', () => {
+  it.each(['faststart', 'moov-end', 'audio'])('%s: the first sample where FFmpeg finds it', (name) => {
+    const file = fixtures.clips[name]!.file;
+    const track = readVideoTrack(topLevel(file, 'moov').bytes) as VideoTrackIndex;
+    expect(track).toMatchObject({
+      codec: 'h264',
+      width: 640,
+      height: 360,
+      timescale: 12800,
+      fps: 25,
+      pixelFormat: 'yuv420p',
+      fragmented: false,
+    });
+    expect(track.extradata[0]).toBe(1);
+    expect(track.first).toMatchObject(firstPacket(file));
+  });
+
+  it('fragmented: the track, then its first sample from the first moof', () => {
+    const file = fixtures.clips['fragmented']!.file;
+    const track = readVideoTrack(topLevel(file, 'moov').bytes) as VideoTrackIndex;
+    expect(track).toMatchObject({ codec: 'h264', fragmented: true, first: undefined, editMediaTime: 0 });
+    const moof = topLevel(file, 'moof');
+    expect(firstFragmentSample(track, moof.bytes, moof.offset)).toMatchObject({
+      ...firstPacket(file),
+      duration: 512,
+    });
+  });
+
+  it('says why when the first sample is not the first picture shown', () => {
+    const file = fixtures.clips['editlist']!.file;
+    expect(readVideoTrack(topLevel(file, 'moov').bytes)).toBe('the edit list starts after the first sample');
+  });
+
+  it('says why, never throws, on a cut-off or foreign box', () => {
+    const moov = topLevel(fixtures.clips['faststart']!.file, 'moov').bytes;
+    expect(readVideoTrack(moov.subarray(0, 200))).toMatch(/^a malformed moov: /);
+    expect(readVideoTrack(Uint8Array.from([0, 0, 0, 8, 0x66, 0x72, 0x65, 0x65]))).toBe('not a moov box');
+    const fragmented = topLevel(fixtures.clips['fragmented']!.file, 'moov').bytes;
+    const track = readVideoTrack(fragmented) as VideoTrackIndex;
+    expect(firstFragmentSample(track, fragmented, 0)).toBe('not a moof box');
+    expect(firstFragmentSample({ ...track, editMediaTime: 1024 }, fragmented, 0)).toBe(
+      'a fragmented track with an edit list',
+    );
+  });
+});

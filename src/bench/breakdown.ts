@@ -10,13 +10,14 @@ import { numberField } from '../report/summary.js';
  * |---|---|---|
  * | connection | run start | TCP connected / TLS handshake done (DNS included) |
  * | server | connected | first body byte (the server's think time, TTFB without the connect) |
- * | download | first byte | the demuxer opened (the container header's bytes, a moov fetch, a start hold; the whole file for a download-first strategy) |
- * | decode | demuxer open | first frame |
+ * | download | first byte | decoding could start: frame 0's bytes in (an MP4 decoded from its index), or else the demuxer open (the container header's bytes, a moov fetch, a start hold; the whole file for a download-first strategy) |
+ * | decode | decoding could start | first frame |
  * | batch | first frame | first model run starts (waiting for a batch to fill) |
  * | inference | first model run starts | first result |
  *
  * A milestone the run did not report (no connect on a reused socket, no network at all for a file) merges
- * its part into the next one.
+ * its part into the next one; one reported after a later one (FFmpeg's open, after frame 0 came from the
+ * index) counts as reached at the later one, so that the parts never overlap.
  */
 export type SegmentName = 'connection' | 'server' | 'download' | 'decode' | 'batch' | 'inference';
 
@@ -95,6 +96,14 @@ export interface DiagnoseBreakdown {
     readonly moovFetchMs: number | null;
   };
   readonly decoder: {
+    /** When decoding could start: frame 0's bytes in (decoded from the MP4 index), or the demuxer open. */
+    readonly startAtMs: number | null;
+    /** What the decoder needed before it could start: frame 0's last byte, or `bytesFedAtOpen`. */
+    readonly bytesBeforeStart: number | null;
+    /** Frame 0 was decoded from the MP4 index (moov or first moof) before FFmpeg's demuxer opened. */
+    readonly firstFrameFromIndex: boolean | null;
+    /** Frame 0's sample as the index gives it. */
+    readonly frame0: { readonly offset: number; readonly bytes: number } | null;
     /**
      * Bytes handed to FFmpeg by the time its open returned: an upper bound on what the demuxer read, since
      * bytes that arrived while it opened are counted too (for moov-end, the moov moved to the front is).
@@ -226,6 +235,7 @@ export function breakdownOf(input: BreakdownInput): DiagnoseBreakdown {
   const moov = first('decode', 'moov');
   const moovFetch = first('decode', 'moov-fetch');
   const open = first('decode', 'open');
+  const index = first('decode', 'index');
   const hold = first('decode', 'start-hold-over');
   const firstFrame = first('decode', 'first-frame');
   const firstBatch = first('batch', 'batch');
@@ -249,19 +259,47 @@ export function breakdownOf(input: BreakdownInput): DiagnoseBreakdown {
           .filter((event) => event.stage === 'source' && event.name === 'chunk' && event.at <= open.at)
           .reduce((sum, event) => sum + (numberField(event, 'bytes') ?? 0), 0);
 
+  // Frame 0 from the MP4 index: decoding could start once the index was read and frame 0's last byte in.
+  const fromIndex = firstFrame === undefined ? null : firstFrame.data?.['fromIndex'] === true;
+  const frame0Offset = number(index, 'offset');
+  const frame0Bytes = number(index, 'size');
+  const frame0 =
+    frame0Offset !== null && frame0Bytes !== null ? { offset: frame0Offset, bytes: frame0Bytes } : null;
+  let startAt = at(open);
+  let bytesBeforeStart = number(open, 'bytesFed');
+  if (fromIndex && frame0) {
+    const end = frame0.offset + frame0.bytes;
+    const reached = first(
+      'source',
+      'chunk',
+      (event) => ofRequest(event) && (number(event, 'offset') ?? 0) + (number(event, 'bytes') ?? 0) >= end,
+    );
+    const times = [at(index), at(reached)].filter((ms): ms is number => ms !== null);
+    startAt = times.length > 0 ? Math.max(...times) : startAt;
+    bytesBeforeStart = end;
+  }
+
   const connectedAt = at(tls) ?? at(connect);
   const milestones: Array<[SegmentName, number | null]> = [
     ['connection', connectedAt],
     ['server', at(firstByte)],
-    ['download', at(open)],
+    ['download', startAt],
     ['decode', at(firstFrame)],
     ['batch', at(runStart)],
     ['inference', at(firstResult) ?? at(runEnd)],
   ];
+  // A milestone reported after a later one counts as reached at the later one.
+  let later: number | null = null;
+  for (let i = milestones.length - 1; i >= 0; i -= 1) {
+    const milestone = milestones[i]!;
+    if (milestone[1] === null) continue;
+    if (later !== null && milestone[1] > later) milestone[1] = later;
+    later = milestone[1];
+  }
   const segments: Segment[] = [];
   let from = 0;
   for (const [name, to] of milestones) {
-    if (to === null || to < from) continue;
+    if (to === null) continue;
     segments.push({ name, fromMs: round(from)!, toMs: round(to)!, ms: round(to - from)! });
     from = to;
   }
@@ -293,6 +331,10 @@ export function breakdownOf(input: BreakdownInput): DiagnoseBreakdown {
       moovFetchMs: moov && moovFetch ? round(moov.at - moovFetch.at) : null,
     },
     decoder: {
+      startAtMs: round(startAt),
+      bytesBeforeStart,
+      firstFrameFromIndex: fromIndex,
+      frame0,
       bytesFedAtOpen: number(open, 'bytesFed'),
       sourceBytesAtOpen,
       startHeldMs: round(number(hold, 'heldMs')),

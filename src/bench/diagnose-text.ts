@@ -92,21 +92,30 @@ export function formatDiagnosis({ breakdown: b, verdict: v }: DiagnoseDocument):
         ]
       : []),
     [
-      'bytes before open',
+      'bytes before decoding',
       '–',
       '–',
-      d.bytesFedAtOpen === null
-        ? 'the demuxer never opened'
-        : `≤ ${d.bytesFedAtOpen} handed to FFmpeg; ${d.sourceBytesAtOpen ?? '?'} received by then`,
+      d.bytesBeforeStart === null
+        ? 'decoding never started'
+        : d.firstFrameFromIndex && d.frame0
+          ? `${d.bytesBeforeStart}: frame 0 (bytes ${d.frame0.offset}–${d.bytesBeforeStart - 1}) from the MP4 index`
+          : `≤ ${d.bytesBeforeStart} handed to FFmpeg before its open; ${d.sourceBytesAtOpen ?? '?'} received by then`,
     ],
     ...(d.startHeldMs !== null
       ? [['start hold', '–', cellMs(d.startHeldMs), `STREAM_MIN_START_BYTES ${p.minStartBytes ?? ''}`]]
       : []),
     [
-      'decoder start (open)',
+      'decoder start',
+      cellMs(d.startAtMs),
+      '–',
+      d.firstFrameFromIndex ? 'frame 0 decoded alone, before the demuxer opened' : 'the demuxer opened',
+    ],
+    [
+      'demuxer open',
       cellMs(d.openAtMs),
       cellMs(d.openMs),
-      d.codec === null ? '' : `${d.codec} ${d.width}×${d.height}`,
+      (d.codec === null ? '' : `${d.codec} ${d.width}×${d.height}; `) +
+        `≤ ${d.bytesFedAtOpen ?? '?'} bytes handed to FFmpeg, ${d.sourceBytesAtOpen ?? '?'} received by then`,
     ],
     ['first frame', cellMs(d.firstFrameAtMs), '–', ''],
     [

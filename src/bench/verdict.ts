@@ -27,7 +27,7 @@ export interface Verdict {
 export const SEGMENT_LABELS: Readonly<Record<SegmentName, string>> = {
   connection: 'connecting (DNS, TCP, TLS)',
   server: 'waiting for the server (TTFB)',
-  download: 'download until the demuxer opened',
+  download: 'download until decoding could start',
   decode: 'decoding the first frame',
   batch: 'waiting for a batch',
   inference: 'the first model run',
@@ -81,7 +81,7 @@ function downloadAdvice(b: DiagnoseBreakdown, segment: Segment): Advice {
     const fetch = b.layout.moovFetchMs === null ? '' : ` (fetched in ${ms(b.layout.moovFetchMs)})`;
     return faststartAdvice(
       b,
-      `the moov box is ${where}, after the media data${fetch}: the demuxer opened ${ms(segment.ms)} after the first byte`,
+      `the moov box is ${where}, after the media data${fetch}: decoding could start ${ms(segment.ms)} after the first byte`,
     );
   }
   if (b.decoder.startHeldMs !== null && b.decoder.startHeldMs >= segment.ms / 2) {
@@ -91,10 +91,11 @@ function downloadAdvice(b: DiagnoseBreakdown, segment: Segment): Advice {
       settings: ['STREAM_MIN_START_BYTES', 'STREAM_BUFFER_TIMEOUT_S'],
     };
   }
+  const needed = b.decoder.firstFrameFromIndex
+    ? 'frame 0 ends'
+    : `the container header${b.layout.moovBytes === null ? '' : `, moov ${bytes(b.layout.moovBytes)}`}`;
   return {
-    finding:
-      `the demuxer opened ${ms(segment.ms)} after the first byte, with ${bytes(b.decoder.bytesFedAtOpen)} handed to it ` +
-      `(the container header${b.layout.moovBytes === null ? '' : `; moov ${bytes(b.layout.moovBytes)}`})`,
+    finding: `decoding could start ${ms(segment.ms)} after the first byte, at byte ${b.decoder.bytesBeforeStart ?? '?'} (${needed})`,
     change:
       'the link or the header is the limit: a closer host, or a file with a smaller header (a shorter clip, ' +
       'fewer tracks, or a fragmented MP4 whose first fragment is small)',
@@ -123,7 +124,7 @@ function segmentAdvice(b: DiagnoseBreakdown, segment: Segment): Advice {
     case 'decode':
       return {
         finding:
-          `the first frame came ${ms(segment.ms)} after the demuxer opened` +
+          `the first frame came ${ms(segment.ms)} after decoding could start` +
           (b.decoder.codec ? ` (${b.decoder.codec} ${b.decoder.width}×${b.decoder.height})` : ''),
         change:
           'a smaller IMG_SIZE makes the first frame’s conversion cheaper; on a GPU, USE_NVDEC=1 decodes ' +

@@ -166,6 +166,66 @@ describe('breakdownOf', () => {
     ]);
   });
 
+  it('frame 0 from the MP4 index: decoding starts when its bytes are in, before the demuxer opens', () => {
+    const indexed = events
+      .filter((event) => event.stage !== 'decode' || !['layout', 'moov-fetch', 'moov'].includes(event.name))
+      .map((event) =>
+        event.name === 'first-frame'
+          ? { ...event, at: t0 + 195, data: { frameNumber: 0, fromIndex: true } }
+          : event,
+      );
+    indexed.push(at('decode', 'index', 150, { offset: 48, size: 40_000, pts: 0, fragmented: false }));
+    indexed.sort((a, b) => a.at - b.at);
+    const b = breakdownOf({
+      target: 'https://cdn.example/clip.mp4',
+      pipeline: pipelineFacts(pipeline),
+      setupMs: 0,
+      model: {},
+      startedAt: t0,
+      events: indexed,
+      document: { ...document, source: { ...document.source, layout: 'faststart' } },
+    });
+    // Frame 0 ends at byte 40048: in with the chunk of 190 ms (bytes 30000–59999).
+    expect(b.decoder).toMatchObject({
+      firstFrameFromIndex: true,
+      frame0: { offset: 48, bytes: 40_000 },
+      bytesBeforeStart: 40_048,
+      startAtMs: 190,
+      openAtMs: 200,
+      firstFrameAtMs: 195,
+    });
+    expect(b.segments.map((segment) => [segment.name, segment.fromMs, segment.toMs])).toEqual([
+      ['connection', 0, 36],
+      ['server', 36, 131],
+      ['download', 131, 190],
+      ['decode', 190, 195],
+      ['batch', 195, 225],
+      ['inference', 225, 301],
+    ]);
+  });
+
+  it('a milestone reported after a later one counts as reached at the later one', () => {
+    // FFmpeg's open after the first frame (and no index event): the parts still follow each other.
+    const late = events.map((event) => (event.name === 'open' ? { ...event, at: t0 + 260 } : event));
+    const b = breakdownOf({
+      target: 'https://cdn.example/clip.mp4',
+      pipeline: pipelineFacts(pipeline),
+      setupMs: 0,
+      model: {},
+      startedAt: t0,
+      events: late,
+      document,
+    });
+    expect(b.segments.map((segment) => [segment.name, segment.ms])).toEqual([
+      ['connection', 36],
+      ['server', 95],
+      ['download', 89],
+      ['decode', 0],
+      ['batch', 5],
+      ['inference', 76],
+    ]);
+  });
+
   it('describes the pipeline the advice refers to', () => {
     expect(pipelineFacts(loadPipeline({ profile: 'full-download' }))).toMatchObject({
       source: 'http-full',

@@ -75,6 +75,10 @@ function breakdown(
       ...overrides.layout,
     },
     decoder: {
+      startAtMs: 150,
+      bytesBeforeStart: 65_536,
+      firstFrameFromIndex: false,
+      frame0: null,
       bytesFedAtOpen: 65_536,
       sourceBytesAtOpen: 65_536,
       startHeldMs: null,
@@ -202,7 +206,9 @@ describe('verdict', () => {
 
   it('a slow header over a faststart file: the link or the header is the limit', () => {
     const v = verdict(breakdown({ server: 100, download: 400, inference: 30 }));
-    expect(v.advice[0]!.finding).toMatch(/demuxer opened 400 ms after the first byte, with 65536 bytes/);
+    expect(v.advice[0]!.finding).toMatch(
+      /decoding could start 400 ms after the first byte, at byte 65536 \(the container header, moov 20000 bytes\)/,
+    );
     expect(v.advice[0]!.change).toMatch(/closer host/);
   });
 
@@ -270,7 +276,7 @@ describe('verdict', () => {
     expect(v.dominant).toBe('download');
     expect(v.dominantMs).toBe(1390);
     expect(v.headline).toMatch(
-      /no result in 1500 ms \(ended by budget\): the run was still download until the demuxer opened/,
+      /no result in 1500 ms \(ended by budget\): the run was still download until decoding could start/,
     );
     expect(settingsOf(v)).toEqual(
       expect.arrayContaining(['TIME_BUDGET_S', 'START_BUDGET_AFTER_FIRST_FRAME']),

@@ -60,7 +60,16 @@ describe('firstframe diagnose', () => {
     );
     for (const group of [b.network, b.decoder, b.batch, b.inference] as Array<Record<string, unknown>>) {
       for (const [key, value] of Object.entries(group)) {
-        if (!['remoteAddress', 'alpnProtocol', 'codec', 'firstReason'].includes(key)) {
+        if (
+          ![
+            'remoteAddress',
+            'alpnProtocol',
+            'codec',
+            'firstReason',
+            'firstFrameFromIndex',
+            'frame0',
+          ].includes(key)
+        ) {
           expect(isNumberOrNull(value), key).toBe(true);
         }
       }
@@ -79,9 +88,11 @@ describe('firstframe diagnose', () => {
     });
     expect(b.layout.moovOffset).toBeGreaterThan(b.layout.mdatOffset!);
     expect(b.layout.moovBytes).toBeGreaterThan(0);
+    expect(b.decoder.bytesBeforeStart).toBeGreaterThan(0);
     expect(b.decoder.bytesFedAtOpen).toBeGreaterThan(0);
     expect(b.decoder.sourceBytesAtOpen).toBeGreaterThan(0);
     expect(b.decoder).toMatchObject({ codec: 'h264', width: 640, height: 360 });
+    expect(typeof b.decoder.firstFrameFromIndex).toBe('boolean');
     expect(b.model.setupMs).toBeGreaterThan(0);
     expect(b.model.path).toMatch(/\.onnx$/);
     expect(b.batch).toMatchObject({ firstSize: 1, firstReason: 'first-frame' });
@@ -93,7 +104,7 @@ describe('firstframe diagnose', () => {
     // The milestones come in order and the parts add up to the time to first result.
     const order = [
       b.network.firstByteAtMs!,
-      b.decoder.openAtMs!,
+      b.decoder.startAtMs!,
       b.decoder.firstFrameAtMs!,
       b.inference.firstRunStartAtMs!,
       b.firstResultAtMs!,
@@ -123,8 +134,9 @@ describe('firstframe diagnose', () => {
       'TLS',
       'time to first byte',
       'container layout',
-      'bytes before open',
-      'decoder start \\(open\\)',
+      'bytes before decoding',
+      'decoder start',
+      'demuxer open',
       'first frame',
       'first inference',
       'first result',

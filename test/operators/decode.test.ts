@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -449,6 +449,17 @@ describe('decode: bad input gives a typed error, never a crash or a hang', () =>
       reason: 'error',
       code: error.code,
     });
+  });
+
+  it('a cut-off moov that arrived whole before FFmpeg opened: a typed error every time, never a crash', async () => {
+    // All the bytes, and their end, are in before the demuxer's open is called (frame 0 from the index
+    // waits for the moov first): beamcoder crashed when such an open failed on a finished governor.
+    const file = join(scratch, 'cut-moov.mp4');
+    writeFileSync(file, readFileSync(fixtures.clips['faststart']!.file).subarray(0, 1000));
+    for (let i = 0; i < 20; i += 1) {
+      const { error } = await decodeError(fileSource(file));
+      expect(error.code).toBe('FF_ERR_NOT_A_VIDEO');
+    }
   });
 
   it('corrupt packets in the middle: lost frames are counted and reported, numbering stays true, decoding goes on', async () => {

@@ -1,4 +1,4 @@
-// run: npx tsx bench/decode.ts [--runs N] [--rate B/S] [--ttfb MS] [--json]
+// run: npx tsx bench/decode.ts [--runs N] [--rate B/S] [--ttfb MS] [--throughput-runs N] [--part P] [--json]
 //
 // How close the decode operator comes to the first frame the link physically allows, how it compares with
 // OpenCV on the same link, and how fast it decodes a whole clip against the ffmpeg CLI.
@@ -14,9 +14,15 @@
 //    /usr/bin/python3); skipped with a note when cv2 is missing.
 // 4. Targets: ours ≤ 1.15 × (limit + 10 ms) on every layout; ours ≤ OpenCV on moov first; ours ≤ 0.7 ×
 //    OpenCV on moov last and fragmented (medians).
-// 5. Throughput: bench-faststart from disk through fileSource, threads frame and slice (2 threads), without
-//    conversion and with every 5th frame letterboxed at 640, against `ffmpeg -v error -i FILE -f null -`;
-//    target ≥ 0.9 × ffmpeg's frames per second (medians of 3).
+// 5. Throughput: bench-faststart from disk through fileSource, 2 decoder threads, against the ffmpeg CLI with
+//    the same thread count and type, in interleaved rounds (ffmpeg, ours, ffmpeg, ours…, so that load from
+//    elsewhere hits both sides of a ratio): threads auto and frame against `ffmpeg -threads 2` (frame
+//    threads), slice against `-threads 2 -thread_type slice`, and every 5th frame letterboxed at 640
+//    against ffmpeg running the same filter graph on the same frames. ffmpeg's default (`-threads 0`: one
+//    more thread than cores) is timed too, for reference. Target: the median of the rounds' ratios
+//    (our fps / ffmpeg's fps in the same round) ≥ 0.9.
+//
+// --part first-frame or --part throughput runs one half (default: both).
 //
 // Prints the tables on stdout (with --json: the JSON document on stdout and the tables on stderr) and
 // exits with 1 when a target is missed. Besides the targets, each first-frame row carries where the time
@@ -32,6 +38,7 @@ import { firstValueFrom, lastValueFrom, take, tap } from 'rxjs';
 import type { StageEvent } from '../src/core/events.js';
 import { makeFixtures, defaultFixtureDir, type ClipInfo } from '../src/fixtures/make.js';
 import { scanTopLevelBoxes } from '../src/media/mp4-boxes.js';
+import { letterboxFilterSpec, letterboxGeometry } from '../src/media/letterbox.js';
 import { decode, type DecodedFrame, type DecodeOptions } from '../src/operators/decode.js';
 import { startNetSim, type NetSim } from '../src/sim/netsim.js';
 import { createDispatcher } from '../src/sources/dispatcher.js';
@@ -46,7 +53,7 @@ const LIMIT_SLACK_MS = 10;
 const OPENCV_FACTOR_MOOV_FIRST = 1;
 const OPENCV_FACTOR_OTHERS = 0.7;
 const THROUGHPUT_RATIO = 0.9;
-const THROUGHPUT_RUNS = 3;
+const THROUGHPUT_RUNS = 5;
 /** Frame 0 is the smallest pts among the first packets; with B-frames it is never further than this. */
 const FIRST_PACKETS = 16;
 
@@ -57,23 +64,36 @@ interface Settings {
   runs: number;
   rateBytesPerSec: number;
   ttfbMs: number;
+  throughputRuns: number;
+  part: 'all' | 'first-frame' | 'throughput';
   json: boolean;
 }
 
 function usageError(problems: readonly string[]): never {
   for (const problem of problems) console.error(`bench/decode: ${problem}`);
-  console.error('usage: npx tsx bench/decode.ts [--runs N] [--rate B/S] [--ttfb MS] [--json]');
+  console.error(
+    'usage: npx tsx bench/decode.ts [--runs N] [--rate B/S] [--ttfb MS] [--throughput-runs N] [--part all|first-frame|throughput] [--json]',
+  );
   process.exit(2);
 }
 
 function readSettings(): Settings {
-  let values: { runs?: string; rate?: string; ttfb?: string; json?: boolean };
+  let values: {
+    runs?: string;
+    rate?: string;
+    ttfb?: string;
+    'throughput-runs'?: string;
+    part?: string;
+    json?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       options: {
         runs: { type: 'string' },
         rate: { type: 'string' },
         ttfb: { type: 'string' },
+        'throughput-runs': { type: 'string' },
+        part: { type: 'string' },
         json: { type: 'boolean' },
       },
       strict: true,
@@ -110,8 +130,19 @@ function readSettings(): Settings {
       (n) => Number.isFinite(n) && n >= 0,
       'a number of milliseconds >= 0',
     ),
+    throughputRuns: number(
+      'throughput-runs',
+      values['throughput-runs'],
+      THROUGHPUT_RUNS,
+      (n) => Number.isInteger(n) && n > 0,
+      'a positive integer',
+    ),
+    part: (values.part ?? 'all') as Settings['part'],
     json: values.json ?? false,
   };
+  if (!['all', 'first-frame', 'throughput'].includes(settings.part)) {
+    problems.push(`--part: expected all, first-frame or throughput, got ${JSON.stringify(values.part)}`);
+  }
   if (problems.length > 0) usageError(problems);
   return settings;
 }
@@ -261,6 +292,8 @@ interface OursRun {
   /** Main-stream offset reached when the first frame came out, and how many packets that completes. */
   offsetAtFirstFrame: number | undefined;
   packetsInAtFirstFrame: number | undefined;
+  /** Frame 0 decoded from the MP4 index, before FFmpeg's demuxer opened. */
+  fromIndex: boolean;
   requests: number;
 }
 
@@ -311,6 +344,7 @@ async function oursOnce(sim: NetSim, facts: ClipLayoutFacts): Promise<OursRun> {
         offsetAtFirstFrame === undefined
           ? undefined
           : facts.packetEnds.filter((end) => end <= offsetAtFirstFrame).length,
+      fromIndex: firstFrameEvent?.data?.fromIndex === true,
       requests: sim.requests.length - requestsBefore,
     };
   } finally {
@@ -320,32 +354,138 @@ async function oursOnce(sim: NetSim, facts: ClipLayoutFacts): Promise<OursRun> {
 
 // ---- time to first frame: OpenCV --------------------------------------------------------------------
 
-type OpenCvResult =
-  | { available: true; version: string; runs: Array<{ ms: number; ok: boolean; error?: string }> }
-  | { available: false; note: string };
+interface OpenCvRun {
+  ms: number;
+  ok: boolean;
+  error?: string;
+}
 
-async function openCvRuns(url: string, runs: number): Promise<OpenCvResult> {
+type OpenCvResult =
+  { available: true; version: string; runs: OpenCvRun[] } | { available: false; note: string };
+
+type OpenCv =
+  | { available: true; version: string; run: (url: string) => Promise<OpenCvRun>; close: () => void }
+  | { available: false; note: string; close: () => void };
+
+/**
+ * One Python process for the whole bench (opencv_first_frame.py --serve): a run is a URL on its stdin and a
+ * JSON line on its stdout, so OpenCV's runs alternate with ours while Python and cv2 load once, before any
+ * timed run (as in a miner, where they are loaded long before a video comes).
+ */
+async function startOpenCv(): Promise<OpenCv> {
+  const skipped = (note: string): OpenCv => ({
+    available: false,
+    note: `OpenCV comparison skipped: ${note}`,
+    close: () => undefined,
+  });
+  let child;
   try {
-    const { stdout } = await runCommand(SYSTEM_PYTHON, [OPENCV_SCRIPT, url, String(runs)]);
-    return JSON.parse(stdout) as OpenCvResult;
+    child = spawn(SYSTEM_PYTHON, [OPENCV_SCRIPT, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (error) {
-    return { available: false, note: `OpenCV comparison skipped: ${(error as Error).message}` };
+    return skipped((error as Error).message);
   }
+  const python = child;
+  let stderr = '';
+  python.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-2000)));
+  const lines: string[] = [];
+  const waiters: Array<(line: string | undefined) => void> = [];
+  let buffered = '';
+  let closed = false;
+  python.stdout.setEncoding('utf8').on('data', (text: string) => {
+    buffered += text;
+    for (let at = buffered.indexOf('\n'); at >= 0; at = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      const waiter = waiters.shift();
+      if (waiter) waiter(line);
+      else lines.push(line);
+    }
+  });
+  const finished = () => {
+    closed = true;
+    for (const waiter of waiters.splice(0)) waiter(undefined);
+  };
+  python.once('close', finished);
+  python.once('error', finished);
+  const nextLine = () =>
+    new Promise<string | undefined>((resolve) => {
+      const line = lines.shift();
+      if (line !== undefined || closed) resolve(line);
+      else waiters.push(resolve);
+    });
+  const hello = await nextLine();
+  const parsed = hello
+    ? (JSON.parse(hello) as { available: boolean; version?: string; note?: string })
+    : undefined;
+  if (!parsed?.available) {
+    python.kill();
+    return skipped(parsed?.note ?? (stderr.trim() || `${SYSTEM_PYTHON} ${OPENCV_SCRIPT} gave no answer`));
+  }
+  return {
+    available: true,
+    version: parsed.version ?? 'unknown',
+    run: async (url) => {
+      python.stdin.write(`${url}\n`);
+      const line = await nextLine();
+      if (line === undefined) return { ms: Number.NaN, ok: false, error: `OpenCV exited: ${stderr.trim()}` };
+      return JSON.parse(line) as OpenCvRun;
+    },
+    close: () => {
+      python.stdin.end();
+    },
+  };
 }
 
 // ---- throughput -------------------------------------------------------------------------------------
 
+/** An ffmpeg command line to compare with: options before `-i` (the decoder's), and after it. */
+interface FfmpegVariant {
+  name: string;
+  input: readonly string[];
+  output: readonly string[];
+}
+
+const keepEvery5 = (frameNumber: number) => frameNumber % 5 === 0;
+
+/** The letterbox our decode stage applies to kept frames, as an ffmpeg filter on every 5th frame. */
+function ffmpegLetterbox(width: number, height: number): FfmpegVariant {
+  const letterbox = letterboxFilterSpec(letterboxGeometry(width, height, IMG_SIZE));
+  return {
+    name: `ffmpeg -threads 2, every 5th letterboxed`,
+    input: ['-threads', '2'],
+    // `n` counts decoded frames in display order, as our frame numbers do; passthrough keeps ffmpeg from
+    // duplicating frames to fill the gaps the select leaves.
+    output: ['-vf', `select=not(mod(n\\,5)),${letterbox}`, '-fps_mode', 'passthrough'],
+  };
+}
+
+const FFMPEG_FRAME: FfmpegVariant = { name: 'ffmpeg -threads 2', input: ['-threads', '2'], output: [] };
+const FFMPEG_SLICE: FfmpegVariant = {
+  name: 'ffmpeg -threads 2 -thread_type slice',
+  input: ['-threads', '2', '-thread_type', 'slice'],
+  output: [],
+};
+/** ffmpeg's default, `-threads 0`: for frame threads, one more thread than there are cores. */
+const FFMPEG_DEFAULT: FfmpegVariant = { name: 'ffmpeg (default threads)', input: [], output: [] };
+
 interface ThroughputCase {
   name: string;
-  threads: 'frame' | 'slice';
+  threads: 'auto' | 'frame' | 'slice';
   keepFrame: (frameNumber: number) => boolean;
+  /** The ffmpeg command with the same thread count and type (and the same conversion). */
+  against: 'frame' | 'slice' | 'letterbox';
 }
 
 const THROUGHPUT_CASES: readonly ThroughputCase[] = [
-  { name: 'decode only, frame threads', threads: 'frame', keepFrame: () => false },
-  { name: 'decode only, slice threads', threads: 'slice', keepFrame: () => false },
-  { name: `+ letterbox every 5th @${IMG_SIZE}, frame`, threads: 'frame', keepFrame: (n) => n % 5 === 0 },
-  { name: `+ letterbox every 5th @${IMG_SIZE}, slice`, threads: 'slice', keepFrame: (n) => n % 5 === 0 },
+  { name: 'decode only, threads auto (default)', threads: 'auto', keepFrame: () => false, against: 'frame' },
+  { name: 'decode only, frame threads', threads: 'frame', keepFrame: () => false, against: 'frame' },
+  { name: 'decode only, slice threads', threads: 'slice', keepFrame: () => false, against: 'slice' },
+  {
+    name: `+ letterbox every 5th @${IMG_SIZE}, auto`,
+    threads: 'auto',
+    keepFrame: keepEvery5,
+    against: 'letterbox',
+  },
 ];
 
 interface WholeFileRun {
@@ -372,15 +512,27 @@ async function decodeWholeFile(file: string, options: DecodeOptions): Promise<Wh
 }
 
 /**
- * `ffmpeg -v error -i FILE -f null -`, timed; bash's `times` reports the CPU its child used (all of
- * ffmpeg's threads), which Node's child_process does not. bash adds a few ms to a run of seconds.
+ * `ffmpeg -v error [input options] -i FILE [output options] -f null -`, timed; bash's `times` reports the
+ * CPU its child used (all of ffmpeg's threads), which Node's child_process does not. bash adds a few ms to
+ * a run of seconds.
  */
-async function ffmpegWholeFile(file: string): Promise<{ seconds: number; cpuSeconds: number }> {
+async function ffmpegWholeFile(
+  file: string,
+  variant: FfmpegVariant,
+): Promise<{ seconds: number; cpuSeconds: number }> {
   const { stdout, ms: elapsed } = await runCommand('bash', [
     '-c',
-    'ffmpeg -v error -i "$1" -f null - && times',
+    'ffmpeg "$@" && times',
     'bench-ffmpeg',
+    '-v',
+    'error',
+    ...variant.input,
+    '-i',
     file,
+    ...variant.output,
+    '-f',
+    'null',
+    '-',
   ]);
   // `times` prints the shell's user/sys, then its children's: "0m2.891s 0m0.104s".
   const children = stdout.trim().split('\n').at(-1) ?? '';
@@ -389,6 +541,98 @@ async function ffmpegWholeFile(file: string): Promise<{ seconds: number; cpuSeco
     0,
   );
   return { seconds: elapsed / 1000, cpuSeconds };
+}
+
+interface ThroughputResult {
+  name: string;
+  against: string;
+  frames: number[];
+  seconds: number[];
+  cpuSeconds: number[];
+  fps: number;
+  ffmpegFps: number;
+  ffmpegCpuSeconds: number;
+  /** Median over rounds of (our fps / the compared ffmpeg's fps in the same round): the target. */
+  ratio: number;
+  ratioSpread: Spread;
+  /** Against ffmpeg's default thread count, same way. */
+  ratioToDefault: number;
+}
+
+async function measureThroughput(
+  clip: ClipInfo,
+  runs: number,
+): Promise<{
+  results: ThroughputResult[];
+  variants: Record<string, { name: string; fps: number; cpuSeconds: number }>;
+  load: [number, number];
+}> {
+  const variants: Record<'frame' | 'slice' | 'letterbox' | 'default', FfmpegVariant> = {
+    frame: FFMPEG_FRAME,
+    slice: FFMPEG_SLICE,
+    letterbox: ffmpegLetterbox(clip.width, clip.height),
+    default: FFMPEG_DEFAULT,
+  };
+  const loadBefore = loadavg()[0]!;
+  const ffmpegRuns = Object.fromEntries(
+    Object.keys(variants).map((key) => [key, [] as Array<{ seconds: number; cpuSeconds: number }>]),
+  );
+  const ours = THROUGHPUT_CASES.map(() => [] as WholeFileRun[]);
+  for (let round = 0; round < runs; round += 1) {
+    // Alternating, so that a burst of load from elsewhere slows both sides of a ratio rather than one.
+    const order: Array<() => Promise<void>> = [];
+    for (const [index, testCase] of THROUGHPUT_CASES.entries()) {
+      order.push(async () => {
+        ours[index]!.push(
+          await decodeWholeFile(clip.file, {
+            imgSize: IMG_SIZE,
+            keepFrame: testCase.keepFrame,
+            threads: testCase.threads,
+            threadCount: 2,
+          }),
+        );
+      });
+      const key = (['frame', 'slice', 'letterbox', 'default'] as const)[index]!;
+      order.push(async () => {
+        ffmpegRuns[key]!.push(await ffmpegWholeFile(clip.file, variants[key]));
+      });
+    }
+    for (const step of order) await step();
+    progress(`throughput round ${round + 1}/${runs} done (load ${loadavg()[0]!.toFixed(2)})`);
+  }
+  const fpsOf = (seconds: number) => clip.frames / seconds;
+  const results = THROUGHPUT_CASES.map((testCase, index) => {
+    const runsOurs = ours[index]!;
+    const against = ffmpegRuns[testCase.against]!;
+    const reference = ffmpegRuns['default']!;
+    const ratios = runsOurs.map((run, round) => fpsOf(run.seconds) / fpsOf(against[round]!.seconds));
+    return {
+      name: testCase.name,
+      against: variants[testCase.against].name,
+      frames: runsOurs.map((r) => r.frames),
+      seconds: runsOurs.map((r) => r.seconds),
+      cpuSeconds: runsOurs.map((r) => r.cpuSeconds),
+      fps: median(runsOurs.map((r) => fpsOf(r.seconds))),
+      ffmpegFps: median(against.map((r) => fpsOf(r.seconds))),
+      ffmpegCpuSeconds: median(against.map((r) => r.cpuSeconds)),
+      ratio: median(ratios),
+      ratioSpread: spread(ratios),
+      ratioToDefault: median(
+        runsOurs.map((run, round) => fpsOf(run.seconds) / fpsOf(reference[round]!.seconds)),
+      ),
+    };
+  });
+  const summary = Object.fromEntries(
+    Object.entries(variants).map(([key, variant]) => [
+      key,
+      {
+        name: variant.name,
+        fps: median(ffmpegRuns[key]!.map((r) => fpsOf(r.seconds))),
+        cpuSeconds: median(ffmpegRuns[key]!.map((r) => r.cpuSeconds)),
+      },
+    ]),
+  );
+  return { results, variants: summary, load: [loadBefore, loadavg()[0]!] };
 }
 
 // ---- report -----------------------------------------------------------------------------------------
@@ -444,60 +688,42 @@ async function main(): Promise<void> {
   // three times as many mark-compact GCs (and used ~2 CPU s more per clip) after the simulator had served
   // OpenCV's runs, so the order of the sections would otherwise decide part of the ratio.
   const throughputClip = clipOf('faststart');
-  progress(
-    `throughput on ${relative(process.cwd(), throughputClip.file)}: ${THROUGHPUT_RUNS} rounds of ffmpeg and the ${THROUGHPUT_CASES.length} cases`,
-  );
-  // Rounds interleave ffmpeg with our cases, so that a burst of load from elsewhere on the machine slows
-  // both sides of a ratio rather than one.
-  const ffmpegRuns: Array<{ seconds: number; cpuSeconds: number }> = [];
-  const caseResults = THROUGHPUT_CASES.map(() => [] as WholeFileRun[]);
-  for (let round = 0; round < THROUGHPUT_RUNS; round += 1) {
-    ffmpegRuns.push(await ffmpegWholeFile(throughputClip.file));
-    for (const [index, testCase] of THROUGHPUT_CASES.entries()) {
-      caseResults[index]!.push(
-        await decodeWholeFile(throughputClip.file, {
-          imgSize: IMG_SIZE,
-          keepFrame: testCase.keepFrame,
-          threads: testCase.threads,
-          threadCount: 2,
-        }),
-      );
-    }
+  let throughput: Awaited<ReturnType<typeof measureThroughput>> | undefined;
+  if (settings.part !== 'first-frame') {
+    progress(
+      `throughput on ${relative(process.cwd(), throughputClip.file)}: ${settings.throughputRuns} rounds of the ${THROUGHPUT_CASES.length} cases and the ffmpeg commands, interleaved`,
+    );
+    throughput = await measureThroughput(throughputClip, settings.throughputRuns);
   }
-  const ffmpegSeconds = ffmpegRuns.map((run) => run.seconds);
-  const ffmpegCpuSeconds = median(ffmpegRuns.map((run) => run.cpuSeconds));
-  const ffmpegFps = throughputClip.frames / median(ffmpegSeconds);
-  const throughput = THROUGHPUT_CASES.map((testCase, index) => {
-    const results = caseResults[index]!;
-    const fps = median(results.map((r) => r.frames / r.seconds));
-    return {
-      name: testCase.name,
-      frames: results.map((r) => r.frames),
-      seconds: results.map((r) => r.seconds),
-      cpuSeconds: results.map((r) => r.cpuSeconds),
-      fps,
-      ratio: fps / ffmpegFps,
-    };
-  });
 
-  const sim = await startNetSim({
-    root: set.dir,
-    rateBytesPerSec: settings.rateBytesPerSec,
-    ttfbMs: settings.ttfbMs,
-  });
   const firstFrame: Array<{ facts: ClipLayoutFacts; ours: OursRun[]; opencv: OpenCvResult }> = [];
-  try {
-    for (const clipFacts of facts) {
-      progress(
-        `first frame, ${clipFacts.layout}: ${settings.runs} runs of ours, then ${settings.runs} of OpenCV`,
-      );
-      const ours: OursRun[] = [];
-      for (let run = 0; run < settings.runs; run += 1) ours.push(await oursOnce(sim, clipFacts));
-      const opencv = await openCvRuns(sim.urlFor(`/${basename(clipFacts.file)}`), settings.runs);
-      firstFrame.push({ facts: clipFacts, ours, opencv });
+  if (settings.part !== 'throughput') {
+    const sim = await startNetSim({
+      root: set.dir,
+      rateBytesPerSec: settings.rateBytesPerSec,
+      ttfbMs: settings.ttfbMs,
+    });
+    const openCv = await startOpenCv();
+    try {
+      for (const clipFacts of facts) {
+        progress(
+          `first frame, ${clipFacts.layout}: ${settings.runs} runs of ours and of OpenCV, alternating`,
+        );
+        const ours: OursRun[] = [];
+        const openCvRuns: OpenCvRun[] = [];
+        for (let run = 0; run < settings.runs; run += 1) {
+          ours.push(await oursOnce(sim, clipFacts));
+          if (openCv.available) openCvRuns.push(await openCv.run(sim.urlFor(`/${basename(clipFacts.file)}`)));
+        }
+        const opencv: OpenCvResult = openCv.available
+          ? { available: true, version: openCv.version, runs: openCvRuns }
+          : { available: false, note: openCv.note };
+        firstFrame.push({ facts: clipFacts, ours, opencv });
+      }
+    } finally {
+      openCv.close();
+      await sim.close();
     }
-  } finally {
-    await sim.close();
   }
 
   // ---- targets and tables ----
@@ -534,13 +760,14 @@ async function main(): Promise<void> {
       decodedMs: definedMedian(ours.map((r) => r.decodedMs)),
       packetsInAtFirstFrame: definedMedian(ours.map((r) => r.packetsInAtFirstFrame)),
       offsetAtFirstFrame: definedMedian(ours.map((r) => r.offsetAtFirstFrame)),
+      fromIndex: ours.filter((r) => r.fromIndex).length,
     };
     return { f, ours, oursMs, bound, limitPass, opencv, openCvMs, factor, openCvPass, diagnosis };
   });
-  const throughputRows = throughput.map((row) => {
+  const throughputRows = (throughput?.results ?? []).map((row) => {
     const pass = row.ratio >= THROUGHPUT_RATIO;
     targets.push({
-      what: `throughput, ${row.name}: ≥ ${THROUGHPUT_RATIO} × ffmpeg`,
+      what: `throughput, ${row.name}: ≥ ${THROUGHPUT_RATIO} × ${row.against}`,
       value: row.ratio,
       bound: THROUGHPUT_RATIO,
       pass,
@@ -550,121 +777,154 @@ async function main(): Promise<void> {
   const pass = targets.every((target) => target.pass);
 
   const lines: string[] = [];
-  lines.push(
-    `Time to first frame over the simulator: ${settings.rateBytesPerSec} B/s, ${settings.ttfbMs} ms TTFB; ` +
-      `httpSource(stream) → decode({ imgSize: ${IMG_SIZE} }), take(1); fresh dispatcher per run; ${settings.runs} runs (ms); ` +
-      `load average at the start ${startLoad.toFixed(2)} on ${availableParallelism()} cores`,
-  );
-  lines.push(
-    table(
-      [
-        'layout',
-        'limit',
-        'bound',
-        'ours med',
-        'min',
-        'max',
-        'vs limit',
-        'OpenCV med',
-        'min',
-        'max',
-        'ours/OpenCV',
-        'limit target',
-        'OpenCV target',
-      ],
-      firstFrameRows.map((row) => [
-        row.f.layout,
-        ms(row.f.limitMs),
-        ms(row.bound),
-        ms(row.oursMs.median),
-        ms(row.oursMs.min),
-        ms(row.oursMs.max),
-        (row.oursMs.median / row.f.limitMs).toFixed(2),
-        ms(row.openCvMs?.median),
-        ms(row.openCvMs?.min),
-        ms(row.openCvMs?.max),
-        row.openCvMs ? (row.oursMs.median / row.openCvMs.median).toFixed(2) : '-',
-        verdict(row.limitPass),
-        row.openCvMs ? `${verdict(row.openCvPass)} (≤ ${row.factor})` : 'skip',
-      ]),
-      1,
-    ),
-  );
-  lines.push(
-    'limits: ' + firstFrameRows.map((row) => `${row.f.layout} = ${row.f.limitFormula} at rate`).join('; '),
-  );
-  lines.push('');
-  lines.push(
-    "Where the time went (medians, ms from subscribe; packets: of the clip's video packets in file order, how many had fully arrived at the first frame)",
-  );
-  lines.push(
-    table(
-      [
-        'layout',
-        'first byte',
-        'frame-0 bytes in',
-        'moov asked',
-        'moov in',
-        'demuxer open',
-        'decoded',
-        'emitted',
-        'frame-0 end',
-        'offset at 1st frame',
-        'packets in',
-      ],
-      firstFrameRows.map((row) => [
-        row.f.layout,
-        ms(row.diagnosis.firstByteMs),
-        ms(row.diagnosis.frameBytesInMs),
-        ms(row.diagnosis.moovFetchMs),
-        ms(row.diagnosis.moovMs),
-        ms(row.diagnosis.openMs),
-        ms(row.diagnosis.decodedMs),
-        ms(row.oursMs.median),
-        String(row.f.firstFrameEnd),
-        row.diagnosis.offsetAtFirstFrame === undefined
-          ? '-'
-          : String(Math.round(row.diagnosis.offsetAtFirstFrame)),
-        row.diagnosis.packetsInAtFirstFrame === undefined ? '-' : String(row.diagnosis.packetsInAtFirstFrame),
-      ]),
-      1,
-    ),
-  );
-  for (const row of firstFrameRows) {
-    if (!row.opencv.available) lines.push(`OpenCV, ${row.f.layout}: ${row.opencv.note}`);
-    else if (row.opencv.runs.some((r) => !r.ok)) {
-      lines.push(
-        `OpenCV, ${row.f.layout}: ${row.opencv.runs.filter((r) => !r.ok).length} runs without a frame (${row.opencv.runs.find((r) => !r.ok)?.error})`,
-      );
+  if (firstFrameRows.length > 0) {
+    lines.push(
+      `Time to first frame over the simulator: ${settings.rateBytesPerSec} B/s, ${settings.ttfbMs} ms TTFB; ` +
+        `httpSource(stream) → decode({ imgSize: ${IMG_SIZE} }), take(1); fresh dispatcher per run; ${settings.runs} runs (ms); ` +
+        `load average at the start ${startLoad.toFixed(2)} on ${availableParallelism()} cores`,
+    );
+    lines.push(
+      table(
+        [
+          'layout',
+          'limit',
+          'bound',
+          'ours med',
+          'min',
+          'max',
+          'vs limit',
+          'OpenCV med',
+          'min',
+          'max',
+          'ours/OpenCV',
+          'limit target',
+          'OpenCV target',
+        ],
+        firstFrameRows.map((row) => [
+          row.f.layout,
+          ms(row.f.limitMs),
+          ms(row.bound),
+          ms(row.oursMs.median),
+          ms(row.oursMs.min),
+          ms(row.oursMs.max),
+          (row.oursMs.median / row.f.limitMs).toFixed(2),
+          ms(row.openCvMs?.median),
+          ms(row.openCvMs?.min),
+          ms(row.openCvMs?.max),
+          row.openCvMs ? (row.oursMs.median / row.openCvMs.median).toFixed(2) : '-',
+          verdict(row.limitPass),
+          row.openCvMs ? `${verdict(row.openCvPass)} (≤ ${row.factor})` : 'skip',
+        ]),
+        1,
+      ),
+    );
+    lines.push(
+      'limits: ' + firstFrameRows.map((row) => `${row.f.layout} = ${row.f.limitFormula} at rate`).join('; '),
+    );
+    lines.push('');
+    lines.push(
+      "Where the time went (medians, ms from subscribe; packets: of the clip's video packets in file order, how many had fully arrived at the first frame; from index: runs whose frame 0 came from the MP4 index, before FFmpeg's open)",
+    );
+    lines.push(
+      table(
+        [
+          'layout',
+          'first byte',
+          'frame-0 bytes in',
+          'moov asked',
+          'moov in',
+          'demuxer open',
+          'decoded',
+          'emitted',
+          'frame-0 end',
+          'offset at 1st frame',
+          'packets in',
+          'from index',
+        ],
+        firstFrameRows.map((row) => [
+          row.f.layout,
+          ms(row.diagnosis.firstByteMs),
+          ms(row.diagnosis.frameBytesInMs),
+          ms(row.diagnosis.moovFetchMs),
+          ms(row.diagnosis.moovMs),
+          ms(row.diagnosis.openMs),
+          ms(row.diagnosis.decodedMs),
+          ms(row.oursMs.median),
+          String(row.f.firstFrameEnd),
+          row.diagnosis.offsetAtFirstFrame === undefined
+            ? '-'
+            : String(Math.round(row.diagnosis.offsetAtFirstFrame)),
+          row.diagnosis.packetsInAtFirstFrame === undefined
+            ? '-'
+            : String(row.diagnosis.packetsInAtFirstFrame),
+          `${row.diagnosis.fromIndex}/${row.ours.length}`,
+        ]),
+        1,
+      ),
+    );
+    for (const row of firstFrameRows) {
+      if (!row.opencv.available) lines.push(`OpenCV, ${row.f.layout}: ${row.opencv.note}`);
+      else if (row.opencv.runs.some((r) => !r.ok)) {
+        lines.push(
+          `OpenCV, ${row.f.layout}: ${row.opencv.runs.filter((r) => !r.ok).length} runs without a frame (${row.opencv.runs.find((r) => !r.ok)?.error})`,
+        );
+      }
     }
   }
   const openCvVersion = firstFrameRows.map((row) => row.opencv).find((r) => r.available);
   if (openCvVersion?.available) lines.push(`OpenCV ${openCvVersion.version} (${SYSTEM_PYTHON}, CAP_FFMPEG)`);
-  lines.push('');
-  lines.push(
-    `Decode throughput: ${relative(process.cwd(), throughputClip.file)} (${throughputClip.width}×${throughputClip.height}, ` +
-      `${throughputClip.frames} frames) via fileSource, threadCount 2; ffmpeg -v error -i FILE -f null -: ` +
-      `${ffmpegFps.toFixed(1)} fps (median ${median(ffmpegSeconds).toFixed(2)} s, ${ffmpegCpuSeconds.toFixed(2)} CPU s); ` +
-      `medians of ${THROUGHPUT_RUNS}, ffmpeg and our cases interleaved; load average at the end ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores`,
-  );
-  lines.push(
-    table(
-      ['case', 'frames', 'seconds', 'CPU s', 'fps', 'ffmpeg fps', 'ratio', `target ≥ ${THROUGHPUT_RATIO}`],
-      throughputRows.map((row) => [
-        row.name,
-        row.frames.every((n) => n === throughputClip.frames)
-          ? String(throughputClip.frames)
-          : row.frames.join('/'),
-        median(row.seconds).toFixed(2),
-        median(row.cpuSeconds).toFixed(2),
-        row.fps.toFixed(1),
-        ffmpegFps.toFixed(1),
-        row.ratio.toFixed(3),
-        verdict(row.pass),
-      ]),
-      1,
-    ),
-  );
+  if (firstFrameRows.length > 0) lines.push('');
+  if (throughput) {
+    const reference = Object.values(throughput.variants)
+      .map((v) => `${v.name} ${v.fps.toFixed(1)} fps (${v.cpuSeconds.toFixed(2)} CPU s)`)
+      .join('; ');
+    lines.push(
+      `Decode throughput: ${relative(process.cwd(), throughputClip.file)} (${throughputClip.width}×${throughputClip.height}, ` +
+        `${throughputClip.frames} frames) via fileSource, threadCount 2; ${settings.throughputRuns} interleaved rounds; ` +
+        `load average ${throughput.load[0].toFixed(2)} before, ${throughput.load[1].toFixed(2)} after, on ${availableParallelism()} cores`,
+    );
+    lines.push(`ffmpeg medians: ${reference}`);
+    lines.push(
+      table(
+        [
+          'case',
+          'frames',
+          'seconds',
+          'CPU s',
+          'fps',
+          'compared with',
+          'its fps',
+          'its CPU s',
+          'ratio',
+          'min',
+          'max',
+          'vs default',
+          `target ≥ ${THROUGHPUT_RATIO}`,
+        ],
+        throughputRows.map((row) => [
+          row.name,
+          row.frames.every((n) => n === throughputClip.frames)
+            ? String(throughputClip.frames)
+            : row.frames.join('/'),
+          median(row.seconds).toFixed(2),
+          median(row.cpuSeconds).toFixed(2),
+          row.fps.toFixed(1),
+          row.against,
+          row.ffmpegFps.toFixed(1),
+          row.ffmpegCpuSeconds.toFixed(2),
+          row.ratio.toFixed(3),
+          row.ratioSpread.min.toFixed(3),
+          row.ratioSpread.max.toFixed(3),
+          row.ratioToDefault.toFixed(3),
+          verdict(row.pass),
+        ]),
+        1,
+      ),
+    );
+    lines.push(
+      "ratio: median over rounds of our fps / the compared command's fps in the same round (min, max: the rounds); vs default: the same against ffmpeg with its default thread count",
+    );
+  }
   lines.push('');
   const failed = targets.filter((target) => !target.pass);
   lines.push(
@@ -682,6 +942,8 @@ async function main(): Promise<void> {
         runs: settings.runs,
         rateBytesPerSec: settings.rateBytesPerSec,
         ttfbMs: settings.ttfbMs,
+        throughputRuns: settings.throughputRuns,
+        part: settings.part,
         imgSize: IMG_SIZE,
       },
       firstFrame: firstFrameRows.map((row) => ({
@@ -698,10 +960,11 @@ async function main(): Promise<void> {
           : { skipped: row.opencv.note },
         diagnosis: row.diagnosis,
       })),
-      throughput: {
+      throughput: throughput && {
         clip: throughputClip.file,
         frames: throughputClip.frames,
-        ffmpeg: { runs: ffmpegRuns, fps: ffmpegFps },
+        ffmpeg: throughput.variants,
+        load: throughput.load,
         cases: throughputRows,
       },
       targets,

@@ -1,6 +1,7 @@
 """Time to first frame with OpenCV's FFmpeg backend, for bench/decode.ts to compare against.
 
 run: /usr/bin/python3 bench/opencv_first_frame.py URL [RUNS]
+     /usr/bin/python3 bench/opencv_first_frame.py --serve
 
 Each run times `cv2.VideoCapture(url, cv2.CAP_FFMPEG)` plus reads until the first successful `cap.read()`,
 which is what a Python miner does before it has a frame to give its model. The capture is released after
@@ -11,6 +12,11 @@ Prints one JSON document on stdout:
 or, when cv2 cannot be imported (Debian's python3-opencv is not installed):
   {"available": false, "note": "..."}
 and exits 0 in both cases: a missing OpenCV is a skipped comparison, not a failure of the bench.
+
+With --serve (what bench/decode.ts uses, to alternate OpenCV's runs with its own): prints
+  {"available": true, "version": "4.6.0"}   (or the unavailable document above, and exits)
+then reads URLs from stdin, one per line, and answers each with one run's result on a line of its own,
+until stdin ends.
 """
 
 import json
@@ -36,9 +42,31 @@ def time_first_frame(cv2, url):
         cap.release()
 
 
+def serve(cv2):
+    print(json.dumps({"available": True, "version": cv2.__version__}), flush=True)
+    for line in sys.stdin:
+        url = line.strip()
+        if url:
+            print(json.dumps(time_first_frame(cv2, url)), flush=True)
+    return 0
+
+
+def import_cv2():
+    try:
+        import cv2  # noqa: PLC0415 (imported here so that its absence is a note, not a traceback)
+    except ImportError as error:
+        note = f"cv2 is not importable with {sys.executable} ({error}); run scripts/setup-bench.sh"
+        print(json.dumps({"available": False, "note": note}), flush=True)
+        return None
+    return cv2
+
+
 def main(argv):
+    if len(argv) == 2 and argv[1] == "--serve":
+        cv2 = import_cv2()
+        return serve(cv2) if cv2 is not None else 0
     if len(argv) < 2:
-        print("usage: opencv_first_frame.py URL [RUNS]", file=sys.stderr)
+        print("usage: opencv_first_frame.py URL [RUNS] | --serve", file=sys.stderr)
         return 2
     url = argv[1]
     try:
@@ -48,11 +76,8 @@ def main(argv):
     except ValueError:
         print(f"opencv_first_frame.py: RUNS: expected a positive integer, got {argv[2]!r}", file=sys.stderr)
         return 2
-    try:
-        import cv2  # noqa: PLC0415 (imported here so that its absence is a note, not a traceback)
-    except ImportError as error:
-        note = f"cv2 is not importable with {sys.executable} ({error}); run scripts/setup-bench.sh"
-        print(json.dumps({"available": False, "note": note}))
+    cv2 = import_cv2()
+    if cv2 is None:
         return 0
     results = [time_first_frame(cv2, url) for _ in range(runs)]
     print(json.dumps({"available": True, "version": cv2.__version__, "runs": results}))

@@ -26,7 +26,11 @@ import type { ByteChunk, ResourceInfo } from '../sources/types.js';
 
 export type { ContainerLayout } from '../media/layout.js';
 
-/** What is known about the video stream being decoded; shared by every frame of one subscription. */
+/**
+ * What is known about the video stream being decoded; one object shared by every frame of a subscription.
+ * Frame 0 of an MP4 can go out before FFmpeg has opened the file, with what the MP4 index says; the same
+ * object then takes FFmpeg's values when it opens (the same ones, but for a frame rate FFmpeg measures).
+ */
 export interface VideoStreamInfo {
   readonly layout: ContainerLayout;
   /** FFmpeg's demuxer name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`. */
@@ -975,8 +979,7 @@ class DecodeSession {
     this.stream = this.stream ? Object.assign(this.stream, info) : { ...info };
     this.emit('open', { ms: performance.now() - startedAt, bytesFed: this.bytesFed, ...this.stream });
     this.nal = nalFormat(codec, video.codecpar.extradata);
-    if ((this.options.threads ?? 'auto') === 'auto' && !this.nvdecPackets)
-      this.frameThreadsFrom = 'next-entry';
+    if (this.autoThreads() && !this.nvdecPackets) this.frameThreadsFrom = 'next-entry';
     if (this.options.skipNonReference) this.enableSkipping(video, codec);
     const format = video.codecpar.format;
     if (typeof format === 'string' && !this.options.nvdec) {
@@ -1016,6 +1019,11 @@ class DecodeSession {
     this.skippedNumbers.add(frameNumber);
     this.framesSkipped += 1;
     return true;
+  }
+
+  /** `threads: 'auto'` with more than one thread to give frames to. */
+  private autoThreads(): boolean {
+    return (this.options.threads ?? 'auto') === 'auto' && (this.options.threadCount ?? 2) > 1;
   }
 
   /** The decoder threading the stream starts with; `auto` starts with slice threads. */
@@ -1296,7 +1304,7 @@ class DecodeSession {
     const decoder = this.softwareFallback!();
     this.decoder = decoder;
     this.stream = { ...this.stream!, decoder: decoder.name };
-    if ((this.options.threads ?? 'auto') === 'auto') this.frameThreadsFrom = 'next-entry';
+    if (this.autoThreads()) this.frameThreadsFrom = 'next-entry';
     // Called while handling frames in order: these are decoded and handled here, not queued behind it.
     for (const packet of replay) {
       await this.handleDecoded(

@@ -1,4 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readEnvConfig } from '../core/config.js';
+import { ConfigError, codes } from '../core/errors.js';
+import type { PipelineDocument, ResolvedPipeline } from '../pipelines/document.js';
+import { loadPipeline } from '../pipelines/load.js';
 
 export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
@@ -41,4 +45,34 @@ export function parseCommandArgs<const O extends CommandOptions>(
     return 0;
   }
   return parsed;
+}
+
+/**
+ * The pipeline a command's `--pipeline FILE` or `--profile NAME` names, with the miners' variables from `env`
+ * and the command's own `overrides` laid over it. Throws one ConfigError with the command's `problems` found
+ * so far and every problem of the document and the environment: the user sees them all at once (exit 2).
+ */
+export function pipelineFromArgs(
+  values: { pipeline?: string | undefined; profile?: string | undefined },
+  env: NodeJS.ProcessEnv,
+  overrides: PipelineDocument,
+  problems: readonly string[],
+): ResolvedPipeline {
+  const all = [...problems];
+  let pipeline: ResolvedPipeline | undefined;
+  let code: string = codes.config.usage;
+  try {
+    pipeline = loadPipeline({
+      ...(values.pipeline !== undefined ? { file: values.pipeline } : {}),
+      ...(values.profile !== undefined ? { profile: values.profile } : {}),
+      env: readEnvConfig(env),
+      overrides,
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    if (all.length === 0) code = error.code;
+    all.push(...error.problems);
+  }
+  if (all.length > 0 || !pipeline) throw new ConfigError(code, all);
+  return pipeline;
 }

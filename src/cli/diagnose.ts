@@ -4,15 +4,13 @@
  */
 
 import { existsSync } from 'node:fs';
-import { readEnvConfig } from '../core/config.js';
 import { ConfigError, codes } from '../core/errors.js';
-import type { PipelineDocument, ResolvedPipeline } from '../pipelines/document.js';
-import { loadPipeline } from '../pipelines/load.js';
+import type { PipelineDocument } from '../pipelines/document.js';
 import { isUrl } from '../pipelines/operators.js';
 import { PROFILES } from '../pipelines/profiles.js';
 import { diagnose } from '../bench/diagnose.js';
 import { formatDiagnosis } from '../bench/diagnose-text.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, pipelineFromArgs } from './args.js';
 import type { CliIo } from './main.js';
 
 export const DIAGNOSE_USAGE = `usage: firstframe diagnose URL|FILE [options]
@@ -60,21 +58,8 @@ export async function diagnoseCommand(argv: string[], io: CliIo): Promise<number
     problems.push(`no such file: ${target}`);
   }
   const overrides: PipelineDocument = values.model !== undefined ? { infer: { model: values.model } } : {};
-  let pipeline: ResolvedPipeline | undefined;
-  let code: string = codes.config.usage;
-  try {
-    pipeline = loadPipeline({
-      ...(values.pipeline !== undefined ? { file: values.pipeline } : {}),
-      ...(values.profile !== undefined ? { profile: values.profile } : {}),
-      env: readEnvConfig(io.env),
-      overrides,
-    });
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    if (problems.length === 0) code = error.code;
-    problems.push(...error.problems);
-  }
-  if (problems.length > 0 || !pipeline || target === undefined) throw new ConfigError(code, problems);
+  const pipeline = pipelineFromArgs(values, io.env, overrides, problems);
+  if (target === undefined) throw new ConfigError(codes.config.usage, problems);
 
   const aborter = new AbortController();
   const onSigint = () => aborter.abort();

@@ -1,19 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readEnvConfig } from '../core/config.js';
-import { ConfigError, codes } from '../core/errors.js';
 import { createTimeline, type StageEvent } from '../core/events.js';
 import { logEvents } from '../core/log-events.js';
 import { createRootLogger } from '../core/logger.js';
 import type { ClipLayout } from '../fixtures/make.js';
-import type { PipelineDocument, ResolvedPipeline } from '../pipelines/document.js';
-import { loadPipeline } from '../pipelines/load.js';
+import type { PipelineDocument } from '../pipelines/document.js';
 import { isUrl } from '../pipelines/operators.js';
 import { preparePipeline, type RunDocument } from '../pipelines/runner.js';
 import { PROFILES } from '../pipelines/profiles.js';
 import { closeSharedDispatcher } from '../sources/dispatcher.js';
 import { stringify } from 'yaml';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, pipelineFromArgs } from './args.js';
 import type { CliIo } from './main.js';
 
 /** The seeds' measured link: 14.1 MB in 8.5 s, first byte after about 100 ms. */
@@ -223,21 +220,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     );
   }
   // Every problem of the options, the document and the environment at once (exit 2).
-  let pipeline: ResolvedPipeline | undefined;
-  let code: string = codes.config.usage;
-  try {
-    pipeline = loadPipeline({
-      ...(values.pipeline !== undefined ? { file: values.pipeline } : {}),
-      ...(values.profile !== undefined ? { profile: values.profile } : {}),
-      env: readEnvConfig(io.env),
-      overrides,
-    });
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    if (problems.length === 0) code = error.code;
-    problems.push(...error.problems);
-  }
-  if (problems.length > 0 || !pipeline) throw new ConfigError(code, problems);
+  const pipeline = pipelineFromArgs(values, io.env, overrides, problems);
   if (values['print-pipeline']) {
     io.stdout.write(stringify(pipeline.document));
     return 0;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastValueFrom, toArray } from 'rxjs';
 import type { Dispatcher } from 'undici';
-import type { FixtureSet } from '../../src/fixtures/make.js';
+import type { FixtureSet, GroundTruth } from '../../src/fixtures/make.js';
 import { loadModel, type LoadedModel } from '../../src/inference/model.js';
 import { defaultModelDir, writeModels } from '../../src/models/generate.js';
 import { batch } from '../../src/operators/batch.js';
@@ -14,14 +14,6 @@ import { startNetSim, type NetSim } from '../../src/sim/netsim.js';
 import { createDispatcher } from '../../src/sources/dispatcher.js';
 import { httpSource } from '../../src/sources/http.js';
 import { testFixtures } from '../support/fixtures.js';
-
-interface Truth {
-  objects: Array<{
-    frameNumber: number;
-    items: Array<{ id: number; classId: number; bbox: [number, number, number, number] }>;
-  }>;
-  keypoints: Array<[number, number] | null>;
-}
 
 let fixtures: FixtureSet;
 let sim: NetSim;
@@ -64,7 +56,7 @@ async function run(model: LoadedModel, every: number): Promise<FrameResult[]> {
 
 describe('source → decode → stride → batch → infer on the synthetic clip', () => {
   it('finds every player, goalkeeper, referee and the ball within 3 px of the ground truth, nothing else', async () => {
-    const truth = JSON.parse(readFileSync(fixtures.clips['moov-end']!.truth, 'utf8')) as Truth;
+    const truth = JSON.parse(readFileSync(fixtures.clips['moov-end']!.truth, 'utf8')) as GroundTruth;
     const results = await run(detector, 25);
     expect(results.map((r) => r.frameNumber)).toEqual([0, 25, 50, 75]);
     for (const result of results) {
@@ -88,7 +80,7 @@ describe('source → decode → stride → batch → infer on the synthetic clip
   }, 60_000);
 
   it('the pitch pose model gives the 32 pitch keypoints within 3 px', async () => {
-    const truth = JSON.parse(readFileSync(fixtures.clips['moov-end']!.truth, 'utf8')) as Truth;
+    const truth = JSON.parse(readFileSync(fixtures.clips['moov-end']!.truth, 'utf8')) as GroundTruth;
     const [result] = await run(pose, 100);
     expect(result!.frameNumber).toBe(0);
     const keypoints = result!.objects[0]!.keypoints!;

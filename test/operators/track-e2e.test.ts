@@ -12,6 +12,7 @@ import { stride, strideKeeps } from '../../src/operators/stride.js';
 import { track, type TrackOptions, type TrackedFrameResult } from '../../src/operators/track.js';
 import { fileSource } from '../../src/sources/file.js';
 import { testFixtures } from '../support/fixtures.js';
+import { iou } from '../support/truth.js';
 
 let clip: string;
 let truth: GroundTruth;
@@ -56,14 +57,6 @@ function detect(every: number): Promise<FrameResult[]> {
 
 async function run(every: number, options: TrackOptions = {}): Promise<TrackedFrameResult[]> {
   return lastValueFrom(from(await detect(every)).pipe(track(options), toArray()));
-}
-
-function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!);
-  const h = Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  return inter / ((a[2]! - a[0]!) * (a[3]! - a[1]!) + (b[2]! - b[0]!) * (b[3]! - b[1]!) - inter);
 }
 
 /** Truth id → the track ids its best-IoU detection had, frame by frame (IoU ≥ 0.5 counts as detected). */

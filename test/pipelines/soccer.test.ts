@@ -3,24 +3,16 @@
  * on the same frames, and ByteTrack ids that follow each synthetic player along its path.
  */
 
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEnvConfig } from '../../src/core/config.js';
-import type { FixtureSet } from '../../src/fixtures/make.js';
+import type { FixtureSet, GroundTruth } from '../../src/fixtures/make.js';
 import { loadPipeline } from '../../src/pipelines/load.js';
 import { preparePipeline, type PreparedPipeline, type RunDocument } from '../../src/pipelines/runner.js';
 import { testFixtures } from '../support/fixtures.js';
-
-interface Truth {
-  objects: Array<{
-    frameNumber: number;
-    items: Array<{ id: number; classId: number; bbox: [number, number, number, number] }>;
-  }>;
-  keypoints: Array<[number, number] | null>;
-}
+import { iou, readTruth } from '../support/truth.js';
 
 let fixtures: FixtureSet;
-let truth: Truth;
+let truth: GroundTruth;
 const prepared: PreparedPipeline[] = [];
 
 async function runSoccer(
@@ -33,17 +25,9 @@ async function runSoccer(
   return { result: await pipeline.run(fixtures.clips['moov-end']!.file), model: { ...pipeline.model } };
 }
 
-function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!);
-  const h = Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  return inter / ((a[2]! - a[0]!) * (a[3]! - a[1]!) + (b[2]! - b[0]!) * (b[3]! - b[1]!) - inter);
-}
-
 beforeAll(async () => {
   fixtures = await testFixtures();
-  truth = JSON.parse(readFileSync(fixtures.clips['moov-end']!.truth, 'utf8')) as Truth;
+  truth = readTruth(fixtures, 'moov-end');
 }, 120_000);
 
 afterAll(async () => {

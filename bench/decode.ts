@@ -1,4 +1,4 @@
-// run: npx tsx bench/decode.ts [--runs N] [--rate B/S] [--ttfb MS] [--throughput-runs N] [--part P] [--json]
+// run: npx tsx bench/decode.ts [--runs N] [--rate B/S] [--ttfb MS] [--throughput-runs N] [--part P] [--throughput-in-process] [--json]
 //
 // How close the decode operator comes to the first frame the link physically allows, how it compares with
 // OpenCV on the same link, and how fast it decodes a whole clip against the ffmpeg CLI.
@@ -20,7 +20,13 @@
 //    threads), slice against `-threads 2 -thread_type slice`, and every 5th frame letterboxed at 640
 //    against ffmpeg running the same filter graph on the same frames. ffmpeg's default (`-threads 0`: one
 //    more thread than cores) is timed too, for reference. Target: the median of the rounds' ratios
-//    (our fps / ffmpeg's fps in the same round) ≥ 0.9.
+//    (our fps / ffmpeg's fps in the same round) ≥ 0.9. Our side runs in a plain `node` process on dist/
+//    (`npm run build` first), as the CLI does; --throughput-in-process runs it here, under tsx, whose own heap
+//    makes V8's mark-compacts dearer (ratios measured 0.70/0.68/0.82/0.70 here against 0.80/0.84/0.89/0.80
+//    in node on dist/, load 0.2–2.2 and 1.7–2.0). `major GCs`: mark-compacts per clip. beamcoder's external
+//    memory (~1.4 MB per 720p frame) counts against V8's old-generation limit; `node
+//    --initial-old-space-size=128` halves them under tsx but made no clear difference on dist/, and it is
+//    refused in NODE_OPTIONS and ignored by v8.setFlagsFromString, so the CLI does not re-exec itself for it.
 //
 // --part first-frame or --part throughput runs one half (default: both).
 //
@@ -29,10 +35,12 @@
 // went (medians, ms from subscribe): when the bytes frame 0 needs had arrived, when FFmpeg's demuxer was
 // open, and how many of the clip's packets had arrived when the first frame came out.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { basename, dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { firstValueFrom, lastValueFrom, take, tap } from 'rxjs';
 import type { StageEvent } from '../src/core/events.js';
@@ -66,13 +74,15 @@ interface Settings {
   ttfbMs: number;
   throughputRuns: number;
   part: 'all' | 'first-frame' | 'throughput';
+  /** Throughput: decode in this (tsx) process instead of a plain node process running dist/. */
+  throughputInProcess: boolean;
   json: boolean;
 }
 
 function usageError(problems: readonly string[]): never {
   for (const problem of problems) console.error(`bench/decode: ${problem}`);
   console.error(
-    'usage: npx tsx bench/decode.ts [--runs N] [--rate B/S] [--ttfb MS] [--throughput-runs N] [--part all|first-frame|throughput] [--json]',
+    'usage: npx tsx bench/decode.ts [--runs N] [--rate B/S] [--ttfb MS] [--throughput-runs N] [--part all|first-frame|throughput] [--throughput-in-process] [--json]',
   );
   process.exit(2);
 }
@@ -84,6 +94,7 @@ function readSettings(): Settings {
     ttfb?: string;
     'throughput-runs'?: string;
     part?: string;
+    'throughput-in-process'?: boolean;
     json?: boolean;
   };
   try {
@@ -94,6 +105,7 @@ function readSettings(): Settings {
         ttfb: { type: 'string' },
         'throughput-runs': { type: 'string' },
         part: { type: 'string' },
+        'throughput-in-process': { type: 'boolean' },
         json: { type: 'boolean' },
       },
       strict: true,
@@ -138,6 +150,7 @@ function readSettings(): Settings {
       'a positive integer',
     ),
     part: (values.part ?? 'all') as Settings['part'],
+    throughputInProcess: values['throughput-in-process'] ?? false,
     json: values.json ?? false,
   };
   if (!['all', 'first-frame', 'throughput'].includes(settings.part)) {
@@ -445,8 +458,6 @@ interface FfmpegVariant {
   output: readonly string[];
 }
 
-const keepEvery5 = (frameNumber: number) => frameNumber % 5 === 0;
-
 /** The letterbox our decode stage applies to kept frames, as an ffmpeg filter on every 5th frame. */
 function ffmpegLetterbox(width: number, height: number): FfmpegVariant {
   const letterbox = letterboxFilterSpec(letterboxGeometry(width, height, IMG_SIZE));
@@ -471,19 +482,20 @@ const FFMPEG_DEFAULT: FfmpegVariant = { name: 'ffmpeg (default threads)', input:
 interface ThroughputCase {
   name: string;
   threads: 'auto' | 'frame' | 'slice';
-  keepFrame: (frameNumber: number) => boolean;
+  /** Frames converted: every keepEvery-th (0: none). A number, so that a child process can be told it. */
+  keepEvery: number;
   /** The ffmpeg command with the same thread count and type (and the same conversion). */
   against: 'frame' | 'slice' | 'letterbox';
 }
 
 const THROUGHPUT_CASES: readonly ThroughputCase[] = [
-  { name: 'decode only, threads auto (default)', threads: 'auto', keepFrame: () => false, against: 'frame' },
-  { name: 'decode only, frame threads', threads: 'frame', keepFrame: () => false, against: 'frame' },
-  { name: 'decode only, slice threads', threads: 'slice', keepFrame: () => false, against: 'slice' },
+  { name: 'decode only, threads auto (default)', threads: 'auto', keepEvery: 0, against: 'frame' },
+  { name: 'decode only, frame threads', threads: 'frame', keepEvery: 0, against: 'frame' },
+  { name: 'decode only, slice threads', threads: 'slice', keepEvery: 0, against: 'slice' },
   {
     name: `+ letterbox every 5th @${IMG_SIZE}, auto`,
     threads: 'auto',
-    keepFrame: keepEvery5,
+    keepEvery: 5,
     against: 'letterbox',
   },
 ];
@@ -493,10 +505,89 @@ interface WholeFileRun {
   seconds: number;
   /** CPU used by this process meanwhile, all threads (FFmpeg's decoder threads included). */
   cpuSeconds: number;
+  /**
+   * V8 mark-compacts meanwhile. beamcoder reports ~1.4 MB of external memory per 720p frame, which V8 counts
+   * against the old generation's limit: with a small heap that starts a mark-compact every ~20 frames.
+   */
+  majorGcs: number;
+}
+
+function wholeFileOptions(testCase: ThroughputCase): DecodeOptions {
+  const every = testCase.keepEvery;
+  return {
+    imgSize: IMG_SIZE,
+    keepFrame: (frameNumber) => every > 0 && frameNumber % every === 0,
+    threads: testCase.threads,
+    threadCount: 2,
+  };
+}
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DIST_DECODE = join(REPO_ROOT, 'dist', 'operators', 'decode.js');
+const DIST_FILE_SOURCE = join(REPO_ROOT, 'dist', 'sources', 'file.js');
+
+/**
+ * {@link decodeWholeFile} in a plain `node` process on the compiled operator (dist/), as the CLI runs it.
+ * In this process tsx's loader holds a few MB of live heap, and every V8 mark-compact is dearer for it;
+ * beamcoder's external memory (~1.4 MB per 720p frame) counts against the old generation's limit, so
+ * there are many: measured on the 720p clip, threads auto, load 1.5–2.6: under tsx 46 mark-compacts and
+ * 4.9–5.0 CPU s a clip, in node on dist/ 26 and 4.1–4.4 CPU s. The child is timed from inside, after its
+ * imports, like the in-process run.
+ */
+const WHOLE_FILE_CHILD = `
+const [decodeUrl, fileSourceUrl, file, optionsJson] = process.argv.slice(1);
+const { PerformanceObserver, constants } = await import('node:perf_hooks');
+const { decode } = await import(decodeUrl);
+const { fileSource } = await import(fileSourceUrl);
+const { keepEvery, ...options } = JSON.parse(optionsJson);
+options.keepFrame = (n) => keepEvery > 0 && n % keepEvery === 0;
+let frames = 0;
+let majorGcs = 0;
+const gcs = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) if (entry.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGcs += 1;
+});
+gcs.observe({ entryTypes: ['gc'] });
+const operator = decode(options);
+const cpuBefore = process.cpuUsage();
+const startedAt = performance.now();
+await new Promise((resolve, reject) =>
+  fileSource(file).pipe(operator).subscribe({ next: () => (frames += 1), error: reject, complete: resolve }),
+);
+const seconds = (performance.now() - startedAt) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
+await new Promise((resolve) => setImmediate(resolve));
+gcs.disconnect();
+process.stdout.write(JSON.stringify({ frames, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, majorGcs }));
+`;
+
+async function decodeWholeFileInNode(file: string, testCase: ThroughputCase): Promise<WholeFileRun> {
+  const { stdout } = await runCommand(process.execPath, [
+    '--input-type=module',
+    '--eval',
+    WHOLE_FILE_CHILD,
+    pathToFileURL(DIST_DECODE).href,
+    pathToFileURL(DIST_FILE_SOURCE).href,
+    file,
+    JSON.stringify({
+      imgSize: IMG_SIZE,
+      keepEvery: testCase.keepEvery,
+      threads: testCase.threads,
+      threadCount: 2,
+    }),
+  ]);
+  return JSON.parse(stdout) as WholeFileRun;
 }
 
 async function decodeWholeFile(file: string, options: DecodeOptions): Promise<WholeFileRun> {
   let frames = 0;
+  let majorGcs = 0;
+  const gcs = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const { kind } = (entry as unknown as { detail: { kind: number } }).detail;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majorGcs += 1;
+    }
+  });
+  gcs.observe({ entryTypes: ['gc'] });
   const cpuBefore = process.cpuUsage();
   const startedAt = performance.now();
   await lastValueFrom(
@@ -508,7 +599,10 @@ async function decodeWholeFile(file: string, options: DecodeOptions): Promise<Wh
   );
   const seconds = (performance.now() - startedAt) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  return { frames, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  // GC entries are delivered asynchronously: let the last ones in before counting.
+  await new Promise((resolve) => setImmediate(resolve));
+  gcs.disconnect();
+  return { frames, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, majorGcs };
 }
 
 /**
@@ -549,6 +643,7 @@ interface ThroughputResult {
   frames: number[];
   seconds: number[];
   cpuSeconds: number[];
+  majorGcs: number[];
   fps: number;
   ffmpegFps: number;
   ffmpegCpuSeconds: number;
@@ -562,6 +657,7 @@ interface ThroughputResult {
 async function measureThroughput(
   clip: ClipInfo,
   runs: number,
+  inProcess: boolean,
 ): Promise<{
   results: ThroughputResult[];
   variants: Record<string, { name: string; fps: number; cpuSeconds: number }>;
@@ -584,12 +680,9 @@ async function measureThroughput(
     for (const [index, testCase] of THROUGHPUT_CASES.entries()) {
       order.push(async () => {
         ours[index]!.push(
-          await decodeWholeFile(clip.file, {
-            imgSize: IMG_SIZE,
-            keepFrame: testCase.keepFrame,
-            threads: testCase.threads,
-            threadCount: 2,
-          }),
+          inProcess
+            ? await decodeWholeFile(clip.file, wholeFileOptions(testCase))
+            : await decodeWholeFileInNode(clip.file, testCase),
         );
       });
       const key = (['frame', 'slice', 'letterbox', 'default'] as const)[index]!;
@@ -612,6 +705,7 @@ async function measureThroughput(
       frames: runsOurs.map((r) => r.frames),
       seconds: runsOurs.map((r) => r.seconds),
       cpuSeconds: runsOurs.map((r) => r.cpuSeconds),
+      majorGcs: runsOurs.map((r) => r.majorGcs),
       fps: median(runsOurs.map((r) => fpsOf(r.seconds))),
       ffmpegFps: median(against.map((r) => fpsOf(r.seconds))),
       ffmpegCpuSeconds: median(against.map((r) => r.cpuSeconds)),
@@ -693,7 +787,16 @@ async function main(): Promise<void> {
     progress(
       `throughput on ${relative(process.cwd(), throughputClip.file)}: ${settings.throughputRuns} rounds of the ${THROUGHPUT_CASES.length} cases and the ffmpeg commands, interleaved`,
     );
-    throughput = await measureThroughput(throughputClip, settings.throughputRuns);
+    if (!settings.throughputInProcess && !existsSync(DIST_DECODE)) {
+      usageError([
+        `${relative(process.cwd(), DIST_DECODE)} is missing: run npm run build first (or --throughput-in-process)`,
+      ]);
+    }
+    throughput = await measureThroughput(
+      throughputClip,
+      settings.throughputRuns,
+      settings.throughputInProcess,
+    );
   }
 
   const firstFrame: Array<{ facts: ClipLayoutFacts; ours: OursRun[]; opencv: OpenCvResult }> = [];
@@ -880,7 +983,7 @@ async function main(): Promise<void> {
       .join('; ');
     lines.push(
       `Decode throughput: ${relative(process.cwd(), throughputClip.file)} (${throughputClip.width}×${throughputClip.height}, ` +
-        `${throughputClip.frames} frames) via fileSource, threadCount 2; ${settings.throughputRuns} interleaved rounds; ` +
+        `${throughputClip.frames} frames) via fileSource, threadCount 2, ${settings.throughputInProcess ? 'in this tsx process' : 'in node on dist/'}; ${settings.throughputRuns} interleaved rounds; ` +
         `load average ${throughput.load[0].toFixed(2)} before, ${throughput.load[1].toFixed(2)} after, on ${availableParallelism()} cores`,
     );
     lines.push(`ffmpeg medians: ${reference}`);
@@ -891,6 +994,7 @@ async function main(): Promise<void> {
           'frames',
           'seconds',
           'CPU s',
+          'major GCs',
           'fps',
           'compared with',
           'its fps',
@@ -908,6 +1012,7 @@ async function main(): Promise<void> {
             : row.frames.join('/'),
           median(row.seconds).toFixed(2),
           median(row.cpuSeconds).toFixed(2),
+          String(median(row.majorGcs)),
           row.fps.toFixed(1),
           row.against,
           row.ffmpegFps.toFixed(1),
@@ -943,6 +1048,7 @@ async function main(): Promise<void> {
         rateBytesPerSec: settings.rateBytesPerSec,
         ttfbMs: settings.ttfbMs,
         throughputRuns: settings.throughputRuns,
+        throughputInProcess: settings.throughputInProcess,
         part: settings.part,
         imgSize: IMG_SIZE,
       },

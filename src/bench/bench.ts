@@ -248,6 +248,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchOutcome> 
         stats: benchStats(runs),
       };
     });
+    // In the order asked for, whether or not each was found.
     const peerResults: PeerResult[] = [
       ...peers.map((peer): PeerResult => {
         const runs = peerRuns.get(peer.name) ?? [];
@@ -271,7 +272,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchOutcome> 
         runs: [],
         stats: { firstFrameMs: null },
       })),
-    ];
+    ].sort((a, b) => options.peers.indexOf(a.name) - options.peers.indexOf(b.name));
     const reportRuns: ReportRun[] = [
       ...[...measured.values()].flat().map((entry) => entry.run),
       ...peers.flatMap((peer) =>

@@ -314,6 +314,8 @@ class DecodeSession {
   private corruptPackets = 0;
   /** Frames the decoder never produced (corrupt data it concealed by dropping), seen as timestamp gaps. */
   private framesLost = 0;
+  /** Frames the decoder gave after a later one (corrupt data): not emitted. */
+  private framesOutOfOrder = 0;
   /** Non-reference pictures left undecoded (skipNonReference), by frame number until numbering passes them. */
   private framesSkipped = 0;
   private skippedNumbers = new Set<number>();
@@ -1287,6 +1289,10 @@ class DecodeSession {
       }
       for (const frame of frames) {
         if (!this.active) return;
+        // beamcoder 0.7.1 answers a decoder that refuses a packet for now (EAGAIN) by receiving a frame
+        // without looking at the result: when that receive failed (corrupt data) it hands over an empty
+        // frame, 0×0 and without a timestamp. It is no picture; the frame it stands for shows as lost.
+        if (frame.width === 0 || frame.height === 0) continue;
         await this.onFrame(frame);
       }
     } catch (error) {
@@ -1315,13 +1321,29 @@ class DecodeSession {
     }
   }
 
-  private frameNumberOf(timestamp: number | null): number {
+  /**
+   * The frame's number in display order, or undefined for a frame that comes after a later one was
+   * already emitted (its number is taken).
+   */
+  private frameNumberOf(timestamp: number | null): number | undefined {
     let frameNumber = this.nextFrameNumber;
     if (timestamp !== null && timestamp !== undefined) {
       this.firstTimestamp ??= timestamp;
       if (this.frameDuration) {
         // A frame the decoder dropped (corrupt data) leaves a gap in the timestamps: keep numbering true.
         const byTime = Math.round((timestamp - this.firstTimestamp) / this.frameDuration);
+        if (byTime < frameNumber) {
+          // After corrupt data, H.264 frame threads can give a picture early, then the ones before it
+          // (measured: timestamps 45, 65, 64, 65, 66… on a damaged clip). Display order is kept: a
+          // frame whose number has passed is not emitted, only counted.
+          this.framesOutOfOrder += 1;
+          this.emit('frame-out-of-order', {
+            frameNumber: byTime,
+            after: frameNumber - 1,
+            total: this.framesOutOfOrder,
+          });
+          return undefined;
+        }
         if (byTime > frameNumber) {
           let lost = 0;
           for (let missing = frameNumber; missing < byTime; missing += 1) {
@@ -1364,6 +1386,7 @@ class DecodeSession {
       return;
     }
     const frameNumber = this.frameNumberOf(timestamp);
+    if (frameNumber === undefined) return;
     const decodedAt = performance.now();
     this.framesDecoded += 1;
     const keep = this.options.keepFrame ? this.options.keepFrame(frameNumber) : true;
@@ -1474,6 +1497,7 @@ class DecodeSession {
       framesConverted: this.framesConverted,
       corruptPackets: this.corruptPackets,
       framesLost: this.framesLost,
+      framesOutOfOrder: this.framesOutOfOrder,
       framesSkipped: this.framesSkipped,
       bytesFed: this.bytesFed,
       offsetReached: this.offsetReached,

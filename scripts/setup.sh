@@ -38,8 +38,11 @@ fi
 # onnxruntime-node's postinstall would download CUDA binaries from outside the npm registry; the CPU build
 # ships in the package, so skip it (README says how GPU users get the CUDA build).
 export ONNXRUNTIME_NODE_INSTALL=skip
+# package.json's postinstall applies patches/ to beamcoder (patch-package) and builds it: a changed patch
+# means a new install too.
 stamp=node_modules/.firstframe-installed
 if [[ ! -f $stamp || package-lock.json -nt $stamp || package.json -nt $stamp ]] ||
+  [[ -n $(find patches -newer "$stamp" -print -quit) ]] ||
   ! node -e 'require("beamcoder/build/Release/beamcoder.node")' >/dev/null 2>&1; then
   log 'npm ci'
   npm ci --no-audit --no-fund >&2

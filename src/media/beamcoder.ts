@@ -29,6 +29,15 @@ export function beamcoder(): typeof Beamcoder {
   return loaded;
 }
 
+/**
+ * Frees a decoder's threads, frame pool and coding state now instead of whenever the collector finalizes
+ * it: `decoder.close()`, which patches/beamcoder+0.7.1.patch adds (without it, this does nothing). No
+ * decode or flush of this decoder may be in progress; frames it returned stay valid.
+ */
+export function closeDecoder(decoder: Beamcoder.Decoder): void {
+  (decoder as unknown as { close?: () => void }).close?.();
+}
+
 /** FFmpeg's AV_INPUT_BUFFER_PADDING_SIZE: zero bytes every packet buffer carries after its data. */
 const PACKET_PADDING = 64;
 

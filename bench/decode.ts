@@ -14,19 +14,17 @@
 //    /usr/bin/python3); skipped with a note when cv2 is missing.
 // 4. Targets: ours ≤ 1.15 × (limit + 10 ms) on every layout; ours ≤ OpenCV on moov first; ours ≤ 0.7 ×
 //    OpenCV on moov last and fragmented (medians).
-// 5. Throughput: bench-faststart from disk through fileSource, 2 decoder threads, against the ffmpeg CLI with
-//    the same thread count and type, in interleaved rounds (ffmpeg, ours, ffmpeg, ours…, so that load from
-//    elsewhere hits both sides of a ratio): threads auto and frame against `ffmpeg -threads 2` (frame
-//    threads), slice against `-threads 2 -thread_type slice`, and every 5th frame letterboxed at 640
-//    against ffmpeg running the same filter graph on the same frames. ffmpeg's default (`-threads 0`: one
-//    more thread than cores) is timed too, for reference. Target: the median of the rounds' ratios
-//    (our fps / ffmpeg's fps in the same round) ≥ 0.9. Our side runs in a plain `node` process on dist/
-//    (`npm run build` first), as the CLI does; --throughput-in-process runs it here, under tsx, whose own heap
-//    makes V8's mark-compacts dearer (ratios measured 0.70/0.68/0.82/0.70 here against 0.80/0.84/0.89/0.80
-//    in node on dist/, load 0.2–2.2 and 1.7–2.0). `major GCs`: mark-compacts per clip. beamcoder's external
-//    memory (~1.4 MB per 720p frame) counts against V8's old-generation limit; `node
-//    --initial-old-space-size=128` halves them under tsx but made no clear difference on dist/, and it is
-//    refused in NODE_OPTIONS and ignored by v8.setFlagsFromString, so the CLI does not re-exec itself for it.
+// 5. Throughput: bench-faststart from disk through fileSource against the ffmpeg CLI, in interleaved rounds
+//    (ffmpeg, ours, ffmpeg, ours…, so that load from elsewhere hits both sides of a ratio). The target
+//    case is the issue's: the operator with its defaults (threads auto, thread count FFmpeg's choice)
+//    against `ffmpeg -i FILE -f null -` with its own. Also timed: 2 frame threads against `ffmpeg
+//    -threads 2`, 2 slice threads against `-threads 2 -thread_type slice`, and every 5th frame letterboxed
+//    at 640 (defaults) against ffmpeg running the same filter graph on the same frames. Target: the median
+//    of the rounds' ratios (our fps / ffmpeg's fps in the same round) ≥ 0.9. Our side runs in a plain
+//    `node` process on dist/ (`npm run build` first), as the CLI does; --throughput-in-process runs it here,
+//    under tsx, whose loader keeps a few MB of heap live and makes each mark-compact dearer. `major GCs`:
+//    mark-compacts per clip (20–26 before beamcoder was patched to stop counting dropped frames as
+//    external memory, 4–7 after).
 //
 // --part first-frame or --part throughput runs one half (default: both).
 //
@@ -462,8 +460,8 @@ interface FfmpegVariant {
 function ffmpegLetterbox(width: number, height: number): FfmpegVariant {
   const letterbox = letterboxFilterSpec(letterboxGeometry(width, height, IMG_SIZE));
   return {
-    name: `ffmpeg -threads 2, every 5th letterboxed`,
-    input: ['-threads', '2'],
+    name: `ffmpeg, every 5th letterboxed`,
+    input: [],
     // `n` counts decoded frames in display order, as our frame numbers do; passthrough keeps ffmpeg from
     // duplicating frames to fill the gaps the select leaves.
     output: ['-vf', `select=not(mod(n\\,5)),${letterbox}`, '-fps_mode', 'passthrough'],
@@ -476,25 +474,31 @@ const FFMPEG_SLICE: FfmpegVariant = {
   input: ['-threads', '2', '-thread_type', 'slice'],
   output: [],
 };
-/** ffmpeg's default, `-threads 0`: for frame threads, one more thread than there are cores. */
+/** `ffmpeg -i FILE -f null -` as it comes: FFmpeg picks the threads (for frame threads, cores + 1). */
 const FFMPEG_DEFAULT: FfmpegVariant = { name: 'ffmpeg (default threads)', input: [], output: [] };
+
+type FfmpegKey = 'default' | 'frame' | 'slice' | 'letterbox';
 
 interface ThroughputCase {
   name: string;
   threads: 'auto' | 'frame' | 'slice';
+  /** Decoder threads; 0 is the operator's default (FFmpeg's choice, as the ffmpeg CLI's). */
+  threadCount: number;
   /** Frames converted: every keepEvery-th (0: none). A number, so that a child process can be told it. */
   keepEvery: number;
-  /** The ffmpeg command with the same thread count and type (and the same conversion). */
-  against: 'frame' | 'slice' | 'letterbox';
+  /** The ffmpeg command with the same threads (and the same conversion). */
+  against: FfmpegKey;
 }
 
 const THROUGHPUT_CASES: readonly ThroughputCase[] = [
-  { name: 'decode only, threads auto (default)', threads: 'auto', keepEvery: 0, against: 'frame' },
-  { name: 'decode only, frame threads', threads: 'frame', keepEvery: 0, against: 'frame' },
-  { name: 'decode only, slice threads', threads: 'slice', keepEvery: 0, against: 'slice' },
+  // The issue's comparison: both as they come.
+  { name: 'decode only, defaults', threads: 'auto', threadCount: 0, keepEvery: 0, against: 'default' },
+  { name: 'decode only, 2 frame threads', threads: 'frame', threadCount: 2, keepEvery: 0, against: 'frame' },
+  { name: 'decode only, 2 slice threads', threads: 'slice', threadCount: 2, keepEvery: 0, against: 'slice' },
   {
-    name: `+ letterbox every 5th @${IMG_SIZE}, auto`,
+    name: `+ letterbox every 5th @${IMG_SIZE}, defaults`,
     threads: 'auto',
+    threadCount: 0,
     keepEvery: 5,
     against: 'letterbox',
   },
@@ -518,7 +522,7 @@ function wholeFileOptions(testCase: ThroughputCase): DecodeOptions {
     imgSize: IMG_SIZE,
     keepFrame: (frameNumber) => every > 0 && frameNumber % every === 0,
     threads: testCase.threads,
-    threadCount: 2,
+    threadCount: testCase.threadCount,
   };
 }
 
@@ -572,7 +576,7 @@ async function decodeWholeFileInNode(file: string, testCase: ThroughputCase): Pr
       imgSize: IMG_SIZE,
       keepEvery: testCase.keepEvery,
       threads: testCase.threads,
-      threadCount: 2,
+      threadCount: testCase.threadCount,
     }),
   ]);
   return JSON.parse(stdout) as WholeFileRun;
@@ -663,7 +667,7 @@ async function measureThroughput(
   variants: Record<string, { name: string; fps: number; cpuSeconds: number }>;
   load: [number, number];
 }> {
-  const variants: Record<'frame' | 'slice' | 'letterbox' | 'default', FfmpegVariant> = {
+  const variants: Record<FfmpegKey, FfmpegVariant> = {
     frame: FFMPEG_FRAME,
     slice: FFMPEG_SLICE,
     letterbox: ffmpegLetterbox(clip.width, clip.height),
@@ -685,7 +689,8 @@ async function measureThroughput(
             : await decodeWholeFileInNode(clip.file, testCase),
         );
       });
-      const key = (['frame', 'slice', 'letterbox', 'default'] as const)[index]!;
+      // Each ffmpeg command once a round, between our cases.
+      const key = (Object.keys(variants) as FfmpegKey[])[index]!;
       order.push(async () => {
         ffmpegRuns[key]!.push(await ffmpegWholeFile(clip.file, variants[key]));
       });
@@ -983,7 +988,7 @@ async function main(): Promise<void> {
       .join('; ');
     lines.push(
       `Decode throughput: ${relative(process.cwd(), throughputClip.file)} (${throughputClip.width}×${throughputClip.height}, ` +
-        `${throughputClip.frames} frames) via fileSource, threadCount 2, ${settings.throughputInProcess ? 'in this tsx process' : 'in node on dist/'}; ${settings.throughputRuns} interleaved rounds; ` +
+        `${throughputClip.frames} frames) via fileSource, ${settings.throughputInProcess ? 'in this tsx process' : 'in node on dist/'}; ${settings.throughputRuns} interleaved rounds; ` +
         `load average ${throughput.load[0].toFixed(2)} before, ${throughput.load[1].toFixed(2)} after, on ${availableParallelism()} cores`,
     );
     lines.push(`ffmpeg medians: ${reference}`);

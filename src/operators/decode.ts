@@ -81,9 +81,9 @@ export interface DecodeOptions {
   threads?: 'slice' | 'frame' | 'auto';
   /**
    * Decoder threads; 0 (default) lets FFmpeg choose as its own CLI does: one per core plus one (3 on this
-   * project's 2-core reference machine). Measured against 2 on the 720p bench clip, frame threads, in
-   * interleaved rounds: 0.87–0.99 × `ffmpeg -f null` against 0.85–0.95 × (the extra thread keeps a packet
-   * queued while the main thread handles frames).
+   * project's 2-core reference machine, where that decodes the 720p bench clip as fast as 2 threads: medians
+   * 0.930 and 0.933 × `ffmpeg -f null` over 10 interleaved rounds; unlike a fixed count it grows with the
+   * machine).
    */
   threadCount?: number;
   /** Bytes FFmpeg may read to find the stream parameters; default 32 (the minimum: the container says). */

@@ -138,4 +138,3 @@ export function download(url: string): Promise<{ status: number; body: Buffer }>
     }).on('error', reject);
   });
 }
-

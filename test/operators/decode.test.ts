@@ -646,8 +646,9 @@ describe('decode: resources are released', () => {
     expect((after.heapUsed - before.heapUsed) / 1e6).toBeLessThan(3);
     // A leaked decoder (context, frame pool, filter graph) holds several MB: 500 would be gigabytes. RSS also
     // carries the filter graphs the collector has not freed yet and allocator noise, so this bound is
-    // coarse; the external and heap bounds above, and the thread count in the test before, are the tight ones.
-    expect((after.rss - before.rss) / 1e6).toBeLessThan(100);
+    // coarse (measured: -5 to 25 MB); the external and heap bounds above, and the thread count in the test
+    // before, are the tight ones; a native leak of 100 KB a cycle (50 MB) fails this one.
+    expect((after.rss - before.rss) / 1e6).toBeLessThan(50);
   }, 120_000);
 });
 

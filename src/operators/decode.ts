@@ -1336,11 +1336,6 @@ class DecodeSession {
       }
       for (const frame of frames) {
         if (!this.active) return;
-        // beamcoder 0.7.1 answers a decoder that refuses a packet for now (EAGAIN) by receiving a frame
-        // without looking at the result: when that receive failed (corrupt data) it handed over an empty
-        // frame, 0×0 and without a timestamp. patches/ fixes that; this keeps an unpatched build right.
-        // It is no picture; the frame it stands for shows as lost.
-        if (frame.width === 0 || frame.height === 0) continue;
         await this.onFrame(frame);
       }
     } catch (error) {

@@ -490,10 +490,11 @@ describe('decode: bad input gives a typed error, never a crash or a hang', () =>
   });
 
   it('corrupt packets all in at once, frame threads: never an empty frame, numbering stays true', async () => {
-    // With the decoder behind, packets go to it several per call, and beamcoder then takes a frame the
-    // decoder failed to give (EAGAIN, then a failed receive) for an empty 0×0 frame without a timestamp.
-    // Whether a given run hits that depends on the decoder threads' timing: without the guard, each of
-    // these noise patterns hit it in 5 to 8 of 10 runs here, so five of them all missing is very unlikely.
+    // With the decoder behind, packets go to it several per call, and unpatched beamcoder took a frame the
+    // decoder failed to give (EAGAIN, then a failed receive) for an empty 0×0 frame without a timestamp
+    // (patches/beamcoder+0.7.1.patch). Whether a run hits that depends on the decoder threads' timing:
+    // unpatched, each of these noise patterns hit it in 5 to 8 of 10 runs here, so five of them all
+    // missing is very unlikely.
     const clip = readFileSync(fixtures.clips['faststart']!.file);
     for (const seed of ['corrupt-2', 'corrupt-9', 'corrupt-20', 'corrupt-21', 'corrupt-28']) {
       const bytes = Buffer.from(clip);

@@ -710,7 +710,7 @@ class DecodeSession {
     indexed.decoding = true;
     indexed.chunks = [];
     // Properties one by one after creation, as for NVDEC (see createDecoder).
-    const decoder = this.own(this.bc.decoder({ name: track.codec }));
+    const decoder = this.ownDecoder({ name: track.codec });
     const settings = decoder as unknown as Record<string, unknown>;
     settings.extradata = Buffer.from(track.extradata);
     settings.width = track.width;
@@ -1061,15 +1061,12 @@ class DecodeSession {
   // memory, so waiting for the collector let many pile up. Each one is closed as soon as nothing of its own
   // is queued any more, and release() closes the rest.
 
-  private own(decoder: Beamcoder.Decoder): Beamcoder.Decoder {
+  private ownDecoder(options: Record<string, unknown>): Beamcoder.Decoder {
+    const decoder = this.bc.decoder(
+      options as unknown as { demuxer: Beamcoder.Demuxer; stream_index: number },
+    );
     this.decoders.add(decoder);
     return decoder;
-  }
-
-  private ownDecoder(options: Record<string, unknown>): Beamcoder.Decoder {
-    return this.own(
-      this.bc.decoder(options as unknown as { demuxer: Beamcoder.Demuxer; stream_index: number }),
-    );
   }
 
   private closeOwned(decoder: Beamcoder.Decoder): void {
@@ -1101,7 +1098,7 @@ class DecodeSession {
     }
     // Properties are set one by one after creation: passing them to decoder() makes beamcoder free the
     // context twice when one of them is refused.
-    const decoder = this.own(this.bc.decoder({ name: support.decoder }));
+    const decoder = this.ownDecoder({ name: support.decoder });
     const params = demuxer.streams[this.videoIndex]!.codecpar;
     const hardware = decoder as unknown as Record<string, unknown>;
     hardware.width = params.width;

@@ -1,21 +1,16 @@
 // What patches/beamcoder+0.7.1.patch changes in beamcoder, checked on the real library (package.json's
 // postinstall applies the patch and builds it). Each test here fails on the unpatched build.
-import { readFileSync } from 'node:fs';
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FixtureSet } from '../../src/fixtures/make.js';
 import { beamcoder, closeDecoder, type Beamcoder } from '../../src/media/beamcoder.js';
 import { testFixtures } from '../support/fixtures.js';
+import { processThreadCount } from '../support/threads.js';
 
 let fixtures: FixtureSet;
 beforeAll(async () => {
   fixtures = await testFixtures();
 });
-
-/** OS threads of this process. */
-function threadCount(): number {
-  return Number(/^Threads:\s+(\d+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
-}
 
 describe('beamcoder, as patched', () => {
   it('a frame whose data is dropped stops counting as external memory, so V8 stops collecting for it', async () => {
@@ -60,7 +55,7 @@ describe('beamcoder, as patched', () => {
     const demuxer = await bc.demuxer(`file:${fixtures.clips['faststart']!.file}`);
     const packets: Beamcoder.Packet[] = [];
     for (let i = 0; i < 12; i += 1) packets.push((await demuxer.read())!);
-    const before = threadCount();
+    const before = processThreadCount();
     const decoder = bc.decoder({
       demuxer,
       stream_index: 0,
@@ -68,9 +63,9 @@ describe('beamcoder, as patched', () => {
       thread_type: { FRAME: true, SLICE: false },
     } as unknown as { demuxer: Beamcoder.Demuxer; stream_index: number });
     const frames = (await decoder.decode(packets)).frames;
-    expect(threadCount()).toBe(before + 4);
+    expect(processThreadCount()).toBe(before + 4);
     closeDecoder(decoder);
-    expect(threadCount()).toBe(before);
+    expect(processThreadCount()).toBe(before);
     // Frames it gave keep their pixels; the closed decoder decodes again from a key frame.
     expect(frames[0]!.data[0]!.byteLength).toBeGreaterThanOrEqual(640 * 360);
     expect(decoder.name).toBe('h264');

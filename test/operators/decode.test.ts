@@ -19,6 +19,7 @@ import { httpSource, type HttpSourceOptions } from '../../src/sources/http.js';
 import type { ByteChunk, ResourceInfo } from '../../src/sources/types.js';
 import { probeFrameTimes } from '../support/ffprobe.js';
 import { testFixtures } from '../support/fixtures.js';
+import { processThreadCount } from '../support/threads.js';
 
 let fixtures: FixtureSet;
 let sim: NetSim;
@@ -607,18 +608,17 @@ describe('decode: resources are released', () => {
     // Decoders (and before the patch's `threads` option, filter graphs) were left to the collector, each
     // with its threads and frame pool: 3 to 4 threads a run stayed until a collection (measured: 4 to 40
     // threads more after these 20 runs, depending on when the collector ran).
-    const threads = () => Number(/^Threads:\s+(\d+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
     const file = fixtures.clips['faststart']!.file;
     await lastValueFrom(fileSource(file).pipe(decode({ imgSize: 320 })));
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const before = threads();
+    const before = processThreadCount();
     for (let run = 0; run < 10; run += 1) {
       await lastValueFrom(fileSource(file).pipe(decode({ imgSize: 320, keepFrame: (n) => n % 5 === 0 })));
       await firstValueFrom(fileSource(file).pipe(decode({ imgSize: 320 })));
     }
     // Threads exit asynchronously once told to: give them a moment.
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(threads()).toBe(before);
+    expect(processThreadCount()).toBe(before);
   });
 
   it('500 open-and-cancel cycles leave no handles and no memory growth beyond noise', async () => {

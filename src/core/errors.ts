@@ -104,6 +104,19 @@ export const codes = {
     moovInvalid: 'FF_ERR_MOOV_INVALID',
     demux: 'FF_ERR_DEMUX',
     convert: 'FF_ERR_CONVERT',
+    /** The input was not empty and ended, and no picture could be decoded from it. */
+    noFrames: 'FF_ERR_NO_FRAMES',
+    /**
+     * An MP4 box whose size, entry count or offset cannot be true: larger than the box that holds it or
+     * than the file, or pointing past the file's end. Found before FFmpeg sees the bytes.
+     */
+    mp4Structure: 'FF_ERR_MP4_STRUCTURE',
+  },
+  run: {
+    /** The budget ran out before the video host sent response headers. */
+    noHeadersByDeadline: 'FF_ERR_NO_HEADERS_BY_DEADLINE',
+    /** The budget ran out with bytes received but no frame decoded (so nothing could be answered). */
+    noFrameByDeadline: 'FF_ERR_NO_FRAME_BY_DEADLINE',
   },
 } as const;
 

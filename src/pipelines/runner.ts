@@ -9,6 +9,7 @@ import { prefetchGate } from '../operators/prefetch.js';
 import type { EndedBy } from '../sinks/budget.js';
 import type { ResourceInfo } from '../sources/types.js';
 import type { ResolvedPipeline } from './document.js';
+import { emptyRunError } from './outcome.js';
 import {
   STAGE_KINDS,
   type RunContext,
@@ -53,6 +54,11 @@ export interface RunDocument {
     framesInferred: number;
     endedBy: EndedBy;
   };
+  /**
+   * Why the run failed (`endedBy: 'error'`), or why a run that ended by the budget or at the video's end
+   * has no frame to answer (FF_ERR_NO_HEADERS_BY_DEADLINE, …: see emptyRunError). With frames beside it,
+   * a partial result.
+   */
   error?: { code: string; message: string };
 }
 
@@ -289,6 +295,18 @@ export async function preparePipeline(
                     message: error instanceof Error ? error.message : String(error),
                   };
             }
+            // A run that answers nothing never passes for a success: it says why (src/pipelines/outcome.ts).
+            const empty = emptyRunError({
+              target: document.source.url,
+              endedBy: outcome.endedBy,
+              failed: document.error !== undefined,
+              headersMs: document.timings.headersMs,
+              bytes,
+              framesDecoded,
+              framesInferred: document.frames.length,
+              totalMs,
+            });
+            if (empty) document.error = { code: empty.code, message: empty.message };
             emit('end', { endedBy: outcome.endedBy, frames: document.frames.length, totalMs });
             subscriber.next({ type: 'result', result: document });
             subscriber.complete();

@@ -3,7 +3,7 @@ import { scanTopLevelBoxes, type Mp4Box } from './mp4-boxes.js';
 export type ContainerLayout = 'faststart' | 'moov-end' | 'fragmented' | 'mpegts' | 'matroska' | 'other';
 
 /** Boxes an MP4 / ISO-BMFF file can start with. */
-const MP4_FIRST_BOXES = new Set([
+export const MP4_FIRST_BOXES: ReadonlySet<string> = new Set([
   'ftyp',
   'styp',
   'moov',

@@ -116,6 +116,18 @@ export function checkMoof(moof: Uint8Array, options: Mp4CheckOptions = {}): Deco
   return new Mp4Checker(moof, options).run('moof');
 }
 
+/**
+ * The `FF_ERR_MP4_STRUCTURE` error for one field: `MP4 moov.trak[0].…stco at byte 1663: entry count
+ * 4294967295 breaks its bound (≤ 16777216)`. `what` names the field in words.
+ */
+export function mp4StructureError(context: Mp4StructureContext, what: string): DecodeError {
+  return new DecodeError(
+    codes.decode.mp4Structure,
+    `MP4 ${context.box} at byte ${context.offset}: ${what} ${context.value} breaks its bound (${context.bound})`,
+    { ...context },
+  );
+}
+
 class Mp4Checker {
   private readonly view: DataView;
   private readonly base: number;
@@ -148,18 +160,15 @@ class Mp4Checker {
   }
 
   private toError(fault: Fault): DecodeError {
-    const offset = this.base + fault.node.start;
-    const context: Mp4StructureContext = {
-      box: fault.node.path,
-      offset,
-      field: fault.field,
-      value: fault.value,
-      bound: fault.bound,
-    };
-    return new DecodeError(
-      codes.decode.mp4Structure,
-      `MP4 ${fault.node.path} at byte ${offset}: ${fault.what} ${fault.value} breaks its bound (${fault.bound})`,
-      { ...context },
+    return mp4StructureError(
+      {
+        box: fault.node.path,
+        offset: this.base + fault.node.start,
+        field: fault.field,
+        value: fault.value,
+        bound: fault.bound,
+      },
+      fault.what,
     );
   }
 

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DecodeError } from '../../src/core/errors.js';
 import type { FixtureSet } from '../../src/fixtures/make.js';
 import { sniffLayout } from '../../src/media/layout.js';
+import { testFixtures } from '../support/fixtures.js';
 import {
   createLayoutSniffer,
   type LayoutDecision,

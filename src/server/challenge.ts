@@ -1,6 +1,7 @@
 import { isLeft, left, right, type Either } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { formatValidationErrors } from '../core/config.js';
+import { truncateForLog } from '../core/logger.js';
 import type { ResultFrame, RunDocument } from '../pipelines/runner.js';
 
 /*
@@ -37,8 +38,47 @@ export const ChallengeRequestCodec = t.type(
 export type ChallengeRequest = t.TypeOf<typeof ChallengeRequestCodec>;
 
 /**
+ * The longest value each field of a challenge may have, in characters (UTF-16 code units). The id is
+ * echoed in every answer and written on every log line of the challenge; `type` and `created_at` are
+ * short by nature; 8192 is the longest request target most HTTP servers take (nginx's default buffer),
+ * so a longer video URL could not be fetched anyway. Checked before anything else is done with the body.
+ */
+export const CHALLENGE_FIELD_MAX_CHARS = {
+  challenge_id: 256,
+  type: 256,
+  video_url: 8192,
+  created_at: 256,
+} as const;
+
+/** The longest a problem line echoes of what the client sent: `got …` quotes the value it got. */
+const PROBLEM_MAX_CHARS = 300;
+
+export interface OverlongField {
+  readonly field: keyof typeof CHALLENGE_FIELD_MAX_CHARS;
+  readonly length: number;
+  readonly max: number;
+}
+
+/** The string fields of a parsed body that are longer than {@link CHALLENGE_FIELD_MAX_CHARS} allows. */
+export function overlongFields(body: unknown): OverlongField[] {
+  if (typeof body !== 'object' || body === null) return [];
+  const fields = Object.keys(CHALLENGE_FIELD_MAX_CHARS) as Array<keyof typeof CHALLENGE_FIELD_MAX_CHARS>;
+  return fields.flatMap((field) => {
+    const value = (body as Record<string, unknown>)[field];
+    const max = CHALLENGE_FIELD_MAX_CHARS[field];
+    return typeof value === 'string' && value.length > max ? [{ field, length: value.length, max }] : [];
+  });
+}
+
+/** `challenge_id: 61440 characters; at most 256 are accepted` */
+export function overlongProblem({ field, length, max }: OverlongField): string {
+  return `${field}: ${length} characters; at most ${max} are accepted`;
+}
+
+/**
  * Checks a parsed JSON body. Left: one line per problem, `video_url: expected a non-empty string, got 5`
- * (or `body: expected a JSON object, got array` when it is not an object at all).
+ * (or `body: expected a JSON object, got array` when it is not an object at all); a line quotes at most
+ * a few hundred characters of the value it got.
  */
 export function decodeChallenge(body: unknown): Either<string[], ChallengeRequest> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -46,7 +86,9 @@ export function decodeChallenge(body: unknown): Either<string[], ChallengeReques
     return left([`body: expected a JSON object, got ${got}`]);
   }
   const decoded = ChallengeRequestCodec.decode(body);
-  return isLeft(decoded) ? left(formatValidationErrors(decoded.left)) : right(decoded.right);
+  return isLeft(decoded)
+    ? left(formatValidationErrors(decoded.left).map((line) => truncateForLog(line, PROBLEM_MAX_CHARS)))
+    : right(decoded.right);
 }
 
 /** The body's `challenge_id` when it is a string (for error responses to echo), else null. */

@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { codes } from '../core/errors.js';
+import { outcomeCodes } from '../pipelines/outcome.js';
 import { limitCodes } from '../pipelines/runner.js';
 
 /**
@@ -13,6 +14,11 @@ export const serverCodes = {
   requestJson: 'FF_ERR_REQUEST_JSON',
   /** The body is JSON but not a challenge; `error.problems` lists every field that is wrong. */
   requestInvalid: 'FF_ERR_REQUEST_INVALID',
+  /**
+   * A field is longer than the server takes (challenge_id 256 characters, video_url 8192: see
+   * CHALLENGE_FIELD_MAX_CHARS); `error.problems` names each with its length and limit. Nothing was fetched.
+   */
+  fieldTooLong: 'FF_ERR_FIELD_TOO_LONG',
   bodyTooLarge: 'FF_ERR_BODY_TOO_LARGE',
   /** The client declared more body than it sent, and stopped sending. */
   bodyTimeout: 'FF_ERR_BODY_TIMEOUT',
@@ -27,7 +33,7 @@ export const serverCodes = {
   internal: 'FF_ERR_INTERNAL',
 } as const;
 
-/** What every error response carries. `problems` only for FF_ERR_REQUEST_INVALID. */
+/** What every error response carries. `problems` only for FF_ERR_REQUEST_INVALID and FF_ERR_FIELD_TOO_LONG. */
 export interface ErrorBody {
   error: { code: string; message: string; problems?: string[] };
   /** The challenge's id when the body had one (null when it could not be read); absent off the challenge route. */
@@ -37,6 +43,13 @@ export interface ErrorBody {
 const sourceCodes = new Set<string>(Object.values(codes.source));
 const decodeCodes = new Set<string>(Object.values(codes.decode));
 const limitCodeSet = new Set<string>(Object.values(limitCodes));
+/** The video host did not answer, or not enough, in time. */
+const hostTimeoutCodes = new Set<string>([
+  ...Object.values(codes.run),
+  codes.source.connectTimeout,
+  codes.source.headersTimeout,
+  codes.source.stalled,
+]);
 
 /**
  * The HTTP status of a run that failed before any frame was done, by its error code:
@@ -46,16 +59,20 @@ const limitCodeSet = new Set<string>(Object.values(limitCodes));
  * | FF_ERR_INVALID_URL, FF_ERR_UNSUPPORTED_SCHEME | 400 | the request is wrong |
  * | FF_ERR_URL_REFUSED | 403 | understood, and refused by policy (non-public address, host not allowed, scheme) |
  * | FF_ERR_LIMIT_BYTES, _RESOLUTION, _DURATION | 422 | the video exceeds a limit (413 is about the request body, not the video) |
- * | decode codes (FF_ERR_NOT_A_VIDEO, FF_ERR_NO_VIDEO_STREAM, FF_ERR_MOOV_MISSING, …) | 422 | the URL is not a video we can read |
- * | source codes (FF_ERR_DNS, FF_ERR_CONNECT_REFUSED, FF_ERR_HTTP_STATUS, FF_ERR_BODY_SHORT, …) | 502 | the video host failed |
- * | anything else (a model error, a bug) | 500 | ours |
+ * | decode codes (FF_ERR_NOT_A_VIDEO, FF_ERR_NO_FRAMES, FF_ERR_MP4_STRUCTURE, FF_ERR_NO_DATA, …) | 422 | the URL is not a video we can read |
+ * | FF_ERR_NO_HEADERS_BY_DEADLINE, FF_ERR_NO_FRAME_BY_DEADLINE, FF_ERR_CONNECT_TIMEOUT, FF_ERR_HEADERS_TIMEOUT, FF_ERR_STALLED | 504 | the video host sent nothing usable in time |
+ * | other source codes (FF_ERR_DNS, FF_ERR_CONNECT_REFUSED, FF_ERR_HTTP_STATUS, FF_ERR_BODY_SHORT, …) | 502 | the video host failed |
+ * | FF_ERR_NO_RESULT_BY_DEADLINE | 503 | frames were decoded but this server could not infer one within its budget (the budget is shorter than the first inference, or the machine is overloaded) |
+ * | anything else (FF_ERR_NO_RESULTS, a model error, a bug) | 500 | ours |
  */
 export function statusForRunError(code: string): number {
   if (code === codes.source.invalidUrl || code === codes.source.unsupportedScheme) return 400;
   if (code === codes.guard.urlRefused) return 403;
   if (limitCodeSet.has(code)) return 422;
   if (decodeCodes.has(code)) return 422;
+  if (hostTimeoutCodes.has(code)) return 504;
   if (sourceCodes.has(code)) return 502;
+  if (code === outcomeCodes.noResultByDeadline) return 503;
   return 500;
 }
 

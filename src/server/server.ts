@@ -20,7 +20,14 @@ import {
   type RunLimits,
 } from '../pipelines/runner.js';
 import { createAdmission, type Admission, type ReleaseSlot } from './admission.js';
-import { challengeFrames, challengeIdOf, decodeChallenge, type ChallengeResponse } from './challenge.js';
+import {
+  challengeFrames,
+  challengeIdOf,
+  decodeChallenge,
+  overlongFields,
+  overlongProblem,
+  type ChallengeResponse,
+} from './challenge.js';
 import { createServerMetrics, type ChallengeOutcome, type ServerMetrics } from './metrics.js';
 import {
   errorBody,
@@ -340,8 +347,14 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     } catch (error) {
       return reject(400, serverCodes.requestJson, `the body is not JSON: ${(error as Error).message}`);
     }
-    challengeId = challengeIdOf(json);
+    // Before anything else reads the body: an overlong id is neither echoed nor put on a log line.
+    const overlong = overlongFields(json);
+    if (!overlong.some(({ field }) => field === 'challenge_id')) challengeId = challengeIdOf(json);
     if (challengeId !== null) log = logger.child({ challenge_id: challengeId });
+    if (overlong.length > 0) {
+      const problems = overlong.map(overlongProblem);
+      return reject(400, serverCodes.fieldTooLong, `fields too long: ${problems.join('; ')}`, { problems });
+    }
     const decoded = decodeChallenge(json);
     if (isLeft(decoded)) {
       return reject(400, serverCodes.requestInvalid, `not a challenge: ${decoded.left.join('; ')}`, {

@@ -9,9 +9,12 @@ import { ConfigError } from '../../src/core/errors.js';
 import type { RunDocument } from '../../src/pipelines/runner.js';
 import { createAdmission } from '../../src/server/admission.js';
 import {
+  CHALLENGE_FIELD_MAX_CHARS,
   PITCH_KEYPOINTS,
   challengeFrames,
   decodeChallenge,
+  overlongFields,
+  overlongProblem,
   type ChallengeRequest,
 } from '../../src/server/challenge.js';
 import { statusForRunError } from '../../src/server/response.js';
@@ -98,6 +101,31 @@ describe('challengeFrames', () => {
   });
 });
 
+describe('overlongFields', () => {
+  it('names each string field over its limit, in the order of the challenge, and ignores the rest', () => {
+    const body = {
+      challenge_id: 'c'.repeat(257),
+      type: 'gsr',
+      video_url: 'u'.repeat(8193),
+      created_at: 7,
+      extra: 'x'.repeat(100_000),
+    };
+    expect(overlongFields(body).map(overlongProblem)).toEqual([
+      'challenge_id: 257 characters; at most 256 are accepted',
+      'video_url: 8193 characters; at most 8192 are accepted',
+    ]);
+    expect(overlongFields({ challenge_id: 'c'.repeat(256), video_url: 'u'.repeat(8192) })).toEqual([]);
+    expect(overlongFields(null)).toEqual([]);
+    expect(overlongFields('c'.repeat(1000))).toEqual([]);
+    expect(CHALLENGE_FIELD_MAX_CHARS).toEqual({
+      challenge_id: 256,
+      type: 256,
+      video_url: 8192,
+      created_at: 256,
+    });
+  });
+});
+
 describe('statusForRunError', () => {
   it.each([
     ['FF_ERR_INVALID_URL', 400],
@@ -109,6 +137,16 @@ describe('statusForRunError', () => {
     ['FF_ERR_HTTP_STATUS', 502],
     ['FF_ERR_CONNECT_REFUSED', 502],
     ['FF_ERR_DNS', 502],
+    ['FF_ERR_NO_FRAMES', 422],
+    ['FF_ERR_MP4_STRUCTURE', 422],
+    ['FF_ERR_NO_DATA', 422],
+    ['FF_ERR_NO_HEADERS_BY_DEADLINE', 504],
+    ['FF_ERR_NO_FRAME_BY_DEADLINE', 504],
+    ['FF_ERR_HEADERS_TIMEOUT', 504],
+    ['FF_ERR_CONNECT_TIMEOUT', 504],
+    ['FF_ERR_STALLED', 504],
+    ['FF_ERR_NO_RESULT_BY_DEADLINE', 503],
+    ['FF_ERR_NO_RESULTS', 500],
     ['FF_ERR_MODEL_FORMAT', 500],
     ['FF_ERR_INTERNAL', 500],
   ])('%s → %i', (code, status) => {

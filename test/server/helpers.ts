@@ -3,7 +3,7 @@
  * broken framing, and polling for a condition.
  */
 
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 
 export interface Answer<T = unknown> {
   status: number;
@@ -126,4 +126,59 @@ export function metricValue(text: string, sample: string): number | undefined {
     if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1));
   }
   return undefined;
+}
+
+/** A loopback host under test control, and what it saw. */
+export interface HostileHost {
+  /** `http://127.0.0.1:PORT/path`. */
+  urlFor(path: string): string;
+  /** Connections accepted so far. */
+  accepted(): number;
+  /** Accepted connections that are still open (not yet closed by the client or the host). */
+  open(): number;
+  close(): Promise<void>;
+}
+
+async function listenHost(onConnection: (socket: Socket) => void): Promise<HostileHost> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createNetServer((socket) => {
+    accepted += 1;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    urlFor: (path) => `http://127.0.0.1:${port}${path}`,
+    accepted: () => accepted,
+    open: () => sockets.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Accepts every connection, reads the request, and never answers: no status line, no headers, ever. */
+export function silentHost(): Promise<HostileHost> {
+  return listenHost((socket) => socket.resume());
+}
+
+/**
+ * Answers every request with `200` headers (video/mp4, no length) and then `chunk` every `everyMs`, for
+ * as long as the client stays: a host that trickles bytes that are not a video.
+ */
+export function tricklingHost(chunk = 'not a video, only words. ', everyMs = 20): Promise<HostileHost> {
+  return listenHost((socket) => {
+    socket.resume();
+    socket.once('data', () => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\nconnection: close\r\n\r\n');
+      const timer = setInterval(() => socket.write(chunk), everyMs);
+      socket.on('close', () => clearInterval(timer));
+    });
+  });
 }

@@ -66,3 +66,23 @@ export function boxAt(bytes: Uint8Array, path: string): FoundBox {
   }
   return { start: box.start, body: box.body, end: box.end };
 }
+
+/**
+ * A copy of `bytes` (starting with the root box) with the body of the box at `path` replaced, and the
+ * 32-bit sizes of that box and of every box above it grown or shrunk to match.
+ */
+export function replaceBody(bytes: Uint8Array, path: string, body: Uint8Array): Uint8Array {
+  const target = boxAt(bytes, path);
+  const delta = body.byteLength - (target.end - target.body);
+  const out = new Uint8Array(bytes.byteLength + delta);
+  out.set(bytes.subarray(0, target.body));
+  out.set(body, target.body);
+  out.set(bytes.subarray(target.end), target.body + body.byteLength);
+  const view = new DataView(out.buffer);
+  const steps = path.split('.');
+  for (let depth = 1; depth <= steps.length; depth += 1) {
+    const box = boxAt(bytes, steps.slice(0, depth).join('.'));
+    view.setUint32(box.start, view.getUint32(box.start) + delta);
+  }
+  return out;
+}

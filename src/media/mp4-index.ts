@@ -54,6 +54,10 @@ interface Box {
 
 class IndexError extends Error {}
 
+/**
+ * The boxes in [from, to). A size-0 box ("to the end of the file") is only a top-level box's right: the
+ * root walk (`from` 0) accepts it, a walk inside a box does not.
+ */
 function* children(view: DataView, from: number, to: number): Generator<Box> {
   for (let at = from; at + 8 <= to;) {
     let size = view.getUint32(at);
@@ -69,6 +73,7 @@ function* children(view: DataView, from: number, to: number): Generator<Box> {
       size = Number(view.getBigUint64(at + 8));
       header = 16;
     } else if (size === 0) {
+      if (from !== 0) throw new IndexError(`box ${type} has size 0 inside its parent`);
       size = to - at;
     }
     if (size < header || at + size > to) throw new IndexError(`box ${type} runs past its parent`);
@@ -92,7 +97,7 @@ function path(view: DataView, parent: Box, ...types: string[]): Box | undefined 
 }
 
 /** A full box's version byte; its entries start 4 bytes into the body. */
-const version = (view: DataView, box: Box) => view.getUint8(box.body);
+const version = (view: DataView, box: Box) => (need(view, box, 4), view.getUint8(box.body));
 
 function need(view: DataView, box: Box, bytes: number): void {
   if (box.body + bytes > box.end) throw new IndexError(`${box.type} is shorter than its entries`);
@@ -218,6 +223,8 @@ function compositionOffsets(view: DataView, ctts: Box | undefined, window: numbe
   const entries = view.getUint32(ctts.body + 4);
   need(view, ctts, 8 + entries * 8);
   const offsets: number[] = [];
+  // All entries, not just the window's: a negative offset anywhere shifts every timestamp in FFmpeg.
+  // Bounded by the box's bytes (need above).
   for (let i = 0; i < entries; i += 1) {
     const count = view.getUint32(ctts.body + 8 + i * 8);
     const value = signed ? view.getInt32(ctts.body + 12 + i * 8) : view.getUint32(ctts.body + 12 + i * 8);
@@ -231,7 +238,10 @@ function compositionOffsets(view: DataView, ctts: Box | undefined, window: numbe
 
 function frameRate(view: DataView, stts: Box | undefined, timescale: number): number | undefined {
   if (!stts) return undefined;
+  need(view, stts, 8);
   const entries = view.getUint32(stts.body + 4);
+  // Every entry is read once, and only as many as the box holds.
+  need(view, stts, 8 + entries * 8);
   let samples = 0;
   let duration = 0;
   for (let i = 0; i < entries; i += 1) {

@@ -86,3 +86,50 @@ describe('readVideoTrack', () => {
     );
   });
 });
+
+describe('readVideoTrack and firstFragmentSample on hostile bytes', () => {
+  const random = (() => {
+    let seed = 1414;
+    return () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed;
+    };
+  })();
+
+  it('a string or a track for every smashed moov and moof, never a throw', () => {
+    for (const name of ['faststart', 'fragmented', 'audio']) {
+      const file = fixtures.clips[name]!.file;
+      const pristine = topLevel(file, 'moov').bytes;
+      for (let round = 0; round < 300; round += 1) {
+        const moov = new Uint8Array(pristine);
+        const view = new DataView(moov.buffer);
+        for (let i = 0; i < 1 + (round % 4); i += 1) {
+          const at = 8 + (random() % (moov.byteLength - 12));
+          view.setUint32(at - (at % 4), [0xffffffff, 0, 7, random()][random() % 4]!);
+        }
+        const track = readVideoTrack(moov);
+        expect(typeof track === 'string' || typeof track === 'object').toBe(true);
+        if (typeof track === 'object' && name === 'fragmented') {
+          const moof = topLevel(file, 'moof');
+          const smashed = new Uint8Array(moof.bytes);
+          new DataView(smashed.buffer).setUint32(8 + (random() % (smashed.byteLength - 12)), random());
+          expect(() => firstFragmentSample(track, smashed, moof.offset)).not.toThrow();
+        }
+      }
+    }
+  });
+
+  it('an inner box of size 0 is malformed (only a top-level box may run to the end)', () => {
+    const moov = new Uint8Array(topLevel(fixtures.clips['faststart']!.file, 'moov').bytes);
+    // The first child (mvhd) at byte 8 of the moov.
+    new DataView(moov.buffer).setUint32(8, 0);
+    expect(readVideoTrack(moov)).toBe('a malformed moov: box mvhd has size 0 inside its parent');
+  });
+
+  it('an stts entry count beyond its box: said, not read', () => {
+    const moov = new Uint8Array(topLevel(fixtures.clips['faststart']!.file, 'moov').bytes);
+    const stts = Buffer.from(moov).indexOf('stts') - 4;
+    new DataView(moov.buffer).setUint32(stts + 12, 0xffffffff);
+    expect(readVideoTrack(moov)).toBe('a malformed moov: stts is shorter than its entries');
+  });
+});

@@ -63,7 +63,10 @@ options:
   -h, --help             this text
 
 exit codes: 0 success (a budget cut included; also a partial result after a fault, with endedBy "error"),
-            1 a failed run (no result), 2 bad usage or configuration.`;
+            1 a failed run: no result, with the reason on stderr and in the document's "error" (a fault, or
+              nothing by the deadline: FF_ERR_NO_HEADERS_BY_DEADLINE, FF_ERR_NO_FRAME_BY_DEADLINE,
+              FF_ERR_NO_RESULT_BY_DEADLINE; or a video with no frame: FF_ERR_NO_FRAMES),
+            2 bad usage or configuration, 130 interrupted.`;
 
 function positiveNumber(
   name: string,

@@ -12,6 +12,7 @@ import type { RunDocument } from '../../src/pipelines/runner.js';
 import { startNetSim, type NetSim } from '../../src/sim/netsim.js';
 import { closedPort, ensureBuilt, lines, runCli } from '../support/cli.js';
 import { testFixtures } from '../support/fixtures.js';
+import { silentHost, tricklingHost } from '../server/helpers.js';
 
 interface Truth {
   objects: Array<{ frameNumber: number; items: Array<{ classId: number }> }>;
@@ -185,6 +186,63 @@ describe('firstframe run: deadlines and faults', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('FF_ERR_CONNECT_REFUSED');
     expect(result.stderr).toContain(`127.0.0.1:${port}`);
+  }, 60_000);
+
+  it('a host that never sends headers: exit 1 with FF_ERR_NO_HEADERS_BY_DEADLINE, the document still printed', async () => {
+    const silent = await silentHost();
+    try {
+      const url = silent.urlFor('/clip.mp4');
+      const result = await runCli(['run', url, '--json', '--budget', '1'], { timeoutMs: 30_000 });
+      expect(result.code).toBe(1);
+      expect(lines(result.stderr)).toHaveLength(1);
+      expect(result.stderr).toMatch(
+        /^firstframe: FF_ERR_NO_HEADERS_BY_DEADLINE: http:\/\/127\.0\.0\.1:\d+\/clip\.mp4: no response headers by the deadline, \d+ ms after the run started\n$/,
+      );
+      const document = JSON.parse(result.stdout) as RunDocument;
+      expect(document.frames).toEqual([]);
+      expect(document.error?.code).toBe('FF_ERR_NO_HEADERS_BY_DEADLINE');
+      expect(document.timings).toMatchObject({ endedBy: 'budget', headersMs: null, bytesDownloaded: 0 });
+      // The host was reached (undici may open a second connection after the abort: README, nodejs/undici#5845).
+      expect(silent.accepted()).toBeGreaterThanOrEqual(1);
+    } finally {
+      await silent.close();
+    }
+  }, 60_000);
+
+  it('headers and a trickle of words: exit 1 with FF_ERR_NO_FRAME_BY_DEADLINE and the bytes received', async () => {
+    const trickle = await tricklingHost();
+    try {
+      const result = await runCli(['run', trickle.urlFor('/clip.mp4'), '--json', '--budget', '1'], {
+        timeoutMs: 30_000,
+      });
+      expect(result.code).toBe(1);
+      const document = JSON.parse(result.stdout) as RunDocument;
+      expect(document.error?.code).toBe('FF_ERR_NO_FRAME_BY_DEADLINE');
+      expect(document.error?.message).toContain(
+        `no frame decoded by the deadline: ${document.timings.bytesDownloaded} bytes received in`,
+      );
+      expect(document.timings.bytesDownloaded).toBeGreaterThan(0);
+      expect(document.timings).toMatchObject({ endedBy: 'budget', framesDecoded: 0 });
+      expect(result.stderr).toMatch(/^firstframe: FF_ERR_NO_FRAME_BY_DEADLINE: /);
+    } finally {
+      await trickle.close();
+    }
+  }, 60_000);
+
+  it('frames decoded but none inferred by the deadline: exit 1 with FF_ERR_NO_RESULT_BY_DEADLINE', async () => {
+    // A batch that waits for 16 frames, and a host that stalls after frame 0: no inference can start.
+    const file = join(scratch, 'patient.yaml');
+    writeFileSync(
+      file,
+      'extends: default\nstride: { every: 25 }\nbatch: { size: 16, rampUp: false, earlyFlushFirstFrame: false, maxWaitMs: 600000 }\n',
+    );
+    const url = sim.urlFor('/faststart.mp4', { stallAfterBytes: 40_000 });
+    const result = await runCli(['run', url, '--pipeline', file, '--budget', '1'], { timeoutMs: 30_000 });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^total: {8}\d+ ms; ended by budget$/m);
+    expect(result.stderr).toMatch(
+      /^firstframe: FF_ERR_NO_RESULT_BY_DEADLINE: .*: \d+ frames decoded and none inferred by the deadline \(\d+ ms, 40000 bytes received\): the budget is shorter than the first inference\n$/,
+    );
   }, 60_000);
 
   it('bytes that are not a video exit 1 with a decode error', async () => {

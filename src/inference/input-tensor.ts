@@ -41,6 +41,25 @@ const FLOAT_OF_BYTE = Float32Array.from({ length: 256 }, (_, byte) => byte * (1 
 const HALF_OF_BYTE = Uint16Array.from(FLOAT_OF_BYTE, (value) => halfBits(value));
 
 /**
+ * Checks that every frame has pixels of the model's size (3 × S × S bytes).
+ *
+ * @throws ModelError `FF_ERR_MODEL_INPUT` naming the first frame without pixels or with pixels of another size
+ */
+export function checkImages(frames: readonly InputFrame[], imgSize: number): void {
+  const plane = planeOf(imgSize);
+  for (const frame of frames) {
+    const source = frame.image?.data;
+    if (!source || source.length !== plane) {
+      throw new ModelError(
+        modelCodes.input,
+        `frame ${frame.frameNumber}: ${source ? `${source.length} bytes of pixels` : 'no pixels'}, the model takes 3×${imgSize}×${imgSize}`,
+        { frameNumber: frame.frameNumber, imgSize },
+      );
+    }
+  }
+}
+
+/**
  * Writes `frames` into `target` ([count, 3, S, S], count = target.length / plane) and zeroes the rows past
  * them (a fixed-batch model's padding). Every frame needs pixels of the model's size.
  *
@@ -55,15 +74,9 @@ export function fillInput(frames: readonly InputFrame[], target: ModelInput, img
       { imgSize, frames: frames.length },
     );
   }
+  checkImages(frames, imgSize);
   frames.forEach((frame, index) => {
-    const source = frame.image?.data;
-    if (!source || source.length !== plane) {
-      throw new ModelError(
-        modelCodes.input,
-        `frame ${frame.frameNumber}: ${source ? `${source.length} bytes of pixels` : 'no pixels'}, the model takes 3×${imgSize}×${imgSize}`,
-        { frameNumber: frame.frameNumber, imgSize },
-      );
-    }
+    const source = frame.image!.data;
     const at = index * plane;
     if (target instanceof Uint16Array) {
       for (let i = 0; i < plane; i += 1) target[at + i] = HALF_OF_BYTE[source[i]!]!;
@@ -72,6 +85,107 @@ export function fillInput(frames: readonly InputFrame[], target: ModelInput, img
     }
   });
   target.fill(0, frames.length * plane);
+}
+
+/** Frames' pixels in shared memory, and the way to give that memory back. */
+export interface SharedImages {
+  /** The images, in the order given, each a view into a SharedArrayBuffer. */
+  readonly images: Uint8Array[];
+  /** Gives the memory back to the pool: call it once no worker reads the images any more. */
+  release(): void;
+}
+
+/**
+ * Shared memory for frames' pixels, so that worker threads read them without a copy, kept for reuse.
+ *
+ * Reuse matters more than the copy: memory touched for the first time costs a page fault per 4 KiB, and
+ * copying a batch of 16 images at 640 (20 MB) into fresh memory took 200–400 ms on the main thread of the
+ * loaded 2-core machine, against 2 ms into memory already touched (see bench/deadline.ts). Buffers are
+ * sized for a power-of-two number of images, so that the ramped batches (1, 2, 4, …) find one that fits.
+ */
+export class SharedImagePool {
+  readonly #idle: SharedArrayBuffer[] = [];
+
+  /** @param keep idle buffers kept at most (one per run that may be in flight at once); the smallest goes first */
+  constructor(readonly keep = 2) {}
+
+  /**
+   * `images` in shared memory: the same views when they already are (nothing to give back), else copied
+   * into one pooled buffer.
+   */
+  share(images: readonly Uint8Array[]): SharedImages {
+    if (images.every((image) => image.buffer instanceof SharedArrayBuffer)) {
+      return { images: [...images], release: () => {} };
+    }
+    const bytes = images.reduce((sum, image) => sum + image.byteLength, 0);
+    const buffer = this.#take(bytes, images.length, images[0]?.byteLength ?? 0);
+    let at = 0;
+    const views = images.map((image) => {
+      const view = new Uint8Array(buffer, at, image.byteLength);
+      view.set(image);
+      at += image.byteLength;
+      return view;
+    });
+    let given = false;
+    return {
+      images: views,
+      release: () => {
+        if (given) return;
+        given = true;
+        this.#give(buffer);
+      },
+    };
+  }
+
+  /** Idle buffers held now. */
+  get idle(): number {
+    return this.#idle.length;
+  }
+
+  clear(): void {
+    this.#idle.length = 0;
+  }
+
+  #take(bytes: number, count: number, imageBytes: number): SharedArrayBuffer {
+    let best = -1;
+    this.#idle.forEach((buffer, index) => {
+      if (buffer.byteLength >= bytes && (best < 0 || buffer.byteLength < this.#idle[best]!.byteLength)) {
+        best = index;
+      }
+    });
+    if (best >= 0) return this.#idle.splice(best, 1)[0]!;
+    const capacity = Math.max(bytes, 2 ** Math.ceil(Math.log2(Math.max(count, 1))) * imageBytes);
+    return new SharedArrayBuffer(capacity);
+  }
+
+  #give(buffer: SharedArrayBuffer): void {
+    this.#idle.push(buffer);
+    if (this.#idle.length > this.keep) {
+      this.#idle.sort((a, b) => b.byteLength - a.byteLength);
+      this.#idle.length = this.keep;
+    }
+  }
+}
+
+/**
+ * What a session worker needs to convert pixels into a model's input exactly as `fillInput` does: the
+ * byte → float32 and byte → half tables, and the SIMD kernel's binary where WebAssembly SIMD is available.
+ */
+export interface ConverterData {
+  readonly floatOfByte: Float32Array;
+  readonly halfOfByte: Uint16Array;
+  /** The kernel: `convert(count)` turns `count` bytes at 0 into float32 at `chunk` in its memory. */
+  readonly simd: Uint8Array | null;
+  readonly chunk: number;
+}
+
+export function converterData(): ConverterData {
+  return {
+    floatOfByte: FLOAT_OF_BYTE.slice(),
+    halfOfByte: HALF_OF_BYTE.slice(),
+    simd: simdKernel() ? simdModuleBytes() : null,
+    chunk: CHUNK,
+  };
 }
 
 /**

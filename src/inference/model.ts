@@ -5,9 +5,21 @@ import type * as Ort from 'onnxruntime-node';
 import { ModelError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import { modelCodes } from './codes.js';
-import { InputPool, halfBits, planeOf, type ModelInput } from './input-tensor.js';
+import {
+  InputPool,
+  SharedImagePool,
+  converterData,
+  halfBits,
+  planeOf,
+  type ModelInput,
+} from './input-tensor.js';
 import { OnnxFormatError, readOnnxMetadata } from './onnx-metadata.js';
-import { SESSION_WORKER_SOURCE, type WorkerReply, type WorkerRequest } from './session-worker.js';
+import {
+  SESSION_WORKER_SOURCE,
+  type SessionWorkerData,
+  type WorkerReply,
+  type WorkerRequest,
+} from './session-worker.js';
 import { channelsOf, parseClassNames, type YoloLayout } from './yolo.js';
 
 export { modelCodes };
@@ -52,6 +64,13 @@ export interface LoadedModel {
    */
   run(input: ModelInput, count: number): Promise<ModelOutput>;
   /**
+   * Runs `images` (planar RGB bytes, 3 × S × S each; `count` ≥ their number, rows past them are zero): the
+   * same as `run` on `fillInput`'s tensor of them, but the tensor is built in the session's thread, so that
+   * the caller's thread only hands the bytes over (without a copy when they are in a SharedArrayBuffer,
+   * see `shareImages`). Optional: a model without it gets its input built by the caller (`fillInput`).
+   */
+  runImages?(images: readonly Uint8Array[], count: number): Promise<ModelOutput>;
+  /**
    * A buffer for `count` images of the model's input type, reused from earlier runs where one is free:
    * fill it (`fillInput`) and pass it to `run`, or give it back with `recycleInput`. Contents are stale.
    */
@@ -72,25 +91,6 @@ export function float32ToFloat16(input: Float32Array): Uint16Array {
   const out = new Uint16Array(input.length);
   const scratch = new DataView(new ArrayBuffer(4));
   for (let i = 0; i < input.length; i += 1) out[i] = halfBits(input[i]!, scratch);
-  return out;
-}
-
-function float16ToFloat32(input: Uint16Array): Float32Array {
-  const out = new Float32Array(input.length);
-  for (let i = 0; i < input.length; i += 1) {
-    const h = input[i]!;
-    const sign = h & 0x8000 ? -1 : 1;
-    const exponent = (h >> 10) & 0x1f;
-    const fraction = h & 0x3ff;
-    out[i] =
-      exponent === 0
-        ? sign * 2 ** -14 * (fraction / 1024)
-        : exponent === 31
-          ? fraction
-            ? Number.NaN
-            : sign * Number.POSITIVE_INFINITY
-          : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-  }
   return out;
 }
 
@@ -276,6 +276,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   const inputType = input.type;
   const batch = typeof batchDim === 'number' ? batchDim : 'dynamic';
   const pool = new InputPool(inputType, planeOf(imgSize));
+  const pixels = new SharedImagePool();
   session.inputBack = (buffer) => pool.give(buffer);
   // Buffers handed out by inputBuffer: theirs to lend to the worker even when a batch fills only part.
   const issued = new WeakSet<ArrayBufferLike>();
@@ -306,9 +307,41 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
           { path, count },
         );
       }
-      const values =
-        out.outputType === 'float16' ? float16ToFloat32(out.data as Uint16Array) : (out.data as Float32Array);
-      return { data: values, anchors: out.dims[2]! };
+      return { data: out.data, anchors: out.dims[2]! };
+    });
+    queue = task.catch(() => undefined);
+    return task;
+  };
+  const runImages = (images: readonly Uint8Array[], count: number): Promise<ModelOutput> => {
+    const plane = planeOf(imgSize);
+    const wrong = images.findIndex((image) => image.length !== plane);
+    if (wrong >= 0 || images.length > count || !(Number.isInteger(count) && count > 0)) {
+      return Promise.reject(
+        new ModelError(
+          modelCodes.input,
+          wrong >= 0
+            ? `${path}: image ${wrong} has ${images[wrong]!.length} bytes, the model takes 3×${imgSize}×${imgSize}`
+            : `${path}: a batch of ${count} cannot hold ${images.length} images`,
+          { path, count },
+        ),
+      );
+    }
+    // Copied now (unless already shared), while the caller's views are certainly alive; the memory goes
+    // back to the pool when the worker has answered, since it reads the images before it runs the model.
+    const shared = pixels.share(images);
+    const task = queue.then(async () => {
+      try {
+        const out = await session.runImages(shared.images, inputType, [count, 3, imgSize, imgSize]);
+        return { data: out.data, anchors: out.dims[2]! };
+      } catch (error) {
+        throw new ModelError(
+          modelCodes.run,
+          `${path}: inference failed on a batch of ${count}: ${(error as Error).message}`,
+          { path, count },
+        );
+      } finally {
+        shared.release();
+      }
     });
     queue = task.catch(() => undefined);
     return task;
@@ -316,7 +349,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
 
   // Warm-up: the first run pays for memory planning and kernel selection; do it before the clock starts.
   const warmCount = typeof batch === 'number' ? batch : 1;
-  await run(new Float32Array(warmCount * 3 * imgSize * imgSize), warmCount);
+  // It goes through runImages, as the pipelines' runs do, so that the worker's converter is warm too.
+  await runImages([new Uint8Array(planeOf(imgSize))], warmCount);
   const setupMs = performance.now() - startedAt;
   emit('model-loaded', {
     path,
@@ -339,6 +373,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     metadata,
     setupMs,
     run,
+    runImages,
     inputBuffer: (count) => {
       const buffer = pool.take(count);
       issued.add(buffer.buffer);
@@ -347,6 +382,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     recycleInput: (buffer) => pool.give(buffer.buffer),
     release: () => {
       pool.clear();
+      pixels.clear();
       return session.release();
     },
   };
@@ -377,10 +413,11 @@ class SessionWorker {
     providers: Ort.InferenceSession.ExecutionProviderConfig[],
     threads: number | undefined,
   ): Promise<SessionWorker> {
-    const worker = new Worker(SESSION_WORKER_SOURCE, {
-      eval: true,
-      workerData: { ortPath: createRequire(import.meta.url).resolve('onnxruntime-node') },
-    });
+    const workerData: SessionWorkerData = {
+      ortPath: createRequire(import.meta.url).resolve('onnxruntime-node'),
+      converter: converterData(),
+    };
+    const worker = new Worker(SESSION_WORKER_SOURCE, { eval: true, workerData });
     const loaded = await new Promise<WorkerReply>((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       worker.once('error', onError);
@@ -448,6 +485,17 @@ class SessionWorker {
     const reply = await this.request(id, { type: 'run', id, input: owned, inputType, dims }, [
       owned.buffer as ArrayBuffer,
     ]);
+    return reply as Extract<WorkerReply, { type: 'result' }>;
+  }
+
+  /** Runs one batch built in the worker from `images` (shared memory: nothing is copied or detached). */
+  async runImages(
+    images: Uint8Array[],
+    inputType: 'float32' | 'float16',
+    dims: number[],
+  ): Promise<Extract<WorkerReply, { type: 'result' }>> {
+    const id = (this.nextId += 1);
+    const reply = await this.request(id, { type: 'run-images', id, images, inputType, dims });
     return reply as Extract<WorkerReply, { type: 'result' }>;
   }
 

@@ -4,8 +4,26 @@
  * decoder's event loop for the whole run; here the main thread keeps demuxing and converting frames while
  * the model computes. Tensors cross the thread boundary by transfer, not by copy, and the input's memory
  * goes back with the reply (result or error) so that the next batch can be written into it.
+ *
+ * `run-images` goes further: it takes the frames' planar RGB bytes (in a SharedArrayBuffer, so posting them
+ * copies nothing) and builds the model's input here, in a buffer the worker keeps. Building a batch of 16
+ * at 640 is 20 M values (15–40 ms on one core, plus page faults and garbage for a fresh 78 MB buffer), and
+ * on the main thread that time is taken from the decoder, the deadline timer and every other challenge.
+ * The conversion is the one of `fillInput` (the same tables and the same SIMD kernel), so the values are
+ * identical. Float16 outputs are widened to float32 here too.
+ *
+ * ONNX Runtime's thread pools spin while they wait for work by default; on a machine with few cores the
+ * spinning threads take the CPU from the main thread (measured: event loop delays of several hundred ms on
+ * 2 cores with the two soccer sessions), so they are told to sleep instead (allow_spinning 0).
  */
 import type * as Ort from 'onnxruntime-node';
+import type { ConverterData } from './input-tensor.js';
+
+/** What the worker is started with. */
+export interface SessionWorkerData {
+  ortPath: string;
+  converter: ConverterData;
+}
 
 export type WorkerRequest =
   | {
@@ -21,6 +39,15 @@ export type WorkerRequest =
       inputType: 'float32' | 'float16';
       dims: number[];
     }
+  | {
+      type: 'run-images';
+      id: number;
+      /** One image per frame, 3 × S × S bytes each; rows of the batch past them are zero. */
+      images: Uint8Array[];
+      inputType: 'float32' | 'float16';
+      /** [count, 3, S, S]; count ≥ images.length. */
+      dims: number[];
+    }
   | { type: 'release' };
 
 export type WorkerReply =
@@ -32,11 +59,11 @@ export type WorkerReply =
   | {
       type: 'result';
       id: number;
-      data: Float32Array | Uint16Array;
-      outputType: string;
+      /** Float32 values (a float16 output is widened in the worker). */
+      data: Float32Array;
       dims: number[];
-      /** The request's input, handed back. */
-      input: Float32Array | Uint16Array;
+      /** The request's input, handed back (`run` only). */
+      input?: Float32Array | Uint16Array;
     }
   | { type: 'error'; id?: number; message: string; input?: Float32Array | Uint16Array }
   | { type: 'released' };
@@ -49,26 +76,94 @@ export type WorkerReply =
 export const SESSION_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
+const { floatOfByte, halfOfByte, simd, chunk } = workerData.converter;
 let session;
 const reply = (message, transfer = []) => parentPort.postMessage(message, transfer);
-parentPort.on('message', async (request) => {
+
+// The SIMD kernel of input-tensor.ts, compiled here; the table loop where it is not available.
+let kernel = null;
+try {
+  if (simd) {
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(simd));
+    kernel = { bytes: new Uint8Array(exports.memory.buffer, 0, chunk), floats: new Float32Array(exports.memory.buffer, chunk, chunk), convert: exports.convert };
+  }
+} catch {
+  kernel = null;
+}
+function toFloats(source, target, at) {
+  let done = 0;
+  if (kernel) {
+    const whole = source.length - (source.length % 16);
+    while (done < whole) {
+      const count = Math.min(chunk, whole - done);
+      kernel.bytes.set(source.subarray(done, done + count));
+      kernel.convert(count);
+      target.set(count === chunk ? kernel.floats : kernel.floats.subarray(0, count), at + done);
+      done += count;
+    }
+  }
+  for (let i = done; i < source.length; i += 1) target[at + i] = floatOfByte[source[i]];
+}
+function toHalves(source, target, at) {
+  for (let i = 0; i < source.length; i += 1) target[at + i] = halfOfByte[source[i]];
+}
+
+// The input buffer, kept between runs (runs are one at a time: see the queue below).
+let scratch = new ArrayBuffer(0);
+function inputFrom(images, inputType, dims) {
+  const plane = dims[1] * dims[2] * dims[3];
+  const length = dims[0] * plane;
+  const bytes = length * (inputType === 'float16' ? 2 : 4);
+  if (scratch.byteLength < bytes) scratch = new ArrayBuffer(bytes);
+  const target = inputType === 'float16' ? new Uint16Array(scratch, 0, length) : new Float32Array(scratch, 0, length);
+  images.forEach((image, index) => {
+    if (image.length !== plane) throw new Error('image ' + index + ' has ' + image.length + ' bytes, the input takes ' + plane);
+    if (inputType === 'float16') toHalves(image, target, index * plane);
+    else toFloats(image, target, index * plane);
+  });
+  target.fill(0, images.length * plane);
+  return target;
+}
+
+function halfToFloat(h) {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const fraction = h & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}
+// A copy the size of the output (a few MB at most) keeps ORT's own buffer out of the transfer.
+function outputData(output) {
+  if (output.type !== 'float16') return output.data.slice();
+  const data = new Float32Array(output.data.length);
+  for (let i = 0; i < data.length; i += 1) data[i] = halfToFloat(output.data[i]);
+  return data;
+}
+
+async function handle(request) {
   try {
     if (request.type === 'load') {
       session = await ort.InferenceSession.create(request.bytes, {
         executionProviders: request.providers,
         graphOptimizationLevel: 'all',
         ...(request.threads ? { intraOpNumThreads: request.threads } : {}),
+        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       });
       reply({ type: 'loaded', inputMetadata: [...session.inputMetadata], outputMetadata: [...session.outputMetadata] });
-    } else if (request.type === 'run') {
+    } else if (request.type === 'run' || request.type === 'run-images') {
       if (!session) throw new Error('no session loaded');
-      const tensor = new ort.Tensor(request.inputType, request.input, request.dims);
+      const values = request.type === 'run' ? request.input : inputFrom(request.images, request.inputType, request.dims);
+      const tensor = new ort.Tensor(request.inputType, values, request.dims);
       const results = await session.run({ [session.inputNames[0]]: tensor });
       const output = results[session.outputNames[0]];
-      // A copy the size of the output (a few MB at most) keeps ORT's own buffer out of the transfer.
-      const data = output.data.slice();
-      const input = request.input;
-      reply({ type: 'result', id: request.id, data, outputType: output.type, dims: [...output.dims], input }, [data.buffer, input.buffer]);
+      const data = outputData(output);
+      if (request.type === 'run') {
+        const input = request.input;
+        reply({ type: 'result', id: request.id, data, dims: [...output.dims], input }, [data.buffer, input.buffer]);
+      } else {
+        reply({ type: 'result', id: request.id, data, dims: [...output.dims] }, [data.buffer]);
+      }
     } else if (request.type === 'release') {
       if (session) await session.release();
       session = undefined;
@@ -77,7 +172,14 @@ parentPort.on('message', async (request) => {
   } catch (error) {
     const message = String(error && error.message || error);
     if (request.type === 'run') reply({ type: 'error', id: request.id, message, input: request.input }, [request.input.buffer]);
+    else if (request.type === 'run-images') reply({ type: 'error', id: request.id, message });
     else reply({ type: 'error', message });
   }
+}
+
+// One request at a time, in order: the input buffer above is reused by the next run.
+let queue = Promise.resolve();
+parentPort.on('message', (request) => {
+  queue = queue.then(() => handle(request));
 });
 `;

@@ -1,7 +1,13 @@
 import { Observable, from, type ObservableInput, type OperatorFunction, type Subscription } from 'rxjs';
 import { ConfigError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
-import { fillInput, planeOf, type ModelInput } from '../inference/input-tensor.js';
+import {
+  checkImages,
+  fillInput,
+  planeOf,
+  type InputFrame,
+  type ModelInput,
+} from '../inference/input-tensor.js';
 import type { LoadedModel, ModelOutput } from '../inference/model.js';
 import { decodeYolo, type Detection, type YoloDecodeOptions } from '../inference/yolo.js';
 import type { DecodedFrame } from './decode.js';
@@ -43,7 +49,7 @@ export interface InferOptions extends YoloDecodeOptions {
  * array. The infer stage itself writes into the model's reused input buffers instead (`fillInput`).
  */
 export function buildInputTensor(
-  frames: readonly DecodedFrame[],
+  frames: readonly InputFrame[],
   imgSize: number,
   count = frames.length,
 ): Float32Array {
@@ -82,8 +88,9 @@ const slotsOf = (frames: readonly DecodedFrame[]): PrefetchSlot[] =>
  * Runs the model on each batch of frames and emits one {@link FrameResult} per frame, in order.
  *
  * One run at a time: while a batch runs (in the model's worker thread), decoding of the next frames goes
- * on upstream, and the input of the next batch waiting is built here, so that the model never waits for
- * it. Models with a fixed batch size get batches of exactly that size (the last one padded); dynamic ones
+ * on upstream. The model's input is built from the frames' pixels in the model's thread (`runImages`), so
+ * that this thread, which also decodes, answers and keeps every deadline, only hands the bytes over; a
+ * model without `runImages` gets it built here, for the next batch while the current one runs. Models with a fixed batch size get batches of exactly that size (the last one padded); dynamic ones
  * take each batch whole. Frames without converted pixels (`image`) are passed over.
  *
  * ```text
@@ -151,10 +158,15 @@ export function infer(
           return;
         }
         const slots = slotsOf(frames);
-        let input: ModelInput;
+        let input: ModelInput | undefined;
         try {
-          input =
-            frames.length === chunk.frames.length && chunk.input ? chunk.input : build(frames, chunk.input);
+          if (model.runImages) {
+            checkImages(frames, model.imgSize);
+            if (chunk.input) model.recycleInput(chunk.input);
+          } else {
+            input =
+              frames.length === chunk.frames.length && chunk.input ? chunk.input : build(frames, chunk.input);
+          }
         } catch (error) {
           discard({ frames });
           throw error;
@@ -177,7 +189,12 @@ export function infer(
         };
         let pending: PromiseLike<ModelOutput>;
         try {
-          pending = model.run(input, count);
+          pending = input
+            ? model.run(input, count)
+            : model.runImages!(
+                frames.map((frame) => frame.image!.data),
+                count,
+              );
         } catch (error) {
           ended(error);
           throw error;
@@ -222,9 +239,10 @@ export function infer(
       function pump(): void {
         try {
           while (!running && waiting.length > 0 && !subscriber.closed) start(waiting.shift()!);
-          // The next batch's input is built now, on this thread, while the model computes on its own.
+          // Without runImages, the next batch's input is built now, on this thread, while the model
+          // computes on its own; with it, the model's thread builds it.
           const next = waiting[0];
-          if (running && next && !next.input) next.input = build(next.frames);
+          if (running && next && !next.input && !model.runImages) next.input = build(next.frames);
         } catch (error) {
           subscriber.error(error);
           return;

@@ -18,6 +18,7 @@ import {
 } from 'rxjs';
 import { ConfigError, codes } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
+import { SharedImagePool } from '../inference/input-tensor.js';
 import type { LoadedModel } from '../inference/model.js';
 import type { Detection, YoloDecodeOptions } from '../inference/yolo.js';
 import type { DecodedFrame } from './decode.js';
@@ -108,6 +109,8 @@ export function soccerInfer(
   const gate = options.gate;
   const keypointCount = pitch?.layout.keypoints?.count ?? PITCH_KEYPOINTS;
   const noKeypoints = Array.from({ length: keypointCount }, () => UNSEEN);
+  // Shared by the runs of this pipeline: one buffer per run in flight (each has one batch at a time).
+  const pixels = new SharedImagePool(4);
   const slotsOf = (frames: readonly DecodedFrame[]) =>
     frames.flatMap((frame) => (frame.slot ? [frame.slot] : [])) as PrefetchSlot[];
 
@@ -133,7 +136,13 @@ export function soccerInfer(
               return EMPTY;
             }
             gate?.started(slots);
-            const objects$ = of(frames).pipe(
+            // Both models read one copy of the pixels, in shared memory (see LoadedModel.runImages).
+            const shared = pixels.share(frames.map((frame) => frame.image!.data));
+            const batch = frames.map((frame, index) => ({
+              ...frame,
+              image: { ...frame.image!, data: shared.images[index]! },
+            }));
+            const objects$ = of(batch).pipe(
               infer(detector, {
                 ...options.detection,
                 ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -141,7 +150,7 @@ export function soccerInfer(
               toArray(),
             );
             const pitch$ = pitch
-              ? of(frames).pipe(
+              ? of(batch).pipe(
                   infer(pitch, {
                     confThreshold: pitchConfidence,
                     maxDetections: 1,
@@ -151,7 +160,10 @@ export function soccerInfer(
                 )
               : of([] as FrameResult[]);
             return forkJoin([objects$, pitch$]).pipe(
-              finalize(() => gate?.release(slots)),
+              finalize(() => {
+                gate?.release(slots);
+                shared.release();
+              }),
               mergeMap(([found, pitches]) =>
                 found.map((result) => {
                   const pose = pitches.find((candidate) => candidate.frameNumber === result.frameNumber);

@@ -4,6 +4,7 @@ import {
   fillInput,
   halfBits,
   planeOf,
+  SharedImagePool,
   simdAvailable,
   type InputFrame,
 } from '../../src/inference/input-tensor.js';
@@ -118,5 +119,62 @@ describe('halfBits', () => {
     expect(halfBits(Number.NaN) & 0x7e00).toBe(0x7e00);
     expect(halfBits(2 ** -24)).toBe(0x0001); // the smallest subnormal
     expect(halfBits(2 ** -26)).toBe(0);
+  });
+});
+
+describe('SharedImagePool', () => {
+  const images = (count: number) => frames(count, 4).map((frame) => frame.image!.data);
+
+  it('copies images from ordinary memory into one SharedArrayBuffer, values unchanged', () => {
+    const pool = new SharedImagePool();
+    const shared = pool.share(images(3));
+    expect(shared.images).toEqual(images(3));
+    expect(shared.images.every((view) => view.buffer instanceof SharedArrayBuffer)).toBe(true);
+    expect(new Set(shared.images.map((view) => view.buffer)).size).toBe(1);
+    expect(shared.images.map((view) => view.byteOffset)).toEqual([0, 48, 96]);
+    // Room for 4 images: the next power of two, so that a batch of 4 can reuse it.
+    expect(shared.images[0]!.buffer.byteLength).toBe(4 * 48);
+  });
+
+  it('reuses a released buffer (its memory already touched), the smallest that fits', () => {
+    const pool = new SharedImagePool(2);
+    const small = pool.share(images(1));
+    const large = pool.share(images(5));
+    const smallBuffer = small.images[0]!.buffer;
+    const largeBuffer = large.images[0]!.buffer;
+    expect(largeBuffer.byteLength).toBe(8 * 48);
+    small.release();
+    large.release();
+    large.release(); // twice: given back once
+    expect(pool.idle).toBe(2);
+    expect(pool.share(images(1)).images[0]!.buffer).toBe(smallBuffer);
+    const again = pool.share(images(2));
+    expect(again.images[0]!.buffer).toBe(largeBuffer);
+    expect(again.images).toEqual(images(2));
+    expect(pool.idle).toBe(0);
+    // While both are out, a third share gets fresh memory.
+    expect(pool.share(images(1)).images[0]!.buffer).not.toBe(smallBuffer);
+  });
+
+  it('keeps at most `keep` idle buffers, the largest', () => {
+    const pool = new SharedImagePool(1);
+    const a = pool.share(images(1));
+    const b = pool.share(images(4));
+    a.release();
+    b.release();
+    expect(pool.idle).toBe(1);
+    expect(pool.share(images(1)).images[0]!.buffer).toBe(b.images[0]!.buffer);
+  });
+
+  it('hands views already in shared memory back as they are, with nothing to release', () => {
+    const pool = new SharedImagePool();
+    const memory = new SharedArrayBuffer(96);
+    const views = [new Uint8Array(memory, 48, 48), new Uint8Array(memory, 0, 48)];
+    const shared = pool.share(views);
+    expect(shared.images).toHaveLength(2);
+    expect(shared.images[0]).toBe(views[0]);
+    expect(shared.images[1]).toBe(views[1]);
+    shared.release();
+    expect(pool.idle).toBe(0);
   });
 });

@@ -202,6 +202,63 @@ describe('loadModel', () => {
   });
 });
 
+describe('LoadedModel.runImages: the input built in the session worker', () => {
+  const plane = 3 * S * S;
+  /** Pixels that run through every byte value, different in each image. */
+  const images = (count: number) =>
+    Array.from({ length: count }, (_, f) =>
+      Uint8Array.from({ length: plane }, (_, i) => (i * 7 + f * 31) & 255),
+    );
+  const asFrames = (pixels: Uint8Array[]) =>
+    pixels.map((data, frameNumber) => ({ frameNumber, image: { data } }));
+
+  it.each([
+    ['float32, dynamic batch', {}, 3],
+    ['float32, fixed batch of 4 (one padding row)', { batch: 4 }, 4],
+    ['float16 export', { half: true }, 3],
+  ] as const)('%s: exactly the output of run() on fillInput’s tensor', async (_, options, count) => {
+    const model = await load(
+      passThroughModel(`images-${count}-${'half' in options ? 'half' : 'float'}`, options),
+    );
+    const pixels = images(3);
+    const expectedOutput = await model.run(buildInputTensor(asFrames(pixels), S, count), count);
+    const output = await model.runImages!(pixels, count);
+    expect(output.anchors).toBe(ANCHORS);
+    expect(output.data).toEqual(expectedOutput.data);
+    expect(output.data.subarray(0, CHANNELS * ANCHORS).some((v) => v !== 0)).toBe(true);
+    if (count === 4) expect(output.data.subarray(3 * CHANNELS * ANCHORS).every((v) => v === 0)).toBe(true);
+    // The caller's pixels are neither detached nor changed.
+    expect(pixels.map((image) => image.length)).toEqual([plane, plane, plane]);
+    expect(pixels).toEqual(images(3));
+  });
+
+  it('the worker reuses its input buffer: a smaller batch after a larger one has zeros past its images', async () => {
+    const model = await load(passThroughModel('images-reuse', { batch: 2 }));
+    await model.runImages!(images(2), 2);
+    const output = await model.runImages!(images(1), 2);
+    const expectedOutput = await model.run(buildInputTensor(asFrames(images(1)), S, 2), 2);
+    expect(output.data).toEqual(expectedOutput.data);
+    expect(output.data.subarray(CHANNELS * ANCHORS).every((v) => v === 0)).toBe(true);
+  });
+
+  it('refuses pixels of another size and more images than the batch, naming the model', async () => {
+    const path = passThroughModel('images-wrong');
+    const model = await load(path);
+    await expect(
+      model.runImages!([new Uint8Array(plane), new Uint8Array(plane - 1)], 2),
+    ).rejects.toMatchObject({
+      code: 'FF_ERR_MODEL_INPUT',
+      message: `${path}: image 1 has ${plane - 1} bytes, the model takes 3×${S}×${S}`,
+    });
+    await expect(model.runImages!(images(3), 2)).rejects.toMatchObject({
+      code: 'FF_ERR_MODEL_INPUT',
+      message: `${path}: a batch of 2 cannot hold 3 images`,
+    });
+    // The session is still usable.
+    expect((await model.runImages!(images(1), 1)).anchors).toBe(ANCHORS);
+  });
+});
+
 describe('infer', () => {
   const boxes: Array<[number, number, number, number]> = [
     [20, 30, 10, 12],

@@ -1,0 +1,448 @@
+// run: npx tsx bench/deadline.ts [--runs N] [--concurrency 1,4] [--budget 3] [--resolution 10]
+//                                [--compare DIR] [--server-node-arg ARG …]
+//
+// Is the challenge server on time under load? The real server (src/server) runs in a child process with
+// the soccer profile, the bundled soccer models and TIME_BUDGET_S = --budget; this process serves the
+// bundled 720p bench clip (1280×720, 30 s, 15 MB: longer than any budget, so the budget ends every run)
+// through the network simulator at the seeds' link (1 660 000 B/s per response, 100 ms to first byte),
+// and sends challenges: one alone, then N at once, for each N of --concurrency, --runs times.
+//
+// Per run it prints, for each server:
+//   late        answer time minus the budget, by this process's clock, from sending the request to the
+//               whole answer received: the worst and the best of the run's challenges (target ≤ 100 ms);
+//   run − budget the server's own run time (Server-Timing `run`) minus the budget, worst of the run;
+//   loop max/p99 the event loop's longest delay and its 99th percentile in the server's process while the
+//               run's challenges were in flight (perf_hooks.monitorEventLoopDelay at --resolution ms; the
+//               histogram records whole timer intervals, so the resolution is subtracted: a loop that is
+//               never blocked reads 0) (target ≤ 50 ms);
+//   client max  the same for this process (netsim and client): if it is large, the figures above are not
+//               to be trusted.
+// Then the medians over runs and pass/fail: every run's worst lateness ≤ 100 ms and every run's loop max
+// ≤ 50 ms. With --compare DIR a second server runs from another checkout (e.g. `git worktree add` of the
+// commit before a change, with node_modules and models linked in): both answer the same runs, taking turns,
+// so that both see the same machine load. --server-node-arg passes options to the servers' node (e.g.
+// --cpu-prof --cpu-prof-dir=/tmp/prof). Loopback only; the whole benchmark is bounded (each challenge is
+// abandoned after budget + 20 s, the process exits after --max-minutes) and stops its children on exit.
+import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const RATE_BYTES_PER_SEC = 1_660_000;
+const TTFB_MS = 100;
+const LOOP_TARGET_MS = 50;
+const LATE_TARGET_MS = 100;
+const HERE = fileURLToPath(import.meta.url);
+const REPO = resolve(HERE, '..', '..');
+
+/** The event loop's delays over a window, in ms (resolution already subtracted). */
+interface LoopDelay {
+  maxMs: number;
+  p99Ms: number;
+  meanMs: number;
+  samples: number;
+}
+
+type ToServer = { type: 'reset' } | { type: 'report' };
+type FromServer =
+  | { type: 'ready'; url: string; setupMs: number; pipeline: string }
+  | { type: 'reset' }
+  | { type: 'report'; loop: LoopDelay }
+  | { type: 'failed'; message: string };
+
+function delays(histogram: IntervalHistogram, resolutionMs: number): LoopDelay {
+  const ms = (ns: number) => Math.max(0, ns / 1e6 - resolutionMs);
+  return histogram.count === 0
+    ? { maxMs: 0, p99Ms: 0, meanMs: 0, samples: 0 }
+    : {
+        maxMs: ms(histogram.max),
+        p99Ms: ms(histogram.percentile(99)),
+        meanMs: ms(histogram.mean),
+        samples: histogram.count,
+      };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The server's side: a child process started by the benchmark with `--role server`.
+
+async function serve(root: string, budgetS: number, concurrency: number, resolutionMs: number) {
+  const load = (path: string) => import(pathToFileURL(resolve(root, path)).href);
+  const { readEnvConfig } = (await load('src/core/config.ts')) as typeof import('../src/core/config.js');
+  const { loadPipeline } = (await load('src/pipelines/load.ts')) as typeof import('../src/pipelines/load.js');
+  const { startServer } = (await load('src/server/server.ts')) as typeof import('../src/server/server.js');
+  const send = (message: FromServer) => process.send!(message);
+  // The pipeline reads no other variable than the budget from here: a miner's environment must not
+  // change what is measured.
+  const env = readEnvConfig({ TIME_BUDGET_S: String(budgetS) });
+  const server = await startServer({
+    pipeline: loadPipeline({ profile: 'soccer', env }),
+    allowPrivate: true,
+    concurrency,
+    queue: concurrency,
+    processMetrics: false,
+    keepWarm: false,
+  });
+  const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
+  histogram.enable();
+  process.on('message', (message: ToServer) => {
+    if (message.type === 'reset') {
+      histogram.reset();
+      send({ type: 'reset' });
+    } else if (message.type === 'report') {
+      send({ type: 'report', loop: delays(histogram, resolutionMs) });
+    }
+  });
+  // The benchmark gone (ended, killed): nothing is left running.
+  process.once('disconnect', () => {
+    void server.close({ graceMs: 0 }).finally(() => process.exit(0));
+  });
+  send({
+    type: 'ready',
+    url: server.url,
+    setupMs: server.prepared.setupMs,
+    pipeline: server.prepared.pipeline.name,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The benchmark's side.
+
+interface ServerHandle {
+  label: string;
+  root: string;
+  child: ChildProcess;
+  url: string;
+  setupMs: number;
+  ask(message: ToServer): Promise<FromServer>;
+}
+
+interface Answer {
+  status: number;
+  frames: number;
+  lateMs: number;
+  runLateMs: number | undefined;
+  error?: string;
+}
+
+interface RunFigures {
+  answers: Answer[];
+  loop: LoopDelay;
+  clientLoop: LoopDelay;
+}
+
+function readOptions() {
+  const { values } = parseArgs({
+    options: {
+      role: { type: 'string', default: 'bench' },
+      root: { type: 'string', default: REPO },
+      runs: { type: 'string', default: '5' },
+      concurrency: { type: 'string', default: '1,4' },
+      budget: { type: 'string', default: '3' },
+      resolution: { type: 'string', default: '10' },
+      compare: { type: 'string' },
+      'server-node-arg': { type: 'string', multiple: true, default: [] },
+      'max-minutes': { type: 'string', default: '20' },
+    },
+    strict: true,
+  });
+  const problems: string[] = [];
+  const positive = (name: string, text: string, integer: boolean) => {
+    const value = Number(text);
+    if (!(value > 0 && Number.isFinite(value)) || (integer && !Number.isInteger(value))) {
+      problems.push(
+        `--${name}: expected a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`,
+      );
+    }
+    return value;
+  };
+  const runs = positive('runs', values.runs, true);
+  const budgetS = positive('budget', values.budget, false);
+  const resolutionMs = positive('resolution', values.resolution, true);
+  const maxMinutes = positive('max-minutes', values['max-minutes'], false);
+  const concurrency = values.concurrency.split(',').map((part) => positive('concurrency', part, true));
+  if (resolutionMs > 10) problems.push(`--resolution: expected 10 ms or finer, got ${resolutionMs}`);
+  if (problems.length > 0) {
+    console.error(`bench/deadline: ${problems.join('; ')}`);
+    process.exit(2);
+  }
+  return {
+    role: values.role,
+    root: resolve(values.root),
+    runs,
+    budgetS,
+    resolutionMs,
+    maxMinutes,
+    concurrency,
+    compare: values.compare === undefined ? undefined : resolve(values.compare),
+    serverNodeArgs: values['server-node-arg'],
+  };
+}
+
+type Options = ReturnType<typeof readOptions>;
+
+async function startChild(label: string, root: string, options: Options): Promise<ServerHandle> {
+  const child = fork(
+    HERE,
+    [
+      '--role',
+      'server',
+      '--root',
+      root,
+      '--budget',
+      String(options.budgetS),
+      '--concurrency',
+      String(Math.max(...options.concurrency)),
+      '--resolution',
+      String(options.resolutionMs),
+    ],
+    {
+      execArgv: ['--import', 'tsx', ...options.serverNodeArgs],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
+  const waiters: Array<(message: FromServer) => void> = [];
+  const ready = new Promise<Extract<FromServer, { type: 'ready' }>>((resolveReady, rejectReady) => {
+    child.once('exit', (code, signal) =>
+      rejectReady(new Error(`${label} server exited (${signal ?? code}) before it was ready`)),
+    );
+    child.on('message', (message: FromServer) => {
+      if (message.type === 'ready') resolveReady(message);
+      else if (message.type === 'failed') rejectReady(new Error(`${label} server: ${message.message}`));
+      else waiters.shift()?.(message);
+    });
+  });
+  const started = await ready;
+  child.on('exit', (code, signal) => {
+    if (!stopping)
+      console.error(`bench/deadline: the ${label} server exited (${signal ?? code}) during the run`);
+  });
+  return {
+    label,
+    root,
+    child,
+    url: started.url,
+    setupMs: started.setupMs,
+    ask: (message) =>
+      new Promise((resolveAnswer) => {
+        waiters.push(resolveAnswer);
+        child.send(message);
+      }),
+  };
+}
+
+let stopping = false;
+
+/** `name;dur=1.5, …` → { name: 1.5, … } */
+function serverTiming(header: string | null): Record<string, number> {
+  const timings: Record<string, number> = {};
+  for (const entry of (header ?? '').split(',')) {
+    const match = /^\s*([\w-]+);dur=([\d.]+)\s*$/.exec(entry);
+    if (match) timings[match[1]!] = Number(match[2]);
+  }
+  return timings;
+}
+
+async function challenge(
+  server: ServerHandle,
+  videoUrl: string,
+  id: string,
+  budgetS: number,
+): Promise<Answer> {
+  const startedAt = performance.now();
+  const budgetMs = budgetS * 1000;
+  try {
+    const response = await fetch(`${server.url}/soccer/challenge`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        challenge_id: id,
+        type: 'gsr',
+        video_url: videoUrl,
+        created_at: new Date().toISOString(),
+      }),
+      signal: AbortSignal.timeout(budgetMs + 20_000),
+    });
+    const body = (await response.json()) as { frames?: unknown[]; error?: { code?: string } };
+    const lateMs = performance.now() - startedAt - budgetMs;
+    const run = serverTiming(response.headers.get('server-timing'))['run'];
+    return {
+      status: response.status,
+      frames: body.frames?.length ?? 0,
+      lateMs,
+      runLateMs: run === undefined ? undefined : run - budgetMs,
+      ...(body.error?.code ? { error: body.error.code } : {}),
+    };
+  } catch (error) {
+    return {
+      status: 0,
+      frames: 0,
+      lateMs: performance.now() - startedAt - budgetMs,
+      runLateMs: undefined,
+      error: (error as Error).name,
+    };
+  }
+}
+
+async function measureRun(
+  server: ServerHandle,
+  videoUrl: string,
+  concurrency: number,
+  tag: string,
+  budgetS: number,
+  clientLoop: IntervalHistogram,
+  resolutionMs: number,
+): Promise<RunFigures> {
+  await server.ask({ type: 'reset' });
+  clientLoop.reset();
+  const answers = await Promise.all(
+    Array.from({ length: concurrency }, (_, index) =>
+      challenge(server, videoUrl, `${tag}-${index}`, budgetS),
+    ),
+  );
+  const client = delays(clientLoop, resolutionMs);
+  const report = await server.ask({ type: 'report' });
+  if (report.type !== 'report')
+    throw new Error(`unexpected reply ${report.type} from the ${server.label} server`);
+  return { answers, loop: report.loop, clientLoop: client };
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
+};
+const fmt = (value: number | undefined, width = 6) =>
+  (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(0)).padStart(width);
+const load = () =>
+  loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
+
+async function bench(options: Options): Promise<boolean> {
+  const { defaultFixtureDir, makeFixtures } = await import('../src/fixtures/make.js');
+  const { startNetSim } = await import('../src/sim/netsim.js');
+  const set = await makeFixtures(defaultFixtureDir(), { profile: 'bench' });
+  const clip = set.clips['bench-faststart'];
+  if (!clip) throw new Error(`no bench-faststart clip in ${set.dir}`);
+  const sim = await startNetSim({ root: set.dir, rateBytesPerSec: RATE_BYTES_PER_SEC, ttfbMs: TTFB_MS });
+  const videoUrl = sim.urlFor(`/${clip.file.split('/').pop()!}`);
+  const servers: ServerHandle[] = [];
+  const clientLoop = monitorEventLoopDelay({ resolution: options.resolutionMs });
+  clientLoop.enable();
+  try {
+    servers.push(await startChild('this', options.root, options));
+    if (options.compare) servers.push(await startChild('compare', options.compare, options));
+    console.log(
+      `bench/deadline: soccer profile, ${options.budgetS} s budget, ${clip.width}×${clip.height} ` +
+        `${(clip.frames / clip.fps).toFixed(0)} s clip (${(clip.bytes / 1e6).toFixed(1)} MB) at ` +
+        `${RATE_BYTES_PER_SEC} B/s, ${TTFB_MS} ms TTFB; ${options.runs} runs of ${options.concurrency.join(', ')} ` +
+        `challenge(s) at once; loop resolution ${options.resolutionMs} ms; ${availableParallelism()} cores, ` +
+        `load average ${load()}`,
+    );
+    for (const server of servers) {
+      console.log(`  ${server.label.padEnd(7)} ${server.root} (set-up ${server.setupMs.toFixed(0)} ms)`);
+      // Warm-up (JIT, first connections), not counted.
+      await challenge(server, videoUrl, `warm-${server.label}`, options.budgetS);
+    }
+    console.log(
+      'server   at-once  run  ok/n  frames   late max   min  run−budget   loop max   p99   client max',
+    );
+    const figures = new Map<string, RunFigures[]>();
+    for (let run = 1; run <= options.runs; run += 1) {
+      for (const concurrency of options.concurrency) {
+        for (const server of servers) {
+          const result = await measureRun(
+            server,
+            videoUrl,
+            concurrency,
+            `${server.label}-c${concurrency}-r${run}`,
+            options.budgetS,
+            clientLoop,
+            options.resolutionMs,
+          );
+          const key = `${server.label}\u0000${concurrency}`;
+          figures.set(key, [...(figures.get(key) ?? []), result]);
+          const ok = result.answers.filter((answer) => answer.status === 200);
+          const late = result.answers.map((answer) => answer.lateMs);
+          const runLate = result.answers.flatMap((answer) =>
+            answer.runLateMs === undefined ? [] : [answer.runLateMs],
+          );
+          const errors = result.answers.flatMap((answer) => (answer.error ? [answer.error] : []));
+          console.log(
+            `${server.label.padEnd(8)} ${String(concurrency).padStart(7)} ${String(run).padStart(4)}  ` +
+              `${ok.length}/${result.answers.length}  ${fmt(median(ok.map((answer) => answer.frames)), 6)}  ` +
+              `${fmt(Math.max(...late), 9)} ${fmt(Math.min(...late), 5)}  ${fmt(Math.max(...runLate), 10)}  ` +
+              `${fmt(result.loop.maxMs, 9)} ${fmt(result.loop.p99Ms, 5)}  ${fmt(result.clientLoop.maxMs, 11)}` +
+              (errors.length > 0 ? `  errors: ${errors.join(', ')}` : ''),
+          );
+        }
+      }
+    }
+    console.log(`load average after: ${load()}`);
+    console.log(
+      `medians over ${options.runs} runs (worst run in brackets); pass: every answer ≤ ${LATE_TARGET_MS} ms ` +
+        `late and every loop max ≤ ${LOOP_TARGET_MS} ms`,
+    );
+    let allPass = true;
+    for (const server of servers) {
+      for (const concurrency of options.concurrency) {
+        const runs = figures.get(`${server.label}\u0000${concurrency}`) ?? [];
+        const worstLate = runs.map((run) => Math.max(...run.answers.map((answer) => answer.lateMs)));
+        const loopMax = runs.map((run) => run.loop.maxMs);
+        const loopP99 = runs.map((run) => run.loop.p99Ms);
+        const failed = runs.some((run) => run.answers.some((answer) => answer.status !== 200));
+        const latePass = !failed && Math.max(...worstLate) <= LATE_TARGET_MS;
+        const loopPass = Math.max(...loopMax) <= LOOP_TARGET_MS;
+        if (server.label === 'this') allPass &&= latePass && loopPass;
+        console.log(
+          `  ${server.label.padEnd(7)} ${concurrency} at once: late ${fmt(median(worstLate), 0)} ms ` +
+            `(${fmt(Math.max(...worstLate), 0)}) ${latePass ? 'PASS' : 'FAIL'} ≤ ${LATE_TARGET_MS} ms` +
+            `${failed ? ' (some answers were not 200)' : ''}; loop max ${fmt(median(loopMax), 0)} ms ` +
+            `(${fmt(Math.max(...loopMax), 0)}), p99 ${fmt(median(loopP99), 0)} ms ` +
+            `${loopPass ? 'PASS' : 'FAIL'} ≤ ${LOOP_TARGET_MS} ms`,
+        );
+      }
+    }
+    return allPass;
+  } finally {
+    stopping = true;
+    clientLoop.disable();
+    for (const server of servers) server.child.disconnect();
+    await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolveExit) => {
+            if (server.child.exitCode !== null) return resolveExit();
+            const kill = setTimeout(() => server.child.kill('SIGKILL'), 5000);
+            server.child.once('exit', () => {
+              clearTimeout(kill);
+              resolveExit();
+            });
+          }),
+      ),
+    );
+    await sim.close();
+  }
+}
+
+const options = readOptions();
+if (options.role === 'server') {
+  await serve(options.root, options.budgetS, Math.max(...options.concurrency), options.resolutionMs).catch(
+    (error: unknown) => {
+      process.send?.({
+        type: 'failed',
+        message: String((error as Error)?.stack ?? error),
+      } satisfies FromServer);
+      process.exit(1);
+    },
+  );
+} else {
+  const guard = setTimeout(() => {
+    console.error(`bench/deadline: still running after ${options.maxMinutes} min; giving up`);
+    process.exit(3);
+  }, options.maxMinutes * 60_000);
+  guard.unref();
+  const pass = await bench(options);
+  process.exit(pass ? 0 : 1);
+}

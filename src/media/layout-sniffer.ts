@@ -9,9 +9,10 @@
  * whether an `mvex` announces fragments.
  *
  * It decides what {@link sniffLayout} decides on the whole file, and waits for the bytes that settle it
- * where a prefix would mislead: a moov-first file is `faststart` only once the whole moov has been seen
+ * where a prefix would mislead: a moov-first file is decided once the whole moov has been seen, with or
  * without an `mvex` (sniffLayout on a prefix that ends inside the moov says `faststart` for a fragmented
- * file), and a file starting with 0x47 is MPEG-TS only if byte 188 is 0x47 too (or the file is shorter).
+ * file) — which also lets the caller check the moov before FFmpeg sees it — and a file starting with 0x47
+ * is MPEG-TS only if byte 188 is 0x47 too (or the file is shorter).
  */
 
 import { DecodeError, codes } from '../core/errors.js';
@@ -27,6 +28,12 @@ export interface LayoutDecision {
   readonly layout: ContainerLayout;
   /** moov-end only. `complete` says whether the bytes seen when deciding held the whole mdat. */
   readonly mdat?: Mp4Box;
+  /**
+   * faststart, and fragmented when a moov comes before any moof: the moov box. A decision from `push`
+   * comes once the whole moov has been seen (`complete: true`), so that it can be checked
+   * ({@link checkMoov}) before FFmpeg sees any of it; from `end`, it may be cut off (`complete: false`).
+   */
+  readonly moov?: Mp4Box;
 }
 
 export interface LayoutSnifferOptions {
@@ -60,10 +67,19 @@ export interface LayoutSniffer {
 /** MPEG-TS packets are 188 bytes, each starting with the sync byte 0x47. */
 const TS_PACKET = 188;
 
+interface MoovSeen {
+  readonly offset: number;
+  /** Infinity for a moov of size 0 (to the end) in a file of unknown size. */
+  readonly end: number;
+  readonly headerSize: number;
+  /** An mvex child was seen. */
+  fragmented: boolean;
+}
+
 type Phase =
   | { kind: 'start' }
   /** Walking box headers; `inMoov` while between the moov's header and its end. */
-  | { kind: 'boxes'; inMoov?: { offset: number; end: number } }
+  | { kind: 'boxes'; inMoov?: MoovSeen }
   | { kind: 'decided'; decision: LayoutDecision };
 
 /**
@@ -91,6 +107,27 @@ export function createLayoutSniffer(options: LayoutSnifferOptions = {}): LayoutS
   let headerAt = 0;
   const header = new Uint8Array(16);
   let headerFill = 0;
+
+  const moovDecision = (moov: MoovSeen, complete: boolean): LayoutDecision => ({
+    layout: moov.fragmented ? 'fragmented' : 'faststart',
+    moov:
+      moov.end === Infinity
+        ? {
+            type: 'moov',
+            offset: moov.offset,
+            size: seen - moov.offset,
+            headerSize: moov.headerSize,
+            complete: false,
+            toEndOfFile: true,
+          }
+        : {
+            type: 'moov',
+            offset: moov.offset,
+            size: moov.end - moov.offset,
+            headerSize: moov.headerSize,
+            complete,
+          },
+  });
 
   const decide = (decision: LayoutDecision): LayoutDecision => {
     phase = { kind: 'decided', decision };
@@ -169,7 +206,13 @@ export function createLayoutSniffer(options: LayoutSnifferOptions = {}): LayoutS
     if (moov) {
       if (at + size > moov.end)
         throw structure(path, at, 'size', size, `≤ ${moov.end - at} bytes left in moov`, 'box size');
-      if (type === 'mvex') return decide({ layout: 'fragmented' });
+      if (type === 'mvex') {
+        moov.fragmented = true;
+        // Of a moov running to the end of a file of unknown size no end will come: decide now.
+        if (moov.end === Infinity) return decide(moovDecision(moov, false));
+        headerAt = moov.end;
+        return undefined;
+      }
       headerAt = at + size;
       return undefined;
     }
@@ -205,7 +248,7 @@ export function createLayoutSniffer(options: LayoutSnifferOptions = {}): LayoutS
           'moov size',
         );
       }
-      phase = { kind: 'boxes', inMoov: { offset: at, end } };
+      phase = { kind: 'boxes', inMoov: { offset: at, end, headerSize, fragmented: false } };
       headerAt = at + headerSize;
       return undefined;
     }
@@ -227,10 +270,10 @@ export function createLayoutSniffer(options: LayoutSnifferOptions = {}): LayoutS
       if (phase.kind === 'decided') return phase.decision;
       if (phase.kind !== 'boxes') return undefined;
       const moov = phase.inMoov;
-      // The moov is all in, with no mvex in it (fewer than 8 bytes after its last child are no box).
+      // The moov is all in (fewer than 8 bytes after its last child are no box).
       if (moov && (headerAt >= moov.end || moov.end - headerAt < 8)) {
         if (chunkEnd < moov.end) return undefined;
-        return decide({ layout: 'faststart' });
+        return decide(moovDecision(moov, true));
       }
       if (moov && moov.end === Infinity && chunkEnd - moov.offset > maxMoovBytes) {
         throw structure(
@@ -294,7 +337,7 @@ export function createLayoutSniffer(options: LayoutSnifferOptions = {}): LayoutS
       }
       const moov = phase.inMoov;
       // A moov cut off by the end of the input: what it showed decides, as sniffLayout on that prefix.
-      return moov ? decide({ layout: 'faststart' }) : undefined;
+      return moov ? decide(moovDecision(moov, false)) : undefined;
     },
     get bytesSeen() {
       return seen;

@@ -3,6 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DecodeError } from '../../src/core/errors.js';
 import type { FixtureSet } from '../../src/fixtures/make.js';
 import { sniffLayout } from '../../src/media/layout.js';
+import { scanTopLevelBoxes } from '../../src/media/mp4-boxes.js';
+import { checkMoov } from '../../src/media/mp4-check.js';
 import { testFixtures } from '../support/fixtures.js';
 import {
   createLayoutSniffer,
@@ -87,6 +89,15 @@ describe('createLayoutSniffer', () => {
       expect(whole?.layout).toBe(layout === 'webm' ? 'matroska' : layout);
       const { decision, copied } = sniffInChunks(bytes, size, { fileSize: bytes.byteLength });
       expect(essentials(decision)).toEqual(essentials(whole));
+      if (decision?.moov) {
+        // Handed over whole, and a moov that checks out.
+        const moov = scanTopLevelBoxes(bytes).find((box) => box.type === 'moov');
+        expect(decision.moov).toEqual(moov);
+        const moovBytes = bytes.subarray(moov!.offset, moov!.offset + moov!.size);
+        expect(checkMoov(moovBytes, { offset: moov!.offset, fileSize: bytes.byteLength })).toBeUndefined();
+      } else {
+        expect(['moov-end', 'mpegts', 'matroska', 'webm']).toContain(layout);
+      }
       // The head (189 bytes at most) and the box headers walked: nothing in proportion to the file.
       expect(copied).toBeLessThanOrEqual(189 + 16 * 12);
     },
@@ -98,8 +109,8 @@ describe('createLayoutSniffer', () => {
     expect(sniffInChunks(read('moov-end'), 1).at).toBe(48);
     // faststart: the moov (at 32, 1749 bytes) must be all in to rule out an mvex.
     expect(sniffInChunks(read('faststart'), 1).at).toBe(32 + 1749);
-    // fragmented: ftyp 28; moov children mvhd 108, trak 499, then mvex's header.
-    expect(sniffInChunks(read('fragmented'), 1).at).toBe(28 + 8 + 108 + 499 + 8);
+    // fragmented: ftyp 28, then its moov (753 bytes, with an mvex) all in, to be checked.
+    expect(sniffInChunks(read('fragmented'), 1).at).toBe(28 + 753);
     expect(sniffInChunks(read('mpegts'), 1).at).toBe(189);
     expect(sniffInChunks(read('matroska'), 1).at).toBe(8);
   });
@@ -109,10 +120,14 @@ describe('createLayoutSniffer', () => {
     expect(sniffLayout(bytes.subarray(0, 200))?.layout).toBe('faststart');
     const sniffer = createLayoutSniffer();
     expect(sniffer.push(bytes.subarray(0, 200))).toBeUndefined();
-    expect(sniffer.push(bytes.subarray(200))).toEqual({ layout: 'fragmented' });
+    const decision = {
+      layout: 'fragmented',
+      moov: { type: 'moov', offset: 28, size: 753, headerSize: 8, complete: true },
+    };
+    expect(sniffer.push(bytes.subarray(200))).toEqual(decision);
     // Asked again, or at the end, it says the same.
-    expect(sniffer.push(new Uint8Array(10))).toEqual({ layout: 'fragmented' });
-    expect(sniffer.end()).toEqual({ layout: 'fragmented' });
+    expect(sniffer.push(new Uint8Array(10))).toEqual(decision);
+    expect(sniffer.end()).toEqual(decision);
   });
 
   it('ftyp and a 200 MB free box in 64 KB chunks: linear, only headers copied', () => {
@@ -129,7 +144,10 @@ describe('createLayoutSniffer', () => {
       pushes += 1;
     }
     expect(pushes).toBe(3200);
-    expect(sniffer.push(moov)).toEqual({ layout: 'fragmented' });
+    expect(sniffer.push(moov)).toEqual({
+      layout: 'fragmented',
+      moov: { type: 'moov', offset: 40 + freeSize, size: moov.byteLength, headerSize: 8, complete: true },
+    });
     expect(sniffer.bytesSeen).toBe(32 + 8 + freeSize + moov.byteLength);
     // 40 bytes of head (all the first chunk held), then the headers of ftyp, free, moov, mvhd, trak, mvex.
     expect(sniffer.bytesCopied).toBe(40 + 6 * 8);
@@ -196,7 +214,17 @@ describe('createLayoutSniffer', () => {
       box: 'moov',
       value: 'to the end of the file',
     });
-    expect(sniffInChunks(open, 64).decision).toEqual({ layout: 'faststart' });
+    expect(sniffInChunks(open, 64).decision).toEqual({
+      layout: 'faststart',
+      moov: {
+        type: 'moov',
+        offset: 32,
+        size: open.byteLength - 32,
+        headerSize: 8,
+        complete: false,
+        toEndOfFile: true,
+      },
+    });
     const pastFile = concat(ftyp, box('moov', 100));
     expect(thrown(() => sniffInChunks(pastFile, 4096, { fileSize: 100 })).context).toEqual({
       box: 'moov',

@@ -5,9 +5,11 @@ import {
   defer,
   from,
   map,
+  merge,
   of,
   switchMap,
   take,
+  takeUntil,
   timer,
   type ObservableInput,
   type OperatorFunction,
@@ -15,6 +17,9 @@ import {
 } from 'rxjs';
 import { ConfigError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
+
+/** The least time a budget counted from the first frame waits for that frame (the HTTP headers timeout). */
+export const DEFAULT_START_WITHIN_MS = 10_000;
 
 /** Why a run ended. */
 export type EndedBy = 'budget' | 'end' | 'error' | 'cancelled';
@@ -27,6 +32,14 @@ export interface BudgetSinkOptions {
    * frame); default: at subscription.
    */
   startOn?: ObservableInput<unknown>;
+  /**
+   * With `startOn`: when it has not emitted this long after subscription, the deadline comes anyway, so
+   * that a host that never sends a decodable frame (no headers, a trickle of junk) cannot hold the run
+   * open: the clock that never starts would otherwise never end it. Default: `budgetMs`, but at least
+   * {@link DEFAULT_START_WITHIN_MS} (a short budget counted from the first frame is meant to leave the
+   * download its time).
+   */
+  startWithinMs?: number;
   /**
    * Drain: after the deadline, results still arriving are accepted for this long, so that an inference
    * already running can finish. Upstream must stop starting new work at the deadline by itself: hand
@@ -58,6 +71,11 @@ function validate(options: BudgetSinkOptions): void {
   if (!(options.budgetMs > 0)) {
     problems.push(`sink.budgetMs: expected a positive number, got ${JSON.stringify(options.budgetMs)}`);
   }
+  if (options.startWithinMs !== undefined && !(options.startWithinMs > 0)) {
+    problems.push(
+      `sink.startWithinMs: expected a positive number, got ${JSON.stringify(options.startWithinMs)}`,
+    );
+  }
   if (options.drainMs !== undefined && !(Number.isFinite(options.drainMs) && options.drainMs >= 0)) {
     problems.push(`sink.drainMs: expected a number >= 0, got ${JSON.stringify(options.drainMs)}`);
   }
@@ -79,6 +97,11 @@ function validate(options: BudgetSinkOptions): void {
  * outcome:  --------(x|)          x = { results: [a, b, c], endedBy: 'budget' }
  * upstream: ^-------!             unsubscribed at the deadline
  *
+ * with startOn (the first frame) that never emits, and startWithinMs: 6:
+ * results:  ----------
+ * outcome:  ------(x|)            x = { results: [], endedBy: 'budget' }
+ * upstream: ^-----!
+ *
  * with drainMs: 5, and infer({ stopOn: deadline$ }) completing upstream after its last run:
  * results:  -a--b--c----d|
  * outcome:  -------------(x|)     x = { results: [a, b, c, d], endedBy: 'budget' }
@@ -99,14 +122,21 @@ export function budgetSink<T>(options: BudgetSinkOptions): BudgetSink<T> {
 
   const clockStart$ = (): Observable<unknown> =>
     options.startOn === undefined ? of(undefined) : from(options.startOn).pipe(take(1));
-  const deadline$: Observable<void> = defer(() =>
-    Number.isFinite(options.budgetMs)
-      ? clockStart$().pipe(
-          switchMap(() => timer(options.budgetMs, scheduler)),
-          map(() => undefined),
-        )
-      : new Observable<void>(),
-  );
+  const startWithinMs = options.startWithinMs ?? Math.max(options.budgetMs, DEFAULT_START_WITHIN_MS);
+  const deadline$: Observable<void> = defer(() => {
+    if (!Number.isFinite(options.budgetMs)) return new Observable<void>();
+    const budgetSpent$ = clockStart$().pipe(switchMap(() => timer(options.budgetMs, scheduler)));
+    if (options.startOn === undefined || !Number.isFinite(startWithinMs)) {
+      return budgetSpent$.pipe(map(() => undefined));
+    }
+    // merge, not race: race would end with the first branch to complete, and the second one completes
+    // (without emitting) as soon as the clock starts.
+    const neverStarted$ = timer(startWithinMs, scheduler).pipe(takeUntil(clockStart$()));
+    return merge(budgetSpent$, neverStarted$).pipe(
+      take(1),
+      map(() => undefined),
+    );
+  });
 
   const sink = (source: Observable<T>): Observable<BudgetOutcome<T>> =>
     new Observable<BudgetOutcome<T>>((subscriber) => {

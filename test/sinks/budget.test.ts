@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Subject } from 'rxjs';
-import { budgetSink, type BudgetOutcome } from '../../src/sinks/budget.js';
+import { DEFAULT_START_WITHIN_MS, budgetSink, type BudgetOutcome } from '../../src/sinks/budget.js';
 import type { StageEvent } from '../../src/core/events.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { marbleScheduler } from '../support/marbles.js';
@@ -79,6 +79,51 @@ describe('budgetSink', () => {
       expectObservable(e1.pipe(budgetSink({ budgetMs: 6, startOn: firstFrame }))).toBe(expected, {
         x: outcome(['a', 'b', 'c'], 'budget'),
       });
+      expectSubscriptions(e1.subscriptions).toBe(e1subs);
+    });
+  });
+
+  it('startOn that never emits: the deadline comes startWithinMs after subscription, upstream unsubscribed', () => {
+    marbleScheduler().run(({ cold, hot, expectObservable, expectSubscriptions }) => {
+      const firstFrame = hot('  ---------');
+      // prettier-ignore
+      const e1 = cold('         -j-j-j-j-j-j-');
+      const e1subs = '          ^-----!';
+      const expected = '        ------(x|)';
+      expectObservable(e1.pipe(budgetSink({ budgetMs: 20, startOn: firstFrame, startWithinMs: 6 }))).toBe(
+        expected,
+        { x: outcome(['j', 'j', 'j'], 'budget') },
+      );
+      expectSubscriptions(e1.subscriptions).toBe(e1subs);
+    });
+  });
+
+  it('startOn that never emits, no startWithinMs: the deadline comes after the budget, but not before 10 s', () => {
+    marbleScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const e1 = cold('  -');
+      const long = budgetSink({ budgetMs: 15_000, startOn: cold('-') });
+      expectObservable(e1.pipe(long)).toBe(' 15000ms (x|)', { x: outcome([], 'budget') });
+      expectSubscriptions(e1.subscriptions).toBe('^ 14999ms !');
+    });
+    marbleScheduler().run(({ cold, expectObservable }) => {
+      const short = budgetSink({ budgetMs: 1500, startOn: cold('-') });
+      expectObservable(cold('-').pipe(short)).toBe(`${DEFAULT_START_WITHIN_MS}ms (x|)`, {
+        x: outcome([], 'budget'),
+      });
+    });
+  });
+
+  it('startOn within startWithinMs: the full budget runs from the start, the ceiling is gone', () => {
+    marbleScheduler().run(({ cold, hot, expectObservable, expectSubscriptions }) => {
+      const firstFrame = hot('  --f------');
+      // prettier-ignore
+      const e1 = cold('         -a--b--c---d--e--|');
+      const e1subs = '          ^---------!';
+      const expected = '        ----------(x|)';
+      expectObservable(e1.pipe(budgetSink({ budgetMs: 8, startOn: firstFrame, startWithinMs: 3 }))).toBe(
+        expected,
+        { x: outcome(['a', 'b', 'c'], 'budget') },
+      );
       expectSubscriptions(e1.subscriptions).toBe(e1subs);
     });
   });
@@ -179,13 +224,15 @@ describe('budgetSink', () => {
     expect(seen).toEqual([outcome(['a'], 'end')]);
   });
 
-  it('rejects a budget that is not positive and a negative drain, listing both', () => {
+  it('rejects a budget that is not positive, a start ceiling that is not, and a negative drain, listing all', () => {
     expect(() => budgetSink({ budgetMs: 0, drainMs: -1 })).toThrow(ConfigError);
     try {
-      budgetSink({ budgetMs: 0, drainMs: -1 });
+      budgetSink({ budgetMs: 0, startWithinMs: 0, drainMs: -1 });
+      expect.unreachable();
     } catch (error) {
       expect((error as ConfigError).problems).toEqual([
         'sink.budgetMs: expected a positive number, got 0',
+        'sink.startWithinMs: expected a positive number, got 0',
         'sink.drainMs: expected a number >= 0, got -1',
       ]);
     }

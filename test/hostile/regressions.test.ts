@@ -1,0 +1,74 @@
+/**
+ * Replays every hostile input kept in test/hostile/cases/ (the fuzz harness's findings and hand-made
+ * ones) through the server's run path in a worker process, over loopback HTTP and from a file: each must
+ * end with frames or a typed error; no crash, no hang, no silent success, no untyped error.
+ */
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classify, type Classified } from '../../bench/fuzz/classify.js';
+import { CASES_DIR } from '../../bench/fuzz/findings.js';
+import { createFuzzPool, type FuzzPool } from '../../bench/fuzz/pool.js';
+import type { Transport } from '../../bench/fuzz/protocol.js';
+import { tmpdir } from 'node:os';
+
+const BUDGET_S = 1;
+const FILES = readdirSync(CASES_DIR)
+  .filter((name) => name !== 'README.md' && !name.startsWith('.'))
+  .sort();
+const TRANSPORTS: Transport[] = ['http', 'file'];
+
+let pool: FuzzPool;
+const outcomes = new Map<string, Promise<Classified>>();
+
+beforeAll(async () => {
+  pool = await createFuzzPool({
+    workers: 2,
+    budgetS: BUDGET_S,
+    stride: 25,
+    hangMarginMs: 5000,
+    workDir: join(tmpdir(), `firstframe-regressions-${process.pid}`),
+  });
+  // Every replay queued at once: the pool runs two at a time, and each test awaits its own.
+  for (const name of FILES) {
+    const bytes = new Uint8Array(readFileSync(join(CASES_DIR, name)));
+    for (const transport of TRANSPORTS) {
+      const id = `${FILES.indexOf(name)}-${transport}`;
+      const ext = extname(name).slice(1) || 'bin';
+      outcomes.set(
+        `${name} ${transport}`,
+        pool.run({ id, ext, bytes, transport }).then(
+          (result) => classify(result, { budgetMs: BUDGET_S * 1000, inputBytes: bytes.length }),
+          // Kept as a value: a rejection nobody awaits yet would be an unhandled one.
+          (error: unknown): Classified => ({
+            class: 'crash',
+            why: `no worker: ${String(error).slice(0, 500)}`,
+          }),
+        ),
+      );
+    }
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await pool?.close();
+});
+
+describe('hostile inputs kept in test/hostile/cases', () => {
+  it('there are some', () => {
+    expect(FILES.length).toBeGreaterThan(0);
+  });
+
+  for (const name of FILES) {
+    for (const transport of TRANSPORTS) {
+      it(`${name} (${transport}) ends with frames or a typed error`, async () => {
+        const outcome = await outcomes.get(`${name} ${transport}`)!;
+        // Late answers are the timing benchmarks' business, not this test's.
+        expect(['ok-frames', 'ok-typed-error', 'late'], `${outcome.class}: ${outcome.why}`).toContain(
+          outcome.class,
+        );
+      }, 600_000);
+    }
+  }
+});

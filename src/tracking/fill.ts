@@ -1,6 +1,7 @@
 import { ConfigError, codes } from '../core/errors.js';
 import type { Detection } from '../inference/yolo.js';
 import { carryBox, carryPoint, lerpBox, walkSeries, type Box, type FillTimeline } from './interpolate.js';
+import { stitchTracks, type StitchSighting } from './stitch.js';
 
 /** How an answered object (or keypoint) was made. */
 export type FillSource = 'inferred' | 'interpolated' | 'extrapolated';
@@ -85,6 +86,13 @@ export interface FillOptions {
    * over the same frames.
    */
   suppressIoU?: number;
+  /**
+   * Id switches repaired first (see `stitchTracks`): a track of the same class that starts within
+   * `maxGapFrames` of where another ended, and within this many box heights of where that one was
+   * heading (both ways, averaged), continues it under its id; default 0.5; 0 turns it off. Skipped when
+   * there are more tracks than `maxTracks`.
+   */
+  stitchGate?: number;
 }
 
 export interface FillStats {
@@ -102,6 +110,8 @@ export interface FillStats {
   lastFrameFrom: 'clip' | 'decoded' | 'inferred' | null;
   /** Answered objects by source. */
   objects: Record<FillSource, number>;
+  /** Tracks that continue an earlier one under its id (id switches repaired, `stitchGate`). */
+  tracksStitched: number;
   /** Filled objects dropped as repeats of a more trusted object (`suppressIoU`). */
   objectsSuppressed: number;
   /** Seen (not [0, 0]) frame keypoints by source. */
@@ -142,6 +152,7 @@ interface Settings {
   maxFrames: number;
   select: ((objects: FilledObject[]) => FilledObject[]) | undefined;
   suppressIoU: number;
+  stitchGate: number;
 }
 
 const DEFAULT_MAX_GAP_FRAMES = 30;
@@ -169,6 +180,7 @@ function settingsFrom(options: FillOptions): Settings {
   check('maxObjectsPerFrame', positiveInt, 'a positive integer');
   check('maxTracks', nonNegativeInt, 'an integer >= 0');
   check('maxFrames', positiveInt, 'a positive integer');
+  check('stitchGate', nonNegative, 'a number >= 0');
   check('suppressIoU', (value) => value >= 0 && value <= 1, 'a number between 0 and 1');
   if (options.bridgeInferred !== undefined && typeof options.bridgeInferred !== 'boolean') {
     problems.push(
@@ -190,6 +202,7 @@ function settingsFrom(options: FillOptions): Settings {
     maxFrames: options.maxFrames ?? 18_000,
     select: options.select,
     suppressIoU: options.suppressIoU ?? 0.5,
+    stitchGate: options.stitchGate ?? 0.5,
   };
 }
 
@@ -266,7 +279,8 @@ const zeroCounts = (): Record<FillSource, number> => ({ inferred: 0, interpolate
  * Gives every frame of the clip an answer from the frames the model ran on (non-causal: run it once at
  * the end of a run, or at the deadline with the results so far).
  *
- * Frames 0 to the last are answered: the clip's last when its frame count is known and the whole clip
+ * Id switches are repaired first: a track that starts where another of its class ended and was heading
+ * continues it under its id (`stitchGate`). Frames 0 to the last are answered: the clip's last when its frame count is known and the whole clip
  * was read (`clip.complete`), else the last decoded frame, else the last inferred one; never past
  * `maxFrames`. Inferred frames keep their objects (marked `inferred`). Each track is then filled around
  * its sightings: between two sightings at most `maxGapFrames` apart its box is interpolated corner by
@@ -333,6 +347,7 @@ export function fill(
       framesWithObjects: 0,
       lastFrameFrom: null,
       objects: zeroCounts(),
+      tracksStitched: 0,
       objectsSuppressed: 0,
       keypoints: zeroCounts(),
       ignored,
@@ -423,6 +438,29 @@ export function fill(
     horizonFrames: framesLimit(settings.horizonFrames, settings.horizonS, fps, DEFAULT_HORIZON_FRAMES),
     bridgeInferred: settings.bridgeInferred,
   };
+
+  // Id switches repaired before anything is filled: a track that continues one that ended takes its id.
+  const stitched = (() => {
+    const series = new Map<number, StitchSighting[]>();
+    for (const frame of inferred) {
+      for (const object of frame.objects) {
+        if (typeof object.trackId !== 'number' || !Number.isFinite(object.trackId)) continue;
+        const sightings = series.get(object.trackId) ?? [];
+        if (sightings.length === 0) series.set(object.trackId, sightings);
+        sightings.push({ frameNumber: frame.frameNumber, bbox: object.bbox as Box, classId: object.classId });
+      }
+    }
+    if (series.size > settings.maxTracks) return 0;
+    const relabel = stitchTracks(series, { maxGapFrames: limits.maxGapFrames, gate: settings.stitchGate });
+    if (relabel.size === 0) return 0;
+    for (const frame of inferred) {
+      frame.objects.forEach((object, index) => {
+        const root = object.trackId === undefined ? undefined : relabel.get(object.trackId);
+        if (root !== undefined) frame.objects[index] = { ...object, trackId: root };
+      });
+    }
+    return relabel.size;
+  })();
 
   // The answer's frames, each sized and timed from the inferred frame before it (after, before the first).
   const frames: Array<{
@@ -669,6 +707,7 @@ export function fill(
       framesWithObjects,
       lastFrameFrom,
       objects: objectCounts,
+      tracksStitched: stitched,
       objectsSuppressed: suppressed,
       keypoints: keypointCounts,
       ignored,

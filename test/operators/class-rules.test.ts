@@ -95,7 +95,8 @@ describe('class rules', () => {
 
   it('limit keeps inferred before interpolated before extrapolated, then the best score, then the first', () => {
     const rules = compileClassRules({ maxPerClass: { ball: 1 } }, ['ball', 'player']);
-    const pick = (objects: RuleObject[]) => rules.limit(objects).map((o) => (o as { tag: string }).tag);
+    const pick = (objects: RuleObject[]) =>
+      rules.limit(objects).map((o) => (o as unknown as { tag: string }).tag);
     expect(
       pick([object('ball', 0, 0.9, [5, 5], 'extrapolated'), object('ball', 0, 0.2, [5, 5], 'interpolated')]),
     ).toEqual(['ball@0.2']);

@@ -299,7 +299,7 @@ describe('fill: one object, one box', () => {
     ]);
   });
 
-  it('an id switch: the old track carried forward over the new one carried back is one object, not two', () => {
+  it('an id switch: the new track continues the old one under its id (stitched), the gap interpolated', () => {
     // A player moving 2 px a frame, id 1 up to frame 10, id 2 from frame 15 (the tracker lost it).
     const box = (n: number) => [100 + 2 * n, 300, 140 + 2 * n, 390] as [number, number, number, number];
     const player = (trackId: number, n: number, score = 0.9) => ({
@@ -311,11 +311,27 @@ describe('fill: one object, one box', () => {
     });
     const input = [0, 5, 10, 15, 20].map((n) => at(n, [player(n <= 10 ? 1 : 2, n)]));
     const { frames, stats } = fill(input, { lastDecodedFrame: 20 });
-    expect(frames.map((frame) => frame.objects.length)).toEqual(Array.from({ length: 21 }, () => 1));
+    expect(frames.map((frame) => frame.objects.map((object) => object.trackId))).toEqual(
+      Array.from({ length: 21 }, () => [1]),
+    );
+    expect(frames.map((frame) => frame.objects[0]!.bbox)).toEqual(
+      frames.map((frame) => box(frame.frameNumber)),
+    );
+    expect(frames[12]!.objects[0]!.source).toBe('interpolated');
+    expect(stats.tracksStitched).toBe(1);
+
+    // Without stitching: the old track carried forward over the new one carried back is one object, not two.
+    const unstitched = fill(input, { lastDecodedFrame: 20 }, { stitchGate: 0 });
+    expect(unstitched.frames.map((frame) => frame.objects.length)).toEqual(
+      Array.from({ length: 21 }, () => 1),
+    );
     // In the gap, the side nearer to its sighting scores better and is kept.
-    expect(frames.slice(11, 15).map((frame) => frame.objects[0]!.trackId)).toEqual([1, 1, 2, 2]);
-    expect(stats.objectsSuppressed).toBe(4);
-    expect(fill(input, { lastDecodedFrame: 20 }, { suppressIoU: 1 }).frames[12]!.objects).toHaveLength(2);
+    expect(unstitched.frames.slice(11, 15).map((frame) => frame.objects[0]!.trackId)).toEqual([1, 1, 2, 2]);
+    expect(unstitched.stats.objectsSuppressed).toBe(4);
+    expect(
+      fill(input, { lastDecodedFrame: 20 }, { stitchGate: 0, suppressIoU: 1 }).frames[12]!.objects,
+    ).toHaveLength(2);
+
     // A filled box over an inferred one of its class is dropped too (the model saw it under another id).
     const seen = [at(0, [player(1, 0)]), at(5, [player(3, 5)]), at(10, [player(1, 10)])];
     const bridged = fill(seen, {}, { maxGapFrames: 10 });
@@ -586,12 +602,12 @@ describe('fill after the real tracker, on the synthetic scene', () => {
     }
     let out: TrackedFrameResult[] = [];
     from(input)
-      .pipe(track({ matchBuffer: { 0: 2, 1: 0.5, 2: 0.5, 3: 0.5 } }), toArray())
+      .pipe(track({ matchBuffer: { 0: 8, 1: 0.5, 2: 0.5, 3: 0.5 } }), toArray())
       .subscribe((all) => (out = all));
     return out;
   }
 
-  for (const stride of [1, 2, 3]) {
+  for (const stride of [1, 2, 3, 5]) {
     it(`stride ${stride}: every frame answered, one ball, one id per object, boxes near the truth`, () => {
       const { frames, stats } = fill(
         trackedAt(stride),
@@ -632,4 +648,19 @@ describe('fill after the real tracker, on the synthetic scene', () => {
       expect(worst).toBeLessThanOrEqual(stride === 1 ? 0 : (8 * stride) / 2 + 1);
     });
   }
+  it('stride 8 (ids no longer all kept by the tracker): still every frame answered, never two balls', () => {
+    const { frames, stats } = fill(
+      trackedAt(8),
+      { frameCount: spec.frames, complete: true },
+      {
+        select: (objects) => rules.limit(objects),
+      },
+    );
+    expect(frames).toHaveLength(spec.frames);
+    expect(stats.framesWithObjects).toBe(spec.frames);
+    expect(stats.tracksStitched).toBeGreaterThan(0);
+    for (const frame of frames) {
+      expect(frame.objects.filter((object) => object.classId === 0).length).toBeLessThanOrEqual(1);
+    }
+  });
 });

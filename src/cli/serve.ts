@@ -41,6 +41,11 @@ options (environment variable in brackets; flags win):
 
 The miners' variables (TIME_BUDGET_S, BATCH_SIZE, DISABLE_TRACKING, …) configure the pipeline as for "run".
 
+A challenge never answers 200 with nothing: no headers or no frame from the video host by the deadline is
+504, frames decoded but none inferred within the budget 503, a video with no decodable frame 422, each
+with its FF_ERR_ code. challenge_id, type and created_at are capped at 256 characters and video_url at 8192
+(400 FF_ERR_FIELD_TOO_LONG, before any fetch); log lines cut every string at 1024 characters.
+
 exit codes: 0 after a clean stop (SIGTERM, SIGINT), 2 bad usage or configuration, 1 failed to start.`;
 
 /**

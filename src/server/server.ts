@@ -83,7 +83,11 @@ export interface ServerOptions {
   graceMs?: number;
   /** Keep recently seen video hosts warm (see keepHostsWarm); false turns it off. Default on, 20 s. */
   keepWarm?: { intervalMs?: number; forgetAfterMs?: number; maxHosts?: number } | false;
-  /** The root logger; every line of a challenge carries its `challenge_id`. Default: silent. */
+  /**
+   * The root logger; every line of a challenge carries its `challenge_id`. Default: silent. One made by
+   * createRootLogger cuts every string at LOG_STRING_MAX_CHARS; a pino logger of your own writes what it
+   * is given (a video URL up to 8192 characters, error messages that quote it).
+   */
   logger?: Logger;
   /** prom-client's default process metrics (CPU, memory, event loop, GC) in /metrics. Default true. */
   processMetrics?: boolean;

@@ -18,6 +18,7 @@
 import { DecodeError, codes } from '../core/errors.js';
 import { sniffLayout, MP4_FIRST_BOXES, type ContainerLayout } from './layout.js';
 import { scanTopLevelBoxes, type Mp4Box } from './mp4-boxes.js';
+import { createBoxWalker, type BoxWalker } from './box-walker.js';
 import { mp4StructureError } from './mp4-check.js';
 
 /** The largest moov the decode stage will hold before its first frame: far above any real file's. */
@@ -68,19 +69,14 @@ export interface LayoutSniffer {
 const TS_PACKET = 188;
 
 interface MoovSeen {
-  readonly offset: number;
+  /** Its header as the walk saw it. */
+  readonly box: Mp4Box;
   /** Infinity for a moov of size 0 (to the end) in a file of unknown size. */
   readonly end: number;
-  readonly headerSize: number;
-  /** An mvex child was seen. */
+  /** Its children's headers, up to an mvex. */
+  readonly children: BoxWalker;
   fragmented: boolean;
 }
-
-type Phase =
-  | { kind: 'start' }
-  /** Walking box headers; `inMoov` while between the moov's header and its end. */
-  | { kind: 'boxes'; inMoov?: MoovSeen }
-  | { kind: 'decided'; decision: LayoutDecision };
 
 /**
  * A sniffer for one input. Feed it chunks with `push` until it returns a decision (or the input ends:
@@ -101,37 +97,21 @@ export function createLayoutSniffer(options: LayoutSnifferOptions = {}): LayoutS
   const head = new Uint8Array(TS_PACKET + 1);
   let headLength = 0;
   let seen = 0;
-  let copied = 0;
-  let phase: Phase = { kind: 'start' };
-  /** The next header to read starts here; bytes before it are skipped. */
-  let headerAt = 0;
-  const header = new Uint8Array(16);
-  let headerFill = 0;
+  let headCopied = 0;
+  let decision: LayoutDecision | undefined;
+  /** Set once the first box shows an MP4: its top-level boxes up to the first moov, mdat or moof. */
+  let topLevel: BoxWalker | undefined;
+  let moov: MoovSeen | undefined;
 
-  const moovDecision = (moov: MoovSeen, complete: boolean): LayoutDecision => ({
-    layout: moov.fragmented ? 'fragmented' : 'faststart',
-    moov:
-      moov.end === Infinity
-        ? {
-            type: 'moov',
-            offset: moov.offset,
-            size: seen - moov.offset,
-            headerSize: moov.headerSize,
-            complete: false,
-            toEndOfFile: true,
-          }
-        : {
-            type: 'moov',
-            offset: moov.offset,
-            size: moov.end - moov.offset,
-            headerSize: moov.headerSize,
-            complete,
-          },
-  });
-
-  const decide = (decision: LayoutDecision): LayoutDecision => {
-    phase = { kind: 'decided', decision };
-    return decision;
+  const moovDecision = (complete: boolean): LayoutDecision => {
+    const seenMoov = moov!;
+    return {
+      layout: seenMoov.fragmented ? 'fragmented' : 'faststart',
+      moov:
+        seenMoov.end === Infinity
+          ? { ...seenMoov.box, size: seen - seenMoov.box.offset, complete: false }
+          : { ...seenMoov.box, complete },
+    };
   };
 
   /** The layout of a file that is not an ISO-BMFF one, from its first bytes; undefined: more bytes needed. */
@@ -151,210 +131,107 @@ export function createLayoutSniffer(options: LayoutSnifferOptions = {}): LayoutS
     return first && MP4_FIRST_BOXES.has(first.type) ? 'mp4' : magic(ended);
   };
 
-  const structure = (
-    box: string,
-    offset: number,
-    field: string,
-    value: number | string,
-    bound: string,
-    what: string,
-  ) => mp4StructureError({ box, offset, field, value, bound }, what);
-
-  /** One whole box header at `headerAt`; says where the next one starts, or decides. */
-  const onHeader = (
-    size32: number,
-    type: string | undefined,
-    headerSize: number,
-    largeSize: bigint | undefined,
-  ) => {
-    if (phase.kind !== 'boxes') return;
-    const at = headerAt;
-    const moov = phase.inMoov;
-    const path = moov ? `moov.${type ?? '????'}` : (type ?? '????');
-    if (type === undefined) {
-      throw structure(
-        path,
-        at,
-        'type',
-        JSON.stringify(String.fromCharCode(...header.subarray(4, 8))),
-        'four printable ASCII characters',
-        'box type',
-      );
-    }
-    let size: number;
-    if (largeSize !== undefined) {
-      if (largeSize > BigInt(Number.MAX_SAFE_INTEGER))
-        throw structure(path, at, 'size', largeSize.toString(), '≤ 2^53', 'a 64-bit box size');
-      size = Number(largeSize);
-    } else {
-      size = size32;
-    }
-    if (size32 === 0) {
-      if (moov)
-        throw structure(
-          path,
-          at,
-          'size',
-          0,
-          'only a top-level box may run to the end of the file',
-          'box size',
-        );
-      size = Infinity;
-    } else if (size < headerSize) {
-      throw structure(path, at, 'size', size, `≥ its ${headerSize}-byte header`, 'box size');
-    }
-    if (moov) {
-      if (at + size > moov.end)
-        throw structure(path, at, 'size', size, `≤ ${moov.end - at} bytes left in moov`, 'box size');
-      if (type === 'mvex') {
-        moov.fragmented = true;
-        // Of a moov running to the end of a file of unknown size no end will come: decide now.
-        if (moov.end === Infinity) return decide(moovDecision(moov, false));
-        headerAt = moov.end;
-        return undefined;
+  /** A top-level box before any moov, mdat or moof was seen, or the first of them. */
+  const onTopLevel = (box: Mp4Box): LayoutDecision | undefined => {
+    if (box.type === 'mdat') return { layout: 'moov-end', mdat: box };
+    if (box.type === 'moof') return { layout: 'fragmented' };
+    if (box.type === 'moov') {
+      const end = box.toEndOfFile ? (options.fileSize ?? Infinity) : box.offset + box.size;
+      // A moov running to the end of a file of unknown size is measured as its bytes arrive.
+      if (end !== Infinity && end - box.offset > maxMoovBytes) {
+        const what = box.toEndOfFile ? 'to the end of the file' : box.size;
+        throw moovTooLarge(box.offset, what, maxMoovBytes);
       }
-      headerAt = at + size;
+      const children = createBoxWalker({
+        start: box.offset + box.headerSize,
+        end,
+        parent: 'moov',
+        until: MVEX,
+      });
+      const size = end === Infinity ? box.size : end - box.offset;
+      moov = { box: { ...box, size, complete: false }, end, children, fragmented: false };
       return undefined;
     }
-    const fileSize = options.fileSize;
-    if (fileSize !== undefined && size !== Infinity && at + size > fileSize) {
-      throw structure(
-        path,
-        at,
-        'size',
-        size,
-        `≤ ${fileSize - at} bytes to the file's end at ${fileSize}`,
-        'box size',
-      );
-    }
-    if (type === 'mdat') {
-      const mdat: Mp4Box =
-        size === Infinity
-          ? { type, offset: at, size: seen - at, headerSize, complete: false, toEndOfFile: true }
-          : { type, offset: at, size, headerSize, complete: at + size <= seen };
-      return decide({ layout: 'moov-end', mdat });
-    }
-    if (type === 'moof') return decide({ layout: 'fragmented' });
-    if (type === 'moov') {
-      const end = size === Infinity ? (fileSize ?? Infinity) : at + size;
-      // A moov running to the end of a file of unknown size is measured as its bytes arrive (walk).
-      if (end !== Infinity && end - at > maxMoovBytes) {
-        throw structure(
-          'moov',
-          at,
-          'size',
-          size === Infinity ? 'to the end of the file' : size,
-          `≤ ${maxMoovBytes} bytes`,
-          'moov size',
-        );
-      }
-      phase = { kind: 'boxes', inMoov: { offset: at, end, headerSize, fragmented: false } };
-      headerAt = at + headerSize;
-      return undefined;
-    }
-    if (size === Infinity) {
+    if (box.toEndOfFile) {
       throw new DecodeError(
         codes.decode.moovMissing,
-        `${type} at byte ${at} runs to the end of the file and no moov, mdat or moof came before it`,
-        { box: type, offset: at },
+        `${box.type} at byte ${box.offset} runs to the end of the file and no moov, mdat or moof came before it`,
+        { box: box.type, offset: box.offset },
       );
     }
-    headerAt = at + size;
     return undefined;
   };
 
-  /** Walks the box headers in `chunk`, which starts at file offset `chunkStart`. */
-  const walk = (chunk: Uint8Array, chunkStart: number): LayoutDecision | undefined => {
-    const chunkEnd = chunkStart + chunk.byteLength;
-    for (;;) {
-      if (phase.kind === 'decided') return phase.decision;
-      if (phase.kind !== 'boxes') return undefined;
-      const moov = phase.inMoov;
-      // The moov is all in (fewer than 8 bytes after its last child are no box).
-      if (moov && (headerAt >= moov.end || moov.end - headerAt < 8)) {
-        if (chunkEnd < moov.end) return undefined;
-        return decide(moovDecision(moov, true));
+  /** The MP4 walk over `chunk`, at file offset `offset`. */
+  const walk = (chunk: Uint8Array, offset: number): LayoutDecision | undefined => {
+    if (!moov) {
+      for (const box of topLevel!.push(chunk, offset)) {
+        const decided = onTopLevel(box);
+        if (decided) return decided;
       }
-      if (moov && moov.end === Infinity && chunkEnd - moov.offset > maxMoovBytes) {
-        throw structure(
-          'moov',
-          moov.offset,
-          'size',
-          'to the end of the file',
-          `≤ ${maxMoovBytes} bytes`,
-          'moov size',
-        );
-      }
-      const from = headerAt + headerFill;
-      if (from >= chunkEnd) return undefined;
-      if (from < chunkStart) return undefined; // cannot happen: headers are read as they pass
-      const need = headerFill < 8 ? 8 : 16;
-      const take = Math.min(need - headerFill, chunkEnd - from);
-      header.set(chunk.subarray(from - chunkStart, from - chunkStart + take), headerFill);
-      copied += take;
-      headerFill += take;
-      if (headerFill < need) return undefined;
-      const view = new DataView(header.buffer);
-      const size32 = view.getUint32(0);
-      if (size32 === 1 && headerFill === 8) continue;
-      headerFill = 0;
-      onHeader(
-        size32,
-        fourCC(header, 4),
-        size32 === 1 ? 16 : 8,
-        size32 === 1 ? view.getBigUint64(8) : undefined,
-      );
+      if (!moov) return undefined;
     }
+    const seenMoov: MoovSeen = moov;
+    if (!seenMoov.children.done) {
+      if (seenMoov.children.push(chunk, offset).some((box) => box.type === 'mvex'))
+        seenMoov.fragmented = true;
+    }
+    const end = offset + chunk.byteLength;
+    if (seenMoov.end === Infinity) {
+      // No end will come: an mvex decides, else the cap ends the wait.
+      if (seenMoov.fragmented) return moovDecision(false);
+      if (end - seenMoov.box.offset > maxMoovBytes) {
+        throw moovTooLarge(seenMoov.box.offset, 'to the end of the file', maxMoovBytes);
+      }
+      return undefined;
+    }
+    return end >= seenMoov.end ? moovDecision(true) : undefined;
   };
 
   return {
     push(chunk) {
-      if (phase.kind === 'decided') return phase.decision;
-      const chunkStart = seen;
+      if (decision) return decision;
+      const offset = seen;
       seen += chunk.byteLength;
-      if (phase.kind === 'start') {
+      if (!topLevel) {
         const take = Math.min(head.byteLength - headLength, chunk.byteLength);
         head.set(chunk.subarray(0, take), headLength);
         headLength += take;
-        copied += take;
+        headCopied += take;
         const started = start(false);
         if (started === undefined) return undefined;
-        if (started !== 'mp4') return decide(started);
-        phase = { kind: 'boxes' };
-        // Walk from the file's start: the bytes so far are in the head (at most 189 of them) or this chunk.
-        const before = chunkStart;
-        if (before > 0) walk(head.subarray(0, before), 0);
+        if (started !== 'mp4') return (decision = started);
+        topLevel = createBoxWalker({ fileSize: options.fileSize, until: FIRST_MEDIA_BOXES });
+        // The bytes before this chunk are all in the head (the first box showed within 16 bytes).
+        if (offset > 0) decision = walk(head.subarray(0, offset), 0);
+        if (decision) return decision;
       }
-      return walk(chunk, chunkStart);
+      return (decision = walk(chunk, offset));
     },
     end() {
-      if (phase.kind === 'decided') return phase.decision;
-      if (phase.kind === 'start') {
+      if (decision) return decision;
+      if (!topLevel) {
         const started = start(true);
-        if (started === undefined) return undefined;
-        if (started !== 'mp4') return decide(started);
-        return undefined;
+        return started === undefined || started === 'mp4' ? undefined : (decision = started);
       }
-      const moov = phase.inMoov;
       // A moov cut off by the end of the input: what it showed decides, as sniffLayout on that prefix.
-      return moov ? decide(moovDecision(moov, false)) : undefined;
+      return moov ? (decision = moovDecision(false)) : undefined;
     },
     get bytesSeen() {
       return seen;
     },
     get bytesCopied() {
-      return copied;
+      return headCopied + (topLevel?.bytesCopied ?? 0) + (moov?.children.bytesCopied ?? 0);
     },
   };
 }
 
-/** Four printable ASCII characters, or undefined. */
-function fourCC(bytes: Uint8Array, at: number): string | undefined {
-  let type = '';
-  for (let i = at; i < at + 4; i += 1) {
-    const code = bytes[i]!;
-    if (code < 0x20 || code > 0x7e) return undefined;
-    type += String.fromCharCode(code);
-  }
-  return type;
+const FIRST_MEDIA_BOXES: ReadonlySet<string> = new Set(['moov', 'mdat', 'moof']);
+const MVEX: ReadonlySet<string> = new Set(['mvex']);
+
+function moovTooLarge(offset: number, size: number | string, max: number): DecodeError {
+  return mp4StructureError(
+    { box: 'moov', offset, field: 'size', value: size, bound: `≤ ${max} bytes` },
+    'moov size',
+  );
 }

@@ -225,6 +225,18 @@ describe('createLayoutSniffer', () => {
         toEndOfFile: true,
       },
     });
+    // The same with the file's size known: the moov is the rest of the file.
+    expect(sniffInChunks(open, 64, { fileSize: open.byteLength }).decision).toEqual({
+      layout: 'faststart',
+      moov: {
+        type: 'moov',
+        offset: 32,
+        size: open.byteLength - 32,
+        headerSize: 8,
+        complete: true,
+        toEndOfFile: true,
+      },
+    });
     const pastFile = concat(ftyp, box('moov', 100));
     expect(thrown(() => sniffInChunks(pastFile, 4096, { fileSize: 100 })).context).toEqual({
       box: 'moov',

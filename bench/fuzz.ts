@@ -1,6 +1,6 @@
 // run: npx tsx bench/fuzz.ts [--cases N] [--seed S] [--start I] [--workers W] [--budget S] [--stride N]
 //                            [--transport mix|http|file] [--hang-margin MS] [--save [--save-dir DIR]] [--json FILE]
-//      npx tsx bench/fuzz.ts --case SEED-INDEX [--write FILE]      (one case again, from its id)
+//      npx tsx bench/fuzz.ts --case SEED-INDEX [--repeat N] [--write FILE]   (one case again, from its id)
 //
 // Seeded, structure-aware mutations of the fixture clips (faststart, moov-end, fragmented MP4, MPEG-TS,
 // Matroska, WebM; see bench/fuzz/cases.ts), each run through the pipeline the challenge server runs
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     transport: { type: 'string', default: 'mix' },
     'hang-margin': { type: 'string', default: '5000' },
     case: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
     write: { type: 'string' },
     save: { type: 'boolean', default: false },
     'save-dir': { type: 'string' },
@@ -68,7 +69,8 @@ let indices: number[];
 if (values.case !== undefined) {
   const id = parseCaseId(values.case);
   seed = id.seed;
-  indices = [id.index];
+  // Native crashes are often nondeterministic: --repeat runs the same case that many times.
+  indices = Array.from({ length: number('repeat', values.repeat, 1) }, () => id.index);
   const fuzzCase = makeCase(clips, id.seed, id.index);
   process.stderr.write(
     `case ${fuzzCase.id}: ${fuzzCase.clip}, ${fuzzCase.kind}: ${fuzzCase.detail} (${fuzzCase.bytes.length} bytes)\n`,
@@ -97,7 +99,7 @@ const result = await runFuzz({
   onCase: async (item, fuzzCase) => {
     done += 1;
     const failing = FAILING_CLASSES.has(item.class);
-    if (!values.quiet && (failing || done % 50 === 0 || indices.length === 1)) {
+    if (!values.quiet && (failing || done % 50 === 0 || values.case !== undefined)) {
       process.stderr.write(
         `[${done}/${indices.length}] ${item.id} ${item.clip}/${item.kind}: ${item.class} (${item.why})\n`,
       );
@@ -113,9 +115,9 @@ const result = await runFuzz({
   },
 });
 process.stdout.write(`${formatReport(result, { ...settings, seed })}\n`);
-if (indices.length === 1 && result.records[0]?.stderrTail) {
-  process.stdout.write(`\nworker stderr:\n${result.records[0].stderrTail}\n`);
-}
+const tail =
+  values.case !== undefined ? result.records.find((item) => item.stderrTail)?.stderrTail : undefined;
+if (tail) process.stdout.write(`\nworker stderr (and crash.log) of the first crash or hang:\n${tail}\n`);
 if (values.json)
   await writeFile(values.json, JSON.stringify({ settings: { ...settings, seed }, ...result }, null, 2));
 process.exitCode = result.records.some((item) => FAILING_CLASSES.has(item.class)) ? 1 : 0;

@@ -27,6 +27,7 @@ const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).
 /** Loading FFmpeg and ONNX Runtime and warming the model up; generous for a loaded 2-core machine. */
 const READY_TIMEOUT_MS = 120_000;
 const STDERR_TAIL_CHARS = 4000;
+const HISTORY = 5;
 
 export interface PoolOptions extends Omit<WorkerConfig, 'workDir'> {
   workers: number;
@@ -47,8 +48,16 @@ export interface PoolCase {
 /** What became of a case in a worker. */
 export type PoolResult =
   | { kind: 'outcome'; outcome: WorkerOutcome }
-  | { kind: 'crash'; signal: string | null; exitCode: number | null; stderrTail: string; crashLog?: string }
-  | { kind: 'hang'; waitedMs: number; stderrTail: string };
+  | {
+      kind: 'crash';
+      signal: string | null;
+      exitCode: number | null;
+      stderrTail: string;
+      crashLog?: string;
+      /** The cases this worker ran before, oldest first: a crash may come from an earlier case's damage. */
+      previous: string[];
+    }
+  | { kind: 'hang'; waitedMs: number; stderrTail: string; previous: string[] };
 
 export interface FuzzPool {
   run(item: PoolCase): Promise<PoolResult>;
@@ -61,6 +70,8 @@ interface Worker {
   child: ChildProcess;
   ready: Promise<void>;
   stderr: string;
+  /** The ids of the last cases it ran. */
+  history: string[];
   exited: Promise<{ signal: string | null; exitCode: number | null }>;
   onMessage?: (message: WorkerMessage) => void;
   /** Set while a case is in flight: what to do if the worker dies. */
@@ -76,6 +87,7 @@ export async function createFuzzPool(options: PoolOptions): Promise<FuzzPool> {
     ...(options.limits ? { limits: options.limits } : {}),
   };
   let started = 0;
+  let serial = 0;
   const slots: Array<Worker | undefined> = Array.from({ length: options.workers }, () => undefined);
   const free: number[] = slots.map((_, i) => i);
   const waiting: Array<(slot: number) => void> = [];
@@ -91,6 +103,7 @@ export async function createFuzzPool(options: PoolOptions): Promise<FuzzPool> {
     const worker: Worker = {
       child,
       stderr: '',
+      history: [],
       exited: new Promise((resolve) =>
         child.once('exit', (exitCode, signal) => {
           const exit = { exitCode, signal: signal ?? null };
@@ -138,6 +151,8 @@ export async function createFuzzPool(options: PoolOptions): Promise<FuzzPool> {
 
   const runOn = async (worker: Worker, item: PoolCase, file: string): Promise<PoolResult> => {
     worker.stderr = '';
+    const previous = worker.history.slice();
+    worker.history = [...worker.history, item.id].slice(-HISTORY);
     const limitMs = options.budgetS * 1000 + options.hangMarginMs;
     const startedAt = performance.now();
     return new Promise<PoolResult>((resolve) => {
@@ -152,7 +167,12 @@ export async function createFuzzPool(options: PoolOptions): Promise<FuzzPool> {
       };
       const timer = setTimeout(() => {
         worker.child.kill('SIGKILL');
-        settle({ kind: 'hang', waitedMs: performance.now() - startedAt, stderrTail: worker.stderr });
+        settle({
+          kind: 'hang',
+          waitedMs: performance.now() - startedAt,
+          stderrTail: worker.stderr,
+          previous,
+        });
       }, limitMs);
       worker.onMessage = (message) => {
         if (message.type === 'outcome' && message.id === item.id)
@@ -168,6 +188,7 @@ export async function createFuzzPool(options: PoolOptions): Promise<FuzzPool> {
             signal,
             exitCode,
             stderrTail: worker.stderr,
+            previous,
             ...(crashLog ? { crashLog: crashLog.slice(-STDERR_TAIL_CHARS) } : {}),
           });
         })();
@@ -182,7 +203,9 @@ export async function createFuzzPool(options: PoolOptions): Promise<FuzzPool> {
     },
     async run(item) {
       const slot = await acquire();
-      const file = join(options.workDir, `case-${item.id}.${item.ext}`);
+      // The same case may run twice at once (--repeat): each run its own file.
+      serial += 1;
+      const file = join(options.workDir, `case-${item.id}-${serial}.${item.ext}`);
       try {
         let worker = slots[slot];
         if (!worker || worker.child.exitCode !== null || worker.child.signalCode !== null) {

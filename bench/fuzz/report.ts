@@ -118,6 +118,7 @@ export function formatReport(
       out.push(
         `  ${item.class.padEnd(14)} ${item.id.padEnd(8)} ${item.clip}/${item.kind}: ${item.detail} — ${item.why}`,
       );
+      if (item.previous?.length) out.push(`      after, in the same worker: ${item.previous.join(' ')}`);
       out.push(`      ${reproduction(item, settings)}`);
     }
   }

@@ -44,6 +44,8 @@ export interface CaseRecord {
   rssMb?: number;
   /** The worker's stderr (and crash.log) for a crash or a hang. */
   stderrTail?: string;
+  /** For a crash or a hang: the cases the same worker ran just before. */
+  previous?: string[];
 }
 
 export interface FuzzRunResult {
@@ -79,7 +81,7 @@ function record(fuzzCase: FuzzCase, transport: Transport, result: PoolResult, bu
     };
   }
   const tail = result.kind === 'crash' ? [result.crashLog, result.stderrTail] : [result.stderrTail];
-  return { ...base, stderrTail: tail.filter(Boolean).join('\n') };
+  return { ...base, stderrTail: tail.filter(Boolean).join('\n'), previous: result.previous };
 }
 
 export async function runFuzz(options: FuzzRunOptions): Promise<FuzzRunResult> {

@@ -4,6 +4,7 @@
  * refused before any fetch; the log of a challenge stays small whatever strings it carries.
  */
 
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOG_STRING_MAX_CHARS, createRootLogger } from '../../src/core/logger.js';
 import { loadPipeline } from '../../src/pipelines/load.js';
@@ -22,6 +23,22 @@ import {
 } from './helpers.js';
 
 const BUDGET_S = 1.5;
+
+/** The clip with the bytes of its SPS (in avcC) zeroed: FFmpeg opens it and decodes no picture. */
+function zeroSps(clip: Buffer): Buffer {
+  const copy = Buffer.from(clip);
+  const avcC = copy.indexOf('avcC') + 4;
+  const spsLength = copy.readUInt16BE(avcC + 6);
+  copy.fill(0, avcC + 8, avcC + 8 + spsLength);
+  return copy;
+}
+
+/** The clip with its first chunk offset (stco) far past the end of the file. */
+function stcoPastEnd(clip: Buffer): Buffer {
+  const copy = Buffer.from(clip);
+  copy.writeUInt32BE(0x7fffffff, copy.indexOf('stco') + 12);
+  return copy;
+}
 
 let sim: NetSim;
 /** The default profile, every 25th frame, a 1.5 s budget. */
@@ -70,7 +87,13 @@ async function host(make: () => Promise<HostileHost>): Promise<HostileHost> {
 
 beforeAll(async () => {
   const fixtures = await testFixtures();
-  sim = await startNetSim({ root: fixtures.dir, rateBytesPerSec: 2_000_000, ttfbMs: 10 });
+  const clip = readFileSync(fixtures.clips['faststart']!.file);
+  sim = await startNetSim({
+    root: fixtures.dir,
+    files: { '/zero-sps.mp4': zeroSps(clip), '/stco-past-end.mp4': stcoPastEnd(clip) },
+    rateBytesPerSec: 2_000_000,
+    ttfbMs: 10,
+  });
   const overrides = { stride: { every: 25 }, sink: { budgetS: BUDGET_S } };
   quick = await preparePipeline(loadPipeline({ profile: 'default', overrides }));
   patient = await preparePipeline(
@@ -142,6 +165,29 @@ describe('POST /soccer/challenge: nothing by the deadline is an error, never a 2
     expect(answer.body.error.message).toMatch(
       /: \d+ frames decoded and none inferred by the deadline \(\d+ ms, 40000 bytes received\): the budget is shorter than the first inference$/,
     );
+  });
+});
+
+describe('POST /soccer/challenge: a video with no decodable frame is a 422, never a 200', () => {
+  let server: ChallengeServer;
+  beforeAll(async () => {
+    server = await serve(quick);
+  });
+
+  it('a zeroed SPS: the whole file arrives and no picture decodes: 422 FF_ERR_NO_FRAMES', async () => {
+    const answer = await postChallenge<ErrorBody>(server.url, challengeBody(sim.urlFor('/zero-sps.mp4')));
+    expect(answer.status).toBe(422);
+    expect(answer.body.error.code).toBe('FF_ERR_NO_FRAMES');
+    expect(answer.body.error.message).toContain(sim.urlFor('/zero-sps.mp4'));
+  });
+
+  it('a chunk offset past the end of the file: 422 (the index check, or no frame at the end)', async () => {
+    const answer = await postChallenge<ErrorBody>(
+      server.url,
+      challengeBody(sim.urlFor('/stco-past-end.mp4')),
+    );
+    expect(answer.status).toBe(422);
+    expect(answer.body.error.code).toMatch(/^FF_ERR_(MP4_STRUCTURE|NO_FRAMES)$/);
   });
 });
 

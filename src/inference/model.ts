@@ -71,6 +71,11 @@ export interface LoadedModel {
    */
   runImages?(images: readonly Uint8Array[], count: number): Promise<ModelOutput>;
   /**
+   * Gives `output`'s memory back to the session for a later output, once it has been read: its `data` is
+   * detached here afterwards. Optional, as `runImages`; an output not given back is garbage as usual.
+   */
+  recycleOutput?(output: ModelOutput): void;
+  /**
    * A buffer for `count` images of the model's input type, reused from earlier runs where one is free:
    * fill it (`fillInput`) and pass it to `run`, or give it back with `recycleInput`. Contents are stale.
    */
@@ -374,6 +379,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     setupMs,
     run,
     runImages,
+    recycleOutput: (output) => session.giveOutput(output.data),
     inputBuffer: (count) => {
       const buffer = pool.take(count);
       issued.add(buffer.buffer);
@@ -497,6 +503,14 @@ class SessionWorker {
     const id = (this.nextId += 1);
     const reply = await this.request(id, { type: 'run-images', id, images, inputType, dims });
     return reply as Extract<WorkerReply, { type: 'result' }>;
+  }
+
+  /** Hands an output's memory back to the worker (transferred: detached here). */
+  giveOutput(data: Float32Array): void {
+    const buffer = data.buffer;
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) return;
+    const message: WorkerRequest = { type: 'give-output', buffer };
+    this.worker.postMessage(message, [buffer]);
   }
 
   async release(): Promise<void> {

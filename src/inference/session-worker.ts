@@ -10,7 +10,9 @@
  * at 640 is 20 M values (15–40 ms on one core, plus page faults and garbage for a fresh 78 MB buffer), and
  * on the main thread that time is taken from the decoder, the deadline timer and every other challenge.
  * The conversion is the one of `fillInput` (the same tables and the same SIMD kernel), so the values are
- * identical. Float16 outputs are widened to float32 here too.
+ * identical. Float16 outputs are widened to float32 here too, and outputs are written into memory the main
+ * thread gives back once it has read them (`give-output`), so that neither thread touches fresh memory per
+ * batch.
  *
  * ONNX Runtime's thread pools spin while they wait for work by default; on a machine with few cores the
  * spinning threads take the CPU from the main thread (measured: event loop delays of several hundred ms on
@@ -48,6 +50,8 @@ export type WorkerRequest =
       /** [count, 3, S, S]; count ≥ images.length. */
       dims: number[];
     }
+  /** An output's memory, given back for a later output (no reply). */
+  | { type: 'give-output'; buffer: ArrayBuffer }
   | { type: 'release' };
 
 export type WorkerReply =
@@ -133,11 +137,22 @@ function halfToFloat(h) {
   if (exponent === 31) return fraction ? NaN : sign * Infinity;
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
-// A copy the size of the output (a few MB at most) keeps ORT's own buffer out of the transfer.
+// Output memory the main thread gave back (give-output), written again by later runs: a pose model's
+// output is 54 MB for a batch of 16 at 640, and fresh memory each time means page faults here and garbage
+// (external memory that drives full collections) on the main thread.
+const spareOutputs = [];
+function outputBuffer(bytes) {
+  let best = -1;
+  spareOutputs.forEach((buffer, index) => {
+    if (buffer.byteLength >= bytes && (best < 0 || buffer.byteLength < spareOutputs[best].byteLength)) best = index;
+  });
+  return best >= 0 ? spareOutputs.splice(best, 1)[0] : new ArrayBuffer(bytes);
+}
+// A copy keeps ORT's own buffer out of the transfer.
 function outputData(output) {
-  if (output.type !== 'float16') return output.data.slice();
-  const data = new Float32Array(output.data.length);
-  for (let i = 0; i < data.length; i += 1) data[i] = halfToFloat(output.data[i]);
+  const data = new Float32Array(outputBuffer(output.data.length * 4), 0, output.data.length);
+  if (output.type !== 'float16') data.set(output.data);
+  else for (let i = 0; i < data.length; i += 1) data[i] = halfToFloat(output.data[i]);
   return data;
 }
 
@@ -164,7 +179,14 @@ async function handle(request) {
       } else {
         reply({ type: 'result', id: request.id, data, dims: [...output.dims] }, [data.buffer]);
       }
+    } else if (request.type === 'give-output') {
+      spareOutputs.push(request.buffer);
+      if (spareOutputs.length > 2) {
+        spareOutputs.sort((a, b) => b.byteLength - a.byteLength);
+        spareOutputs.length = 2;
+      }
     } else if (request.type === 'release') {
+      spareOutputs.length = 0;
       if (session) await session.release();
       session = undefined;
       reply({ type: 'released' });

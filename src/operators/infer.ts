@@ -202,7 +202,10 @@ export function infer(
         pending.then(
           (output) => {
             ended();
-            if (subscriber.closed) return;
+            if (subscriber.closed) {
+              model.recycleOutput?.(output);
+              return;
+            }
             try {
               frames.forEach((frame, index) => {
                 const objects = decodeYolo(
@@ -226,6 +229,9 @@ export function infer(
             } catch (error) {
               subscriber.error(error);
               return;
+            } finally {
+              // Every frame's detections are plain objects now: the output's memory can go back.
+              model.recycleOutput?.(output);
             }
             pump();
           },

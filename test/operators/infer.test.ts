@@ -241,6 +241,19 @@ describe('LoadedModel.runImages: the input built in the session worker', () => {
     expect(output.data.subarray(CHANNELS * ANCHORS).every((v) => v === 0)).toBe(true);
   });
 
+  it('an output given back is detached here, and the next output is written into its memory, exactly', async () => {
+    const model = await load(passThroughModel('images-recycle'));
+    const large = await model.runImages!(images(3), 3);
+    model.recycleOutput!(large);
+    expect(large.data).toHaveLength(0);
+    const small = await model.runImages!(images(1), 1);
+    // The memory of the three-image output, written again: nothing fresh was allocated.
+    expect(small.data.buffer.byteLength).toBe(3 * CHANNELS * ANCHORS * 4);
+    expect(small.data).toHaveLength(CHANNELS * ANCHORS);
+    const expectedOutput = await model.run(buildInputTensor(asFrames(images(1)), S, 1), 1);
+    expect(small.data).toEqual(expectedOutput.data);
+  });
+
   it('refuses pixels of another size and more images than the batch, naming the model', async () => {
     const path = passThroughModel('images-wrong');
     const model = await load(path);

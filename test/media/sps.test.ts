@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FixtureSet } from '../../src/fixtures/make.js';
+import { checkMoov } from '../../src/media/mp4-check.js';
+import { mp4StreamHeader } from '../../src/media/mp4-header.js';
 import { decoderConfigSps, spsDimensions } from '../../src/media/sps.js';
 import { testFixtures } from '../support/fixtures.js';
 import { boxAt, topLevel } from './mp4-tree.js';
@@ -154,6 +156,12 @@ describe('spsDimensions', () => {
     expect(probed).toEqual({ width: 642, height: 362 });
     // x265 codes whole 8-sample minimum coding blocks and crops the rest.
     expect(spsDimensions('hevc', sps!)).toEqual({ ...probed, codedWidth: 648, codedHeight: 368 });
+    // The same file's moov: its hvcC passes the structure check, and the header reads the SPS.
+    const bytes = readFileSync(file);
+    const moov = topLevel(bytes, 'moov');
+    const moovBytes = bytes.subarray(moov.offset, moov.offset + moov.size);
+    expect(checkMoov(moovBytes, { offset: moov.offset, fileSize: bytes.byteLength })).toBeUndefined();
+    expect(mp4StreamHeader(moovBytes)).toMatchObject({ codec: 'hevc', sampleEntry: 'hvc1', ...probed });
   });
 
   it("the issue's 16000×16000 SPS, and a crop", () => {

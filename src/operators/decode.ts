@@ -12,8 +12,13 @@ import {
   type LetterboxGeometry,
   type LetterboxedImage,
 } from '../media/letterbox.js';
-import { sniffLayout, type ContainerLayout } from '../media/layout.js';
+import type { ContainerLayout } from '../media/layout.js';
+import { createLayoutSniffer, type LayoutDecision, type LayoutSniffer } from '../media/layout-sniffer.js';
 import { scanTopLevelBoxes, type Mp4Box } from '../media/mp4-boxes.js';
+import { checkMoof, checkMoov } from '../media/mp4-check.js';
+import { MoovTail, type MoovTailState } from './decode/moov-tail.js';
+import { demuxerStreamHeader, moovStreamHeaders } from './decode/headers.js';
+import type { StreamHeader } from './decode/stream-header.js';
 import {
   firstFragmentSample,
   readVideoTrack,
@@ -26,6 +31,7 @@ import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
 import type { ByteChunk, ResourceInfo } from '../sources/types.js';
 
 export type { ContainerLayout } from '../media/layout.js';
+export type { StreamHeader } from './decode/stream-header.js';
 
 /**
  * What is known about the video stream being decoded; one object shared by every frame of a subscription.
@@ -118,6 +124,13 @@ export interface DecodeOptions {
   maxQueuedBytes?: number;
   /** Names the input in error messages when no byte (and so no URL) ever arrived. */
   sourceUrl?: string;
+  /**
+   * Called with the video's size (and duration, when known) as soon as a header says it, before any
+   * picture is decoded: the MP4 sample description, the SPS and the index's duration when the moov is
+   * in (before FFmpeg sees it), or the demuxer's stream parameters right after FFmpeg's open (MPEG-TS,
+   * Matroska). An exception it throws (a run's FF_ERR_LIMIT_RESOLUTION) ends decoding with that error.
+   */
+  checkStream?: (header: StreamHeader) => void;
   onEvent?: EventSink;
 }
 
@@ -266,13 +279,16 @@ class DecodeSession {
   private firstBytesSeen: Uint8Array | undefined;
   /** minStartBytes: since when the first bytes are held back, and whether minStartWaitMs has ended it. */
   private hold: { since: number; timer?: NodeJS.Timeout; timedOut: boolean; reported: boolean } | undefined;
+  /** The first bytes, kept as they came until the layout is decided, then joined once. */
   private sniffed: Uint8Array[] = [];
   private sniffedBytes = 0;
+  private sniffer: LayoutSniffer | undefined;
+  private layoutDecision: LayoutDecision | undefined;
   private pending: Uint8Array[] = [];
   private mdatStart = 0;
   private moovStart = 0;
   /** Main-stream bytes from the moov's offset on: the moov itself when the Range fetch cannot help. */
-  private tailFromMain: Uint8Array[] = [];
+  private tailFromMain: MoovTail | undefined;
   private tailFetching = false;
 
   private writes: Promise<unknown> = Promise.resolve();
@@ -286,6 +302,8 @@ class DecodeSession {
   private bytesFed = 0;
   private offsetReached = 0;
   private inputEnded = false;
+  /** Where the main response was closed because nothing after it is needed (moov-end: the moov). */
+  private inputCutAt: number | undefined;
   private governorFinished = false;
   private sourceError: unknown;
 
@@ -326,6 +344,9 @@ class DecodeSession {
 
   private framesDecoded = 0;
   private framesConverted = 0;
+  /** Video packets the demuxer returned, and the last decoder error (for FF_ERR_NO_FRAMES). */
+  private videoPackets = 0;
+  private lastDecodeError: string | undefined;
   private corruptPackets = 0;
   /** Frames the decoder never produced (corrupt data it concealed by dropping), seen as timestamp gaps. */
   private framesLost = 0;
@@ -366,6 +387,8 @@ class DecodeSession {
       },
       complete: () => this.endInput(),
     });
+    // A source that delivered synchronously may already be done with (endAtMoov).
+    if (this.inputCutAt !== undefined) this.upstream.unsubscribe();
   }
 
   // ---- bytes in -------------------------------------------------------------------------------------
@@ -380,6 +403,15 @@ class DecodeSession {
       case 'sniffing':
         this.sniffed.push(chunk.bytes);
         this.sniffedBytes += chunk.bytes.byteLength;
+        this.sniffer ??= createLayoutSniffer(
+          chunk.resource.totalBytes !== undefined ? { fileSize: chunk.resource.totalBytes } : {},
+        );
+        try {
+          this.layoutDecision ??= this.sniffer.push(chunk.bytes);
+        } catch (error) {
+          this.fail(this.located(error));
+          return;
+        }
         this.hold ??= this.startHolding();
         this.sniff();
         return;
@@ -392,6 +424,20 @@ class DecodeSession {
         break;
     }
     if (this.indexed) this.holdForIndex(chunk.offset, chunk.bytes);
+    this.endAtMoov();
+  }
+
+  /**
+   * moov-end, once the moov is in hand: what the main response has left after mdat is that same moov,
+   * which nothing needs, so the response is closed there instead of read (and charged to the run's byte
+   * budget) a second time.
+   */
+  private endAtMoov(): void {
+    if (this.mode !== 'moov-ready' || this.inputEnded || this.offsetReached < this.moovStart) return;
+    this.inputCutAt = this.moovStart;
+    this.emit('input-cut', { offset: this.moovStart, offsetReached: this.offsetReached });
+    this.upstream?.unsubscribe();
+    this.endInput();
   }
 
   /** From the first byte on, minStartBytes are held back from FFmpeg for at most minStartWaitMs. */
@@ -430,12 +476,25 @@ class DecodeSession {
         heldMs: performance.now() - hold.since,
       });
     }
+    // The sniffer walks box headers as chunks come (linear in the bytes); the chunks are joined once, here.
+    let sniffed: LayoutDecision | undefined;
+    try {
+      sniffed = this.layoutDecision ?? (this.inputEnded ? this.sniffer?.end() : undefined);
+    } catch (error) {
+      this.fail(this.located(error));
+      return;
+    }
+    if (!sniffed && !this.inputEnded) return;
     const prefix = concatBytes(this.sniffed);
-    this.sniffed = [prefix];
-    const sniffed = sniffLayout(prefix);
+    this.emit('sniffed', {
+      bytesSeen: this.sniffedBytes,
+      // What the sniffer copied (headers), and the one join of the held chunks.
+      bytesCopied: (this.sniffer?.bytesCopied ?? 0) + (this.sniffed.length > 1 ? prefix.byteLength : 0),
+    });
+    this.sniffed = [];
     if (!sniffed) {
-      // Only ftyp (or free space) so far: the next header decides.
-      if (this.inputEnded) this.goDirect(prefix);
+      // Only ftyp (or free space) in the whole input.
+      this.goDirect(prefix);
       return;
     }
     this.layout = sniffed.layout;
@@ -448,6 +507,10 @@ class DecodeSession {
     this.emit('layout', { layout: this.layout });
     this.sniffed = [];
     if (this.layout === 'faststart' || this.layout === 'fragmented') this.startIndexed(prefix);
+    // Decided only at the end of the input (a moov cut off): frame 0 will never be in.
+    if (this.inputEnded && this.indexed && !this.indexed.decoding) {
+      this.indexSkipped('the input ended before frame 0 was in');
+    }
     if (prefix.byteLength > 0) this.feed(prefix);
     if (this.inputEnded) this.finishGovernor();
   }
@@ -475,6 +538,7 @@ class DecodeSession {
     }
     this.mdatStart = mdat.offset;
     this.moovStart = mdat.offset + mdat.size;
+    this.tailFromMain = new MoovTail(this.moovStart, INDEX_MAX_BYTES);
     this.sniffed = [];
     this.startIndexed(prefix);
     this.feed(prefix.subarray(0, mdat.offset));
@@ -484,24 +548,46 @@ class DecodeSession {
     this.emit('moov-fetch', { offset: this.moovStart });
     if (!fetchRange) return;
     this.tailFetching = true;
-    const received: Uint8Array[] = [];
+    // The Range response is read only up to the moov's declared end (or refused from its header): a
+    // server answering with endless bytes costs the moov's size and one chunk; the run's byte budget,
+    // charged by the source, bounds it too.
+    const fromRange = new MoovTail(this.moovStart, INDEX_MAX_BYTES);
+    const stopFetch = () => {
+      this.tailFetching = false;
+      this.tail?.unsubscribe();
+    };
     this.tail = fetchRange({ start: this.moovStart }).subscribe({
-      next: (chunk) => received.push(chunk.bytes),
+      next: (chunk) => {
+        const state = fromRange.push(chunk.bytes);
+        if (state.kind === 'more') return;
+        stopFetch();
+        this.onTail(state, startedAt, 'the Range response');
+      },
       error: (error: unknown) => {
         this.tailFetching = false;
         if (isFirstframeError(error) && error.code === codes.source.rangeIgnored) {
           // The server cannot serve ranges: wait for the moov at the end of this very response.
           this.emit('moov-fetch-fallback', { reason: error.code });
-          if (this.inputEnded) this.onTail(concatBytes(this.tailFromMain), startedAt);
+          this.moovFromMain(startedAt);
           return;
         }
         this.fail(error);
       },
       complete: () => {
         this.tailFetching = false;
-        this.onTail(concatBytes(received), startedAt);
+        this.onTail(fromRange.end(), startedAt, 'the Range response');
       },
     });
+    // A fetch that answered synchronously (a file) has already decided.
+    if (!this.tailFetching) this.tail.unsubscribe();
+  }
+
+  /** The moov from the main response's own tail, once it is whole or the response has ended. */
+  private moovFromMain(startedAt: number): void {
+    const tail = this.tailFromMain;
+    if (!tail || this.tailFetching || this.mode !== 'moov-pending') return;
+    const state = this.inputEnded ? tail.end() : tail.push(new Uint8Array(0));
+    if (state.kind !== 'more') this.onTail(state, startedAt, 'the response');
   }
 
   /** Routes main-stream bytes at `offset` while in a moov-end layout: mdat to FFmpeg, the rest aside. */
@@ -512,26 +598,35 @@ class DecodeSession {
       if (this.mode === 'moov-ready') this.feed(mdatPart);
       else this.pending.push(mdatPart);
     }
-    if (end > this.moovStart) {
-      this.tailFromMain.push(bytes.subarray(Math.max(0, this.moovStart - offset)));
+    if (end > this.moovStart && this.tailFromMain) {
+      const state = this.tailFromMain.push(bytes.subarray(Math.max(0, this.moovStart - offset)));
+      // The moov came whole with this response before the Range fetch decided: no need to wait for it.
+      if (state.kind === 'moov' && this.mode === 'moov-pending') {
+        this.tailFetching = false;
+        this.tail?.unsubscribe();
+        this.onTail(state, performance.now(), 'the response');
+      }
     }
   }
 
-  private onTail(tail: Uint8Array, startedAt: number): void {
-    if (!this.active || this.mode !== 'moov-pending') return;
-    const boxes = scanTopLevelBoxes(tail, this.moovStart);
-    const moov = boxes.find((box) => box.type === 'moov' && box.complete);
-    if (!moov) {
+  private onTail(tail: MoovTailState, startedAt: number, from: string): void {
+    if (!this.active || this.mode !== 'moov-pending' || tail.kind === 'more') return;
+    if (tail.kind === 'refused') {
       this.fail(
         new DecodeError(
-          codes.decode.moovMissing,
-          `${this.where()}: no complete moov box in the ${tail.byteLength} bytes after mdat (from byte ${this.moovStart}); found ${boxes.map((b) => b.type).join(', ') || 'nothing'}`,
-          { url: this.resource?.url, offset: this.moovStart, bytes: tail.byteLength },
+          tail.invalid ? codes.decode.moovInvalid : codes.decode.moovMissing,
+          `${this.where()}: ${from}: ${tail.reason}`,
+          {
+            url: this.resource?.url,
+            offset: this.moovStart,
+          },
         ),
       );
       return;
     }
-    const moovBytes = tail.subarray(moov.offset - this.moovStart, moov.offset - this.moovStart + moov.size);
+    const moov = tail.box;
+    const moovBytes = tail.bytes;
+    if (!this.moovAccepted(moovBytes, moov.offset)) return;
     let patched;
     try {
       patched = shiftChunkOffsets(moovBytes, moov.size);
@@ -565,6 +660,37 @@ class DecodeSession {
     for (const bytes of this.pending) this.feed(bytes);
     this.pending = [];
     if (this.inputEnded) this.finishGovernor();
+    else this.endAtMoov();
+  }
+
+  // ---- headers checked before anything is decoded -------------------------------------------------------
+
+  /** Hands what headers say to checkStream; false (and the session failed) when a limit refuses it. */
+  private headersAccepted(headers: readonly StreamHeader[]): boolean {
+    const check = this.options.checkStream;
+    if (!check || !this.active) return this.active;
+    try {
+      for (const header of headers) check(header);
+      return true;
+    } catch (error) {
+      this.emit('header-refused', { headers, code: isFirstframeError(error) ? error.code : undefined });
+      this.fail(error);
+      return false;
+    }
+  }
+
+  /**
+   * A whole moov, before FFmpeg or any decoder sees it: its structure (every size, count and offset
+   * bounded by what holds it and by the file), then the size and duration it states.
+   */
+  private moovAccepted(moov: Uint8Array, offset: number): boolean {
+    const total = this.resource?.totalBytes;
+    const problem = checkMoov(moov, { offset, ...(total !== undefined ? { fileSize: total } : {}) });
+    if (problem) {
+      this.fail(this.located(problem));
+      return false;
+    }
+    return this.headersAccepted(moovStreamHeaders(moov));
   }
 
   // ---- frame 0 from the MP4 index ----------------------------------------------------------------------
@@ -641,7 +767,9 @@ class DecodeSession {
       if (!moov) return;
       indexed.moov = moov;
       if (indexed.end < moov.offset + moov.size) return;
-      this.indexTrack(this.heldBytes(moov.offset, moov.offset + moov.size));
+      const moovBytes = this.heldBytes(moov.offset, moov.offset + moov.size);
+      if (!this.moovAccepted(moovBytes, moov.offset)) return;
+      this.indexTrack(moovBytes);
       return;
     }
     const track = indexed.track;
@@ -653,11 +781,17 @@ class DecodeSession {
         if (!moof) return;
         indexed.moof = moof;
         if (indexed.end < moof.offset + moof.size) return;
-        const sample = firstFragmentSample(
-          track,
-          this.heldBytes(moof.offset, moof.offset + moof.size),
-          moof.offset,
-        );
+        const moofBytes = this.heldBytes(moof.offset, moof.offset + moof.size);
+        const total = this.resource?.totalBytes;
+        const problem = checkMoof(moofBytes, {
+          offset: moof.offset,
+          ...(total !== undefined ? { fileSize: total } : {}),
+        });
+        if (problem) {
+          this.fail(this.located(problem));
+          return;
+        }
+        const sample = firstFragmentSample(track, moofBytes, moof.offset);
         if (typeof sample === 'string') {
           this.indexSkipped(sample);
           return;
@@ -859,21 +993,13 @@ class DecodeSession {
           return;
         }
         this.sniff();
-        if (this.mode === 'sniffing') this.goDirect(concatBytes(this.sniffed));
+        if (this.mode === 'sniffing' && this.active) this.goDirect(concatBytes(this.sniffed));
         return;
       }
-      case 'moov-pending': {
-        // The fetch is still running: its answer decides, unless this response already brought the moov.
-        const tail = concatBytes(this.tailFromMain);
-        const moovHere = scanTopLevelBoxes(tail, this.moovStart).some(
-          (box) => box.type === 'moov' && box.complete,
-        );
-        if (!this.tailFetching || moovHere) {
-          this.tail?.unsubscribe();
-          this.onTail(tail, performance.now());
-        }
+      case 'moov-pending':
+        // The fetch is still running: its answer decides (a moov this response brought was taken already).
+        this.moovFromMain(performance.now());
         return;
-      }
       default:
         this.finishGovernor();
     }
@@ -955,6 +1081,8 @@ class DecodeSession {
       if (index !== this.videoIndex) stream.discard = 'all';
     });
     const video = streams[this.videoIndex]!;
+    const container = (demuxer as unknown as { iformat?: { name?: string } }).iformat?.name ?? 'unknown';
+    if (!this.headersAccepted([demuxerStreamHeader(demuxer, video, container)])) return;
     const codec = video.codecpar.name;
     const tag = (video.codecpar as unknown as { codec_tag?: unknown }).codec_tag;
     try {
@@ -985,7 +1113,7 @@ class DecodeSession {
     }
     const info: VideoStreamInfo = {
       layout: this.layout,
-      container: (demuxer as unknown as { iformat?: { name?: string } }).iformat?.name ?? 'unknown',
+      container,
       codec,
       decoder: this.decoder.name,
       width: video.codecpar.width,
@@ -1139,6 +1267,7 @@ class DecodeSession {
           if (this.sourcePaused) this.applyBackpressure();
         }
         if (packet.stream_index !== this.videoIndex) continue;
+        this.videoPackets += 1;
         // An empty packet must never reach beamcoder's decode: FFmpeg refuses data without a size
         // (EINVAL), and beamcoder 0.7.1 answers EINVAL by reopening the codec and sending the same packet
         // again, forever, on a libuv thread (decode.cc, decodeExecute). It holds no picture anyway; the
@@ -1308,6 +1437,7 @@ class DecodeSession {
       } catch (error) {
         // A corrupt packet: skip it, count it, report it, go on.
         this.corruptPackets += 1;
+        this.lastDecodeError = (error as Error).message ?? String(error);
         this.emit('corrupt-packet', {
           pts: packets[0]?.pts,
           size: packets[0]?.size,
@@ -1547,7 +1677,12 @@ class DecodeSession {
       framesSkipped: this.framesSkipped,
       bytesFed: this.bytesFed,
       offsetReached: this.offsetReached,
-      truncated: total !== undefined ? this.offsetReached < total : this.sourceError !== undefined,
+      truncated:
+        this.inputCutAt !== undefined
+          ? this.offsetReached < this.inputCutAt
+          : total !== undefined
+            ? this.offsetReached < total
+            : this.sourceError !== undefined,
     };
   }
 
@@ -1558,9 +1693,43 @@ class DecodeSession {
       this.fail(this.sourceError);
       return;
     }
+    if (this.framesDecoded === 0 && this.offsetReached > 0) {
+      this.fail(this.noFramesError());
+      return;
+    }
     this.emit('end', this.summary('complete'));
     this.release();
     this.subscriber.complete();
+  }
+
+  /** The input was not empty and has ended, and no picture came of it: say what was seen instead. */
+  private noFramesError(): DecodeError {
+    const stream = this.stream;
+    const opened = stream
+      ? `FFmpeg opened it as ${stream.container} (${stream.codec} ${stream.width}×${stream.height})`
+      : 'FFmpeg did not open it';
+    const packets =
+      this.videoPackets === 0
+        ? 'the demuxer returned no video packet'
+        : `the demuxer returned ${this.videoPackets} video packets`;
+    const refused =
+      this.corruptPackets > 0
+        ? `, the decoder refused ${this.corruptPackets} as corrupt (last: ${this.lastDecodeError})`
+        : this.videoPackets > 0
+          ? ' and the decoder gave no picture for them'
+          : '';
+    return new DecodeError(
+      codes.decode.noFrames,
+      `${this.where()}: no picture could be decoded from the ${this.offsetReached} bytes received (layout ${this.layout}): ${opened}; ${packets}${refused}`,
+      {
+        url: this.resource?.url,
+        bytes: this.offsetReached,
+        layout: this.layout,
+        videoPackets: this.videoPackets,
+        corruptPackets: this.corruptPackets,
+        ...(this.lastDecodeError ? { decoderError: this.lastDecodeError } : {}),
+      },
+    );
   }
 
   fail(error: unknown): void {
@@ -1582,7 +1751,7 @@ class DecodeSession {
     this.tail?.unsubscribe();
     this.pending = [];
     this.sniffed = [];
-    this.tailFromMain = [];
+    this.tailFromMain = undefined;
     clearTimeout(this.starvationTimer);
     clearTimeout(this.hold?.timer);
     this.indexed?.settle();
@@ -1608,6 +1777,17 @@ class DecodeSession {
     void this.writes
       .then(() => Promise.all([this.reading, this.decodeTail, this.filtering]))
       .then(demuxerClose, demuxerClose);
+  }
+
+  /** An error from a part that does not know the URL (src/media), with it in front of the message. */
+  private located(error: unknown): unknown {
+    if (!(error instanceof DecodeError)) return error;
+    return new DecodeError(
+      error.code,
+      `${this.where()}: ${error.message}`,
+      { url: this.resource?.url, ...error.context },
+      { cause: error },
+    );
   }
 
   private where(): string {

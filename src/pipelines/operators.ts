@@ -65,6 +65,7 @@ function httpOperator(strategy: HttpStrategy, summary: string) {
         if (!isUrl(context.target)) {
           const chunks = fileSource(context.target, {
             onEvent: context.onEvent,
+            budget: context.bytes,
             ...(strategy === 'partial' ? { limitBytes: partialBytes } : {}),
           });
           return buffered ? chunks.pipe(toArray(), map(joinChunks)) : chunks;
@@ -73,6 +74,7 @@ function httpOperator(strategy: HttpStrategy, summary: string) {
           strategy,
           partialBytes,
           buffered,
+          budget: context.bytes,
           ...(context.dispatcher ? { dispatcher: context.dispatcher } : {}),
           ...(options.windowMb ? { windowBytes: Math.round(options.windowMb * MEBIBYTE) } : {}),
           ...(options.headersTimeoutS ? { headersTimeoutMs: options.headersTimeoutS * 1000 } : {}),
@@ -143,6 +145,7 @@ function decodeOperator(nvdec: boolean) {
           gate: context.gate,
           sourceUrl: context.target,
           onEvent: context.onEvent,
+          checkStream: context.checkStream,
           skipNonReference: options.skipNonReference ?? true,
           nvdec: nvdec ? { outWidth: extra.outWidth, outHeight: extra.outHeight } : false,
           ...(options.threads ? { threads: options.threads } : {}),

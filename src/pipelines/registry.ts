@@ -3,10 +3,11 @@ import type { MonoTypeOperatorFunction, Observable, OperatorFunction } from 'rxj
 import { ConfigError } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
-import type { DecodedFrame } from '../operators/decode.js';
+import type { DecodedFrame, StreamHeader } from '../operators/decode.js';
 import type { FrameResult } from '../operators/infer.js';
 import type { PrefetchGate } from '../operators/prefetch.js';
 import type { BudgetSink } from '../sinks/budget.js';
+import type { ByteBudget } from '../sources/budget.js';
 import type { ByteChunk } from '../sources/types.js';
 import type { Dispatcher } from 'undici';
 
@@ -44,6 +45,16 @@ export interface RunContext {
   readonly logger: Logger;
   /** The HTTP dispatcher sources use (a guarded one on a server); default the shared one. */
   readonly dispatcher: Dispatcher | undefined;
+  /**
+   * The run's byte budget (RunLimits.maxBytes): sources charge every byte they read, over every request
+   * (the main one, Range fetches, windows), and stop at the limit with its FF_ERR_LIMIT_BYTES.
+   */
+  readonly bytes: ByteBudget;
+  /**
+   * Checks a video's size and duration against the run's limits as soon as a header says them (before
+   * any picture is decoded); throws the typed limit error (FF_ERR_LIMIT_RESOLUTION / _DURATION).
+   */
+  readonly checkStream: (header: StreamHeader) => void;
 }
 
 /** What a sink factory gets: the sink is made before the other stages, which use its deadline. */

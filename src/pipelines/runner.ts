@@ -4,9 +4,11 @@ import { FirstframeError, isFirstframeError } from '../core/errors.js';
 import { createTimeline, safeSink, type EventSink, type StageEvent } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { sniffLayout } from '../media/layout.js';
+import type { StreamHeader } from '../operators/decode.js';
 import type { FrameResult } from '../operators/infer.js';
 import { prefetchGate } from '../operators/prefetch.js';
 import type { EndedBy } from '../sinks/budget.js';
+import { byteBudget, type ByteBudget } from '../sources/budget.js';
 import type { ResourceInfo } from '../sources/types.js';
 import type { ResolvedPipeline } from './document.js';
 import { emptyRunError } from './outcome.js';
@@ -70,12 +72,22 @@ export type PipelineEvent =
 
 /** Limits on what one run may take in (a server's protection against abusive inputs). */
 export interface RunLimits {
-  /** Bytes downloaded; past it the run ends with FF_ERR_LIMIT_BYTES. */
+  /**
+   * Bytes read over every request of the run (the main one, an MP4's moov fetched by Range, windows);
+   * past it the run ends with FF_ERR_LIMIT_BYTES and the transfer that passed it is aborted.
+   */
   maxBytes?: number;
-  /** Source width and height; a larger video ends the run with FF_ERR_LIMIT_RESOLUTION at its first frame. */
+  /**
+   * Source width and height; a larger video ends the run with FF_ERR_LIMIT_RESOLUTION as soon as a
+   * header says its size (the MP4 sample description or SPS, the demuxer's stream parameters), before any
+   * picture is decoded; decoded frames are checked too.
+   */
   maxWidth?: number;
   maxHeight?: number;
-  /** Seconds of video; a frame past it ends the run with FF_ERR_LIMIT_DURATION. */
+  /**
+   * Seconds of video; a header that says the video is longer (the MP4 index, the demuxer) or a frame past
+   * it ends the run with FF_ERR_LIMIT_DURATION.
+   */
   maxDurationS?: number;
 }
 
@@ -84,6 +96,54 @@ export const limitCodes = {
   resolution: 'FF_ERR_LIMIT_RESOLUTION',
   duration: 'FF_ERR_LIMIT_DURATION',
 } as const;
+
+const runLimitError = (target: string, code: string, message: string, context: Record<string, unknown>) =>
+  new FirstframeError(code, `${target}: ${message}`, { url: target, ...context });
+
+/** The byte budget of one run on `target`: FF_ERR_LIMIT_BYTES past `limits.maxBytes`, naming the request. */
+export function runByteBudget(limits: RunLimits, target: string): ByteBudget {
+  return byteBudget(limits.maxBytes, ({ limit, used, url, range }) =>
+    runLimitError(
+      target,
+      limitCodes.bytes,
+      `more than the ${limit} bytes allowed (${used} read, the last ${range ? `by Range ${range}` : 'by the main request'}${url && url !== target ? ` of ${url}` : ''})`,
+      { maxBytes: limit, bytesRead: used, ...(range ? { range } : {}) },
+    ),
+  );
+}
+
+/**
+ * The check of a video's size and duration against `limits` for a run on `target`, as decode calls it
+ * with what a header says (and the runner with each decoded frame): throws FF_ERR_LIMIT_RESOLUTION or
+ * FF_ERR_LIMIT_DURATION naming the header.
+ */
+export function streamLimitCheck(limits: RunLimits, target: string): (header: StreamHeader) => void {
+  return (header) => {
+    if (
+      (limits.maxWidth !== undefined && header.width > limits.maxWidth) ||
+      (limits.maxHeight !== undefined && header.height > limits.maxHeight)
+    ) {
+      throw runLimitError(
+        target,
+        limitCodes.resolution,
+        `${header.width}×${header.height} video (${header.from}) is larger than the ${limits.maxWidth ?? '∞'}×${limits.maxHeight ?? '∞'} allowed`,
+        { width: header.width, height: header.height, from: header.from },
+      );
+    }
+    if (
+      limits.maxDurationS !== undefined &&
+      header.durationS !== undefined &&
+      header.durationS > limits.maxDurationS
+    ) {
+      throw runLimitError(
+        target,
+        limitCodes.duration,
+        `${header.durationS.toFixed(2)} s video (${header.from}) is longer than the ${limits.maxDurationS} s allowed`,
+        { durationS: header.durationS, from: header.from },
+      );
+    }
+  };
+}
 
 export interface RunOptions {
   /** Cancels the run: it answers at once with `endedBy: 'cancelled'` and the results so far. */
@@ -194,6 +254,11 @@ export async function preparePipeline(
       const gate = prefetchGate(pipeline.prefetch.frames, pipeline.prefetch.policy);
       const sinkContext: SinkContext = { firstFrame$, cancel$, onEvent };
       const sink = stages.sink(sinkContext);
+      const limits = runOptions.limits ?? {};
+      const limitError = (code: string, message: string, context: Record<string, unknown>) =>
+        new FirstframeError(code, `${target}: ${message}`, { url: target, ...context });
+      const budget = runByteBudget(limits, target);
+      const checkStream = streamLimitCheck(limits, target);
       const context: RunContext = {
         target,
         imgSize: pipeline.imgSize,
@@ -204,10 +269,9 @@ export async function preparePipeline(
         drain: Boolean(pipeline.stages.sink.options.drainS),
         logger: (runOptions.logger ?? logger).child({ target }),
         dispatcher: runOptions.dispatcher,
+        bytes: budget,
+        checkStream,
       };
-      const limits = runOptions.limits ?? {};
-      const limitError = (code: string, message: string, context: Record<string, unknown>) =>
-        new FirstframeError(code, `${target}: ${message}`, { url: target, ...context });
 
       let resource: ResourceInfo | undefined;
       let prefix: Uint8Array | undefined;
@@ -223,26 +287,15 @@ export async function preparePipeline(
             resource ??= chunk.resource;
             if (chunk.offset === 0 && !prefix) prefix = chunk.bytes.subarray(0, 64 * 1024);
             bytes += chunk.bytes.byteLength;
-            if (limits.maxBytes !== undefined && bytes > limits.maxBytes) {
-              throw limitError(limitCodes.bytes, `more than the ${limits.maxBytes} bytes allowed`, {
-                maxBytes: limits.maxBytes,
-              });
-            }
+            // Sources that charge the budget themselves have counted these bytes already (and more);
+            // for any other source, the main stream is counted here.
+            budget.atLeast(bytes, { url: chunk.resource.url });
           }),
           stages.decode(context),
           tap((frame) => {
             framesDecoded += 1;
             layout ??= frame.stream.layout;
-            if (
-              (limits.maxWidth !== undefined && frame.width > limits.maxWidth) ||
-              (limits.maxHeight !== undefined && frame.height > limits.maxHeight)
-            ) {
-              throw limitError(
-                limitCodes.resolution,
-                `${frame.width}×${frame.height} video is larger than the ${limits.maxWidth ?? '∞'}×${limits.maxHeight ?? '∞'} allowed`,
-                { width: frame.width, height: frame.height },
-              );
-            }
+            checkStream({ width: frame.width, height: frame.height, from: `frame ${frame.frameNumber}` });
             if (limits.maxDurationS !== undefined && frame.pts > limits.maxDurationS) {
               throw limitError(
                 limitCodes.duration,

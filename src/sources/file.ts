@@ -3,8 +3,9 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Observable, defer, from, switchMap } from 'rxjs';
-import { ConfigError, SourceError, codes } from '../core/errors.js';
+import { ConfigError, SourceError, codes, type FirstframeError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
+import type { ByteBudget } from './budget.js';
 import {
   transferFlow,
   type ByteChunk,
@@ -18,6 +19,8 @@ export interface FileSourceOptions {
   chunkBytes?: number;
   /** Read only the first N bytes (the file analogue of a partial download). */
   limitBytes?: number;
+  /** The run's byte budget: every chunk read (the main range and `fetchRange`'s) is charged as it is read. */
+  budget?: ByteBudget;
   onEvent?: EventSink;
 }
 
@@ -48,6 +51,7 @@ function readRange(
   chunkBytes: number,
   onEvent: EventSink | undefined,
   flow: TransferFlow,
+  budget: ByteBudget | undefined,
 ): Observable<ByteChunk> {
   return new Observable<ByteChunk>((subscriber) => {
     if (endInclusive < start) {
@@ -62,6 +66,15 @@ function readRange(
     emit('request', { url: resource.url, range: `bytes=${start}-${endInclusive}` });
     stream.on('data', (data) => {
       const bytes = data as Buffer;
+      try {
+        budget?.take(bytes.byteLength, { url: resource.url, range: `bytes=${start}-${endInclusive}` });
+      } catch (error) {
+        unregister();
+        stream.destroy();
+        emit('end', { reason: 'error', code: (error as FirstframeError).code, bytes: offset - start });
+        subscriber.error(error);
+        return;
+      }
       if (offset === start) emit('first-byte', { offset });
       emit('chunk', { bytes: bytes.byteLength, offset, received: offset + bytes.byteLength - start });
       subscriber.next({ bytes, offset, receivedAt: performance.now(), resource });
@@ -135,13 +148,13 @@ export function fileSource(path: string, options: FileSourceOptions = {}): Obser
         fetchRange: (range: ByteRange) => {
           const start = 'suffix' in range ? Math.max(0, size - range.suffix) : range.start;
           const end = 'suffix' in range ? size - 1 : Math.min(range.end ?? size - 1, size - 1);
-          return readRange(absolute, resource, start, end, chunkBytes, onEvent, flow);
+          return readRange(absolute, resource, start, end, chunkBytes, onEvent, flow, options.budget);
         },
         pause: () => flow.pause(),
         resume: () => flow.resume(),
       };
       const end = Math.min(size, options.limitBytes ?? size) - 1;
-      return readRange(absolute, resource, 0, end, chunkBytes, onEvent, flow);
+      return readRange(absolute, resource, 0, end, chunkBytes, onEvent, flow, options.budget);
     }),
   );
 }

@@ -1,7 +1,8 @@
 import { Observable, defer, EMPTY, switchMap, timer, type ObservableInput } from 'rxjs';
 import type { Dispatcher } from 'undici';
-import { ConfigError, SourceError, codes } from '../core/errors.js';
+import { ConfigError, SourceError, codes, type FirstframeError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
+import type { ByteBudget } from './budget.js';
 import { connectionTiming, sharedDispatcher } from './dispatcher.js';
 import { parseHttpUrl, sourceErrorFrom } from './http-errors.js';
 import { windowed } from './windows.js';
@@ -41,6 +42,12 @@ export interface HttpSourceOptions {
   headersTimeoutMs?: number;
   /** No body bytes for this long: `FF_ERR_STALLED`. Default 10 s. */
   stallTimeoutMs?: number;
+  /**
+   * The run's byte budget: every body byte of every request (the main one, `fetchRange`, windows) is
+   * charged the moment it arrives; past the limit the request is aborted (its socket closed) and the
+   * Observable errors with the budget's error.
+   */
+  budget?: ByteBudget;
   onEvent?: EventSink;
 }
 
@@ -59,6 +66,7 @@ interface Context {
   readonly headers: Record<string, string>;
   readonly headersTimeoutMs: number;
   readonly stallTimeoutMs: number;
+  readonly budget: ByteBudget | undefined;
   readonly onEvent: EventSink | undefined;
 }
 
@@ -119,7 +127,7 @@ function requestBytes(
       // Aborting an unfinished HTTP/1.1 response destroys its socket; on HTTP/2 it resets the stream.
       controller?.abort(new SourceError(codes.source.connection, `request aborted: ${reason}`, { url }));
     };
-    const fail = (error: SourceError) => {
+    const fail = (error: FirstframeError) => {
       if (finished) return;
       finished = true;
       clearTimers();
@@ -245,6 +253,12 @@ function requestBytes(
         const receivedAt = performance.now();
         if (received === 0) emit('first-byte', { offset: nextOffset });
         received += chunk.byteLength;
+        try {
+          ctx.budget?.take(chunk.byteLength, { url, range: context.range });
+        } catch (error) {
+          fail(error as FirstframeError);
+          return;
+        }
         let bytes: Uint8Array = chunk;
         const limit = plan.limitBytes;
         if (limit !== undefined && emitted + bytes.byteLength > limit)
@@ -392,6 +406,7 @@ export function httpSource(url: string | URL, options: HttpSourceOptions = {}): 
       headers: options.headers ?? {},
       headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
       stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
+      budget: options.budget,
       onEvent: safeSink(options.onEvent),
     };
     const flow = transferFlow();

@@ -445,7 +445,11 @@ describe('decode: bad input gives a typed error, never a crash or a hang', () =>
   const cases: Array<[string, string, RegExp]> = [
     ['an HTML error page', '/page.html', /FF_ERR_NOT_A_VIDEO: .*looks like an HTML or XML page/],
     ['random bytes', '/random.bin', /FF_ERR_NOT_A_VIDEO: .*first bytes match no known container/],
-    ['a truncated moov', '/truncated-moov.mp4', /FF_ERR_NOT_A_VIDEO: .*after 1000 bytes/],
+    [
+      'a truncated moov (its size past the Content-Length)',
+      '/truncated-moov.mp4',
+      /FF_ERR_MP4_STRUCTURE: .*moov at byte 32: box size 1749 breaks its bound \(≤ 968 bytes to the file's end at 1000\)/,
+    ],
     [
       'an unsupported codec',
       '/bad-codec.mp4',
@@ -468,11 +472,21 @@ describe('decode: bad input gives a typed error, never a crash or a hang', () =>
   it('a cut-off moov that arrived whole before FFmpeg opened: a typed error every time, never a crash', async () => {
     // All the bytes, and their end, are in before the demuxer's open is called (frame 0 from the index
     // waits for the moov first): beamcoder crashed when such an open failed on a finished governor.
+    // Without a known size the moov cannot be judged before FFmpeg's open, which fails; with one (a file,
+    // a Content-Length) it is refused before FFmpeg sees it.
+    const cut = readFileSync(fixtures.clips['faststart']!.file).subarray(0, 1000);
+    const resource: ResourceInfo = {
+      url: 'memory:cut-moov.mp4',
+      totalBytes: undefined,
+      rangeHonoured: undefined,
+      contentType: undefined,
+    };
     const file = join(scratch, 'cut-moov.mp4');
-    writeFileSync(file, readFileSync(fixtures.clips['faststart']!.file).subarray(0, 1000));
+    writeFileSync(file, cut);
     for (let i = 0; i < 20; i += 1) {
-      const { error } = await decodeError(fileSource(file));
+      const { error } = await decodeError(from([{ bytes: cut, offset: 0, receivedAt: 0, resource }]));
       expect(error.code).toBe('FF_ERR_NOT_A_VIDEO');
+      expect((await decodeError(fileSource(file))).error.code).toBe('FF_ERR_MP4_STRUCTURE');
     }
   });
 

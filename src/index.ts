@@ -6,7 +6,7 @@
 export { FirstframeError, ConfigError, SourceError, DecodeError, ModelError, codes } from './core/errors.js';
 export { readEnvConfig, type EnvConfig } from './core/config.js';
 export { createTimeline, type StageEvent, type EventSink, type Timeline } from './core/events.js';
-export { createRootLogger, type Logger } from './core/logger.js';
+export { createRootLogger, LOG_STRING_MAX_CHARS, type Logger } from './core/logger.js';
 
 export {
   parsePipelineText,
@@ -42,6 +42,7 @@ export {
   type RunOptions,
   type RunLimits,
 } from './pipelines/runner.js';
+export { emptyRunError, type RunFacts } from './pipelines/outcome.js';
 export * from './core/codecs.js';
 
 export { httpSource, type HttpSourceOptions, type HttpStrategy } from './sources/http.js';

@@ -117,6 +117,13 @@ export const codes = {
     noHeadersByDeadline: 'FF_ERR_NO_HEADERS_BY_DEADLINE',
     /** The budget ran out with bytes received but no frame decoded (so nothing could be answered). */
     noFrameByDeadline: 'FF_ERR_NO_FRAME_BY_DEADLINE',
+    /**
+     * Frames were decoded but none came out of inference by the deadline: the budget is shorter than the
+     * first inference (or the machine is too loaded to finish one in time). The miner's side, not the host's.
+     */
+    noResultByDeadline: 'FF_ERR_NO_RESULT_BY_DEADLINE',
+    /** The video ended, frames were decoded, and no result came out: a stage dropped every frame. */
+    noResults: 'FF_ERR_NO_RESULTS',
   },
 } as const;
 

@@ -1,20 +1,6 @@
 import { DecodeError, FirstframeError, codes } from '../core/errors.js';
 import type { EndedBy } from '../sinks/budget.js';
 
-/**
- * The codes a run gets when it ended without a fault and still has nothing to answer, beside the ones in
- * `codes.run` and `codes.decode` (src/core/errors.ts) that this module also gives.
- */
-export const outcomeCodes = {
-  /**
-   * Frames were decoded but none came out of inference by the deadline: the budget is shorter than the
-   * first inference (or the machine is too loaded to finish one in time). The miner's side, not the host's.
-   */
-  noResultByDeadline: 'FF_ERR_NO_RESULT_BY_DEADLINE',
-  /** The video ended, frames were decoded, and no result came out: a stage dropped every frame. */
-  noResults: 'FF_ERR_NO_RESULTS',
-} as const;
-
 /** What the runner knows about a run when it ends: enough to tell why it has nothing to answer. */
 export interface RunFacts {
   /** The URL or file the run read: every message names it. */
@@ -80,7 +66,7 @@ export function emptyRunError(facts: RunFacts): FirstframeError | undefined {
       );
     }
     return new FirstframeError(
-      outcomeCodes.noResultByDeadline,
+      codes.run.noResultByDeadline,
       `${target}: ${framesDecoded} frames decoded and none inferred by the deadline (${ms(totalMs)}, ` +
         `${bytes} bytes received): the budget is shorter than the first inference`,
       context,
@@ -97,7 +83,7 @@ export function emptyRunError(facts: RunFacts): FirstframeError | undefined {
     );
   }
   return new FirstframeError(
-    outcomeCodes.noResults,
+    codes.run.noResults,
     `${target}: the video ended with ${framesDecoded} frames decoded and no result (a stage dropped every frame)`,
     context,
   );

@@ -1,6 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { codes } from '../core/errors.js';
-import { outcomeCodes } from '../pipelines/outcome.js';
 import { limitCodes } from '../pipelines/runner.js';
 
 /**
@@ -72,7 +71,7 @@ export function statusForRunError(code: string): number {
   if (decodeCodes.has(code)) return 422;
   if (hostTimeoutCodes.has(code)) return 504;
   if (sourceCodes.has(code)) return 502;
-  if (code === outcomeCodes.noResultByDeadline) return 503;
+  if (code === codes.run.noResultByDeadline) return 503;
   return 500;
 }
 

@@ -11,6 +11,10 @@
 //   late        answer time minus the budget, by this process's clock, from sending the request to the
 //               whole answer received: the worst and the best of the run's challenges (target ≤ 100 ms);
 //   run − budget the server's own run time (Server-Timing `run`) minus the budget, worst of the run;
+//   timer       how late the budget sink's deadline timer fired (its `deadline` event after `budget-start`
+//               plus the budget), worst of the run;
+//   teardown    from that event to the sink's `end` (upstream torn down: download aborted, decoder freed),
+//               worst of the run;
 //   loop max/p99 the event loop's longest delay and its 99th percentile in the server's process while the
 //               run's challenges were in flight (perf_hooks.monitorEventLoopDelay at --resolution ms; the
 //               histogram records whole timer intervals, so the resolution is subtracted: a loop that is
@@ -32,6 +36,7 @@ import { resolve } from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { PreparedPipeline } from '../src/pipelines/runner.js';
 
 const RATE_BYTES_PER_SEC = 1_660_000;
 const TTFB_MS = 100;
@@ -57,11 +62,19 @@ interface LoopDelay {
   ownP99Ms?: number;
 }
 
+/** Where the time after the deadline went, per run, from the budget sink's events in the server. */
+interface DeadlineTimes {
+  /** The deadline event after budget-start + budget: how late the sink's timer fired. */
+  timerLateMs: number;
+  /** The sink's end event after its deadline event: tearing the run down (download, decoder) and answering. */
+  teardownMs: number;
+}
+
 type ToServer = { type: 'reset' } | { type: 'report' };
 type FromServer =
   | { type: 'ready'; url: string; setupMs: number; pipeline: string }
   | { type: 'reset' }
-  | { type: 'report'; loop: LoopDelay }
+  | { type: 'report'; loop: LoopDelay; deadlines: DeadlineTimes[] }
   | { type: 'failed'; message: string };
 
 function delays(histogram: IntervalHistogram, resolutionMs: number): LoopDelay {
@@ -120,12 +133,44 @@ async function serve(root: string, budgetS: number, concurrency: number, resolut
   const { readEnvConfig } = (await load('src/core/config.ts')) as typeof import('../src/core/config.js');
   const { loadPipeline } = (await load('src/pipelines/load.ts')) as typeof import('../src/pipelines/load.js');
   const { startServer } = (await load('src/server/server.ts')) as typeof import('../src/server/server.js');
+  const { preparePipeline } = (await load(
+    'src/pipelines/runner.ts',
+  )) as typeof import('../src/pipelines/runner.js');
   const send = (message: FromServer) => process.send!(message);
   // The pipeline reads no other variable than the budget from here: a miner's environment must not
   // change what is measured.
   const env = readEnvConfig({ TIME_BUDGET_S: String(budgetS) });
+  const prepared = await preparePipeline(loadPipeline({ profile: 'soccer', env }));
+  // Each run's budget events, seen through a tee around the server's own event sink.
+  let deadlines: DeadlineTimes[] = [];
+  const watched: PreparedPipeline = {
+    ...prepared,
+    run: (target, runOptions = {}) => {
+      let startedAt: number | undefined;
+      let budgetMs = 0;
+      let deadlineAt: number | undefined;
+      return prepared.run(target, {
+        ...runOptions,
+        onEvent: (event) => {
+          runOptions.onEvent?.(event);
+          if (event.stage !== 'sink') return;
+          if (event.name === 'budget-start') {
+            startedAt = event.at;
+            budgetMs = Number(event.data?.['budgetMs'] ?? 0);
+          } else if (event.name === 'deadline') {
+            deadlineAt = event.at;
+          } else if (event.name === 'end' && startedAt !== undefined && deadlineAt !== undefined) {
+            deadlines.push({
+              timerLateMs: deadlineAt - startedAt - budgetMs,
+              teardownMs: event.at - deadlineAt,
+            });
+          }
+        },
+      });
+    },
+  };
   const server = await startServer({
-    pipeline: loadPipeline({ profile: 'soccer', env }),
+    pipeline: watched,
     allowPrivate: true,
     concurrency,
     queue: concurrency,
@@ -139,14 +184,18 @@ async function serve(root: string, budgetS: number, concurrency: number, resolut
     if (message.type === 'reset') {
       histogram.reset();
       ownWork?.reset();
+      deadlines = [];
       send({ type: 'reset' });
     } else if (message.type === 'report') {
-      send({ type: 'report', loop: { ...delays(histogram, resolutionMs), ...ownWork?.read() } });
+      send({ type: 'report', loop: { ...delays(histogram, resolutionMs), ...ownWork?.read() }, deadlines });
     }
   });
   // The benchmark gone (ended, killed): nothing is left running.
   process.once('disconnect', () => {
-    void server.close({ graceMs: 0 }).finally(() => process.exit(0));
+    void server
+      .close({ graceMs: 0 })
+      .then(() => prepared.release())
+      .finally(() => process.exit(0));
   });
   send({
     type: 'ready',
@@ -180,6 +229,7 @@ interface RunFigures {
   answers: Answer[];
   loop: LoopDelay;
   clientLoop: LoopDelay;
+  deadlines: DeadlineTimes[];
 }
 
 function readOptions() {
@@ -355,7 +405,7 @@ async function measureRun(
   const report = await server.ask({ type: 'report' });
   if (report.type !== 'report')
     throw new Error(`unexpected reply ${report.type} from the ${server.label} server`);
-  return { answers, loop: report.loop, clientLoop: client };
+  return { answers, loop: report.loop, clientLoop: client, deadlines: report.deadlines };
 }
 
 const median = (values: readonly number[]): number => {
@@ -396,7 +446,7 @@ async function bench(options: Options): Promise<boolean> {
       await challenge(server, videoUrl, `warm-${server.label}`, options.budgetS);
     }
     console.log(
-      'server   at-once  run  ok/n  frames   late max   min  run−budget   loop max   p99   own max   p99   client max',
+      'server   at-once  run  ok/n  frames   late max   min  run−budget  timer  teardown   loop max   p99   own max   p99   client max',
     );
     const figures = new Map<string, RunFigures[]>();
     for (let run = 1; run <= options.runs; run += 1) {
@@ -423,6 +473,8 @@ async function bench(options: Options): Promise<boolean> {
             `${server.label.padEnd(8)} ${String(concurrency).padStart(7)} ${String(run).padStart(4)}  ` +
               `${ok.length}/${result.answers.length}  ${fmt(median(ok.map((answer) => answer.frames)), 6)}  ` +
               `${fmt(Math.max(...late), 9)} ${fmt(Math.min(...late), 5)}  ${fmt(Math.max(...runLate), 10)}  ` +
+              `${fmt(Math.max(...result.deadlines.map((d) => d.timerLateMs)), 5)} ` +
+              `${fmt(Math.max(...result.deadlines.map((d) => d.teardownMs)), 9)}  ` +
               `${fmt(result.loop.maxMs, 9)} ${fmt(result.loop.p99Ms, 5)}  ${fmt(result.loop.ownMaxMs, 8)} ` +
               `${fmt(result.loop.ownP99Ms, 5)}  ${fmt(result.clientLoop.maxMs, 11)}` +
               (errors.length > 0 ? `  errors: ${errors.join(', ')}` : ''),

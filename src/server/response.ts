@@ -44,7 +44,8 @@ const decodeCodes = new Set<string>(Object.values(codes.decode));
 const limitCodeSet = new Set<string>(Object.values(limitCodes));
 /** The video host did not answer, or not enough, in time. */
 const hostTimeoutCodes = new Set<string>([
-  ...Object.values(codes.run),
+  codes.run.noHeadersByDeadline,
+  codes.run.noFrameByDeadline,
   codes.source.connectTimeout,
   codes.source.headersTimeout,
   codes.source.stalled,

@@ -33,11 +33,14 @@ export function repairIdSwitches(
     for (const object of frame.objects) {
       if (!hasTrack(object)) continue;
       const sightings = series.get(object.trackId) ?? [];
-      if (sightings.length === 0) series.set(object.trackId, sightings);
+      if (sightings.length === 0) {
+        // Too many tracks to pair up (a hostile input): leave the ids as they are.
+        if (series.size === options.maxTracks) return 0;
+        series.set(object.trackId, sightings);
+      }
       sightings.push({ frameNumber: frame.frameNumber, bbox: object.bbox as Box, classId: object.classId });
     }
   }
-  if (series.size > options.maxTracks) return 0;
   const relabel = stitchTracks(series, options);
   if (relabel.size === 0) return 0;
   for (const frame of inferred) {
@@ -77,11 +80,24 @@ export function fillTracks(
   ignored: FillStats['ignored'],
 ): number {
   const { inferred, frames, timeline, limits } = context;
+  // The tracks filled: those seen most often, then the lowest ids. Counted first, so that a hostile input
+  // with a fresh id for every object costs a count per object, not a track each.
+  const seen = new Map<number, number>();
+  for (const frame of inferred) {
+    for (const object of frame.objects)
+      if (hasTrack(object)) seen.set(object.trackId, (seen.get(object.trackId) ?? 0) + 1);
+  }
+  let chosen: Set<number> | undefined;
+  if (seen.size > options.maxTracks) {
+    const ranking = [...seen.entries()].sort(([idA, a], [idB, b]) => b - a || idA - idB);
+    chosen = new Set(ranking.slice(0, options.maxTracks).map(([trackId]) => trackId));
+  }
+  ignored.tracksOverCap = Math.max(0, seen.size - options.maxTracks);
   // Each id's sightings; where one frame repeats an id, the better-scoring object.
   const tracks = new Map<number, Sighting[]>();
   inferred.forEach((frame, inferredIndex) => {
     for (const object of frame.objects) {
-      if (!hasTrack(object)) continue;
+      if (!hasTrack(object) || (chosen && !chosen.has(object.trackId))) continue;
       const sightings = tracks.get(object.trackId) ?? [];
       if (sightings.length === 0) tracks.set(object.trackId, sightings);
       const last = sightings[sightings.length - 1];
@@ -91,7 +107,6 @@ export function fillTracks(
     }
   });
   const ranked = [...tracks.entries()].sort(([idA, a], [idB, b]) => b.length - a.length || idA - idB);
-  ignored.tracksOverCap = Math.max(0, ranked.length - options.maxTracks);
 
   const filled: FilledObject[][] = frames.map(() => []);
   const room = (frameNumber: number) => {
@@ -100,7 +115,7 @@ export function fillTracks(
     ignored.objectsOverCap += 1;
     return false;
   };
-  for (const [trackId, sightings] of ranked.slice(0, options.maxTracks)) {
+  for (const [trackId, sightings] of ranked) {
     const frameOf = (index: number) => inferred[sightings[index]!.inferredIndex]!.frameNumber;
     walkSeries(
       sightings.map((sighting) => sighting.inferredIndex),

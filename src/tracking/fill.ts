@@ -19,7 +19,7 @@ export interface FillInputFrame {
   readonly keypoints?: ReadonlyArray<readonly [number, number]>;
 }
 
-/** An answered object: the detection's fields (and any others it had, on inferred frames) and its source. */
+/** An answered object: a detection's fields (bbox, class, score, trackId, keypoints; no others) and its source. */
 export type FilledObject = Detection & { readonly trackId?: number; readonly source: FillSource };
 
 export interface FilledFrame {

@@ -7,6 +7,8 @@
  * Annex B start codes (MPEG-TS).
  */
 
+import { spsDimensions, type SpsDimensions } from './sps.js';
+
 export type NalFormat = { kind: 'length-prefixed'; lengthSize: number } | { kind: 'annex-b' };
 
 /** The packet format of a stream, from its codec's extradata. */
@@ -24,14 +26,7 @@ export function nalFormat(codec: string, extradata: Uint8Array | null | undefine
 /** The first header byte of each NAL unit in the packet. */
 function* nalHeaders(data: Uint8Array, format: NalFormat): Generator<number> {
   if (format.kind === 'length-prefixed') {
-    const size = format.lengthSize;
-    for (let at = 0; at + size < data.byteLength;) {
-      let length = 0;
-      for (let i = 0; i < size; i += 1) length = length * 256 + data[at + i]!;
-      if (length === 0 || at + size + length > data.byteLength) return;
-      yield data[at + size]!;
-      at += size + length;
-    }
+    for (const unit of nalUnits(data, format)) yield unit[0]!;
     return;
   }
   for (let at = 0; at + 3 < data.byteLength; at += 1) {
@@ -40,6 +35,56 @@ function* nalHeaders(data: Uint8Array, format: NalFormat): Generator<number> {
       at += 3;
     }
   }
+}
+
+/**
+ * Each NAL unit of the packet, header included, as a view into `data`. Annex B units end at the next
+ * start code (trailing zero bytes, which belong to the next start code or are padding, are left in:
+ * RBSP parsing stops before them). Stops at a length prefix that runs past the packet.
+ */
+function* nalUnits(data: Uint8Array, format: NalFormat): Generator<Uint8Array> {
+  if (format.kind === 'length-prefixed') {
+    const size = format.lengthSize;
+    for (let at = 0; at + size < data.byteLength;) {
+      let length = 0;
+      for (let i = 0; i < size; i += 1) length = length * 256 + data[at + i]!;
+      if (length === 0 || at + size + length > data.byteLength) return;
+      yield data.subarray(at + size, at + size + length);
+      at += size + length;
+    }
+    return;
+  }
+  let start = -1;
+  for (let at = 0; at + 2 < data.byteLength; at += 1) {
+    if (data[at] === 0 && data[at + 1] === 0 && data[at + 2] === 1) {
+      if (start >= 0) yield data.subarray(start, at);
+      start = at + 3;
+      at += 2;
+    }
+  }
+  if (start >= 0 && start < data.byteLength) yield data.subarray(start);
+}
+
+/**
+ * The picture size of the first sequence parameter set in a packet, for a stream whose parameter sets
+ * travel in-band (MPEG-TS, some Matroska and `avc3`/`hev1` MP4): checked before the packet reaches a
+ * decoder, since a later SPS may announce a picture larger than the first. Undefined when the packet has
+ * no SPS, or none that can be read.
+ */
+export function packetSpsDimensions(
+  codec: string,
+  data: Uint8Array,
+  format: NalFormat,
+): SpsDimensions | undefined {
+  if (codec !== 'h264' && codec !== 'hevc') return undefined;
+  for (const unit of nalUnits(data, format)) {
+    if (unit.byteLength === 0) continue;
+    const type = codec === 'h264' ? unit[0]! & 0x1f : (unit[0]! >> 1) & 0x3f;
+    if (type !== (codec === 'h264' ? 7 : 33)) continue;
+    const dimensions = spsDimensions(codec, unit);
+    if (dimensions) return dimensions;
+  }
+  return undefined;
 }
 
 /**

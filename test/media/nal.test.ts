@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { isDecoderEntryPoint, isNonReferencePicture, nalFormat } from '../../src/media/nal.js';
+import {
+  isDecoderEntryPoint,
+  isNonReferencePicture,
+  nalFormat,
+  packetSpsDimensions,
+} from '../../src/media/nal.js';
 
 const lengthPrefixed = (...nals: number[][]) =>
   Uint8Array.from(nals.flatMap((nal) => [0, 0, 0, nal.length, ...nal]));
@@ -81,5 +86,33 @@ describe('isDecoderEntryPoint', () => {
 
   it('is false for other codecs', () => {
     expect(isDecoderEntryPoint('vp9', lengthPrefixed([0x65]), avcc)).toBe(false);
+  });
+});
+
+describe('packetSpsDimensions', () => {
+  // Baseline SPS, 40 × 23 macroblocks cropped by 8 lines at the bottom: 640×360.
+  const sps = [0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02, 0x80, 0xbf, 0xe5, 0x40];
+  const hevcSps = [0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03];
+  const annex = { kind: 'annex-b' } as const;
+  const avcc = { kind: 'length-prefixed', lengthSize: 4 } as const;
+
+  it('the SPS among the units of a key packet, Annex B or length-prefixed', () => {
+    const size = { width: 640, height: 360, codedWidth: 640, codedHeight: 368 };
+    expect(packetSpsDimensions('h264', annexB([0x09, 0xf0], sps, [0x68, 0xce], [0x65, 0x88]), annex)).toEqual(
+      size,
+    );
+    // A 4-byte start code leaves a zero at the end of the unit before it: still read.
+    const fourByte = Uint8Array.from([0, 0, 0, 1, ...sps, 0, 0, 0, 1, 0x65, 0x88]);
+    expect(packetSpsDimensions('h264', fourByte, annex)).toEqual(size);
+    expect(packetSpsDimensions('h264', lengthPrefixed([0x06, 0x05], sps), avcc)).toEqual(size);
+  });
+
+  it('undefined without an SPS, with an unreadable one, or for another codec', () => {
+    expect(packetSpsDimensions('h264', annexB([0x65, 0x88]), annex)).toBeUndefined();
+    expect(packetSpsDimensions('h264', annexB(sps.slice(0, 4)), annex)).toBeUndefined();
+    expect(packetSpsDimensions('hevc', annexB(sps), annex)).toBeUndefined();
+    expect(packetSpsDimensions('hevc', annexB(hevcSps), annex)).toBeUndefined(); // cut off
+    expect(packetSpsDimensions('vp9', annexB(sps), annex)).toBeUndefined();
+    expect(packetSpsDimensions('h264', Uint8Array.from([0, 0, 1, 0, 0, 1]), annex)).toBeUndefined();
   });
 });

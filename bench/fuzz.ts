@@ -1,11 +1,11 @@
-// run: npx tsx bench/fuzz.ts [--cases N] [--seed S] [--start I] [--workers W] [--budget S] [--stride N]
+// run: npx tsx bench/fuzz.ts [--cases N] [--seed S] [--start I] [--workers W] [--budget S] [--stride N] [--img-size N]
 //                            [--transport mix|http|file] [--hang-margin MS] [--save [--save-dir DIR]] [--json FILE]
 //      npx tsx bench/fuzz.ts --case SEED-INDEX [--repeat N] [--write FILE]   (one case again, from its id)
 //
 // Seeded, structure-aware mutations of the fixture clips (faststart, moov-end, fragmented MP4, MPEG-TS,
 // Matroska, WebM; see bench/fuzz/cases.ts), each run through the pipeline the challenge server runs
 // (PreparedPipeline.run with the server's limits and guarded dispatcher; default profile, every 25th frame
-// to the bundled detector) in worker child processes, so that a native crash costs one case. Each case is
+// to the bundled detector at 320 px) in worker child processes, so that a native crash costs one case. Each case is
 // classified: ok-frames, ok-typed-error, crash (the worker died), hang (no answer within budget + margin:
 // the worker is killed), silent-success (no frames, no error), untyped-error (FF_ERR_INTERNAL or a
 // rejection), late (answered more than 100 ms after the budget).
@@ -30,6 +30,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     budget: { type: 'string', default: '2' },
     stride: { type: 'string', default: '25' },
+    'img-size': { type: 'string', default: '320' },
     transport: { type: 'string', default: 'mix' },
     'hang-margin': { type: 'string', default: '5000' },
     case: { type: 'string' },
@@ -60,6 +61,7 @@ const settings = {
   seed: number('seed', values.seed, 0),
   budgetS: number('budget', values.budget, 0.1),
   stride: number('stride', values.stride, 1),
+  imgSize: number('img-size', values['img-size'], 32),
   workers: number('workers', values.workers, 1),
 };
 const clips = await readClips(await makeFixtures(defaultFixtureDir(), { profile: 'test' }));
@@ -93,6 +95,7 @@ const result = await runFuzz({
   indices,
   workers: Math.min(settings.workers, indices.length),
   budgetS: settings.budgetS,
+  imgSize: settings.imgSize,
   stride: settings.stride,
   hangMarginMs: number('hang-margin', values['hang-margin'], 100),
   transport,

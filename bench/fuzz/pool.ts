@@ -82,6 +82,7 @@ export async function createFuzzPool(options: PoolOptions): Promise<FuzzPool> {
   await mkdir(options.workDir, { recursive: true });
   const config: WorkerConfig = {
     budgetS: options.budgetS,
+    imgSize: options.imgSize,
     stride: options.stride,
     workDir: options.workDir,
     ...(options.limits ? { limits: options.limits } : {}),

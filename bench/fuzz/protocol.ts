@@ -7,6 +7,8 @@ export const WORKER_CONFIG_ENV = 'FIRSTFRAME_FUZZ_WORKER';
 
 export interface WorkerConfig {
   budgetS: number;
+  /** The model's input size: 320 costs a quarter of 640's inference and is the same code path. */
+  imgSize: number;
   /** Keep every Nth frame: few frames reach the detector, so a case costs little inference. */
   stride: number;
   /** The folder case files are written to, served over HTTP by the worker's loopback simulator. */

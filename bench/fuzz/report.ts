@@ -31,19 +31,23 @@ function table(header: string[], rows: string[][]): string {
 }
 
 /** How to run one case again, by hand. */
-export function reproduction(item: CaseRecord, settings: { budgetS: number; stride: number }): string {
-  return `npx tsx bench/fuzz.ts --case ${item.id} --transport ${item.transport} --budget ${settings.budgetS} --stride ${settings.stride}`;
+export function reproduction(
+  item: CaseRecord,
+  settings: { budgetS: number; stride: number; imgSize: number },
+): string {
+  return `npx tsx bench/fuzz.ts --case ${item.id} --transport ${item.transport} --budget ${settings.budgetS} --stride ${settings.stride} --img-size ${settings.imgSize}`;
 }
 
 export function formatReport(
   result: FuzzRunResult,
-  settings: { seed: number; budgetS: number; stride: number; workers: number },
+  settings: { seed: number; budgetS: number; stride: number; imgSize: number; workers: number },
 ): string {
   const { records } = result;
   const counts = countByClass(records);
   const out: string[] = [];
   out.push(
     `fuzz: ${records.length} cases, seed ${settings.seed}, budget ${settings.budgetS} s, stride ${settings.stride}, ` +
+      `img size ${settings.imgSize}, ` +
       `${settings.workers} workers (${result.workersStarted} started), ${(result.durationMs / 1000).toFixed(1)} s`,
   );
   out.push('');

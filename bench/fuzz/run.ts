@@ -20,6 +20,7 @@ export interface FuzzRunOptions {
   indices: readonly number[];
   workers: number;
   budgetS: number;
+  imgSize: number;
   stride: number;
   hangMarginMs: number;
   /** `mix`: even indices over loopback HTTP (the server's path, Range fetches included), odd from a file. */
@@ -40,6 +41,8 @@ export interface CaseRecord {
   /** From run() to its answer, when there was one. */
   elapsedMs?: number;
   errorCode?: string;
+  /** The document's endedBy (end, budget, error), or 'rejected'. */
+  endedBy?: string;
   frames?: number;
   rssMb?: number;
   /** The worker's stderr (and crash.log) for a crash or a hang. */
@@ -75,6 +78,7 @@ function record(fuzzCase: FuzzCase, transport: Transport, result: PoolResult, bu
     return {
       ...base,
       elapsedMs: Math.round(outcome.elapsedMs),
+      endedBy: outcome.endedBy,
       frames: outcome.frames,
       rssMb: outcome.rssMb,
       ...(outcome.error ? { errorCode: outcome.error.code } : {}),
@@ -89,6 +93,7 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzRunResult> {
   const pool = await createFuzzPool({
     workers: options.workers,
     budgetS: options.budgetS,
+    imgSize: options.imgSize,
     stride: options.stride,
     hangMarginMs: options.hangMarginMs,
     workDir: join(tmpdir(), `firstframe-fuzz-${process.pid}-${Date.now()}`),

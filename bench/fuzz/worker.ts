@@ -26,7 +26,11 @@ async function main(): Promise<void> {
   const prepared = await preparePipeline(
     loadPipeline({
       profile: 'default',
-      overrides: { stride: { every: config.stride }, sink: { budgetS: config.budgetS } },
+      overrides: {
+        imgSize: config.imgSize,
+        stride: { every: config.stride },
+        sink: { budgetS: config.budgetS },
+      },
     }),
   );
   // The server's own per-challenge limits, so a case meets the checks a challenge meets.

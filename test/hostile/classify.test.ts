@@ -24,7 +24,7 @@ const answered = (fields: Partial<WorkerOutcome>): PoolResult => ({
 
 describe('classify', () => {
   it('a worker that died is a crash, named by its signal or its exit status', () => {
-    const crash = { kind: 'crash', stderrTail: '', previous: [] } as const;
+    const crash = { kind: 'crash' as const, stderrTail: '', previous: [] };
     expect(classify({ ...crash, signal: 'SIGSEGV', exitCode: null }, context)).toEqual({
       class: 'crash',
       why: 'SIGSEGV',

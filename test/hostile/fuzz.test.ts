@@ -15,7 +15,7 @@ import { testFixtures } from '../support/fixtures.js';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 200);
 const SEED = Number(process.env.FUZZ_SEED ?? 14);
-const SETTINGS = { seed: SEED, budgetS: 1, stride: 25, workers: 2 };
+const SETTINGS = { seed: SEED, budgetS: 1, stride: 25, imgSize: 320, workers: 2 };
 
 let result: FuzzRunResult;
 
@@ -27,6 +27,7 @@ beforeAll(async () => {
     indices: Array.from({ length: CASES }, (_, i) => i),
     workers: SETTINGS.workers,
     budgetS: SETTINGS.budgetS,
+    imgSize: SETTINGS.imgSize,
     stride: SETTINGS.stride,
     hangMarginMs: 5000,
     transport: 'mix',

@@ -26,6 +26,7 @@ beforeAll(async () => {
   pool = await createFuzzPool({
     workers: 2,
     budgetS: BUDGET_S,
+    imgSize: 320,
     stride: 25,
     hangMarginMs: 5000,
     workDir: join(tmpdir(), `firstframe-regressions-${process.pid}`),

@@ -1,3 +1,4 @@
+import { Bool, NonNegativeInt, NonNegativeNumber, PositiveInt, UnitInterval } from '../core/codecs.js';
 import { ConfigError, codes } from '../core/errors.js';
 import type { Detection } from '../inference/yolo.js';
 import { fillContext, frameRate } from './fill-frames.js';
@@ -96,6 +97,23 @@ export interface FillOptions {
    */
   stitchGate?: number;
 }
+
+/**
+ * The options a pipeline document may give the fill stage, as io-ts codecs (for `defineOperator`'s
+ * `options`); `select` is code, not a document value, and is left out.
+ */
+export const FILL_OPTION_CODECS = {
+  maxGapFrames: NonNegativeInt,
+  maxGapS: NonNegativeNumber,
+  horizonFrames: NonNegativeInt,
+  horizonS: NonNegativeNumber,
+  bridgeInferred: Bool,
+  maxObjectsPerFrame: PositiveInt,
+  maxTracks: NonNegativeInt,
+  maxFrames: PositiveInt,
+  suppressIoU: UnitInterval,
+  stitchGate: NonNegativeNumber,
+} as const;
 
 export interface FillStats {
   /** The clip's frame count when known. */

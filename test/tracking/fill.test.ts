@@ -5,7 +5,10 @@ import type { Detection } from '../../src/inference/yolo.js';
 import { compileClassRules } from '../../src/operators/class-rules.js';
 import type { FrameResult } from '../../src/operators/infer.js';
 import { track, type TrackedFrameResult } from '../../src/operators/track.js';
+import * as t from 'io-ts';
+import { isRight } from 'fp-ts/lib/Either.js';
 import {
+  FILL_OPTION_CODECS,
   fill,
   type FillInputFrame,
   type FilledFrame,
@@ -502,6 +505,32 @@ describe('fill: odd input', () => {
     expect(fewTracks.stats.ignored.tracksOverCap).toBe(4);
   });
 
+  it('a flood of one-frame tracks (a fresh id for every object) is bounded by the caps', () => {
+    let trackId = 1;
+    const flood: FillInputFrame[] = Array.from({ length: 20 }, (_, index) => ({
+      frameNumber: index * 5,
+      pts: index / 5,
+      width: WIDTH,
+      height: HEIGHT,
+      objects: Array.from({ length: 300 }, (__, i) => ({
+        bbox: [(i * 4) % 1200, (i * 7) % 700, ((i * 4) % 1200) + 3, ((i * 7) % 700) + 3],
+        classId: 2,
+        className: 'player',
+        score: 0.5,
+        trackId: trackId++,
+      })),
+    }));
+    const { frames, stats } = fill(flood, { frameCount: 100, complete: true }, { maxTracks: 500 });
+    expect(stats.ignored.tracksOverCap).toBe(6000 - 500);
+    expect(stats.tracksStitched).toBe(0);
+    // The 500 tracks kept (the lowest ids: all seen once) are those of frame 0 and the first 200 of frame
+    // 5, each carried up to 4 frames each way, never onto a neighbouring inferred frame: 300 × 4 + 200 × 8.
+    // Frames 1 to 4 are full (300) with the first 300, so the 200 carried back from frame 5 find no room.
+    expect(stats.objects).toEqual({ inferred: 6000, interpolated: 0, extrapolated: 300 * 4 + 200 * 4 });
+    expect(stats.ignored.objectsOverCap).toBe(200 * 4);
+    expect(Math.max(...frames.map((frame) => frame.objects.length))).toBe(300);
+  });
+
   it('rejects bad options at once, listing every problem', () => {
     expect(() =>
       fill(
@@ -518,6 +547,21 @@ describe('fill: odd input', () => {
         'fill.bridgeInferred: expected true or false, got "yes"',
       ].join('\n'),
     );
+  });
+});
+
+describe('fill options in documents', () => {
+  it('FILL_OPTION_CODECS check a document stage, every option by name', () => {
+    const codec = t.exact(t.partial(FILL_OPTION_CODECS));
+    const good = codec.decode({ maxGapS: 1.2, horizonFrames: 8, bridgeInferred: false, suppressIoU: 0.5 });
+    expect(isRight(good) && good.right).toEqual({
+      maxGapS: 1.2,
+      horizonFrames: 8,
+      bridgeInferred: false,
+      suppressIoU: 0.5,
+    });
+    expect(isRight(codec.decode({ horizonFrames: -1 }))).toBe(false);
+    expect(isRight(codec.decode({ suppressIoU: 2 }))).toBe(false);
   });
 });
 

@@ -663,6 +663,7 @@ describe('fill after the real tracker, on the synthetic scene', () => {
       expect(frames).toHaveLength(spec.frames);
       expect(stats.framesWithObjects).toBe(spec.frames);
       const idsOfTruth = new Map<number, Set<number>>();
+      const truthsOfId = new Map<number, Set<number>>();
       let worst = 0;
       for (const frame of frames) {
         expect(frame.objects.filter((object) => object.classId === 0).length).toBeLessThanOrEqual(1);
@@ -681,11 +682,16 @@ describe('fill after the real tracker, on the synthetic scene', () => {
           const ids = idsOfTruth.get(best.id) ?? new Set<number>();
           ids.add(object.trackId!);
           idsOfTruth.set(best.id, ids);
+          const truthIds = truthsOfId.get(object.trackId!) ?? new Set<number>();
+          truthIds.add(best.id);
+          truthsOfId.set(object.trackId!, truthIds);
         }
       }
       // Every object of the scene followed under one id through every frame, filled ones included.
       expect([...idsOfTruth.values()].every((ids) => ids.size === 1)).toBe(true);
       expect(idsOfTruth.size).toBe(sceneObjects(spec, 0).length);
+      // And no id ever moves to another object (a wrong stitch would).
+      expect([...truthsOfId.values()].every((truthIds) => truthIds.size === 1)).toBe(true);
       // The scene's objects bounce off their cells' walls (not steady motion) and move at most about
       // 4 px a frame (the ball, at 720p 8): a bounce between two inferred frames costs at most half a
       // stride of motion, plus a pixel of rounding.

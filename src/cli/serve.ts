@@ -27,7 +27,14 @@ options (environment variable in brackets; flags win):
   --pipeline FILE        a pipeline document instead of a profile [FIRSTFRAME_PIPELINE]
   --concurrency N        challenges run at once (default 2) [FIRSTFRAME_CONCURRENCY]
   --queue N              challenges waiting for a slot; beyond it 503 + Retry-After (default 8) [FIRSTFRAME_QUEUE]
-  --secret S             require "Authorization: Bearer S" (prefer the variable: flags show in ps) [FIRSTFRAME_SECRET]
+  --miner-hotkey SS58    this miner's hotkey: challenges must be fiber-signed for it (validator-hotkey, miner-hotkey,
+                         nonce, signature headers) [MINER_HOTKEY]
+  --validator-hotkey SS58  a validator that may call (repeatable) [VALIDATOR_HOTKEYS=a,b]
+  --metagraph FILE       JSON snapshot {hotkey: stake}; callers must be in it (re-read when it changes) [FIRSTFRAME_METAGRAPH]
+  --min-stake N          least stake a caller must hold in the snapshot (default 0) [FIRSTFRAME_MIN_STAKE]
+  --no-verify            serve unsigned challenges (required when MINER_HOTKEY is not set) [FIRSTFRAME_NO_VERIFY=1]
+  --secret S             require "Authorization: Bearer S" (prefer the variable: flags show in ps); validators never
+                         send it, so not in front of them [FIRSTFRAME_SECRET]
   --allow-private        video URLs may reach loopback and private addresses (tests, local CDNs) [FIRSTFRAME_ALLOW_PRIVATE=1]
   --allow-host PATTERN   only these video hosts (repeatable; host or *.suffix) [FIRSTFRAME_ALLOW_HOSTS=a,b]
   --max-video-mb N       per-challenge download limit in MiB (default ${DEFAULT_LIMITS.maxBytes / MIB}) [FIRSTFRAME_MAX_VIDEO_MB]
@@ -107,6 +114,11 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
       'max-duration': { type: 'string' },
       'warm-interval': { type: 'string' },
       'log-level': { type: 'string' },
+      'miner-hotkey': { type: 'string' },
+      'validator-hotkey': { type: 'string', multiple: true },
+      metagraph: { type: 'string' },
+      'min-stake': { type: 'string' },
+      'no-verify': { type: 'boolean' },
     },
     io,
   );
@@ -141,7 +153,26 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     graceMs,
     keepWarm: warmIntervalS > 0 ? { intervalMs: warmIntervalS * 1000 } : false,
     logger,
+    ...(settings.noVerify || settings.minerHotkey === undefined
+      ? {}
+      : {
+          signatures: {
+            minerHotkey: settings.minerHotkey,
+            ...(settings.validatorHotkeys ? { validatorHotkeys: settings.validatorHotkeys } : {}),
+            ...(settings.metagraph !== undefined
+              ? {
+                  metagraph: {
+                    file: settings.metagraph,
+                    ...(settings.minStake !== undefined ? { minStake: settings.minStake } : {}),
+                  },
+                }
+              : {}),
+          },
+        }),
   });
+  if (settings.noVerify) {
+    logger.warn({ event: 'unsigned' }, '--no-verify: challenges are served without checking any signature');
+  }
   io.stdout.write(
     `${JSON.stringify({ url: server.url, pipeline: pipeline.name, setupMs: Math.round(server.prepared.setupMs) })}\n`,
   );

@@ -28,6 +28,7 @@ import {
   overlongProblem,
   type ChallengeResponse,
 } from './challenge.js';
+import { createFiberAuth, isRefusal, type FiberAuth, type FiberAuthOptions } from './fiber-auth.js';
 import { createServerMetrics, type ChallengeOutcome, type ServerMetrics } from './metrics.js';
 import {
   errorBody,
@@ -69,6 +70,12 @@ export interface ServerOptions {
   allowHosts?: readonly string[];
   /** Require `Authorization: Bearer <secret>` on every route but /healthz. */
   secret?: string;
+  /**
+   * Require fiber-signed challenges (see createFiberAuth): the four headers are checked before the body
+   * is read, the signature before it is parsed. Without it, challenges are served unsigned: `firstframe
+   * serve` makes its operator say so (--no-verify); a library caller decides here.
+   */
+  signatures?: FiberAuthOptions;
   /** Challenges run at once; default 2. */
   concurrency?: number;
   /** Challenges waiting for a run slot; beyond it 503 with Retry-After. Default 8. */
@@ -240,7 +247,15 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     ...options.guardHooks,
   };
   const maybeGuard = collect(() => createUrlGuard(guardOptions));
-  if (problems.length > 0 || !maybeAdmission || !maybeGuard) {
+  const auth: FiberAuth | undefined = options.signatures
+    ? collect(() =>
+        createFiberAuth({
+          ...options.signatures!,
+          logger: options.signatures!.logger ?? options.logger ?? silentLogger,
+        }),
+      )
+    : undefined;
+  if (problems.length > 0 || !maybeAdmission || !maybeGuard || (options.signatures && !auth)) {
     throw new ConfigError(codes.config.invalidOption, problems, { component: 'server' });
   }
   const admission: Admission = maybeAdmission;
@@ -317,6 +332,12 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
       metrics.observeChallenge({ outcome: 'rejected', errorCode: serverCodes.unauthorized });
       return unauthorised(response, null);
     }
+    // The headers first: a refused sender's body is not read (so the connection cannot be reused).
+    const signed = auth ? await auth.checkHeaders(request.headers) : undefined;
+    if (signed && isRefusal(signed)) {
+      return reject(signed.status, signed.code, signed.message, { headers: { connection: 'close' } });
+    }
+    if (signed) log = logger.child({ validator: signed.validatorHotkey });
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > maxBodyBytes) {
       // The body is not read: the connection cannot be reused after this answer.
@@ -345,6 +366,8 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
         { headers: { connection: 'close' } },
       );
     }
+    const badSignature = signed?.verifyBody(body.bytes);
+    if (badSignature) return reject(badSignature.status, badSignature.code, badSignature.message);
     let json: unknown;
     try {
       json = JSON.parse(body.bytes.toString('utf8'));
@@ -354,7 +377,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     // Before anything else reads the body: an overlong id is neither echoed nor put on a log line.
     const overlong = overlongFields(json);
     if (!overlong.some(({ field }) => field === 'challenge_id')) challengeId = challengeIdOf(json);
-    if (challengeId !== null) log = logger.child({ challenge_id: challengeId });
+    if (challengeId !== null) log = log.child({ challenge_id: challengeId });
     if (overlong.length > 0) {
       const problems = overlong.map(overlongProblem);
       return reject(400, serverCodes.fieldTooLong, `fields too long: ${problems.join('; ')}`, { problems });

@@ -8,6 +8,7 @@ import {
   formatValidationErrors,
 } from '../core/config.js';
 import { ConfigError, codes } from '../core/errors.js';
+import { decodeSs58 } from './ss58.js';
 import { createUrlGuard } from './url-guard.js';
 
 /*
@@ -48,6 +49,15 @@ const HostList = stringCodec('comma-separated host patterns', (raw) => {
   return hosts.length > 0 ? hosts : undefined;
 });
 
+/** Comma-separated SS58 addresses; each is checked as SS58 afterwards. */
+const HotkeyList = stringCodec('comma-separated SS58 addresses', (raw) => {
+  const hotkeys = raw
+    .split(',')
+    .map((hotkey) => hotkey.trim())
+    .filter((hotkey) => hotkey !== '');
+  return hotkeys.length > 0 ? hotkeys : undefined;
+});
+
 /** Each setting: its flag (without `--`), its environment variable, and the codec both go through. */
 const SETTINGS = {
   port: { flag: 'port', env: 'FIRSTFRAME_PORT', codec: Port },
@@ -66,6 +76,11 @@ const SETTINGS = {
   maxDurationS: { flag: 'max-duration', env: 'FIRSTFRAME_MAX_DURATION_S', codec: EnvPositiveNumber },
   warmIntervalS: { flag: 'warm-interval', env: 'FIRSTFRAME_WARM_INTERVAL_S', codec: EnvNonNegativeNumber },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', codec: LogLevel },
+  minerHotkey: { flag: 'miner-hotkey', env: 'MINER_HOTKEY', codec: NonEmpty },
+  validatorHotkeys: { flag: 'validator-hotkey', env: 'VALIDATOR_HOTKEYS', codec: HotkeyList },
+  metagraph: { flag: 'metagraph', env: 'FIRSTFRAME_METAGRAPH', codec: NonEmpty },
+  minStake: { flag: 'min-stake', env: 'FIRSTFRAME_MIN_STAKE', codec: EnvNonNegativeNumber },
+  noVerify: { flag: 'no-verify', env: 'FIRSTFRAME_NO_VERIFY', codec: EnvBoolean },
 } as const;
 
 type SettingName = keyof typeof SETTINGS;
@@ -135,6 +150,44 @@ export function readServeSettings(env: NodeJS.ProcessEnv, flags: ServeFlags): Se
       problems.push(...error.problems.map((line) => line.replace(/^allowHosts\[\d+\]/, source)));
     }
   }
+  problems.push(
+    ...signatureProblems(settings, (name) =>
+      flagResult.values[name] !== undefined ? `--${SETTINGS[name].flag}` : SETTINGS[name].env,
+    ),
+  );
   if (problems.length > 0) throw new ConfigError(codes.config.usage, problems);
   return settings;
+}
+
+/**
+ * Signed challenges are the default once MINER_HOTKEY is set; serving unsigned ones must be asked for
+ * (--no-verify), so a miner never ends up open to strangers by leaving a variable out.
+ */
+function signatureProblems(settings: ServeSettings, nameOf: (name: SettingName) => string): string[] {
+  const problems: string[] = [];
+  const checkAddress = (name: SettingName, address: string) => {
+    try {
+      decodeSs58(address);
+    } catch (error) {
+      problems.push(`${nameOf(name)}: ${(error as Error).message}`);
+    }
+  };
+  if (settings.minerHotkey !== undefined) checkAddress('minerHotkey', settings.minerHotkey);
+  for (const address of settings.validatorHotkeys ?? []) checkAddress('validatorHotkeys', address);
+  if (settings.noVerify) return problems;
+  if (settings.minerHotkey === undefined) {
+    problems.push(
+      'MINER_HOTKEY (--miner-hotkey) is not set: set it, with VALIDATOR_HOTKEYS or --metagraph, to verify ' +
+        "validators' signed challenges, or say --no-verify to serve unsigned ones",
+    );
+  } else if (settings.validatorHotkeys === undefined && settings.metagraph === undefined) {
+    problems.push(
+      `${nameOf('minerHotkey')} is set but nothing says which validators may call: set VALIDATOR_HOTKEYS ` +
+        '(--validator-hotkey) or --metagraph (FIRSTFRAME_METAGRAPH)',
+    );
+  }
+  if (settings.minStake !== undefined && settings.metagraph === undefined) {
+    problems.push(`${nameOf('minStake')}: a minimum stake needs a metagraph snapshot (--metagraph)`);
+  }
+  return problems;
 }

@@ -101,7 +101,7 @@ afterAll(async () => {
 
 describe('firstframe serve', () => {
   it('bad settings from flags and environment exit 2, every problem named, before any model is loaded', async () => {
-    const serve = spawnServe(['--concurrency', '0', '--allow-host', 'a/b', '--port', '0'], {
+    const serve = spawnServe(['--concurrency', '0', '--allow-host', 'a/b', '--port', '0', '--no-verify'], {
       FIRSTFRAME_QUEUE: '-1',
       FIRSTFRAME_PORT: '70000',
       FIRSTFRAME_ALLOW_PRIVATE: 'maybe',
@@ -123,7 +123,18 @@ describe('firstframe serve', () => {
 
   it('serves once the models are loaded; on SIGTERM refuses new connections, answers the challenge in flight, exits 0', async () => {
     const serve = spawnServe(
-      ['--port', '0', '--host', '127.0.0.1', '--allow-private', '--profile', 'soccer', '--grace', '10'],
+      [
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--allow-private',
+        '--profile',
+        'soccer',
+        '--grace',
+        '10',
+        '--no-verify',
+      ],
       { FRAME_STRIDE: '25', FIRSTFRAME_WARM_INTERVAL_S: '0', LOG_LEVEL: 'info' },
     );
     try {

@@ -18,7 +18,8 @@ export const CLIPS: Record<ClipLayout, { weight: number; family: Family; ext: st
   faststart: { weight: 3, family: 'mp4', ext: 'mp4' },
   'moov-end': { weight: 3, family: 'mp4', ext: 'mp4' },
   fragmented: { weight: 3, family: 'mp4', ext: 'mp4' },
-  mpegts: { weight: 2, family: 'ts', ext: 'ts' },
+  // Not .ts: the repo's TypeScript tooling would take a kept MPEG-TS case for a source file.
+  mpegts: { weight: 2, family: 'ts', ext: 'm2ts' },
   matroska: { weight: 1.5, family: 'mkv', ext: 'mkv' },
   webm: { weight: 1.5, family: 'mkv', ext: 'webm' },
 };
@@ -33,14 +34,12 @@ const STRUCTURAL: Record<Family, Record<string, { weight: number; mutate: Mutato
 const GENERIC_SHARE = 0.3;
 
 export interface FuzzCase {
-  /** `seed-index`. */
+  /** `seed-index`, or `cut-LAYOUT-OFFSET` for the truncation sweep. */
   id: string;
-  seed: number;
-  index: number;
   clip: ClipLayout;
   kind: string;
   detail: string;
-  /** File extension of the clip (mp4, ts, mkv, webm). */
+  /** File extension of the clip (mp4, m2ts, mkv, webm). */
   ext: string;
   bytes: Uint8Array;
 }
@@ -95,8 +94,6 @@ export function makeCase(clips: ClipBytes, seed: number, index: number): FuzzCas
     if (mutation && changed) {
       return {
         id: `${seed}-${index}`,
-        seed,
-        index,
         clip,
         kind,
         detail: mutation.detail,

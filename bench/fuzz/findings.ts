@@ -1,7 +1,7 @@
 /**
  * Keeps every failing fuzz input as a regression fixture in test/hostile/cases/, with one line in that
  * folder's README saying what it is and what it did. Inputs are deduplicated by content, and at most
- * {@link PER_SIGNATURE} are kept per (clip, kind, class): the folder stays small while still holding an
+ * {@link PER_SIGNATURE} is kept per (clip, kind, class): the folder stays small while still holding an
  * example of every way the fuzz found to fail.
  */
 
@@ -22,7 +22,7 @@ export const CASES_DIR = join(
   'cases',
 );
 const README = 'README.md';
-export const PER_SIGNATURE = 2;
+export const PER_SIGNATURE = 1;
 
 const README_HEAD = `# Hostile inputs kept as regression fixtures
 
@@ -64,7 +64,9 @@ export async function openFindingStore(dir = CASES_DIR): Promise<FindingStore> {
       if (hashes.has(hash) || (signatures.get(key) ?? 0) >= PER_SIGNATURE) return undefined;
       hashes.add(hash);
       signatures.set(key, (signatures.get(key) ?? 0) + 1);
-      const name = `fuzz-${record.kind}-${fuzzCase.seed}-${fuzzCase.index}.${fuzzCase.ext}`;
+      // fuzz-KIND-SEED-INDEX.EXT for a seeded case, fuzz-cut-LAYOUT-OFFSET.EXT for one of the sweep.
+      const stem = /^\d+-\d+$/.test(fuzzCase.id) ? `${record.kind}-${fuzzCase.id}` : fuzzCase.id;
+      const name = `fuzz-${stem}.${fuzzCase.ext}`;
       await writeFile(join(dir, name), fuzzCase.bytes);
       const why = record.why.replace(/\s+/g, ' ').slice(0, 160);
       await appendFile(

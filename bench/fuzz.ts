@@ -1,6 +1,7 @@
 // run: npx tsx bench/fuzz.ts [--cases N] [--seed S] [--start I] [--workers W] [--budget S] [--stride N] [--img-size N]
 //                            [--transport mix|http|file] [--hang-margin MS] [--save [--save-dir DIR]] [--json FILE]
-//      npx tsx bench/fuzz.ts --case SEED-INDEX [--repeat N] [--write FILE]   (one case again, from its id)
+//      npx tsx bench/fuzz.ts --case ID [--repeat N] [--write FILE]   (one case again, from its id)
+//      npx tsx bench/fuzz.ts --sweep        (every clip cut at every box / element boundary: cut-LAYOUT-OFFSET)
 //
 // Seeded, structure-aware mutations of the fixture clips (faststart, moov-end, fragmented MP4, MPEG-TS,
 // Matroska, WebM; see bench/fuzz/cases.ts), each run through the pipeline the challenge server runs
@@ -16,11 +17,12 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { defaultFixtureDir, makeFixtures } from '../src/fixtures/make.js';
-import { makeCase, parseCaseId, readClips } from './fuzz/cases.js';
+import { caseById, readClips } from './fuzz/cases.js';
 import { FAILING_CLASSES } from './fuzz/classify.js';
 import { openFindingStore } from './fuzz/findings.js';
 import { formatReport } from './fuzz/report.js';
 import { runFuzz, type TransportChoice } from './fuzz/run.js';
+import { sweepIds } from './fuzz/sweep.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     transport: { type: 'string', default: 'mix' },
     'hang-margin': { type: 'string', default: '5000' },
     case: { type: 'string' },
+    sweep: { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
     write: { type: 'string' },
     save: { type: 'boolean', default: false },
@@ -66,14 +69,11 @@ const settings = {
 };
 const clips = await readClips(await makeFixtures(defaultFixtureDir(), { profile: 'test' }));
 
-let seed = settings.seed;
-let indices: number[];
+let ids: string[];
 if (values.case !== undefined) {
-  const id = parseCaseId(values.case);
-  seed = id.seed;
   // Native crashes are often nondeterministic: --repeat runs the same case that many times.
-  indices = Array.from({ length: number('repeat', values.repeat, 1) }, () => id.index);
-  const fuzzCase = makeCase(clips, id.seed, id.index);
+  ids = Array.from({ length: number('repeat', values.repeat, 1) }, () => values.case!);
+  const fuzzCase = caseById(clips, values.case);
   process.stderr.write(
     `case ${fuzzCase.id}: ${fuzzCase.clip}, ${fuzzCase.kind}: ${fuzzCase.detail} (${fuzzCase.bytes.length} bytes)\n`,
   );
@@ -81,9 +81,11 @@ if (values.case !== undefined) {
     await writeFile(values.write, fuzzCase.bytes);
     process.stderr.write(`written to ${values.write}\n`);
   }
+} else if (values.sweep) {
+  ids = sweepIds(clips);
 } else {
   const start = number('start', values.start, 0);
-  indices = Array.from({ length: number('cases', values.cases, 1) }, (_, i) => start + i);
+  ids = Array.from({ length: number('cases', values.cases, 1) }, (_, i) => `${settings.seed}-${start + i}`);
 }
 
 const store = values.save ? await openFindingStore(values['save-dir']) : undefined;
@@ -91,9 +93,8 @@ const head = `main ${process.env.GIT_COMMIT ?? ''}`.trim();
 let done = 0;
 const result = await runFuzz({
   clips,
-  seed,
-  indices,
-  workers: Math.min(settings.workers, indices.length),
+  ids,
+  workers: Math.min(settings.workers, ids.length),
   budgetS: settings.budgetS,
   imgSize: settings.imgSize,
   stride: settings.stride,
@@ -104,7 +105,7 @@ const result = await runFuzz({
     const failing = FAILING_CLASSES.has(item.class);
     if (!values.quiet && (failing || done % 50 === 0 || values.case !== undefined)) {
       process.stderr.write(
-        `[${done}/${indices.length}] ${item.id} ${item.clip}/${item.kind}: ${item.class} (${item.why})\n`,
+        `[${done}/${ids.length}] ${item.id} ${item.clip}/${item.kind}: ${item.class} (${item.why})\n`,
       );
     }
     if (failing && store) {
@@ -117,10 +118,9 @@ const result = await runFuzz({
     }
   },
 });
-process.stdout.write(`${formatReport(result, { ...settings, seed })}\n`);
+process.stdout.write(`${formatReport(result, settings)}\n`);
 const tail =
   values.case !== undefined ? result.records.find((item) => item.stderrTail)?.stderrTail : undefined;
 if (tail) process.stdout.write(`\nworker stderr (and crash.log) of the first crash or hang:\n${tail}\n`);
-if (values.json)
-  await writeFile(values.json, JSON.stringify({ settings: { ...settings, seed }, ...result }, null, 2));
+if (values.json) await writeFile(values.json, JSON.stringify({ settings, ...result }, null, 2));
 process.exitCode = result.records.some((item) => FAILING_CLASSES.has(item.class)) ? 1 : 0;

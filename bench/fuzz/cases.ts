@@ -10,6 +10,7 @@ import { MP4_MUTATORS } from './mutate-mp4.js';
 import { TS_MUTATORS } from './mutate-ts.js';
 import { GENERIC_MUTATORS, type Mutator } from './mutation.js';
 import { createRng } from './rng.js';
+import { makeCutCase } from './sweep.js';
 
 export type Family = 'mp4' | 'ts' | 'mkv';
 
@@ -60,8 +61,20 @@ export async function readClips(fixtures: FixtureSet): Promise<ClipBytes> {
 
 export function parseCaseId(id: string): { seed: number; index: number } {
   const match = /^(\d+)-(\d+)$/.exec(id);
-  if (!match) throw new Error(`fuzz: a case id is SEED-INDEX (e.g. 7-123), got ${JSON.stringify(id)}`);
+  if (!match) {
+    throw new Error(
+      `fuzz: a case id is SEED-INDEX or cut-LAYOUT-OFFSET (e.g. 7-123), got ${JSON.stringify(id)}`,
+    );
+  }
   return { seed: Number(match[1]), index: Number(match[2]) };
+}
+
+/** Any case by its id: `SEED-INDEX` (a seeded mutation) or `cut-LAYOUT-OFFSET` (the truncation sweep). */
+export function caseById(clips: ClipBytes, id: string): FuzzCase {
+  const cut = /^cut-([a-z-]+)-(\d+)$/.exec(id);
+  if (cut && cut[1]! in CLIPS) return makeCutCase(clips, cut[1] as ClipLayout, Number(cut[2]));
+  const { seed, index } = parseCaseId(id);
+  return makeCase(clips, seed, index);
 }
 
 /**

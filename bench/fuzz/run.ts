@@ -6,7 +6,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClipLayout } from '../../src/fixtures/make.js';
-import { makeCase, type ClipBytes, type FuzzCase } from './cases.js';
+import { caseById, type ClipBytes, type FuzzCase } from './cases.js';
 import { classify, type CaseClass } from './classify.js';
 import { createFuzzPool, type PoolResult } from './pool.js';
 import type { Transport } from './protocol.js';
@@ -15,15 +15,14 @@ export type TransportChoice = Transport | 'mix';
 
 export interface FuzzRunOptions {
   clips: ClipBytes;
-  seed: number;
-  /** Case indices to run (e.g. 0..cases-1). */
-  indices: readonly number[];
+  /** Case ids to run, in order (`SEED-INDEX`, `cut-LAYOUT-OFFSET`); one may repeat. */
+  ids: readonly string[];
   workers: number;
   budgetS: number;
   imgSize: number;
   stride: number;
   hangMarginMs: number;
-  /** `mix`: even indices over loopback HTTP (the server's path, Range fetches included), odd from a file. */
+  /** `mix`: even positions in `ids` over loopback HTTP (the server's path, Range fetches included), odd from a file. */
   transport: TransportChoice;
   /** Called as each case ends (progress, saving findings). */
   onCase?: (record: CaseRecord, fuzzCase: FuzzCase) => void | Promise<void>;
@@ -57,8 +56,8 @@ export interface FuzzRunResult {
   workersStarted: number;
 }
 
-export function transportFor(choice: TransportChoice, index: number): Transport {
-  return choice === 'mix' ? (index % 2 === 0 ? 'http' : 'file') : choice;
+export function transportFor(choice: TransportChoice, position: number): Transport {
+  return choice === 'mix' ? (position % 2 === 0 ? 'http' : 'file') : choice;
 }
 
 function record(fuzzCase: FuzzCase, transport: Transport, result: PoolResult, budgetMs: number): CaseRecord {
@@ -99,13 +98,14 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzRunResult> {
     workDir: join(tmpdir(), `firstframe-fuzz-${process.pid}-${Date.now()}`),
   });
   const records: CaseRecord[] = [];
+  const order = new Map<CaseRecord, number>();
   try {
     let next = 0;
     const lane = async (): Promise<void> => {
-      while (next < options.indices.length) {
-        const index = options.indices[next++]!;
-        const fuzzCase = makeCase(options.clips, options.seed, index);
-        const transport = transportFor(options.transport, index);
+      while (next < options.ids.length) {
+        const position = next++;
+        const fuzzCase = caseById(options.clips, options.ids[position]!);
+        const transport = transportFor(options.transport, position);
         const result = await pool.run({
           id: fuzzCase.id,
           ext: fuzzCase.ext,
@@ -113,6 +113,7 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzRunResult> {
           transport,
         });
         const caseRecord = record(fuzzCase, transport, result, options.budgetS * 1000);
+        order.set(caseRecord, position);
         records.push(caseRecord);
         await options.onCase?.(caseRecord, fuzzCase);
       }
@@ -121,6 +122,6 @@ export async function runFuzz(options: FuzzRunOptions): Promise<FuzzRunResult> {
   } finally {
     await pool.close();
   }
-  records.sort((a, b) => Number(a.id.split('-')[1]) - Number(b.id.split('-')[1]));
+  records.sort((a, b) => order.get(a)! - order.get(b)!);
   return { records, durationMs: performance.now() - startedAt, workersStarted: pool.started };
 }

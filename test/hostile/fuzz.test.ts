@@ -23,8 +23,7 @@ beforeAll(async () => {
   const clips = await readClips(await testFixtures());
   result = await runFuzz({
     clips,
-    seed: SEED,
-    indices: Array.from({ length: CASES }, (_, i) => i),
+    ids: Array.from({ length: CASES }, (_, i) => `${SEED}-${i}`),
     workers: SETTINGS.workers,
     budgetS: SETTINGS.budgetS,
     imgSize: SETTINGS.imgSize,

@@ -5,12 +5,20 @@
  */
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { makeCase, mutationKinds, parseCaseId, readClips, type ClipBytes } from '../../bench/fuzz/cases.js';
+import {
+  caseById,
+  makeCase,
+  mutationKinds,
+  parseCaseId,
+  readClips,
+  type ClipBytes,
+} from '../../bench/fuzz/cases.js';
 import { MKV_MUTATORS, walkEbml } from '../../bench/fuzz/mutate-mkv.js';
 import { MP4_MUTATORS } from '../../bench/fuzz/mutate-mp4.js';
 import { TS_MUTATORS, tsPackets } from '../../bench/fuzz/mutate-ts.js';
 import { walkMp4 } from '../../bench/fuzz/mp4-walk.js';
 import { createRng } from '../../bench/fuzz/rng.js';
+import { boundaries, sweepIds } from '../../bench/fuzz/sweep.js';
 import { scanTopLevelBoxes } from '../../src/media/mp4-boxes.js';
 import { testFixtures } from '../support/fixtures.js';
 
@@ -248,5 +256,36 @@ describe('makeCase', () => {
       'webm',
     ]);
     expect([...seen].sort()).toEqual(Object.values(mutationKinds()).flat().sort());
+  });
+});
+
+describe('the truncation sweep', () => {
+  it('cuts each MP4 clip where each box starts, where its header ends and where it ends', () => {
+    const bytes = clips.faststart;
+    const cuts = boundaries(clips, 'faststart');
+    const moov = walkMp4(bytes).find((b) => b.type === 'moov')!;
+    const stco = walkMp4(bytes).find((b) => b.type === 'stco')!;
+    for (const at of [moov.offset, moov.bodyOffset, moov.offset + moov.size, stco.offset, stco.bodyOffset]) {
+      expect(cuts).toContain(at);
+    }
+    expect(cuts).toEqual([...new Set(cuts)].sort((a, b) => a - b));
+    expect(cuts[0]).toBeGreaterThan(0);
+    expect(cuts[cuts.length - 1]).toBeLessThan(bytes.length);
+  });
+
+  it('a cut case is the clip up to its offset, and is made again from its id', () => {
+    const ids = sweepIds(clips);
+    expect(ids).toContain(`cut-faststart-${boundaries(clips, 'faststart')[0]}`);
+    const id = ids.find((item) => item.startsWith('cut-moov-end-'))!;
+    const fuzzCase = caseById(clips, id);
+    const at = Number(id.slice('cut-moov-end-'.length));
+    expect([fuzzCase.id, fuzzCase.clip, fuzzCase.kind, fuzzCase.bytes.length]).toEqual([
+      id,
+      'moov-end',
+      'boundary-cut',
+      at,
+    ]);
+    expect(Buffer.compare(fuzzCase.bytes, clips['moov-end'].subarray(0, at))).toBe(0);
+    expect(() => caseById(clips, `cut-moov-end-${clips['moov-end'].length}`)).toThrow('inside the clip');
   });
 });

@@ -1,5 +1,10 @@
 // run: npx tsx bench/deadline.ts [--runs N] [--concurrency 1,4] [--budget 3] [--resolution 10]
-//                                [--compare DIR] [--server-node-arg ARG …]
+//                                [--compare DIR] [--root DIR] [--server-node-arg ARG …] [--max-minutes 20]
+//
+// Before/after in one run, e.g. against the commit before a change:
+//   git archive <commit> | (mkdir -p /tmp/ff-before && tar -x -C /tmp/ff-before)
+//   ln -s "$PWD/node_modules" "$PWD/models" /tmp/ff-before/
+//   npx tsx bench/deadline.ts --compare /tmp/ff-before
 //
 // Is the challenge server on time under load? The real server (src/server) runs in a child process with
 // the soccer profile, the bundled soccer models and TIME_BUDGET_S = --budget; this process serves the
@@ -24,9 +29,10 @@
 //   client max  the loop delay of this process (netsim and client): if it is large, the machine is too busy
 //               for the wall-time figures above to be trusted.
 // Then the medians over runs and pass/fail: every run's worst lateness ≤ 100 ms and every run's loop max
-// ≤ 50 ms. With --compare DIR a second server runs from another checkout (e.g. `git worktree add` of the
-// commit before a change, with node_modules and models linked in): both answer the same runs, taking turns,
-// so that both see the same machine load. --server-node-arg passes options to the servers' node (e.g.
+// ≤ 50 ms (exit status 0 when this checkout's server passes, 1 when not). With --compare DIR a second
+// server runs from another checkout (its src/ is what runs; node_modules and models linked in): both answer
+// the same runs, taking turns, so that both see the same machine load; --root DIR picks the first one
+// (default: this checkout). --server-node-arg passes options to the servers' node (e.g.
 // --cpu-prof --cpu-prof-dir=/tmp/prof). Loopback only; the whole benchmark is bounded (each challenge is
 // abandoned after budget + 20 s, the process exits after --max-minutes) and stops its children on exit.
 import { fork, type ChildProcess } from 'node:child_process';
@@ -325,8 +331,19 @@ async function startChild(label: string, root: string, options: Options): Promis
     url: started.url,
     setupMs: started.setupMs,
     ask: (message) =>
-      new Promise((resolveAnswer) => {
-        waiters.push(resolveAnswer);
+      new Promise((resolveAnswer, rejectAnswer) => {
+        // A server that died or hangs ends the benchmark instead of stalling it.
+        const timer = setTimeout(
+          () => rejectAnswer(new Error(`the ${label} server did not answer ${message.type}`)),
+          30_000,
+        );
+        const gone = () => rejectAnswer(new Error(`the ${label} server exited`));
+        child.once('exit', gone);
+        waiters.push((reply) => {
+          clearTimeout(timer);
+          child.off('exit', gone);
+          resolveAnswer(reply);
+        });
         child.send(message);
       }),
   };

@@ -16,6 +16,7 @@ import type { ContainerLayout } from '../media/layout.js';
 import { createLayoutSniffer, type LayoutDecision, type LayoutSniffer } from '../media/layout-sniffer.js';
 import { scanTopLevelBoxes, type Mp4Box } from '../media/mp4-boxes.js';
 import { checkMoof, checkMoov } from '../media/mp4-check.js';
+import { MoofGate } from './decode/moof-gate.js';
 import { MoovTail, type MoovTailState } from './decode/moov-tail.js';
 import { demuxerStreamHeader, moovStreamHeaders } from './decode/headers.js';
 import type { StreamHeader } from './decode/stream-header.js';
@@ -284,6 +285,10 @@ class DecodeSession {
   private sniffedBytes = 0;
   private sniffer: LayoutSniffer | undefined;
   private layoutDecision: LayoutDecision | undefined;
+  /** The offset of the moov already checked (structure and limits) when the layout was decided. */
+  private moovCheckedAt: number | undefined;
+  /** Fragmented MP4: holds each moof from FFmpeg until it is whole and checked. */
+  private moofGate: MoofGate | undefined;
   private pending: Uint8Array[] = [];
   private mdatStart = 0;
   private moovStart = 0;
@@ -416,7 +421,7 @@ class DecodeSession {
         this.sniff();
         return;
       case 'direct':
-        this.feed(chunk.bytes);
+        this.feedChecked(chunk.bytes);
         break;
       case 'moov-pending':
       case 'moov-ready':
@@ -434,6 +439,9 @@ class DecodeSession {
    */
   private endAtMoov(): void {
     if (this.mode !== 'moov-ready' || this.inputEnded || this.offsetReached < this.moovStart) return;
+    // Already at the end of the file: the response ends by itself, keeping its connection.
+    const total = this.resource?.totalBytes;
+    if (total !== undefined && this.offsetReached >= total) return;
     this.inputCutAt = this.moovStart;
     this.emit('input-cut', { offset: this.moovStart, offsetReached: this.offsetReached });
     this.upstream?.unsubscribe();
@@ -499,20 +507,46 @@ class DecodeSession {
     }
     this.layout = sniffed.layout;
     if (sniffed.mdat) this.startMoovFetch(prefix, sniffed.mdat);
-    else this.goDirect(prefix);
+    else this.goDirect(prefix, sniffed.moov);
   }
 
-  private goDirect(prefix: Uint8Array): void {
+  /** `moov`: the moov box the sniffer saw whole in `prefix` (faststart, fragmented), checked here first. */
+  private goDirect(prefix: Uint8Array, moov?: Mp4Box): void {
     this.mode = 'direct';
     this.emit('layout', { layout: this.layout });
     this.sniffed = [];
+    if (moov?.complete) {
+      if (!this.moovAccepted(prefix.subarray(moov.offset, moov.offset + moov.size), moov.offset)) return;
+      this.moovCheckedAt = moov.offset;
+    }
+    if (this.layout === 'fragmented') {
+      const total = this.resource?.totalBytes;
+      this.moofGate = new MoofGate(total, INDEX_MAX_BYTES);
+    }
     if (this.layout === 'faststart' || this.layout === 'fragmented') this.startIndexed(prefix);
     // Decided only at the end of the input (a moov cut off): frame 0 will never be in.
     if (this.inputEnded && this.indexed && !this.indexed.decoding) {
       this.indexSkipped('the input ended before frame 0 was in');
     }
-    if (prefix.byteLength > 0) this.feed(prefix);
+    this.feedChecked(prefix);
     if (this.inputEnded) this.finishGovernor();
+  }
+
+  /** Feeds FFmpeg, through the moof gate for a fragmented file (each moof whole and checked first). */
+  private feedChecked(bytes: Uint8Array): void {
+    const gate = this.moofGate;
+    if (!gate) {
+      this.feed(bytes);
+      return;
+    }
+    let parts: Uint8Array[];
+    try {
+      parts = gate.push(bytes);
+    } catch (error) {
+      this.fail(this.located(error));
+      return;
+    }
+    for (const part of parts) this.feed(part);
   }
 
   /**
@@ -552,15 +586,18 @@ class DecodeSession {
     // server answering with endless bytes costs the moov's size and one chunk; the run's byte budget,
     // charged by the source, bounds it too.
     const fromRange = new MoovTail(this.moovStart, INDEX_MAX_BYTES);
-    const stopFetch = () => {
-      this.tailFetching = false;
-      this.tail?.unsubscribe();
-    };
     this.tail = fetchRange({ start: this.moovStart }).subscribe({
       next: (chunk) => {
+        if (!this.tailFetching) {
+          // Bytes past the moov (or past a refusal): nothing more is read.
+          this.tail?.unsubscribe();
+          return;
+        }
         const state = fromRange.push(chunk.bytes);
         if (state.kind === 'more') return;
-        stopFetch();
+        // An honest server's response ends right here: it keeps its connection. One that sends more is
+        // cut off at its next chunk (above), and one that goes quiet at the end of the session.
+        this.tailFetching = false;
         this.onTail(state, startedAt, 'the Range response');
       },
       error: (error: unknown) => {
@@ -574,12 +611,11 @@ class DecodeSession {
         this.fail(error);
       },
       complete: () => {
+        if (!this.tailFetching) return;
         this.tailFetching = false;
         this.onTail(fromRange.end(), startedAt, 'the Range response');
       },
     });
-    // A fetch that answered synchronously (a file) has already decided.
-    if (!this.tailFetching) this.tail.unsubscribe();
   }
 
   /** The moov from the main response's own tail, once it is whole or the response has ended. */
@@ -768,7 +804,7 @@ class DecodeSession {
       indexed.moov = moov;
       if (indexed.end < moov.offset + moov.size) return;
       const moovBytes = this.heldBytes(moov.offset, moov.offset + moov.size);
-      if (!this.moovAccepted(moovBytes, moov.offset)) return;
+      if (this.moovCheckedAt !== moov.offset && !this.moovAccepted(moovBytes, moov.offset)) return;
       this.indexTrack(moovBytes);
       return;
     }

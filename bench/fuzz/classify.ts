@@ -34,6 +34,23 @@ export interface Classified {
 }
 
 /**
+ * Where a native crash happened, from the segfault handler's report: the first frame in beamcoder (or
+ * else in any other native module) and the faulting address, e.g. `in demuxerComplete (address 0x8)`.
+ */
+export function crashSite(report: string): string | undefined {
+  const address = /received SIG\w+ for address: (0x[0-9a-f]+)/.exec(report)?.[1];
+  const frame =
+    /beamcoder\.node\(([^+)]*)\+/.exec(report)?.[1] ?? /\/([\w-]+\.node)\(([^+)]*)\+/.exec(report)?.[2];
+  if (!address && !frame) return undefined;
+  // Itanium-mangled names start _Z<length><name>: enough to read the function's name.
+  const mangled = frame ? /^_Z(\d+)(\w+)/.exec(frame) : null;
+  const name = mangled ? mangled[2]!.slice(0, Number(mangled[1])) : frame || undefined;
+  return [name ? `in ${name}` : undefined, address ? `(address ${address})` : undefined]
+    .filter(Boolean)
+    .join(' ');
+}
+
+/**
  * ```ts
  * classify({ kind: 'crash', signal: 'SIGSEGV', exitCode: null, stderrTail: '' }, { budgetMs: 2000, inputBytes: 10 });
  * // { class: 'crash', why: 'SIGSEGV' }
@@ -41,7 +58,11 @@ export interface Classified {
  */
 export function classify(result: PoolResult, context: { budgetMs: number; inputBytes: number }): Classified {
   if (result.kind === 'crash') {
-    return { class: 'crash', why: result.signal ?? `exit ${result.exitCode}` };
+    const where = crashSite(`${result.crashLog ?? ''}\n${result.stderrTail}`);
+    return {
+      class: 'crash',
+      why: `${result.signal ?? `exit ${result.exitCode}`}${where ? ` ${where}` : ''}`,
+    };
   }
   if (result.kind === 'hang') return { class: 'hang', why: `no answer in ${Math.round(result.waitedMs)} ms` };
   const outcome = result.outcome;

@@ -1,7 +1,7 @@
 /** How the fuzz harness names what became of a case. */
 
 import { describe, expect, it } from 'vitest';
-import { classify } from '../../bench/fuzz/classify.js';
+import { classify, crashSite } from '../../bench/fuzz/classify.js';
 import type { PoolResult } from '../../bench/fuzz/pool.js';
 import type { WorkerOutcome } from '../../bench/fuzz/protocol.js';
 
@@ -74,5 +74,24 @@ describe('classify', () => {
       why: 'answered after 1101 ms',
     });
     expect(classify(answered({ elapsedMs: 3000 }), context).class).toBe('silent-success');
+  });
+});
+
+describe('crashSite', () => {
+  it("names the function in beamcoder and the faulting address from the segfault handler's report", () => {
+    const report = [
+      'PID 2479 received SIGSEGV for address: 0x8',
+      '/x/node_modules/segfault-handler/build/Release/segfault-handler.node(+0x31e8)[0x7f0a75e261e8]',
+      '/lib/x86_64-linux-gnu/libc.so.6(+0x3c050)[0x7f0a7597a050]',
+      '/x/node_modules/beamcoder/build/Release/beamcoder.node(_Z15demuxerCompleteP10napi_env__11napi_statusPv+0x10a)[0x7f0a7403fe3a]',
+    ].join('\n');
+    expect(crashSite(report)).toBe('in demuxerComplete (address 0x8)');
+    expect(
+      classify(
+        { kind: 'crash', signal: 'SIGSEGV', exitCode: null, stderrTail: report, previous: [] },
+        context,
+      ),
+    ).toEqual({ class: 'crash', why: 'SIGSEGV in demuxerComplete (address 0x8)' });
+    expect(crashSite('nothing native here')).toBeUndefined();
   });
 });

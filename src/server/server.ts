@@ -13,6 +13,7 @@ import { ConfigError, FirstframeError, SourceError, codes } from '../core/errors
 import { logEvents, teeSinks } from '../core/log-events.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { ResolvedPipeline } from '../pipelines/document.js';
+import { defaultRegistry } from '../pipelines/operators.js';
 import {
   preparePipeline,
   type PreparedPipeline,
@@ -29,6 +30,8 @@ import {
   type ChallengeResponse,
 } from './challenge.js';
 import { createFiberAuth, isRefusal, type FiberAuth, type FiberAuthOptions } from './fiber-auth.js';
+import { DEFAULT_PREDICT_LIMITS, type PredictLimits } from './predict.js';
+import { createPredictRoute } from './predict-route.js';
 import { createServerMetrics, type ChallengeOutcome, type ServerMetrics } from './metrics.js';
 import {
   errorBody,
@@ -40,6 +43,7 @@ import {
   type ErrorBody,
 } from './response.js';
 import { createGuardedDispatcher, createUrlGuard, type UrlGuard, type UrlGuardOptions } from './url-guard.js';
+import { readBody } from './request-body.js';
 import { keepHostsWarm, type WarmHosts } from './warm-hosts.js';
 
 /**
@@ -96,6 +100,13 @@ export interface ServerOptions {
    * is given (a video URL up to 8192 characters, error messages that quote it).
    */
   logger?: Logger;
+  /** What one `POST /predict` may carry; each field defaults to DEFAULT_PREDICT_LIMITS's. */
+  predictLimits?: Partial<PredictLimits>;
+  /**
+   * Prepare the pipeline `POST /predict` runs JPEG frames on (the same models, loaded a second time) before
+   * the port opens; default false: on the first frames request, which then waits for it.
+   */
+  prepareFramesPipeline?: boolean;
   /** prom-client's default process metrics (CPU, memory, event loop, GC) in /metrics. Default true. */
   processMetrics?: boolean;
   /**
@@ -124,8 +135,31 @@ export interface ChallengeServer {
   close(options?: { graceMs?: number }): Promise<void>;
 }
 
-const ROUTES = ['/soccer/challenge', '/availability', '/healthz', '/metrics'] as const;
+const ROUTES = ['/soccer/challenge', '/predict', '/availability', '/healthz', '/health', '/metrics'] as const;
 type Route = (typeof ROUTES)[number];
+
+/**
+ * The pipeline JPEG frames run on: the same document with every frame kept (a stride would drop frames the
+ * validator asked about) and no tracking (frames need not be consecutive, and the answer has no ids).
+ *
+ * NOTE: preparing it loads the models a second time. A runner entry point that runs decoded frames through
+ * an already prepared pipeline's batch, infer and sink stages (`PreparedPipeline.runFrames$`) would share them.
+ */
+export function framesVariant(pipeline: ResolvedPipeline): ResolvedPipeline {
+  const registry = defaultRegistry();
+  const everyNth = registry.get('stride', 'every-nth');
+  const none = registry.get('track', 'none');
+  if (!everyNth || !none) throw new Error('the default registry lacks stride every-nth or track none');
+  return {
+    ...pipeline,
+    name: `${pipeline.name}+frames`,
+    stages: {
+      ...pipeline.stages,
+      stride: { operator: 'every-nth', options: { every: 1 }, definition: everyNth },
+      track: { operator: 'none', options: {}, definition: none },
+    },
+  };
+}
 
 function isPrepared(pipeline: ResolvedPipeline | PreparedPipeline): pipeline is PreparedPipeline {
   return typeof (pipeline as PreparedPipeline).run$ === 'function';
@@ -145,37 +179,6 @@ function bearerChecker(secret: string | undefined): (header: string | undefined)
       .digest();
     return timingSafeEqual(given, expected) && match !== null;
   };
-}
-
-type BodyResult =
-  { kind: 'ok'; bytes: Buffer } | { kind: 'too-large' } | { kind: 'timeout' } | { kind: 'aborted' };
-
-/** The request body, up to `maxBytes`, within `timeoutMs`; never rejects. */
-function readBody(request: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<BodyResult> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (result: BodyResult) => {
-      clearTimeout(timer);
-      request.off('data', onData);
-      request.off('end', onEnd);
-      request.off('error', onAborted);
-      request.off('aborted', onAborted);
-      resolve(result);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size > maxBytes) done({ kind: 'too-large' });
-      else chunks.push(chunk);
-    };
-    const onEnd = () => done({ kind: 'ok', bytes: Buffer.concat(chunks, size) });
-    const onAborted = () => done({ kind: 'aborted' });
-    const timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs);
-    request.on('data', onData);
-    request.on('end', onEnd);
-    request.on('error', onAborted);
-    request.on('aborted', onAborted);
-  });
 }
 
 const round = (ms: number, digits = 3) => Math.round(ms * 10 ** digits) / 10 ** digits;
@@ -275,6 +278,15 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 5000;
   const defaultGraceMs = options.graceMs ?? 15_000;
   const authorised = bearerChecker(options.secret);
+  const predictLimits: PredictLimits = { ...DEFAULT_PREDICT_LIMITS, ...options.predictLimits };
+  let framesPrepared: Promise<PreparedPipeline> | undefined;
+  const framesPipeline = () => {
+    framesPrepared ??= preparePipeline(framesVariant(prepared.pipeline), { logger });
+    // A failed preparation is tried again by the next request.
+    framesPrepared.catch(() => (framesPrepared = undefined));
+    return framesPrepared;
+  };
+  if (options.prepareFramesPipeline) await framesPipeline();
   const budgetS = Number(prepared.pipeline.stages.sink.options.budgetS ?? 10);
   // A slot frees within one budget at most: as good a hint as any for when to come back.
   const retryAfterS = String(Math.max(1, Math.ceil(Number.isFinite(budgetS) ? budgetS : 10)));
@@ -287,6 +299,23 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
   const pending = new Set<Promise<void>>();
   /** The response being written on a socket, for the clientError path. */
   const responseOn = new WeakMap<Socket, ServerResponse>();
+
+  const handlePredict = createPredictRoute({
+    prepared,
+    framesPipeline,
+    admission,
+    guard,
+    dispatcher,
+    limits,
+    predictLimits,
+    auth,
+    authorised,
+    bodyTimeoutMs,
+    shutdown: shutdown.signal,
+    retryAfterS,
+    logger,
+    stopping: () => stopping !== undefined,
+  });
 
   const send = (response: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}) =>
     sendJson(response, status, body, { ...(stopping ? { connection: 'close' } : {}), ...headers });
@@ -532,7 +561,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
       return;
     }
     const method = request.method ?? 'GET';
-    const allow = route === '/soccer/challenge' ? ['POST'] : ['GET', 'HEAD'];
+    const allow = route === '/soccer/challenge' || route === '/predict' ? ['POST'] : ['GET', 'HEAD'];
     if (route === 'other') {
       send(
         response,
@@ -549,6 +578,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     }
     switch (route) {
       case '/healthz':
+      case '/health':
         // The models were loaded before the port opened: listening means healthy.
         send(response, 200, { status: 'ok' });
         return;
@@ -574,8 +604,13 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
           },
         );
         return;
-      case '/soccer/challenge': {
-        const work: Promise<void> = handleChallenge(request, response, receivedAt)
+      case '/soccer/challenge':
+      case '/predict': {
+        const handler =
+          route === '/predict'
+            ? handlePredict(request, response)
+            : handleChallenge(request, response, receivedAt);
+        const work: Promise<void> = handler
           .catch((error: unknown) => {
             logger.error(
               { event: 'internal', err: error instanceof Error ? error.stack : String(error) },
@@ -682,6 +717,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
       warmHosts?.close();
       await dispatcher.destroy().catch(() => undefined);
       if (owned) await prepared.release();
+      await framesPrepared?.then((frames) => frames.release()).catch(() => undefined);
       stopped = true;
       logger.info({ event: 'stopped' }, 'stopped');
     })();

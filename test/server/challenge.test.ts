@@ -203,26 +203,27 @@ describe('readServeSettings', () => {
         FIRSTFRAME_CONCURRENCY: '3',
         FIRSTFRAME_QUEUE: '4',
         FIRSTFRAME_ALLOW_HOSTS: 'a.example, *.b.example',
+        FIRSTFRAME_NO_VERIFY: '1',
       },
       { concurrency: '5', 'allow-private': true },
     );
     expect(settings).toEqual({
+      noVerify: true,
       concurrency: 5,
       queue: 4,
       allowPrivate: true,
       allowHosts: ['a.example', '*.b.example'],
     });
-    expect(readServeSettings({}, { 'allow-host': ['x.example', 'y.example'] }).allowHosts).toEqual([
-      'x.example',
-      'y.example',
-    ]);
+    expect(
+      readServeSettings({}, { 'allow-host': ['x.example', 'y.example'], 'no-verify': true }).allowHosts,
+    ).toEqual(['x.example', 'y.example']);
   });
 
   it('reports every bad value of both sources, named as written', () => {
     try {
       readServeSettings(
         { FIRSTFRAME_GRACE_S: 'soon', FIRSTFRAME_PROFILE: 'soccer' },
-        { port: 'http', pipeline: 'p.yaml', 'log-level': 'loud' },
+        { port: 'http', pipeline: 'p.yaml', 'log-level': 'loud', 'no-verify': true },
       );
       expect.unreachable();
     } catch (error) {

@@ -394,6 +394,9 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   };
 }
 
+/** The session threads' nice value: below the main thread's priority (see session-worker.ts). */
+const SESSION_NICE = 10;
+
 /**
  * The session, in a worker thread (see session-worker.ts for why). Requests are answered in order; the
  * worker is unref'd while idle, so a forgotten model never keeps a process alive.
@@ -422,6 +425,7 @@ class SessionWorker {
     const workerData: SessionWorkerData = {
       ortPath: createRequire(import.meta.url).resolve('onnxruntime-node'),
       converter: converterData(),
+      nice: SESSION_NICE,
     };
     const worker = new Worker(SESSION_WORKER_SOURCE, { eval: true, workerData });
     const loaded = await new Promise<WorkerReply>((resolve, reject) => {

@@ -25,6 +25,8 @@ import type { ConverterData } from './input-tensor.js';
 export interface SessionWorkerData {
   ortPath: string;
   converter: ConverterData;
+  /** The nice value of the worker's thread and of ONNX Runtime's threads (Linux); 0: unchanged. */
+  nice: number;
 }
 
 export type WorkerRequest =
@@ -81,6 +83,17 @@ export const SESSION_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
 const { floatOfByte, halfOfByte, simd, chunk } = workerData.converter;
+
+// This thread, and the pool threads ONNX Runtime creates from it (Linux threads inherit their creator's
+// nice value), run at a lower priority than the main thread, so that on a machine with fewer cores than
+// busy threads the main thread still gets the CPU when it has something to do (a deadline, an answer).
+// Lowering one's own priority needs no privilege; where it is not possible, nothing changes.
+if (workerData.nice) {
+  try {
+    const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+    require('node:os').setPriority(tid, workerData.nice);
+  } catch {}
+}
 let session;
 const reply = (message, transfer = []) => parentPort.postMessage(message, transfer);
 

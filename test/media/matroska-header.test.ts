@@ -109,7 +109,7 @@ describe('createMatroskaHeaderReader', () => {
     );
     const { result, copied } = readInChunks(bytes, 1);
     expect(result).toEqual({ kind: 'none', reason: 'a Cluster before any video track' });
-    // Each byte once, plus the doublings of the head's buffer.
-    expect(copied).toBeLessThan(2 * bytes.byteLength);
+    // Each byte once, plus the doublings of the head's buffer (together less than its final size, < 2×).
+    expect(copied).toBeLessThan(3 * bytes.byteLength);
   });
 });

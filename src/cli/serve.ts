@@ -16,8 +16,10 @@ Serves SN44 challenges over HTTP. The pipeline's models are loaded and warmed up
 then one JSON line goes to stdout ({"url", "pipeline", "setupMs"}) and JSON logs to stderr.
 
   POST /soccer/challenge   {"challenge_id","type","video_url","created_at"} → {"challenge_id","frames","processing_time"}
+  POST /predict            turbovision: {"url"} or {"frames": [{"frame_id","data"|"url"}], "meta"} →
+                           {"success","predictions": {"frames": [{"frame_id","boxes","keypoints"}]},"error"}
   GET  /availability       {"available": false while every run slot is taken}
-  GET  /healthz            {"status": "ok"} (no auth)
+  GET  /healthz, /health   {"status": "ok"} (no auth)
   GET  /metrics            Prometheus text
 
 options (environment variable in brackets; flags win):
@@ -153,6 +155,9 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     graceMs,
     keepWarm: warmIntervalS > 0 ? { intervalMs: warmIntervalS * 1000 } : false,
     logger,
+    // The frames pipeline of /predict loads the models a second time: before the port opens, not during a
+    // validator's first request.
+    prepareFramesPipeline: true,
     ...(settings.noVerify || settings.minerHotkey === undefined
       ? {}
       : {

@@ -272,7 +272,29 @@ class Mp4Checker {
       if (CONTAINERS.has(box.type)) this.container(box, depth + 1);
       else this.leaf(box);
     }
-    if (parent.type === 'stbl' && this.options.fileSize !== undefined) this.chunkExtents(boxes);
+    if (parent.type === 'stbl') {
+      this.requiredTables(parent, boxes);
+      if (this.options.fileSize !== undefined) this.chunkExtents(boxes);
+    }
+  }
+
+  /**
+   * The sample table's boxes ISO/IEC 14496-12 8.1 makes mandatory, empty as they are in a fragmented
+   * file: without one FFmpeg opens a track with no samples, and nothing is decoded.
+   */
+  private requiredTables(stbl: Node, boxes: Node[]): void {
+    const has = (...types: string[]) => boxes.some((box) => types.includes(box.type));
+    for (const types of [['stsd'], ['stts'], ['stsc'], ['stsz', 'stz2'], ['stco', 'co64']]) {
+      if (!has(...types)) {
+        throw new Fault(
+          stbl,
+          'children',
+          `no ${types.join(' or ')}`,
+          'stsd, stts, stsc, stsz or stz2, stco or co64',
+          'a sample table with',
+        );
+      }
+    }
   }
 
   private bodyLength(box: Node): number {
@@ -465,37 +487,68 @@ class Mp4Checker {
       }
       if (!VISUAL_ENTRIES.has(entry.type)) continue;
       for (const config of this.children(entry, entry.body + fields)) {
-        if (config.type === 'avcC') this.avcC(config);
-        else if (config.type === 'hvcC') this.hvcC(config);
+        if (config.type === 'avcC') this.avcC(config, entry.type === 'avc1' || entry.type === 'avc2');
+        else if (config.type === 'hvcC') this.hvcC(config, entry.type === 'hvc1');
       }
     }
   }
 
-  /** avcC: 5 bytes, then counted, length-prefixed SPS and PPS units, all inside the box. */
-  private avcC(box: Node): void {
+  /**
+   * avcC: version 1, 5 bytes, then counted, length-prefixed SPS (NAL type 7) and PPS (8) units, all
+   * inside the box. `avc1`/`avc2` keep their parameter sets here only (ISO/IEC 14496-15 5.4.2.1), so at
+   * least one of each must be there; `avc3`/`avc4` may carry them in-band instead.
+   */
+  private avcC(box: Node, setsRequired: boolean): void {
     this.need(box, 7, 'the decoder configuration');
+    const version = this.bytes[box.body]!;
+    if (version !== 1) throw new Fault(box, 'configurationVersion', version, '1', 'configuration version');
     let at = box.body + 5;
-    for (const mask of [0x1f, 0xff]) {
+    for (const [mask, type, name] of [
+      [0x1f, 7, 'numOfSequenceParameterSets'],
+      [0xff, 8, 'numOfPictureParameterSets'],
+    ] as const) {
       if (at >= box.end)
         throw new Fault(box, 'size', box.end - box.start, 'room for the parameter set counts', 'box size');
       const sets = this.bytes[at]! & mask;
+      if (sets === 0 && setsRequired) throw new Fault(box, name, 0, '≥ 1 in an avc1 sample entry', name);
       at += 1;
-      for (let i = 0; i < sets; i += 1) at = this.parameterSet(box, at);
+      for (let i = 0; i < sets; i += 1) {
+        const unit = at + 2;
+        at = this.parameterSet(box, at);
+        const header = unit < at ? this.bytes[unit]! : 0;
+        if ((header & 0x1f) !== type || header & 0x80) {
+          throw new Fault(
+            box,
+            'nal_unit_type',
+            header & 0x1f,
+            `${type} for each unit counted in ${name}`,
+            'NAL unit type',
+          );
+        }
+      }
     }
   }
 
-  /** hvcC: 23 bytes, then arrays of counted, length-prefixed VPS/SPS/PPS/SEI units, all inside the box. */
-  private hvcC(box: Node): void {
+  /**
+   * hvcC: 23 bytes, then arrays of counted, length-prefixed VPS/SPS/PPS/SEI units, all inside the box;
+   * an `hvc1` entry keeps its parameter sets here only, so an SPS (NAL type 33) must be among them.
+   */
+  private hvcC(box: Node, spsRequired: boolean): void {
     this.need(box, 23, 'the decoder configuration');
     const arrays = this.bytes[box.body + 22]!;
     let at = box.body + 23;
+    let spsUnits = 0;
     for (let a = 0; a < arrays; a += 1) {
       if (box.end - at < 3)
         throw new Fault(box, 'num_of_arrays', arrays, 'arrays inside the box', 'array count');
+      const type = this.bytes[at]! & 0x3f;
       const units = this.view.getUint16(at + 1);
+      if (type === 33) spsUnits += units;
       at += 3;
       for (let i = 0; i < units; i += 1) at = this.parameterSet(box, at);
     }
+    if (spsRequired && spsUnits === 0)
+      throw new Fault(box, 'sps', 0, '≥ 1 SPS in an hvc1 sample entry', 'SPS units');
   }
 
   private parameterSet(box: Node, at: number): number {

@@ -134,6 +134,54 @@ describe('checkMoov', () => {
     });
   });
 
+  it('avcC: version 1, an SPS and a PPS in an avc1 entry, each of its NAL type', () => {
+    const path = `${STBL}.stsd.avc1.avcC`;
+    const fault = (mutate: (moov: Uint8Array, body: number) => void) => {
+      const { moov, offset } = moovOf('faststart');
+      const avcC = boxAt(moov, path);
+      mutate(moov, avcC.body);
+      const error = checkMoov(moov, { offset });
+      return { ...structureError(error), at: offset + avcC.start };
+    };
+    const version = fault((moov, body) => (moov[body] = 0));
+    expect(version).toEqual({
+      box: path,
+      offset: version.at,
+      at: version.at,
+      field: 'configurationVersion',
+      value: 0,
+      bound: '1',
+    });
+    // numOfSequenceParameterSets is the low 5 bits of byte 5.
+    expect(fault((moov, body) => (moov[body + 5] = 0xe0))).toMatchObject({
+      box: path,
+      field: 'numOfSequenceParameterSets',
+      value: 0,
+      bound: '≥ 1 in an avc1 sample entry',
+    });
+    // A zeroed SPS (its NAL header byte first, after the 2-byte length at 6).
+    expect(fault((moov, body) => moov.fill(0, body + 8, body + 12))).toMatchObject({
+      box: path,
+      field: 'nal_unit_type',
+      value: 0,
+      bound: '7 for each unit counted in numOfSequenceParameterSets',
+    });
+  });
+
+  it('a sample table without one of its mandatory boxes (stsz renamed)', () => {
+    const { moov, offset } = moovOf('faststart');
+    const stbl = boxAt(moov, STBL);
+    const stsz = boxAt(moov, `${STBL}.stsz`);
+    moov.set(Buffer.from('rtsz'), stsz.start + 4);
+    expect(structureError(checkMoov(moov, { offset }))).toEqual({
+      box: STBL,
+      offset: offset + stbl.start,
+      field: 'children',
+      value: 'no stsz or stz2',
+      bound: 'stsd, stts, stsc, stsz or stz2, stco or co64',
+    });
+  });
+
   it('a moov of size 7, and a moov larger than the bytes or the file', () => {
     const { moov, offset, fileSize } = moovOf('faststart');
     const size = moov.byteLength;

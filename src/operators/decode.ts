@@ -18,7 +18,7 @@ import { scanTopLevelBoxes, type Mp4Box } from '../media/mp4-boxes.js';
 import { checkMoof, checkMoov } from '../media/mp4-check.js';
 import { MoofGate } from './decode/moof-gate.js';
 import { MoovTail, type MoovTailState } from './decode/moov-tail.js';
-import { demuxerStreamHeader, moovStreamHeaders } from './decode/headers.js';
+import { demuxerStreamHeader, moovStreamHeaders, spsHeaders } from './decode/headers.js';
 import type { StreamHeader } from './decode/stream-header.js';
 import {
   firstFragmentSample,
@@ -26,7 +26,13 @@ import {
   type SampleLocation,
   type VideoTrackIndex,
 } from '../media/mp4-index.js';
-import { isDecoderEntryPoint, isNonReferencePicture, nalFormat, type NalFormat } from '../media/nal.js';
+import {
+  isDecoderEntryPoint,
+  isNonReferencePicture,
+  nalFormat,
+  packetSpsDimensions,
+  type NalFormat,
+} from '../media/nal.js';
 import { nvdecSupport } from '../media/nvdec.js';
 import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
 import type { ByteChunk, ResourceInfo } from '../sources/types.js';
@@ -716,6 +722,21 @@ class DecodeSession {
   }
 
   /**
+   * An SPS travelling in a packet (MPEG-TS, Matroska, avc3/hev1) may announce a larger picture than the
+   * stream began with: checked before the decoder sees it. Length-prefixed packets cost a walk of their
+   * NAL lengths; Annex B packets a scan of their bytes, so only those marked key (where encoders put the
+   * SPS) are scanned.
+   */
+  private packetSpsAccepted(packet: Beamcoder.Packet): boolean {
+    const format = this.nal;
+    const stream = this.stream;
+    if (!format || !stream || !this.options.checkStream) return true;
+    if (format.kind === 'annex-b' && !packet.flags?.KEY) return true;
+    const sps = packetSpsDimensions(stream.codec, packetPayload(packet), format);
+    return !sps || this.headersAccepted(spsHeaders(sps, `the SPS in video packet ${this.videoPackets}`));
+  }
+
+  /**
    * A whole moov, before FFmpeg or any decoder sees it: its structure (every size, count and offset
    * bounded by what holds it and by the file), then the size and duration it states.
    */
@@ -1309,6 +1330,7 @@ class DecodeSession {
         // again, forever, on a libuv thread (decode.cc, decodeExecute). It holds no picture anyway; the
         // timestamp gap it leaves is reported as a lost frame.
         if (packet.size <= 0) continue;
+        if (!this.packetSpsAccepted(packet)) return;
         if (this.skippable(packet)) continue;
         await this.submit(packet);
       }

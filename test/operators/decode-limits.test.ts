@@ -4,7 +4,9 @@
  * picture is decoded. Real loopback HTTP throughout.
  */
 
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
 import type { Dispatcher } from 'undici';
@@ -36,6 +38,7 @@ import {
   withSps,
   withZeroedSps,
 } from './crafted-mp4.js';
+import { tsWithLaterSps } from './crafted-ts.js';
 import { testFixtures } from '../support/fixtures.js';
 
 const MIB = 1024 * 1024;
@@ -233,6 +236,24 @@ describe('decode: limits from headers, before anything is decoded', () => {
       "ts: 640×360 video (the mpegts demuxer's stream parameters) is larger than the 320×∞ allowed",
     );
     expect(decodeNames(events)).not.toContain('first-frame');
+  });
+
+  it('MPEG-TS whose second SPS announces 16000×16000: refused at that packet, before the decoder sees it', async () => {
+    const ts = tsWithLaterSps(
+      fixtures.clips['faststart']!.file,
+      mkdtempSync(join(tmpdir(), 'ff-sps-')),
+      16000,
+      16000,
+    );
+    const { frames, error } = await decodeOutcome(fileSource(ts), {
+      checkStream: streamLimitCheck(serverLimits, 'ts'),
+    });
+    expect(error?.code).toBe(limitCodes.resolution);
+    // Packet 51 starts the second GOP (key frames every 50 in the fixture).
+    expect(error?.message).toBe(
+      'ts: 16000×15992 video (the SPS in video packet 51) is larger than the 3840×2160 allowed',
+    );
+    expect(frames.every((frame) => frame.width === 640 && frame.height === 360)).toBe(true);
   });
 
   it('within the limits: every frame, as without them', async () => {

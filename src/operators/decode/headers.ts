@@ -1,5 +1,6 @@
 import type { Beamcoder } from '../../media/beamcoder.js';
 import { mp4StreamHeader } from '../../media/mp4-header.js';
+import type { SpsDimensions } from '../../media/sps.js';
 import type { StreamHeader } from './stream-header.js';
 
 /**
@@ -26,19 +27,22 @@ export function moovStreamHeaders(moov: Uint8Array): StreamHeader[] {
       from: `the ${header.sampleEntry} sample description${durationS !== undefined ? ' and the index' : ''}`,
     },
   ];
-  if (sps) {
+  if (sps) headers.push(...spsHeaders(sps, `the SPS in the ${header.sampleEntry} sample description`));
+  return headers;
+}
+
+/**
+ * What an SPS says: the picture shown, and the coded picture when it is more than a block larger (a crop
+ * that hides the size the decoder allocates). `where` names the SPS: `the SPS in video packet 12`.
+ */
+export function spsHeaders(sps: SpsDimensions, where: string): StreamHeader[] {
+  const headers: StreamHeader[] = [{ width: sps.width, height: sps.height, from: where }];
+  if (sps.codedWidth - sps.width > MAX_BLOCK || sps.codedHeight - sps.height > MAX_BLOCK) {
     headers.push({
-      width: sps.width,
-      height: sps.height,
-      from: `the SPS in the ${header.sampleEntry} sample description`,
+      width: sps.codedWidth,
+      height: sps.codedHeight,
+      from: `the coded picture of ${where} (cropped to ${sps.width}×${sps.height})`,
     });
-    if (sps.codedWidth - sps.width > MAX_BLOCK || sps.codedHeight - sps.height > MAX_BLOCK) {
-      headers.push({
-        width: sps.codedWidth,
-        height: sps.codedHeight,
-        from: `the coded picture of the SPS in the ${header.sampleEntry} sample description (cropped to ${sps.width}×${sps.height})`,
-      });
-    }
   }
   return headers;
 }

@@ -13,7 +13,7 @@ import { countByClass, formatReport, reproduction } from '../../bench/fuzz/repor
 import { runFuzz, type CaseRecord, type FuzzRunResult } from '../../bench/fuzz/run.js';
 import { testFixtures } from '../support/fixtures.js';
 
-const CASES = Number(process.env.FUZZ_CASES ?? 200);
+const CASES = Number(process.env.FUZZ_CASES ?? 300);
 const SEED = Number(process.env.FUZZ_SEED ?? 14);
 const SETTINGS = { seed: SEED, budgetS: 1, stride: 25, imgSize: 320, workers: 2 };
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
     transport: 'mix',
   });
   process.stderr.write(`${formatReport(result, SETTINGS)}\n`);
-}, 170_000);
+}, 240_000);
 
 const listed = (records: CaseRecord[]): string =>
   records

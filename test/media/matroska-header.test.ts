@@ -113,3 +113,20 @@ describe('createMatroskaHeaderReader', () => {
     expect(copied).toBeLessThan(3 * bytes.byteLength);
   });
 });
+
+describe('createMatroskaHeaderReader on smashed heads', () => {
+  it('a result or undefined for every mutation, never a throw', async () => {
+    const pristine = readFileSync((await testFixtures()).clips['matroska']!.file).subarray(0, 8192);
+    let seed = 9;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    const kinds = new Set<string>();
+    for (let round = 0; round < 500; round += 1) {
+      const bytes = new Uint8Array(pristine);
+      for (let i = 0; i < 1 + (round % 6); i += 1) bytes[random() % 1024] = random() >>> 24;
+      const { result } = readInChunks(bytes, 1 + (random() % 700));
+      kinds.add(result?.kind ?? 'undefined');
+    }
+    // Smashes in the head give each outcome.
+    expect([...kinds].sort()).toEqual(['found', 'none', 'undefined']);
+  });
+});

@@ -113,3 +113,19 @@ describe('createMpegtsSpsReader', () => {
     });
   });
 });
+
+describe('createMpegtsSpsReader on smashed packets', () => {
+  it('a result or undefined for every mutation, never a throw', () => {
+    const pristine = readFileSync(fixtures.clips['mpegts']!.file).subarray(0, 188 * 40);
+    let seed = 5;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    const kinds = new Set<string>();
+    for (let round = 0; round < 500; round += 1) {
+      const bytes = new Uint8Array(pristine);
+      for (let i = 0; i < 1 + (round % 8); i += 1) bytes[random() % bytes.byteLength] = random() >>> 24;
+      const { result } = readInChunks(bytes, 1 + (random() % 900));
+      kinds.add(result?.kind ?? 'undefined');
+    }
+    expect([...kinds].sort()).toEqual(['found', 'none', 'undefined']);
+  });
+});

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
-import { ModelError } from '../core/errors.js';
+import { ConfigError, ModelError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import { modelCodes } from './codes.js';
 import {
@@ -35,6 +35,16 @@ export interface LoadModelOptions {
   imgSize?: number;
   /** Threads ONNX Runtime may use for one run; default: its own choice. */
   threads?: number;
+  /**
+   * Linux nice value (1–19) for the session's threads (its worker and ONNX Runtime's pool), below the main
+   * thread's priority; default 0, unchanged. It keeps the main thread (deadlines, answers) responsive on a
+   * machine with fewer cores than busy threads, at the cost of inference throughput against everything
+   * else at normal priority: measured on the shared 2-core machine with nice 10, the main thread's delays
+   * did not change measurably while the inferred frames per challenge fell (other processes took the CPU
+   * first), so it is off unless asked for. Decoder threads would need the same to keep inference and
+   * decoding in balance.
+   */
+  nice?: number;
   onEvent?: EventSink;
 }
 
@@ -152,6 +162,16 @@ function layoutFrom(metadata: Record<string, string>, channels: number, where: s
  * for (or CPU, with one event saying why), and warms it up with one run.
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  if (
+    options.nice !== undefined &&
+    !(Number.isInteger(options.nice) && options.nice >= 0 && options.nice <= 19)
+  ) {
+    throw new ConfigError(
+      codes.config.invalidOption,
+      [`nice: expected an integer from 0 to 19, got ${JSON.stringify(options.nice)}`],
+      { stage: 'infer' },
+    );
+  }
   const onEvent = safeSink(options.onEvent);
   const emit = (name: string, data: Record<string, unknown>) =>
     onEvent?.({ stage: 'infer', name, at: performance.now(), data });
@@ -205,7 +225,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
 
   let session: SessionWorker;
   try {
-    session = await SessionWorker.start(bytes, providers, options.threads);
+    session = await SessionWorker.start(bytes, providers, options.threads, options.nice);
   } catch (error) {
     if (device === 'cuda') {
       emit('device-fallback', { wanted, reason: (error as Error).message });
@@ -286,6 +306,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   // Buffers handed out by inputBuffer: theirs to lend to the worker even when a batch fills only part.
   const issued = new WeakSet<ArrayBufferLike>();
   let queue: Promise<unknown> = Promise.resolve();
+  let released: Promise<void> | undefined;
   const run = (data: ModelInput, count: number): Promise<ModelOutput> => {
     const task = queue.then(async () => {
       if (data instanceof Uint16Array && inputType !== 'float16') {
@@ -389,13 +410,12 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     release: () => {
       pool.clear();
       pixels.clear();
-      return session.release();
+      // Once: a second call gets the first one's promise (the worker is gone by then).
+      released ??= session.release();
+      return released;
     },
   };
 }
-
-/** The session threads' nice value: below the main thread's priority (see session-worker.ts). */
-const SESSION_NICE = 10;
 
 /**
  * The session, in a worker thread (see session-worker.ts for why). Requests are answered in order; the
@@ -414,6 +434,9 @@ class SessionWorker {
     readonly outputMetadata: readonly Ort.InferenceSession.ValueMetadata[],
   ) {}
 
+  /** Set when the worker thread has exited (released, or crashed). */
+  exited: Error | undefined;
+
   /** Where a run's input memory goes when the worker hands it back (the model's input pool). */
   inputBack: (buffer: ArrayBufferLike) => void = () => {};
 
@@ -421,11 +444,12 @@ class SessionWorker {
     bytes: Uint8Array,
     providers: Ort.InferenceSession.ExecutionProviderConfig[],
     threads: number | undefined,
+    nice: number | undefined,
   ): Promise<SessionWorker> {
     const workerData: SessionWorkerData = {
       ortPath: createRequire(import.meta.url).resolve('onnxruntime-node'),
       converter: converterData(),
-      nice: SESSION_NICE,
+      nice: nice ?? 0,
     };
     const worker = new Worker(SESSION_WORKER_SOURCE, { eval: true, workerData });
     const loaded = await new Promise<WorkerReply>((resolve, reject) => {
@@ -446,7 +470,10 @@ class SessionWorker {
     const session = new SessionWorker(worker, loaded.inputMetadata, loaded.outputMetadata);
     worker.on('message', (reply: WorkerReply) => session.onReply(reply));
     worker.on('error', (error) => session.failAll(error));
-    worker.on('exit', (code) => session.failAll(new Error(`inference worker exited (code ${code})`)));
+    worker.on('exit', (code) => {
+      session.exited = new Error(`inference worker exited (code ${code})`);
+      session.failAll(session.exited);
+    });
     worker.unref();
     return session;
   }
@@ -474,6 +501,8 @@ class SessionWorker {
     transfer: ArrayBuffer[] = [],
   ): Promise<WorkerReply> {
     return new Promise<WorkerReply>((resolve, reject) => {
+      // A worker that is gone answers nothing: fail now instead of waiting forever.
+      if (this.exited) return reject(this.exited);
       this.pending.set(key, { resolve, reject });
       this.worker.ref();
       this.worker.postMessage(message, transfer);
@@ -512,7 +541,7 @@ class SessionWorker {
   /** Hands an output's memory back to the worker (transferred: detached here). */
   giveOutput(data: Float32Array): void {
     const buffer = data.buffer;
-    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) return;
+    if (this.exited || !(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) return;
     const message: WorkerRequest = { type: 'give-output', buffer };
     this.worker.postMessage(message, [buffer]);
   }

@@ -84,9 +84,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
 const { floatOfByte, halfOfByte, simd, chunk } = workerData.converter;
 
-// This thread, and the pool threads ONNX Runtime creates from it (Linux threads inherit their creator's
-// nice value), run at a lower priority than the main thread, so that on a machine with fewer cores than
-// busy threads the main thread still gets the CPU when it has something to do (a deadline, an answer).
+// With a nice value (LoadModelOptions.nice), this thread and the pool threads ONNX Runtime creates from it
+// (Linux threads inherit their creator's nice value) run at a lower priority than the main thread.
 // Lowering one's own priority needs no privilege; where it is not possible, nothing changes.
 if (workerData.nice) {
   try {

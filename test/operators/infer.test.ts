@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Subject, lastValueFrom, of, toArray } from 'rxjs';
 import { ModelError } from '../../src/core/errors.js';
 import type { StageEvent } from '../../src/core/events.js';
-import { anchorsFor, loadModel, type LoadedModel } from '../../src/inference/model.js';
+import { anchorsFor, loadModel, type LoadModelOptions, type LoadedModel } from '../../src/inference/model.js';
 import { letterboxGeometry } from '../../src/media/letterbox.js';
 import { attr, createModel, OnnxGraphBuilder, serializeModel } from '../../src/models/onnx-writer.js';
 import type { DecodedFrame, VideoStreamInfo } from '../../src/operators/decode.js';
@@ -106,8 +106,8 @@ function frame(
   };
 }
 
-async function load(path: string, events?: StageEvent[]) {
-  const model = await loadModel(path, { onEvent: (e) => events?.push(e) });
+async function load(path: string, events?: StageEvent[], options: LoadModelOptions = {}) {
+  const model = await loadModel(path, { ...options, onEvent: (e) => events?.push(e) });
   loaded.push(model);
   return model;
 }
@@ -199,6 +199,35 @@ describe('loadModel', () => {
     await expect(loadModel(path, { imgSize: 640 })).rejects.toThrow(
       /expects 64×64 input, but IMG_SIZE is 640/,
     );
+  });
+});
+
+describe('loadModel({ nice })', () => {
+  const niceOfThreads = () =>
+    readdirSync(`/proc/${process.pid}/task`).map((tid) =>
+      Number(readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]),
+    );
+
+  it.runIf(process.platform === 'linux')(
+    'runs the session worker and its ONNX Runtime threads at that nice value',
+    async () => {
+      const before = niceOfThreads().filter((nice) => nice === 7).length;
+      const model = await load(passThroughModel('nice'), undefined, { nice: 7 });
+      expect(niceOfThreads().filter((nice) => nice === 7).length).toBeGreaterThan(before);
+      await model.release();
+      expect(niceOfThreads().filter((nice) => nice === 7).length).toBe(before);
+      // Released twice (here and after all): the second call does not wait for a worker that is gone,
+      // and a run on a released model fails at once.
+      await model.release();
+      await expect(model.runImages!([], 1)).rejects.toMatchObject({ code: 'FF_ERR_MODEL_RUN' });
+    },
+  );
+
+  it('refuses a value that is not an integer from 0 to 19', async () => {
+    await expect(loadModel(passThroughModel('nice-bad'), { nice: -1 })).rejects.toMatchObject({
+      code: 'FF_ERR_INVALID_OPTION',
+      problems: ['nice: expected an integer from 0 to 19, got -1'],
+    });
   });
 });
 

@@ -75,27 +75,36 @@ describe('httpSource with a budget', () => {
   it.each<[HttpStrategy, Record<string, unknown>]>([
     ['stream', {}],
     ['full', {}],
-    ['ranges', { windowBytes: 200_000 }],
-  ])('%s: FF_ERR_LIMIT_BYTES at the limit, the connection closed', async (strategy, extra) => {
+  ])(
+    '%s: FF_ERR_LIMIT_BYTES at the limit, and the connection closed by the client',
+    async (strategy, extra) => {
+      dispatcher = createDispatcher();
+      const budget = budgetOf(250_000);
+      // The server stalls after 400 kB and keeps the response open until the client closes it.
+      const url = sim.urlFor('/clip.mp4', { stallAfterBytes: 400_000 });
+      const error = await errorOf(httpSource(url, { dispatcher, strategy, budget, ...extra }));
+      expect(error.code).toBe('FF_ERR_LIMIT_BYTES');
+      expect(budget.used).toBeGreaterThan(250_000);
+      expect(budget.used).toBeLessThanOrEqual(250_000 + 64 * 1024);
+      const record = await sim.waitForRequestEnd(sim.requests[sim.requests.length - 1]!.id, 2000);
+      expect(['stalled-closed', 'client-closed']).toContain(record.outcome);
+    },
+  );
+
+  it('ranges: windows are charged one after another; the one that passes the limit is aborted', async () => {
     dispatcher = createDispatcher();
     const budget = budgetOf(250_000);
     const before = sim.requests.length;
     const error = await errorOf(
-      httpSource(sim.urlFor('/clip.mp4', { rateBytesPerSec: 3_000_000 }), {
-        dispatcher,
-        strategy,
-        budget,
-        ...extra,
-      }),
+      httpSource(sim.urlFor('/clip.mp4'), { dispatcher, strategy: 'ranges', windowBytes: 200_000, budget }),
     );
     expect(error.code).toBe('FF_ERR_LIMIT_BYTES');
-    expect(budget.used).toBeGreaterThan(250_000);
+    expect(error.message).toContain('(bytes=200000-399999)');
     expect(budget.used).toBeLessThanOrEqual(250_000 + 64 * 1024);
-    const last = sim.requests[sim.requests.length - 1]!;
-    const record = await sim.waitForRequestEnd(last.id, 2000);
-    expect(record.outcome).not.toBe('complete');
-    // ranges: window 0 whole, the second cut off.
-    if (strategy === 'ranges') expect(sim.requests.length - before).toBe(2);
+    expect(sim.requests.slice(before).map((r) => r.rangeHeader)).toEqual([
+      'bytes=0-199999',
+      'bytes=200000-399999',
+    ]);
   });
 
   it('fetchRange is charged to the same budget', async () => {

@@ -155,8 +155,8 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     graceMs,
     keepWarm: warmIntervalS > 0 ? { intervalMs: warmIntervalS * 1000 } : false,
     logger,
-    // The frames pipeline of /predict loads the models a second time: before the port opens, not during a
-    // validator's first request.
+    // The frames pipeline of /predict loads the models a second time: right after the port opens, not
+    // during a validator's first frames request.
     prepareFramesPipeline: true,
     ...(settings.noVerify || settings.minerHotkey === undefined
       ? {}

@@ -30,7 +30,7 @@ import {
   type ChallengeResponse,
 } from './challenge.js';
 import { createFiberAuth, isRefusal, type FiberAuth, type FiberAuthOptions } from './fiber-auth.js';
-import { DEFAULT_PREDICT_LIMITS, type PredictLimits } from './predict.js';
+import { DEFAULT_PREDICT_LIMITS, predictFailure, type PredictLimits } from './predict.js';
 import { createPredictRoute } from './predict-route.js';
 import { createServerMetrics, type ChallengeOutcome, type ServerMetrics } from './metrics.js';
 import {
@@ -103,8 +103,9 @@ export interface ServerOptions {
   /** What one `POST /predict` may carry; each field defaults to DEFAULT_PREDICT_LIMITS's. */
   predictLimits?: Partial<PredictLimits>;
   /**
-   * Prepare the pipeline `POST /predict` runs JPEG frames on (the same models, loaded a second time) before
-   * the port opens; default false: on the first frames request, which then waits for it.
+   * Start preparing the pipeline `POST /predict` runs JPEG frames on (the same models, loaded a second
+   * time) as soon as the port is open, so that a validator's first frames request finds it ready or nearly;
+   * default false: it is prepared on the first frames request, which waits for it.
    */
   prepareFramesPipeline?: boolean;
   /** prom-client's default process metrics (CPU, memory, event loop, GC) in /metrics. Default true. */
@@ -286,7 +287,6 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     framesPrepared.catch(() => (framesPrepared = undefined));
     return framesPrepared;
   };
-  if (options.prepareFramesPipeline) await framesPipeline();
   const budgetS = Number(prepared.pipeline.stages.sink.options.budgetS ?? 10);
   // A slot frees within one budget at most: as good a hint as any for when to come back.
   const retryAfterS = String(Math.max(1, Math.ceil(Number.isFinite(budgetS) ? budgetS : 10)));
@@ -617,7 +617,13 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
               'challenge failed',
             );
             metrics.observeChallenge({ outcome: 'failed', errorCode: serverCodes.internal });
-            send(response, 500, errorBody(serverCodes.internal, 'internal error', { challengeId: null }));
+            send(
+              response,
+              500,
+              route === '/predict'
+                ? predictFailure(serverCodes.internal, 'internal error')
+                : errorBody(serverCodes.internal, 'internal error', { challengeId: null }),
+            );
           })
           // An answer counts as given once its bytes are handed to the socket: close() waits for that.
           .then(() => (response.headersSent ? finished(response).catch(() => undefined) : undefined))
@@ -690,6 +696,16 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     { event: 'listening', host, port, pipeline: prepared.pipeline.name, setupMs: round(prepared.setupMs, 1) },
     'challenge server listening',
   );
+  if (options.prepareFramesPipeline) {
+    framesPipeline().then(
+      () => logger.info({ event: 'frames-pipeline-ready' }, 'the /predict frames pipeline is ready'),
+      (error: unknown) =>
+        logger.error(
+          { event: 'frames-pipeline-failed', err: (error as Error).message },
+          'frames pipeline failed',
+        ),
+    );
+  }
 
   const abortRuns = () =>
     shutdown.abort(new FirstframeError(serverCodes.shuttingDown, 'the shutdown grace period ended'));

@@ -121,6 +121,24 @@ describe('firstframe serve', () => {
     ]);
   });
 
+  it('without MINER_HOTKEY or an explicit --no-verify exits 2 saying so; a hotkey that is not SS58 is named', async () => {
+    const unsigned = spawnServe(['--port', '0']);
+    expect(await unsigned.exited).toEqual({ code: 2, signal: null });
+    expect(unsigned.stderr()).toContain(
+      "  MINER_HOTKEY (--miner-hotkey) is not set: set it, with VALIDATOR_HOTKEYS or --metagraph, to verify validators' signed challenges, or say --no-verify to serve unsigned ones",
+    );
+    const badKey = spawnServe(
+      ['--port', '0', '--validator-hotkey', '5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY'],
+      {
+        MINER_HOTKEY: '5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQZ',
+      },
+    );
+    expect(await badKey.exited).toEqual({ code: 2, signal: null });
+    expect(badKey.stderr()).toContain(
+      '  MINER_HOTKEY: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQZ" is not an SS58 address: wrong checksum',
+    );
+  });
+
   it('serves once the models are loaded; on SIGTERM refuses new connections, answers the challenge in flight, exits 0', async () => {
     const serve = spawnServe(
       [

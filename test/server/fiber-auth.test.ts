@@ -276,9 +276,13 @@ describe('createFiberAuth', () => {
         { status: 401, code: authCodes.signatureInvalid },
       ],
     ];
+    const shared = auth();
     for (const [name, headers, expected] of cases) {
       expect(await verdict(auth(), headers), name).toMatchObject(expected);
+      expect(await verdict(shared, headers), name).toMatchObject(expected);
     }
+    // Refused requests leave nothing behind: a stranger's flood cannot fill the nonce memory.
+    expect(shared.nonces()).toBe(0);
     // A body changed after signing.
     expect(await verdict(auth(), good, new TextEncoder().encode('{"challenge_id":"d"}'))).toMatchObject({
       status: 401,

@@ -44,8 +44,8 @@ export interface PerFrameReport {
   limitMs: number;
   passes: boolean;
   /**
-   * The process's CPU time over the run (every thread: decoding, input building, inference) per frame: what
-   * the frames cost whatever else loads the machine, where the latencies above depend on it.
+   * The process's CPU time over the run (every thread: decoding, input building, inference) per frame: a
+   * cost that depends less than the latencies on what else loads the machine (contention still inflates it).
    */
   cpuMsPerFrame?: number;
 }
@@ -156,7 +156,7 @@ export function reportLines(result: PerFrameReport): string[] {
     `per batch  p50 ${round(b.p50)} ms  p95 ${round(b.p95)} ms  p99 ${round(b.p99)} ms  max ${round(b.max)} ms`,
     ...(result.cpuMsPerFrame !== undefined
       ? [
-          `CPU time per frame ${round(result.cpuMsPerFrame)} ms (all threads, decoding included; independent of load)`,
+          `CPU time per frame ${round(result.cpuMsPerFrame)} ms (all threads, decoding included; less sensitive to other load than the latencies, not immune)`,
         ]
       : []),
     `${result.passes ? 'PASS' : 'FAIL'}: per-frame p95 ${round(f.p95)} ms ${result.passes ? '<=' : '>'} ${result.limitMs} ms`,

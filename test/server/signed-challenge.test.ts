@@ -30,7 +30,7 @@ beforeAll(async () => {
   fixtures = await testFixtures();
   sim = await startNetSim({ root: fixtures.dir, rateBytesPerSec: 4_000_000, ttfbMs: 5 });
   soccer = await preparePipeline(
-    loadPipeline({ profile: 'soccer', overrides: { stride: { every: 25 }, sink: { budgetS: 4 } } }),
+    loadPipeline({ profile: 'soccer', overrides: { stride: { every: 25 }, sink: { budgetS: 30 } } }),
   );
   server = await startServer({
     pipeline: soccer,

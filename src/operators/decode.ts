@@ -1574,10 +1574,15 @@ class DecodeSession {
           return undefined;
         }
         if (byTime > frameNumber) {
-          let lost = 0;
-          for (let missing = frameNumber; missing < byTime; missing += 1) {
-            if (!this.skippedNumbers.delete(missing)) lost += 1;
+          // Counted from the skipped numbers, never by walking the gap: a timestamp jump of 2^48 ticks (a
+          // hostile tfdt) would otherwise loop on the main thread for good.
+          let skipped = 0;
+          for (const number of this.skippedNumbers) {
+            if (number < frameNumber || number >= byTime) continue;
+            this.skippedNumbers.delete(number);
+            skipped += 1;
           }
+          const lost = byTime - frameNumber - skipped;
           if (lost > 0) {
             this.framesLost += lost;
             this.emit('frames-lost', {

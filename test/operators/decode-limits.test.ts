@@ -342,6 +342,17 @@ describe("decode: a fragmented file's moofs reach FFmpeg only whole and checked"
   });
 });
 
+describe('decode: frame numbering across a timestamp jump', () => {
+  it('a fragment whose tfdt jumps by 2^48 ticks: the gap is counted at once, not walked (it hung for good)', async () => {
+    const file = new URL('../hostile/cases/tfdt-jump-fragmented.mp4', import.meta.url).pathname;
+    const { frames, events } = await decodeOutcome(fileSource(file));
+    const lost = events.filter((e) => e.name === 'frames-lost');
+    expect(frames.map((frame) => frame.frameNumber).slice(0, 50)).toEqual([...Array(50).keys()]);
+    expect(lost.length).toBeGreaterThan(0);
+    expect(lost[0]!.data!.count as number).toBeGreaterThan(1e9);
+  });
+});
+
 describe('decode: layout sniffing is linear in the bytes seen', () => {
   it('ftyp, then a 20 MB free box, then the moov: the headers and one join are all it copies', async () => {
     const faststart = readFileSync(fixtures.clips['faststart']!.file);

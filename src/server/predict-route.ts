@@ -66,7 +66,13 @@ export function createPredictRoute(
     });
     let log = logger.child({ route: '/predict' });
     const send = (status: number, body: PredictResponse, headers: OutgoingHttpHeaders = {}) =>
-      sendJson(response, status, body, { ...(parts.stopping() ? { connection: 'close' } : {}), ...headers });
+      sendJson(
+        response,
+        status,
+        // `model`: the pipeline's name, which turbovision's first chute schema (SVPredictOutput) requires.
+        { ...body, model: parts.prepared.pipeline.name },
+        { ...(parts.stopping() ? { connection: 'close' } : {}), ...headers },
+      );
     const refuse = (status: number, code: string, message: string, headers: OutgoingHttpHeaders = {}) => {
       log.info({ event: 'rejected', status, code, message }, 'predict rejected');
       send(status, predictFailure(code, message), headers);

@@ -110,6 +110,8 @@ export interface PredictResponse {
   error: string | null;
   /** The FF_ERR_ code when `error` is set. */
   code?: string;
+  /** The pipeline's name (added by the route; turbovision's first chute schema requires a `model`). */
+  model?: string;
 }
 
 export function predictFailure(code: string, message: string): PredictResponse {

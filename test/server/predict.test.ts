@@ -124,6 +124,7 @@ describe('POST /predict', () => {
     expect(answer.status).toBe(200);
     expect(answer.body.success).toBe(true);
     expect(answer.body.error).toBeNull();
+    expect(answer.body.model).toBe('soccer');
     expect(answer.body.predictions!.frames.map((frame) => frame.frame_id)).toEqual([0, 25, 50, 75]);
     expectWellFormed(answer.body, 32);
     for (const frame of answer.body.predictions!.frames) {

@@ -45,7 +45,6 @@ export interface PredictRouteParts {
   predictLimits: PredictLimits;
   auth: FiberAuth | undefined;
   authorised: (header: string | undefined) => boolean;
-  bodyTimeoutMs: number;
   shutdown: AbortSignal;
   retryAfterS: string;
   logger: Logger;
@@ -57,6 +56,8 @@ export function createPredictRoute(
   parts: PredictRouteParts,
 ): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
   const { admission, guard, predictLimits, logger } = parts;
+  /** Bytes reserved by the predict requests being handled (see PredictLimits.maxBytesInFlight). */
+  let bytesInFlight = 0;
 
   return async function handlePredict(request, response) {
     const receivedAt = performance.now();
@@ -99,7 +100,19 @@ export function createPredictRoute(
         },
       );
     }
-    const body = await readBody(request, predictLimits.maxBodyBytes, parts.bodyTimeoutMs);
+    const reserved = declared > 0 ? declared : predictLimits.maxBodyBytes;
+    if (bytesInFlight + reserved > predictLimits.maxBytesInFlight) {
+      return refuse(
+        503,
+        serverCodes.busy,
+        `predict requests holding ${bytesInFlight} bytes are being handled; ${reserved} more would pass the ${predictLimits.maxBytesInFlight} allowed`,
+        { 'retry-after': parts.retryAfterS, connection: 'close' },
+      );
+    }
+    // Held until the answer is written or the connection is gone, whichever path this request takes.
+    bytesInFlight += reserved;
+    response.once('close', () => (bytesInFlight -= reserved));
+    const body = await readBody(request, predictLimits.maxBodyBytes, predictLimits.bodyTimeoutMs);
     if (body.kind === 'aborted') return;
     if (body.kind === 'too-large') {
       return refuse(413, serverCodes.bodyTooLarge, `the body is over ${predictLimits.maxBodyBytes} bytes`, {
@@ -110,7 +123,7 @@ export function createPredictRoute(
       return refuse(
         408,
         serverCodes.bodyTimeout,
-        `the body did not arrive within ${parts.bodyTimeoutMs} ms`,
+        `the body did not arrive within ${predictLimits.bodyTimeoutMs} ms`,
         {
           connection: 'close',
         },

@@ -44,12 +44,22 @@ export interface PredictLimits {
   maxFrameBytes: number;
   /** Bytes of the whole request body; default 64 MiB. */
   maxBodyBytes: number;
+  /** A body not complete this long after its head is answered 408; default 30 s (a body may be large). */
+  bodyTimeoutMs: number;
+  /**
+   * Bytes of predict requests held at once, counted from Content-Length (or maxBodyBytes without one) from
+   * the start of the body until the answer; beyond it 503 with Retry-After. Default 128 MiB: bodies are read
+   * before a run slot is taken, and this bounds what they cost meanwhile.
+   */
+  maxBytesInFlight: number;
 }
 
 export const DEFAULT_PREDICT_LIMITS: Readonly<PredictLimits> = {
   maxFrames: 4096,
   maxFrameBytes: 8 * 1024 * 1024,
   maxBodyBytes: 64 * 1024 * 1024,
+  bodyTimeoutMs: 30_000,
+  maxBytesInFlight: 128 * 1024 * 1024,
 };
 
 const FrameId = new t.Type<number, number, unknown>(

@@ -310,7 +310,6 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     predictLimits,
     auth,
     authorised,
-    bodyTimeoutMs,
     shutdown: shutdown.signal,
     retryAfterS,
     logger,

@@ -270,6 +270,17 @@ describe('POST /predict', () => {
     expect(sim.requests.length).toBe(before);
   });
 
+  it('bounds the bytes of predict bodies held at once: past it 503 with Retry-After, before reading', async () => {
+    const small = await serve({ predictLimits: { maxBytesInFlight: 1000 } });
+    const answer = await predict(
+      { frames: [{ frame_id: 0, data: jpegs[0]!.toString('base64') }] },
+      { to: small },
+    );
+    expect(answer.status).toBe(503);
+    expect(answer.body.code).toBe('FF_ERR_BUSY');
+    expect((await predict({ url: sim.urlFor('/faststart.mp4') }, { to: small })).status).toBe(200);
+  });
+
   it('with signatures on, /predict takes signed requests only', async () => {
     const miner = fiberKey();
     const validator = fiberKey();

@@ -19,6 +19,7 @@ import { checkMoof, checkMoov } from '../media/mp4-check.js';
 import { MoofGate } from './decode/moof-gate.js';
 import { MoovTail, type MoovTailState } from './decode/moov-tail.js';
 import { demuxerStreamHeader, moovStreamHeaders, spsHeaders } from './decode/headers.js';
+import { streamHeadFor, type StreamHead } from './decode/stream-head.js';
 import type { StreamHeader } from './decode/stream-header.js';
 import {
   firstFragmentSample,
@@ -321,6 +322,9 @@ class DecodeSession {
   /** Frame 0 from the MP4 index while it is being prepared; FFmpeg's demuxer opens once it is settled. */
   private indexed: IndexedFirstFrame | undefined;
   private indexSettled: Promise<void> = Promise.resolve();
+  /** MPEG-TS, Matroska: the head read for checkStream; FFmpeg's demuxer opens once it has told. */
+  private head: { reader: StreamHead; settle: () => void } | undefined;
+  private headSettled: Promise<void> = Promise.resolve();
   private firstFromIndex = false;
 
   private demuxerOpening = false;
@@ -427,6 +431,7 @@ class DecodeSession {
         this.sniff();
         return;
       case 'direct':
+        if (this.head) this.readHead(chunk.bytes);
         this.feedChecked(chunk.bytes);
         break;
       case 'moov-pending':
@@ -530,12 +535,42 @@ class DecodeSession {
       this.moofGate = new MoofGate(total, INDEX_MAX_BYTES);
     }
     if (this.layout === 'faststart' || this.layout === 'fragmented') this.startIndexed(prefix);
+    this.startHead(prefix);
     // Decided only at the end of the input (a moov cut off): frame 0 will never be in.
     if (this.inputEnded && this.indexed && !this.indexed.decoding) {
       this.indexSkipped('the input ended before frame 0 was in');
     }
     this.feedChecked(prefix);
     if (this.inputEnded) this.finishGovernor();
+  }
+
+  /**
+   * MPEG-TS and Matroska: the picture size (and Matroska's duration) read from the stream's first bytes
+   * and checked before FFmpeg's open, which decodes a frame at whatever size the SPS says. The open waits
+   * for it; the first kilobytes tell (the first PES, the Tracks element).
+   */
+  private startHead(prefix: Uint8Array): void {
+    const reader = this.options.checkStream ? streamHeadFor(this.layout) : undefined;
+    if (!reader) return;
+    let settle!: () => void;
+    this.headSettled = new Promise<void>((resolve) => (settle = resolve));
+    this.head = { reader, settle };
+    this.readHead(prefix);
+    if (this.inputEnded) this.headDone();
+  }
+
+  private readHead(bytes: Uint8Array): void {
+    const result = this.head?.reader.push(bytes);
+    if (!result) return;
+    if (result.kind === 'none') this.emit('head-skipped', { reason: result.reason });
+    else if (!this.headersAccepted(result.headers)) return;
+    this.headDone();
+  }
+
+  private headDone(): void {
+    const head = this.head;
+    this.head = undefined;
+    head?.settle();
   }
 
   /** Feeds FFmpeg, through the moof gate for a fragmented file (each moof whole and checked first). */
@@ -984,7 +1019,7 @@ class DecodeSession {
       // Open once the first bytes are queued (FFmpeg's open blocks a libuv thread until they are there),
       // and once frame 0 from the MP4 index is out or given up: FFmpeg's open decodes that sample too, and
       // would take the core frame 0 is being decoded on.
-      void Promise.all([this.writes, this.indexSettled]).then(() => this.openDemuxer());
+      void Promise.all([this.writes, this.indexSettled, this.headSettled]).then(() => this.openDemuxer());
     }
   }
 
@@ -1032,6 +1067,7 @@ class DecodeSession {
     if (this.indexed && !this.indexed.decoding && this.layout !== 'moov-end') {
       this.indexSkipped('the input ended before frame 0 was in');
     }
+    this.headDone();
     this.emit('input-end', {
       bytes: this.offsetReached,
       error: this.sourceError ? String((this.sourceError as Error).message ?? this.sourceError) : undefined,
@@ -1819,6 +1855,7 @@ class DecodeSession {
     clearTimeout(this.hold?.timer);
     this.indexed?.settle();
     this.indexed = undefined;
+    this.headDone();
     // Finishing the governor wakes a read blocked on bytes that will never come; the demuxer is closed
     // only once nothing of FFmpeg's is running on it any more.
     this.governor.finish();

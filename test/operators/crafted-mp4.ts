@@ -89,7 +89,12 @@ function escape(rbsp: Uint8Array): Uint8Array {
  * An H.264 SPS NAL (header byte included) with its picture size set to `width`×`height` macroblock-aligned
  * (cropping kept as it was). High profiles without scaling matrices and POC type 0 or 2 only.
  */
-export function resizeSps(nal: Uint8Array, width: number, height: number): Uint8Array {
+export function resizeSps(
+  nal: Uint8Array,
+  width: number,
+  height: number,
+  options: { dropVui?: boolean } = {},
+): Uint8Array {
   const rbsp = unescape(nal.subarray(1));
   const read = new BitReader(rbsp);
   const profile = read.u(8);
@@ -115,11 +120,19 @@ export function resizeSps(nal: Uint8Array, width: number, height: number): Uint8
   // The last 1 bit is the RBSP stop bit.
   let stop = rbsp.byteLength * 8 - 1;
   while (((rbsp[stop >> 3]! >> (7 - (stop & 7))) & 1) === 0) stop -= 1;
+  if (options.dropVui) {
+    // Up to vui_parameters_present_flag, which becomes 0: the SPS gets shorter.
+    if (read.u(1) === 0) read.u(1); // frame_mbs_only_flag, mb_adaptive_frame_field_flag
+    read.u(1); // direct_8x8_inference_flag
+    if (read.u(1)) for (let i = 0; i < 4; i += 1) read.ue(); // frame cropping
+    stop = read.position;
+  }
   const write = new BitWriter();
   write.copy(rbsp, 0, sizeAt);
   write.ue(Math.ceil(width / 16) - 1);
   write.ue(Math.ceil(height / 16) - 1); // frame_mbs_only: map units are macroblocks
   write.copy(rbsp, restAt, stop);
+  if (options.dropVui) write.u(0, 1);
   return Uint8Array.from([nal[0]!, ...escape(write.bytes())]);
 }
 

@@ -4,9 +4,7 @@
  * picture is decoded. Real loopback HTTP throughout.
  */
 
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
 import type { Dispatcher } from 'undici';
@@ -38,7 +36,7 @@ import {
   withSps,
   withZeroedSps,
 } from './crafted-mp4.js';
-import { tsWithLaterSps } from './crafted-ts.js';
+import { tsWithSps } from './crafted-ts.js';
 import { testFixtures } from '../support/fixtures.js';
 
 const MIB = 1024 * 1024;
@@ -217,7 +215,7 @@ describe('decode: limits from headers, before anything is decoded', () => {
   it.each([
     ['faststart', 'the avc1 sample description and the index'],
     ['moov-end', 'the avc1 sample description and the index'],
-    ['matroska', "the matroska,webm demuxer's stream parameters"],
+    ['matroska', 'the Matroska track header and Info'],
   ])('%s: a duration over the limit ends decoding before the first frame (%s)', async (name, from) => {
     const { frames, error, events } = await decodeOutcome(fileSource(fixtures.clips[name]!.file), {
       checkStream: streamLimitCheck({ maxDurationS: 2 }, name),
@@ -228,24 +226,40 @@ describe('decode: limits from headers, before anything is decoded', () => {
     expect(decodeNames(events)).not.toContain('first-frame');
   });
 
-  it('MPEG-TS: the size FFmpeg read from the stream, checked right after its open', async () => {
+  it("MPEG-TS: the size of the SPS read from the stream's head, before FFmpeg's open", async () => {
     const { error, events } = await decodeOutcome(fileSource(fixtures.clips['mpegts']!.file), {
       checkStream: streamLimitCheck({ maxWidth: 320 }, 'ts'),
     });
     expect(error?.message).toBe(
-      "ts: 640×360 video (the mpegts demuxer's stream parameters) is larger than the 320×∞ allowed",
+      'ts: 640×360 video (the H.264 SPS in the MPEG-TS stream) is larger than the 320×∞ allowed',
     );
-    expect(decodeNames(events)).not.toContain('first-frame');
+    expect(decodeNames(events)).not.toContain('open');
+  });
+
+  it('MPEG-TS whose first SPS announces 16000×16000: refused before FFmpeg opens it (its open decodes at that size)', async () => {
+    const ts = tsWithSps(fixtures.clips['mpegts']!.file, 16000, 16000, 0);
+    const { error, events } = await decodeOutcome(inMemory('ts', ts), {
+      checkStream: streamLimitCheck(serverLimits, 'ts'),
+    });
+    expect(error?.message).toBe(
+      'ts: 16000×15992 video (the H.264 SPS in the MPEG-TS stream) is larger than the 3840×2160 allowed',
+    );
+    expect(decodeNames(events)).not.toContain('open');
+  });
+
+  it("Matroska: the track header's size, before FFmpeg's open", async () => {
+    const { error, events } = await decodeOutcome(fileSource(fixtures.clips['matroska']!.file), {
+      checkStream: streamLimitCheck({ maxWidth: 320 }, 'mkv'),
+    });
+    expect(error?.message).toBe(
+      'mkv: 640×360 video (the Matroska track header and Info) is larger than the 320×∞ allowed',
+    );
+    expect(decodeNames(events)).not.toContain('open');
   });
 
   it('MPEG-TS whose second SPS announces 16000×16000: refused at that packet, before the decoder sees it', async () => {
-    const ts = tsWithLaterSps(
-      fixtures.clips['faststart']!.file,
-      mkdtempSync(join(tmpdir(), 'ff-sps-')),
-      16000,
-      16000,
-    );
-    const { frames, error } = await decodeOutcome(fileSource(ts), {
+    const ts = tsWithSps(fixtures.clips['mpegts']!.file, 16000, 16000, 1);
+    const { frames, error } = await decodeOutcome(inMemory('ts', ts), {
       checkStream: streamLimitCheck(serverLimits, 'ts'),
     });
     expect(error?.code).toBe(limitCodes.resolution);

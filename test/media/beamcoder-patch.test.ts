@@ -1,11 +1,93 @@
 // What patches/beamcoder+0.7.1.patch changes in beamcoder, checked on the real library (package.json's
 // postinstall applies the patch and builds it). Each test here fails on the unpatched build.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FixtureSet } from '../../src/fixtures/make.js';
 import { beamcoder, closeDecoder, type Beamcoder } from '../../src/media/beamcoder.js';
 import { testFixtures } from '../support/fixtures.js';
 import { processThreadCount } from '../support/threads.js';
+
+const require = createRequire(import.meta.url);
+/** beamcoder's index.js, which the child processes below load from a directory of their own. */
+const BEAMCODER = require.resolve('beamcoder');
+const CASES_DIR = join(import.meta.dirname, '..', 'hostile', 'cases');
+/** MP4s whose open FFmpeg refuses, each one a class of input that crashed beamcoder's failed open. */
+const FAILED_OPENS = readdirSync(CASES_DIR)
+  .filter((name) => name.startsWith('native-'))
+  .sort();
+const OPENS_EACH = 12;
+
+/**
+ * Runs `script` (CommonJS; `beamcoder` is the path of beamcoder's index.js, `argv` the JSON given) in a node
+ * child whose working directory is a fresh empty one; returns how it ended and what that directory holds then.
+ */
+function runChild(script: string, argv: unknown) {
+  const cwd = mkdtempSync(join(tmpdir(), 'firstframe-beamcoder-'));
+  try {
+    const child = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const beamcoder = ${JSON.stringify(BEAMCODER)}; const argv = ${JSON.stringify(argv)};\n${script}`,
+      ],
+      { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, BEAMCODER_CRASH_LOG: '' } },
+    );
+    return {
+      status: child.status,
+      signal: child.signal,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      left: readdirSync(cwd),
+    };
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+// Feeds each file to a governor, finishes it and opens a demuxer on it, as decode does, `opens` times per file,
+// one open at a time; prints how each open ended. With every byte there before the open, a refused open fails
+// within microseconds: the pool thread finished it before the main thread had stored napi_queue_async_work's
+// result over the failure, and demuxerComplete then read the NULL format context (unpatched: a SIGSEGV within
+// the first 20 opens, 8 runs of 8).
+const OPEN_EACH_SCRIPT = `
+const { readFileSync } = require('node:fs');
+const log = console.log;
+console.log = () => {};
+const bc = require(beamcoder);
+console.log = log;
+bc.logging('fatal');
+(async () => {
+  const ended = {};
+  for (const file of argv.files) {
+    const bytes = readFileSync(file);
+    for (let i = 0; i < argv.opens; i += 1) {
+      const governor = bc.governor({ highWaterMark: 1024 });
+      await governor.write(Buffer.from(bytes));
+      governor.finish();
+      let how;
+      try {
+        const demuxer = await bc.demuxer({
+          governor,
+          iformat: bc.demuxers()['mov,mp4,m4a,3gp,3g2,mj2'],
+          options: { probesize: 32, analyzeduration: 1, fpsprobesize: 0 },
+        });
+        demuxer.forceClose();
+        how = 'opened';
+      } catch (error) {
+        how = /Problem opening input format/.test(error.message) ? 'refused' : error.message;
+      }
+      const name = file.split('/').pop();
+      ended[name] = { ...ended[name], [how]: (ended[name]?.[how] ?? 0) + 1 };
+    }
+  }
+  log(JSON.stringify(ended));
+})();
+`;
 
 let fixtures: FixtureSet;
 beforeAll(async () => {
@@ -73,5 +155,45 @@ describe('beamcoder, as patched', () => {
     expect(again.map((frame) => [frame.width, frame.pts])).toEqual([[640, packets[0]!.pts]]);
     closeDecoder(decoder);
     demuxer.forceClose();
+  });
+
+  it('an open FFmpeg refuses rejects its promise every time: no crash (SIGSEGV) in the completion', () => {
+    // Unpatched: napi_queue_async_work's result was stored in the carrier's status after the work could
+    // already have failed and set it, and rejectStatus read the status of a carrier it had just deleted.
+    expect(FAILED_OPENS).toHaveLength(9);
+    const child = runChild(OPEN_EACH_SCRIPT, {
+      files: FAILED_OPENS.map((name) => join(CASES_DIR, name)),
+      opens: OPENS_EACH,
+    });
+    expect({ status: child.status, signal: child.signal }).toEqual({ status: 0, signal: null });
+    expect(JSON.parse(child.stdout)).toEqual(
+      Object.fromEntries(FAILED_OPENS.map((name) => [name, { refused: OPENS_EACH }])),
+    );
+  });
+
+  it('the demuxer holds the governor it reads from, so the governor cannot be collected under it', async () => {
+    const bc = beamcoder();
+    const governor = bc.governor({ highWaterMark: 1024 });
+    const { readFile } = await import('node:fs/promises');
+    await governor.write(await readFile(fixtures.clips['faststart']!.file));
+    governor.finish();
+    const demuxer = await bc.demuxer({ governor } as unknown as Beamcoder.DemuxerCreateOptions);
+    const held = demuxer as unknown as Record<string, unknown>;
+    expect(held['_governor']).toBe(governor);
+    // Held without showing up among the demuxer's own listed properties.
+    expect(Object.keys(demuxer)).not.toContain('_governor');
+    demuxer.forceClose();
+  });
+
+  it('a native crash prints its stack to stderr and leaves no file in the working directory', () => {
+    // Unpatched, beamcoder registered segfault-handler with crash.log, written into the working directory.
+    const child = runChild(
+      `require(beamcoder); require(require('node:module').createRequire(beamcoder).resolve('segfault-handler')).causeSegfault();`,
+      {},
+    );
+    expect(child.signal).toBe('SIGSEGV');
+    expect(child.stderr).toMatch(/^PID \d+ received SIGSEGV for address: 0x[0-9a-f]+$/m);
+    expect(child.stderr).toContain('segfault-handler.node');
+    expect(child.left).toEqual([]);
   });
 });

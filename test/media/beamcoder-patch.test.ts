@@ -18,7 +18,7 @@ const BEAMCODER = require.resolve('beamcoder');
 const CASES_DIR = join(import.meta.dirname, '..', 'hostile', 'cases');
 /** MP4s whose open FFmpeg refuses, each one a class of input that crashed beamcoder's failed open. */
 const FAILED_OPENS = readdirSync(CASES_DIR)
-  .filter((name) => name.startsWith('native-'))
+  .filter((name) => name.startsWith('native-') && name !== 'native-stream-info-stdout.mp4')
   .sort();
 const OPENS_EACH = 12;
 
@@ -195,5 +195,15 @@ describe('beamcoder, as patched', () => {
     expect(child.stderr).toMatch(/^PID \d+ received SIGSEGV for address: 0x[0-9a-f]+$/m);
     expect(child.stderr).toContain('segfault-handler.node');
     expect(child.left).toEqual([]);
+  });
+
+  it("an input whose stream info FFmpeg cannot find prints nothing on stdout (the CLI's JSON goes there)", () => {
+    // Unpatched, beamcoder's open printed "DEBUG: Could not find stream info for file (null), …" with printf.
+    const child = runChild(OPEN_EACH_SCRIPT, {
+      files: [join(CASES_DIR, 'native-stream-info-stdout.mp4')],
+      opens: 1,
+    });
+    expect({ status: child.status, signal: child.signal }).toEqual({ status: 0, signal: null });
+    expect(child.stdout).toBe('{"native-stream-info-stdout.mp4":{"opened":1}}\n');
   });
 });

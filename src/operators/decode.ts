@@ -19,6 +19,7 @@ import { checkMoof, checkMoov } from '../media/mp4-check.js';
 import { MoofGate } from './decode/moof-gate.js';
 import { MoovTail, type MoovTailState } from './decode/moov-tail.js';
 import { demuxerStreamHeader, moovStreamHeaders, spsHeaders } from './decode/headers.js';
+import { mp4StreamHeader } from '../media/mp4-header.js';
 import { streamHeadFor, type StreamHead } from './decode/stream-head.js';
 import type { StreamHeader } from './decode/stream-header.js';
 import {
@@ -58,6 +59,11 @@ export interface VideoStreamInfo {
   /** Frames per second when the container says; undefined when it does not (e.g. MPEG-TS without probing). */
   readonly fps: number | undefined;
   readonly timeBase: readonly [number, number];
+  /**
+   * Frames shown, when the MP4 index says (its sample count, no more than the edit list's duration
+   * holds at `fps`); undefined for fragmented MP4, MPEG-TS, Matroska, or before the index is read.
+   */
+  readonly frameCount?: number | undefined;
 }
 
 /** One decoded frame, in display order. */
@@ -142,6 +148,9 @@ export interface DecodeOptions {
   onEvent?: EventSink;
 }
 
+/** Resolves in a later task of the event loop (after pending I/O and timers): where long work is cut. */
+const nextTask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** How long FFmpeg may wait for bytes while the source is paused before the source is resumed. */
 const STARVATION_MS = 20;
 /** Packets an NVDEC decoder may take before its first frame; past this it is taken for broken. */
@@ -164,6 +173,16 @@ const INDEX_MAX_BYTES = 32 * 1024 * 1024;
 /** FFmpeg's AV_INPUT_BUFFER_PADDING_SIZE: decoders may read this far past a packet's end. */
 const PACKET_PADDING = 64;
 const MP4_DEMUXER = 'mov,mp4,m4a,3gp,3g2,mj2';
+/**
+ * FFmpeg's demuxer descriptions by name, read once per process: `demuxers()` builds an object for every one
+ * of FFmpeg's 351 demuxers (measured: 40–170 ms of main-thread time per call on the 2-core machine).
+ */
+let inputFormats: Record<string, Beamcoder.InputFormat> | undefined;
+function inputFormat(bc: typeof Beamcoder, name: string | undefined): Beamcoder.InputFormat | undefined {
+  if (name === undefined) return undefined;
+  inputFormats ??= bc.demuxers();
+  return inputFormats[name];
+}
 /** FFmpeg's demuxer for each layout the first bytes identify. */
 const DEMUXER_BY_LAYOUT: Partial<Record<ContainerLayout, string>> = {
   faststart: MP4_DEMUXER,
@@ -924,6 +943,7 @@ class DecodeSession {
       height: track.height,
       fps: track.fps,
       timeBase: [1, track.timescale],
+      frameCount: indexFrameCount(moov, track.fps),
     };
     // Built while frame 0's bytes are still on their way; a failure surfaces at the first convert.
     if (track.pixelFormat)
@@ -1006,13 +1026,17 @@ class DecodeSession {
     // read releases: chunks still queued when decoding stops, or fed to an open that failed, would stay
     // pinned for the life of the process (measured: +82 KB per cancelled run of an 82 KB clip). So FFmpeg
     // gets copies in memory of our own, which release() empties once FFmpeg can no longer touch them.
-    const copy = new Uint8Array(bytes.byteLength);
-    copy.set(bytes);
-    this.fedMemory.push(new WeakRef(copy.buffer));
-    const buffer = Buffer.from(copy.buffer);
+    // The copy is made when the write before it is done, in the task that write's completion runs in:
+    // many chunks fed at once (the mdat held back while the moov was fetched) are copied one per task.
     this.applyBackpressure();
     this.writes = this.writes
-      .then(() => (this.active ? this.governor.write(buffer) : undefined))
+      .then(() => {
+        if (!this.active) return undefined;
+        const copy = new Uint8Array(bytes.byteLength);
+        copy.set(bytes);
+        this.fedMemory.push(new WeakRef(copy.buffer));
+        return this.governor.write(Buffer.from(copy.buffer));
+      })
       .catch(() => undefined);
     if (!this.demuxerOpening) {
       this.demuxerOpening = true;
@@ -1116,11 +1140,11 @@ class DecodeSession {
     const startedAt = performance.now();
     // Naming the input format we already recognised skips FFmpeg's format probe, which for MPEG-TS
     // reads far past the first frame (measured: 36 KB instead of the whole 110 KB test clip).
-    const iformat = DEMUXER_BY_LAYOUT[this.layout];
+    const iformat = inputFormat(this.bc, DEMUXER_BY_LAYOUT[this.layout]);
     this.demuxerWaiting = true;
     const opening = this.bc.demuxer({
       governor: this.governor,
-      ...(iformat ? { iformat: this.bc.demuxers()[iformat] } : {}),
+      ...(iformat ? { iformat } : {}),
       // analyzeduration 0 would mean FFmpeg's default (5 s, 7 s for MPEG-TS): 1 µs is the real minimum.
       options: { probesize: this.options.probeSize ?? 32, analyzeduration: 1, fpsprobesize: 0 },
     } as unknown as Beamcoder.DemuxerCreateOptions);
@@ -1129,7 +1153,7 @@ class DecodeSession {
     opening.then(
       (demuxer) => {
         if (!this.active) {
-          demuxer.forceClose();
+          setImmediate(() => demuxer.forceClose());
           return;
         }
         // beamcoder's demuxer keeps only a raw pointer to the governor's native queue, and the governor's
@@ -1290,8 +1314,12 @@ class DecodeSession {
     return decoder;
   }
 
+  /**
+   * Closes a decoder in a task of its own: joining its threads takes milliseconds (up to 100 ms seen on
+   * the loaded 2-core machine), which must not land in the task that emits a frame or answers.
+   */
   private closeOwned(decoder: Beamcoder.Decoder): void {
-    if (this.decoders.delete(decoder)) closeDecoder(decoder);
+    if (this.decoders.delete(decoder)) setImmediate(() => closeDecoder(decoder));
   }
 
   /** Closes a decoder that takes no more calls once the ones queued so far are done. */
@@ -1555,7 +1583,10 @@ class DecodeSession {
           }
         }
       }
-      for (const frame of frames) {
+      for (const [index, frame] of frames.entries()) {
+        // One frame per task: a call that gave several (a batch, a flush) would otherwise convert and
+        // hand downstream all of them in one go. The first goes on at once.
+        if (index > 0 || first) await nextTask();
         if (!this.active) return;
         await this.onFrame(frame);
       }
@@ -1674,7 +1705,7 @@ class DecodeSession {
       }
       if (!slot) this.emit('frame-dropped', { frameNumber, dropped: this.options.gate.dropped });
     }
-    const image = keep && (slot || !this.options.gate) ? await this.convert(frame) : undefined;
+    const image = keep && (slot || !this.options.gate) ? await this.convert(frame, slot) : undefined;
     if (!this.active) {
       if (slot) this.options.gate!.release([slot]);
       return;
@@ -1736,7 +1767,14 @@ class DecodeSession {
     return this.filterer;
   }
 
-  private async convert(frame: Beamcoder.Frame): Promise<LetterboxedImage | undefined> {
+  /**
+   * The frame letterboxed for the model, into its prefetch slot's buffer when it holds one (reused from
+   * frame to frame: see PrefetchGate.pixels), else into a new one.
+   */
+  private async convert(
+    frame: Beamcoder.Frame,
+    slot: PrefetchSlot | undefined,
+  ): Promise<LetterboxedImage | undefined> {
     try {
       const filterer = await this.filtererFor(frame.width, frame.height, frame.format as string);
       const filtering = filterer.filter([frame]);
@@ -1744,7 +1782,17 @@ class DecodeSession {
       const [result] = await filtering;
       const converted = result?.frames[0];
       if (!converted) throw new Error('the filter graph returned no frame');
-      return packGbrpPlanes(converted.data, converted.linesize, this.geometry!);
+      if (!this.active) return undefined;
+      const geometry = this.geometry!;
+      const target =
+        slot && this.options.gate
+          ? this.options.gate.pixels(slot, 3 * geometry.size * geometry.size)
+          : undefined;
+      const image = packGbrpPlanes(converted.data, converted.linesize, geometry, target);
+      // The converted pixels go back to the filter graph's pool now rather than at collection, as the
+      // decoder's do in onFrame: the next frame is scaled into warm memory.
+      (converted as unknown as { data: null }).data = null;
+      return image;
     } catch (error) {
       if (!this.active) return undefined;
       this.fail(
@@ -1863,18 +1911,22 @@ class DecodeSession {
       const demuxer = this.demuxer;
       this.demuxer = undefined;
       this.decoder = undefined;
+      // Each decoder, then the demuxer, closed in a task of its own (closeOwned), in that order.
       for (const decoder of [...this.decoders]) this.closeOwned(decoder);
       this.filterer = undefined;
-      demuxer?.forceClose();
-      // Nothing of FFmpeg's reads the fed bytes any more: move their memory out of the pinned Buffers
-      // (transferring detaches the original) and let it go.
-      for (const ref of this.fedMemory) {
-        const memory = ref.deref();
-        if (memory && memory.byteLength > 0) structuredClone(memory, { transfer: [memory] });
-      }
-      this.fedMemory = [];
+      setImmediate(() => {
+        demuxer?.forceClose();
+        // Nothing of FFmpeg's reads the fed bytes any more: move their memory out of the pinned Buffers
+        // (transferring detaches the original) and let it go.
+        for (const ref of this.fedMemory) {
+          const memory = ref.deref();
+          if (memory && memory.byteLength > 0) structuredClone(memory, { transfer: [memory] });
+        }
+        this.fedMemory = [];
+      });
     };
-    void this.writes
+    // Never in the task that released the session (the deadline's: its answer goes out first).
+    void Promise.all([this.writes, nextTask()])
       .then(() => Promise.all([this.reading, this.decodeTail, this.filtering]))
       .then(demuxerClose, demuxerClose);
   }
@@ -1921,12 +1973,23 @@ class DecodeSession {
  */
 export function decode(options: DecodeOptions = {}): OperatorFunction<ByteChunk, DecodedFrame> {
   validate(options);
-  // Loading FFmpeg takes tens of milliseconds: pay it when the pipeline is built, not on the clock of a run.
-  beamcoder();
+  // Loading FFmpeg takes tens of milliseconds, listing its demuxers as much again: pay both when the
+  // pipeline is built, not on the clock of a run.
+  inputFormat(beamcoder(), MP4_DEMUXER);
   return (source) =>
     new Observable<DecodedFrame>((subscriber) => {
       const session = new DecodeSession(options, subscriber);
       session.start(source);
       return () => session.dispose();
     });
+}
+
+/** Frames shown by the moov's first video track: stsz's count, no more than the edit list's duration holds. */
+function indexFrameCount(moov: Uint8Array, fps: number | undefined): number | undefined {
+  const header = mp4StreamHeader(moov);
+  const count = header?.frameCount;
+  if (count === undefined || !(count > 0)) return undefined;
+  const seconds = header!.durationS;
+  if (fps === undefined || !(fps > 0) || seconds === undefined || !(seconds > 0)) return count;
+  return Math.max(1, Math.min(count, Math.round(seconds * fps)));
 }

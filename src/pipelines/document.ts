@@ -5,6 +5,8 @@ import { ConfigError } from '../core/errors.js';
 import { formatValidationErrors } from '../core/config.js';
 import type { PrefetchPolicy } from '../operators/prefetch.js';
 import { ImageSize, NonEmptyString, PositiveInt, oneOf } from '../core/codecs.js';
+import { decodeClassRules, type ClassRulesOptions } from '../operators/class-rules.js';
+import { FILL_OPTION_CODECS, type FillOptions } from '../tracking/fill.js';
 import {
   STAGE_KINDS,
   pipelineCodes,
@@ -28,6 +30,8 @@ import {
  * batch: { size: 16, rampUp: 4, earlyFlushFirstFrame: true, maxWaitMs: 50 }
  * infer: { model: models/my-yolo.onnx, confThreshold: 0.3 }
  * sink: { budgetS: 1.5, drainS: 0.2 }
+ * fill: { maxGapFrames: 30, horizonFrames: 10 }   # answer every frame (see src/tracking/fill.ts); false: off
+ * classes: { maxPerClass: { ball: 1 } }           # class map, minimum sizes, at most N per class
  * ```
  *
  * A stage without `operator` keeps the operator of the document it extends (or the stage's default); a
@@ -48,7 +52,19 @@ export interface PipelineDocument {
   infer?: StageSpec;
   track?: StageSpec;
   sink?: StageSpec;
+  /**
+   * The fill stage after tracking: every frame of the clip answered from the inferred ones (interpolated
+   * along tracks, carried a bounded gap past the ends). An object of options (`{}`: the defaults) turns
+   * it on; `false` or no `fill` key turns it off. A document extending a profile merges its options with
+   * the profile's, and `fill: false` turns the profile's fill off.
+   */
+  fill?: false | FillDocumentOptions;
+  /** Per-class rules: a class map from the model's names to the answer's, minimum sizes, at most N per class. */
+  classes?: ClassRulesOptions;
 }
+
+/** The fill options a document may give (everything but code: `select` is the class rules' limit). */
+export type FillDocumentOptions = Omit<FillOptions, 'select'>;
 
 /** One stage: the operator's name and its options, side by side. */
 export interface StageSpec {
@@ -81,6 +97,10 @@ export interface ResolvedPipeline {
   readonly imgSize: number;
   readonly prefetch: { readonly frames: number; readonly policy: PrefetchPolicy };
   readonly stages: Readonly<Record<StageKind, ResolvedStage>>;
+  /** The fill stage's options, or false when the answer is the inferred frames only. */
+  readonly fill: false | Readonly<FillDocumentOptions>;
+  /** Per-class rules (checked against the model's class names when the pipeline is prepared). */
+  readonly classes: ClassRulesOptions | undefined;
   /** Relative paths (models) are resolved against this directory. */
   readonly baseDir: string;
   /** The merged document, as it could be written back to a file. */
@@ -94,6 +114,8 @@ const TOP_LEVEL_KEYS = [
   'extends',
   'imgSize',
   'prefetch',
+  'fill',
+  'classes',
   ...STAGE_KINDS,
 ] as const;
 
@@ -146,7 +168,7 @@ export function mergeDocuments(base: PipelineDocument, over: PipelineDocument): 
   for (const [key, value] of Object.entries(over)) {
     if (value === undefined) continue;
     const previous = merged[key];
-    if ((STAGE_KINDS as readonly string[]).includes(key) || key === 'prefetch') {
+    if ((STAGE_KINDS as readonly string[]).includes(key) || key === 'prefetch' || key === 'fill') {
       if (isRecord(previous) && isRecord(value)) {
         const switched =
           value.operator !== undefined &&
@@ -208,6 +230,17 @@ export function resolvePipeline(input: PipelineDocument, options: ResolveOptions
     }
   }
 
+  const fill = resolveFill(doc.fill, prefix, problems);
+  let classes: ClassRulesOptions | undefined;
+  if (doc.classes !== undefined) {
+    try {
+      classes = decodeClassRules(doc.classes);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems.map((line) => prefix + line));
+    }
+  }
+
   const stages = {} as Record<StageKind, ResolvedStage>;
   for (const kind of STAGE_KINDS) {
     const spec = doc[kind] ?? {};
@@ -260,7 +293,29 @@ export function resolvePipeline(input: PipelineDocument, options: ResolveOptions
     imgSize: (doc.imgSize as number | undefined) ?? 640,
     prefetch: { frames: prefetch.frames ?? 32, policy: prefetch.policy ?? 'block' },
     stages,
+    fill,
+    classes,
     baseDir: options.baseDir ?? process.cwd(),
     document,
   };
+}
+
+/** `fill` of a document: false, absent (off), or options checked against FILL_OPTION_CODECS. */
+function resolveFill(value: unknown, prefix: string, problems: string[]): false | FillDocumentOptions {
+  if (value === undefined || value === false) return false;
+  if (!isRecord(value)) {
+    problems.push(`${prefix}fill: expected false or a mapping of fill options, got ${JSON.stringify(value)}`);
+    return false;
+  }
+  const known = Object.keys(FILL_OPTION_CODECS);
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key))
+      problems.push(`${prefix}fill.${key}: unknown option; known: ${known.join(', ')}`);
+  }
+  const decoded = t.partial(FILL_OPTION_CODECS).decode(value);
+  if (isLeft(decoded)) {
+    problems.push(...formatValidationErrors(decoded.left, 'fill').map((line) => prefix + line));
+    return false;
+  }
+  return decoded.right;
 }

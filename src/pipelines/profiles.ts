@@ -79,7 +79,8 @@ export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
   /**
    * The SN44 game-state pipeline: players, goalkeepers, referees and the ball (classes 0 ball,
    * 1 goalkeeper, 2 player, 3 referee), the 32 pitch keypoints from a pose model run on the same frames,
-   * and ByteTrack ids. DISABLE_TRACKING=1 removes the tracker; SKIP_PITCH=1 the keypoint model.
+   * and ByteTrack ids; every frame of the clip answered (the fill stage: interpolated along the tracks
+   * between the inferred frames), at most one ball per frame. DISABLE_TRACKING=1 removes the tracker; SKIP_PITCH=1 the keypoint model.
    */
   soccer: {
     version: 1,
@@ -103,5 +104,8 @@ export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
     },
     track: { operator: 'bytetrack', matchBuffer: 0.5, ballMatchBuffer: 8 },
     sink: { operator: 'budget', budgetS: 10, startAfterFirstFrame: false },
+    // The validator scores every frame of the clip and takes each ball past one as a penalty.
+    fill: {},
+    classes: { maxPerClass: { ball: 1 } },
   },
 };

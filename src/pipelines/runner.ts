@@ -1,15 +1,30 @@
-import { NEVER, Observable, ReplaySubject, filter, fromEvent, lastValueFrom, map, of, take, tap } from 'rxjs';
+import {
+  NEVER,
+  Observable,
+  ReplaySubject,
+  filter,
+  fromEvent,
+  identity,
+  lastValueFrom,
+  map,
+  of,
+  take,
+  tap,
+  type OperatorFunction,
+} from 'rxjs';
 import type { Dispatcher } from 'undici';
 import { FirstframeError, isFirstframeError } from '../core/errors.js';
 import { createTimeline, safeSink, type EventSink, type StageEvent } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { sniffLayout } from '../media/layout.js';
-import type { StreamHeader } from '../operators/decode.js';
+import { compileClassRules, type ClassRules } from '../operators/class-rules.js';
+import type { StreamHeader, VideoStreamInfo } from '../operators/decode.js';
 import type { FrameResult } from '../operators/infer.js';
 import { prefetchGate } from '../operators/prefetch.js';
 import type { EndedBy } from '../sinks/budget.js';
 import { byteBudget, type ByteBudget } from '../sources/budget.js';
 import type { ResourceInfo } from '../sources/types.js';
+import { fill, type FillSource, type FillStats } from '../tracking/fill.js';
 import type { ResolvedPipeline } from './document.js';
 import { emptyRunError } from './outcome.js';
 import {
@@ -29,6 +44,11 @@ export interface ResultObject {
   trackId?: number;
   /** Pose models: [x, y, confidence] per keypoint, in source pixels. */
   keypoints?: Array<[number, number, number]>;
+  /**
+   * How it was made: the model ran on its frame, or the fill stage interpolated or carried it. Always
+   * present in a run's document (optional for documents made elsewhere).
+   */
+  source?: FillSource;
 }
 
 export interface ResultFrame {
@@ -53,7 +73,23 @@ export interface RunDocument {
     totalMs: number;
     bytesDownloaded: number;
     framesDecoded: number;
+    /** Frames the model ran on (and that are in the answer). */
     framesInferred: number;
+    /** Frames in the clip when its index says (the MP4 sample count), else null. The five coverage
+     * fields below are always present in a run's document (optional for documents made elsewhere). */
+    framesInClip?: number | null;
+    /** Frames in `frames`: every one from 0 to the last with the fill stage, else the inferred ones. */
+    framesAnswered?: number;
+    /** Answered frames the fill stage made from their neighbours (0 without it). */
+    framesFilled?: number;
+    /** Answered objects by how they were made. */
+    objectsBySource?: Record<FillSource, number>;
+    /**
+     * What the last answered frame is, with the fill stage: the clip's last (`clip`), the last decoded
+     * frame (`decoded`: no frame count, or the run stopped early), the last inferred (`inferred`); null
+     * without the fill stage or without frames.
+     */
+    lastFrameFrom?: FillStats['lastFrameFrom'];
     endedBy: EndedBy;
   };
   /**
@@ -182,8 +218,15 @@ const round1 = (ms: number | undefined): number | null =>
   ms === undefined ? null : Math.round(ms * 10) / 10;
 const round2 = (value: number): number => Math.round(value * 100) / 100;
 
-function documentFrame(result: FrameResult): ResultFrame {
-  const extra = result as FrameResult & { keypoints?: Array<[number, number]> };
+/** What a document frame is made from: an inferred result, or a filled frame (objects with `source`). */
+interface AnswerFrame {
+  readonly frameNumber: number;
+  readonly pts: number;
+  readonly objects: ReadonlyArray<FrameResult['objects'][number] & { readonly source?: FillSource }>;
+}
+
+function documentFrame(result: AnswerFrame): ResultFrame {
+  const extra = result as AnswerFrame & { keypoints?: Array<[number, number]> };
   return {
     frameNumber: result.frameNumber,
     pts: Math.round(result.pts * 1e6) / 1e6,
@@ -202,6 +245,7 @@ function documentFrame(result: FrameResult): ResultFrame {
               ),
             }
           : {}),
+        source: object.source ?? 'inferred',
       };
     }),
     ...(extra.keypoints ? { keypoints: extra.keypoints } : {}),
@@ -234,6 +278,16 @@ export async function preparePipeline(
     throw error;
   }
   const stages = built as Built;
+  let rules: ClassRules | undefined;
+  try {
+    rules = pipelineClassRules(pipeline, stages.infer.describe);
+  } catch (error) {
+    await stages.infer.release();
+    throw error;
+  }
+  const classStage: OperatorFunction<FrameResult, FrameResult> = rules
+    ? map((result: FrameResult): FrameResult => ({ ...result, objects: rules.apply(result.objects) }))
+    : identity;
   const setupMs = performance.now() - setupStarted;
 
   const run$ = (target: string, runOptions: RunOptions = {}): Observable<PipelineEvent> =>
@@ -279,6 +333,8 @@ export async function preparePipeline(
       let bytes = 0;
       let framesDecoded = 0;
       let framesInferred = 0;
+      let lastDecodedFrame: number | null = null;
+      let stream: VideoStreamInfo | undefined;
       emit('start', { target, pipeline: pipeline.name });
       const subscription = stages
         .source(context)
@@ -295,6 +351,9 @@ export async function preparePipeline(
           tap((frame) => {
             framesDecoded += 1;
             layout ??= frame.stream.layout;
+            stream = frame.stream;
+            if (lastDecodedFrame === null || frame.frameNumber > lastDecodedFrame)
+              lastDecodedFrame = frame.frameNumber;
             checkStream({ width: frame.width, height: frame.height, from: `frame ${frame.frameNumber}` });
             if (limits.maxDurationS !== undefined && frame.pts > limits.maxDurationS) {
               throw limitError(
@@ -306,7 +365,7 @@ export async function preparePipeline(
           }),
           stages.stride.operator(context),
           stages.batch(context),
-          stages.infer.operator(context),
+          (batches$) => stages.infer.operator(context)(batches$).pipe(classStage),
           stages.track(context),
           tap((frame) => {
             framesInferred += 1;
@@ -319,6 +378,12 @@ export async function preparePipeline(
           next: (outcome) => {
             const totalMs = performance.now() - timeline.startedAt;
             const error = outcome.error;
+            const answer = answerFrames(outcome.results, pipeline, rules, {
+              frameCount: stream?.frameCount ?? null,
+              lastDecodedFrame,
+              complete: outcome.endedBy === 'end',
+              fps: stream?.fps ?? null,
+            });
             const document: RunDocument = {
               source: {
                 url: resource?.url ?? target,
@@ -326,7 +391,7 @@ export async function preparePipeline(
                 rangeHonoured: resource?.rangeHonoured ?? null,
                 layout: layout ?? (prefix ? (sniffLayout(prefix)?.layout ?? null) : null),
               },
-              frames: [...outcome.results].sort((a, b) => a.frameNumber - b.frameNumber).map(documentFrame),
+              frames: answer.frames.map(documentFrame),
               timings: {
                 setupMs: round1(setupMs) ?? 0,
                 headersMs: round1(timeline.msTo('source', 'headers')),
@@ -336,7 +401,12 @@ export async function preparePipeline(
                 totalMs: round1(totalMs) ?? 0,
                 bytesDownloaded: bytes,
                 framesDecoded,
-                framesInferred: outcome.results.length,
+                framesInferred: answer.framesInferred,
+                framesInClip: stream?.frameCount ?? null,
+                framesAnswered: answer.frames.length,
+                framesFilled: answer.frames.length - answer.framesInferred,
+                objectsBySource: answer.objectsBySource,
+                lastFrameFrom: answer.lastFrameFrom,
                 endedBy: outcome.endedBy,
               },
             };
@@ -356,11 +426,16 @@ export async function preparePipeline(
               headersMs: document.timings.headersMs,
               bytes,
               framesDecoded,
-              framesInferred: document.frames.length,
+              framesInferred: answer.framesInferred,
               totalMs,
             });
             if (empty) document.error = { code: empty.code, message: empty.message };
-            emit('end', { endedBy: outcome.endedBy, frames: document.frames.length, totalMs });
+            emit('end', {
+              endedBy: outcome.endedBy,
+              frames: document.frames.length,
+              framesInferred: answer.framesInferred,
+              totalMs,
+            });
             subscriber.next({ type: 'result', result: document });
             subscriber.complete();
           },
@@ -386,5 +461,61 @@ export async function preparePipeline(
         ),
       ),
     release: () => stages.infer.release(),
+  };
+}
+
+/**
+ * The pipeline's class rules, checked against the model's class names (`describe.classes`, when the model
+ * stage gives them): a class map naming classes the model does not have is a ConfigError
+ * (FF_ERR_UNKNOWN_CLASS) listing them. Undefined when the document has no `classes`.
+ */
+function pipelineClassRules(
+  pipeline: ResolvedPipeline,
+  describe: Readonly<Record<string, unknown>>,
+): ClassRules | undefined {
+  if (!pipeline.classes) return undefined;
+  const names = describe.classes;
+  const modelClasses =
+    Array.isArray(names) && names.every((name) => typeof name === 'string') ? (names as string[]) : undefined;
+  return compileClassRules(pipeline.classes, modelClasses);
+}
+
+interface Answer {
+  readonly frames: AnswerFrame[];
+  readonly framesInferred: number;
+  readonly objectsBySource: Record<FillSource, number>;
+  readonly lastFrameFrom: FillStats['lastFrameFrom'];
+}
+
+/**
+ * The frames a run answers: with the fill stage, every frame from 0 to the last (the clip's when the run
+ * read it whole and the index gives its frame count, else the last decoded one), the class rules' limits
+ * applied to each; without it, the inferred frames in order.
+ */
+function answerFrames(
+  results: readonly FrameResult[],
+  pipeline: ResolvedPipeline,
+  rules: ClassRules | undefined,
+  clip: { frameCount: number | null; lastDecodedFrame: number | null; complete: boolean; fps: number | null },
+): Answer {
+  if (pipeline.fill === false) {
+    const frames = [...results].sort((a, b) => a.frameNumber - b.frameNumber);
+    const objects = frames.reduce((sum, frame) => sum + frame.objects.length, 0);
+    return {
+      frames,
+      framesInferred: frames.length,
+      objectsBySource: { inferred: objects, interpolated: 0, extrapolated: 0 },
+      lastFrameFrom: null,
+    };
+  }
+  const filled = fill(results, clip, {
+    ...pipeline.fill,
+    ...(rules ? { select: (objects) => rules.limit(objects) } : {}),
+  });
+  return {
+    frames: filled.frames,
+    framesInferred: filled.stats.framesInferred,
+    objectsBySource: filled.stats.objects,
+    lastFrameFrom: filled.stats.lastFrameFrom,
   };
 }

@@ -64,7 +64,7 @@ describe('pipeline documents', () => {
     );
     expect(code).toBe('FF_ERR_PIPELINE_INVALID');
     expect(problems).toEqual([
-      'my.yaml: colour: unknown key; expected one of version, name, description, extends, imgSize, prefetch, source, decode, stride, batch, infer, track, sink',
+      'my.yaml: colour: unknown key; expected one of version, name, description, extends, imgSize, prefetch, fill, classes, source, decode, stride, batch, infer, track, sink',
       'my.yaml: imgSize: expected a positive multiple of 32, got 300',
       'my.yaml: prefetch.frames: expected a positive integer, got 0',
       'my.yaml: prefetch.policy: expected one of block, drop-newest, drop-oldest, got "sometimes"',
@@ -76,6 +76,40 @@ describe('pipeline documents', () => {
       'my.yaml: infer.confThreshold: expected a number between 0 and 1, got 2',
       'my.yaml: sink.budgetS: expected a positive number, got -1',
     ]);
+  });
+
+  it('fill and classes: off by default, on with options, merged over a profile, problems with their paths', () => {
+    expect(resolvePipeline(PROFILES.default!, { registry }).fill).toBe(false);
+    const soccer = resolvePipeline(PROFILES.soccer!, { registry });
+    expect(soccer.fill).toEqual({});
+    expect(soccer.classes).toEqual({ maxPerClass: { ball: 1 } });
+    const profiles = PROFILES;
+    expect(resolvePipeline({ extends: 'soccer', fill: false }, { registry, profiles }).fill).toBe(false);
+    expect(
+      resolvePipeline({ extends: 'soccer', fill: { maxGapFrames: 12 } }, { registry, profiles }).fill,
+    ).toEqual({ maxGapFrames: 12 });
+    const { code, problems } = problemsOf(() =>
+      resolvePipeline(
+        {
+          extends: 'soccer',
+          fill: { maxGapFrames: -1, horizon: 3, suppressIoU: 2 },
+          classes: { maxPerClass: { ball: 1.5 }, colours: {} },
+        } as never,
+        { registry, profiles, origin: 'my.yaml' },
+      ),
+    );
+    expect(code).toBe('FF_ERR_PIPELINE_INVALID');
+    expect(problems).toEqual([
+      'my.yaml: fill.horizon: unknown option; known: maxGapFrames, maxGapS, horizonFrames, horizonS, bridgeInferred, maxObjectsPerFrame, maxTracks, maxFrames, suppressIoU, stitchGate',
+      'my.yaml: fill.maxGapFrames: expected an integer >= 0, got -1',
+      'my.yaml: fill.suppressIoU: expected a number between 0 and 1, got 2',
+      'my.yaml: classes.colours: unknown key; expected one of map, maxPerClass, minSize',
+      'my.yaml: classes.maxPerClass.ball: expected an integer >= 0, got 1.5',
+    ]);
+    expect(
+      problemsOf(() => resolvePipeline({ extends: 'soccer', fill: 'yes' } as never, { registry, profiles }))
+        .problems,
+    ).toEqual(['fill: expected false or a mapping of fill options, got "yes"']);
   });
 
   it('parses YAML and JSON, and reports syntax errors with line and column', () => {

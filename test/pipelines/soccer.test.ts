@@ -1,6 +1,7 @@
 /**
  * The shipped soccer pipeline on the synthetic clip: the generated detector and pitch model, run together
- * on the same frames, and ByteTrack ids that follow each synthetic player along its path.
+ * on the same frames, and ByteTrack ids that follow each synthetic player along its path. The inferred
+ * frames only (`fill: false`): the fill stage on top of them is tested in fill-e2e.test.ts.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +20,11 @@ async function runSoccer(
   env: Record<string, string> = {},
 ): Promise<{ result: RunDocument; model: Record<string, unknown> }> {
   const pipeline = await preparePipeline(
-    loadPipeline({ profile: 'soccer', env: readEnvConfig(env), overrides: { sink: { budgetS: 120 } } }),
+    loadPipeline({
+      profile: 'soccer',
+      env: readEnvConfig(env),
+      overrides: { sink: { budgetS: 120 }, fill: false },
+    }),
   );
   prepared.push(pipeline);
   return { result: await pipeline.run(fixtures.clips['moov-end']!.file), model: { ...pipeline.model } };

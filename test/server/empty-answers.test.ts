@@ -24,12 +24,15 @@ import {
 
 const BUDGET_S = 1.5;
 
-/** The clip with the bytes of its SPS (in avcC) zeroed: FFmpeg opens it and decodes no picture. */
-function zeroSps(clip: Buffer): Buffer {
+/**
+ * The clip with the bytes of its SPS (in avcC) zeroed: with `keepNalHeader` the unit still says it is an SPS
+ * (FFmpeg opens the file and decodes no picture); without, the index check sees a unit that is no SPS.
+ */
+function zeroSps(clip: Buffer, keepNalHeader: boolean): Buffer {
   const copy = Buffer.from(clip);
   const avcC = copy.indexOf('avcC') + 4;
   const spsLength = copy.readUInt16BE(avcC + 6);
-  copy.fill(0, avcC + 8, avcC + 8 + spsLength);
+  copy.fill(0, avcC + 8 + (keepNalHeader ? 1 : 0), avcC + 8 + spsLength);
   return copy;
 }
 
@@ -90,7 +93,11 @@ beforeAll(async () => {
   const clip = readFileSync(fixtures.clips['faststart']!.file);
   sim = await startNetSim({
     root: fixtures.dir,
-    files: { '/zero-sps.mp4': zeroSps(clip), '/stco-past-end.mp4': stcoPastEnd(clip) },
+    files: {
+      '/zero-sps.mp4': zeroSps(clip, true),
+      '/zero-sps-unit.mp4': zeroSps(clip, false),
+      '/stco-past-end.mp4': stcoPastEnd(clip),
+    },
     rateBytesPerSec: 2_000_000,
     ttfbMs: 10,
   });
@@ -179,6 +186,15 @@ describe('POST /soccer/challenge: a video with no decodable frame is a 422, neve
     expect(answer.status).toBe(422);
     expect(answer.body.error.code).toBe('FF_ERR_NO_FRAMES');
     expect(answer.body.error.message).toContain(sim.urlFor('/zero-sps.mp4'));
+  });
+
+  it('an SPS unit zeroed with its NAL header: refused from the index before FFmpeg, 422 FF_ERR_MP4_STRUCTURE', async () => {
+    const url = sim.urlFor('/zero-sps-unit.mp4');
+    const answer = await postChallenge<ErrorBody>(server.url, challengeBody(url));
+    expect(answer.status).toBe(422);
+    expect(answer.body.error.code).toBe('FF_ERR_MP4_STRUCTURE');
+    expect(answer.body.error.message).toContain(url);
+    expect(answer.body.error.message).toContain('avcC');
   });
 
   it('a chunk offset past the end of the file: 422 (the index check, or no frame at the end)', async () => {

@@ -3,6 +3,7 @@ import * as t from 'io-ts';
 import { formatValidationErrors } from '../core/config.js';
 import { truncateForLog } from '../core/logger.js';
 import type { ResultFrame, RunDocument } from '../pipelines/runner.js';
+import type { FillSource } from '../tracking/fill.js';
 
 /*
  * The SN44 challenge exchange: what a validator POSTs to /soccer/challenge, and what the miner answers.
@@ -110,6 +111,11 @@ export interface ChallengeObject {
   /** [x1, y1, x2, y2] in source pixels. */
   bbox: [number, number, number, number];
   class_id: number;
+  /**
+   * How the object was made: `inferred` (the model ran on this frame), `interpolated` (between two
+   * sightings of its track) or `extrapolated` (carried past the last one). The validator ignores it.
+   */
+  source: FillSource;
 }
 
 export interface ChallengeFrame {
@@ -152,6 +158,7 @@ function challengeObjects(frame: ResultFrame): ChallengeObject[] {
     id: object.trackId ?? next++,
     bbox: object.bbox,
     class_id: object.classId,
+    source: object.source ?? 'inferred',
   }));
 }
 

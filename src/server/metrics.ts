@@ -20,6 +20,8 @@ const LATENCY_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 1
 const INFERENCE_BUCKETS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 /** The server's own share of a challenge: parsing, validation, guard, serialisation. Target < 5 ms. */
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1];
+/** Frames per run: a few strided frames up to a 30-s clip at 60 fps. */
+const FRAME_BUCKETS = [1, 5, 10, 25, 50, 100, 150, 250, 400, 600, 800, 1000, 1500, 1800];
 
 export interface ServerMetrics {
   readonly registry: Registry;
@@ -100,6 +102,19 @@ export function createServerMetrics(
     help: 'Frames whose results were answered',
     registers,
   });
+  const frameCounts = new Histogram({
+    name: 'firstframe_run_frames',
+    help: 'Frames per run: in the clip (when its index says), answered (with the fill stage, every one to the last), inferred',
+    labelNames: ['kind'] as const,
+    buckets: FRAME_BUCKETS,
+    registers,
+  });
+  const objectsBySource = new Counter({
+    name: 'firstframe_objects_answered_total',
+    help: 'Objects answered, by how they were made: inferred, interpolated, extrapolated',
+    labelNames: ['source'] as const,
+    registers,
+  });
   const errors = new Counter({
     name: 'firstframe_errors_total',
     help: 'Errors answered, by code',
@@ -172,6 +187,13 @@ export function createServerMetrics(
       bytes.inc(t.bytesDownloaded);
       framesDecoded.inc(t.framesDecoded);
       framesInferred.inc(t.framesInferred);
+      frameCounts.observe({ kind: 'inferred' }, t.framesInferred);
+      frameCounts.observe({ kind: 'answered' }, t.framesAnswered ?? document.frames.length);
+      if (t.framesInClip !== undefined && t.framesInClip !== null)
+        frameCounts.observe({ kind: 'in_clip' }, t.framesInClip);
+      for (const [source, count] of Object.entries(t.objectsBySource ?? {})) {
+        if (count > 0) objectsBySource.inc({ source }, count);
+      }
     },
     observeChallenge(answer) {
       challenges.inc({ outcome: answer.outcome });

@@ -179,8 +179,8 @@ export function createPredictRoute(
           limits: parts.limits,
         });
         if (clientGone.signal.aborted) return;
-        // Issue 12's dense answers (src/tracking/fill*.ts) plug in here: fill `document` to every frame of the
-        // clip before it is turned into predictions.
+        // With the pipeline's fill stage (the soccer profile's), `document` already answers every frame of the
+        // clip: the inferred ones and those filled along the tracks between them.
         return answerRun(document, predictFrames(document, keypointOption));
       }
       const frames = predict.frames!;

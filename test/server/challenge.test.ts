@@ -75,7 +75,30 @@ describe('challengeFrames', () => {
     );
     expect(frame?.frame_number).toBe(5);
     expect(frame?.objects.map((o) => o.id)).toEqual([7, 8, 3, 9]);
-    expect(frame?.objects[0]).toEqual({ id: 7, bbox: [1, 2, 3, 4], class_id: 2 });
+    expect(frame?.objects[0]).toEqual({ id: 7, bbox: [1, 2, 3, 4], class_id: 2, source: 'inferred' });
+  });
+
+  it("carries each object's source; an object without one was inferred", () => {
+    const [frame] = challengeFrames(
+      documentWith([
+        {
+          frameNumber: 3,
+          pts: 0.12,
+          objects: [
+            { ...object(1), source: 'interpolated' },
+            { ...object(2), source: 'extrapolated' },
+            { ...object(3), source: 'inferred' },
+            object(4),
+          ],
+        },
+      ]),
+    );
+    expect(frame?.objects.map((o) => o.source)).toEqual([
+      'interpolated',
+      'extrapolated',
+      'inferred',
+      'inferred',
+    ]);
   });
 
   it('always gives 32 keypoints: absent, short, long or non-finite ones become [0, 0]', () => {

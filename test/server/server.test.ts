@@ -60,7 +60,8 @@ beforeAll(async () => {
     ttfbMs: 10,
   });
   simConnectionsAtStart = sim.openConnections();
-  const overrides = { stride: { every: 25 }, sink: { budgetS: BUDGET_S } };
+  // The inferred frames only (fill: false): the fill stage is tested on its own server below.
+  const overrides = { stride: { every: 25 }, sink: { budgetS: BUDGET_S }, fill: false as const };
   soccer = await preparePipeline(loadPipeline({ profile: 'soccer', overrides }));
   plain = await preparePipeline(loadPipeline({ profile: 'default', overrides }));
 }, 120_000);
@@ -98,7 +99,8 @@ describe('POST /soccer/challenge: the answer', () => {
       const ids = frame.objects.map((object) => object.id);
       expect(new Set(ids).size).toBe(ids.length);
       for (const object of frame.objects) {
-        expect(Object.keys(object).sort()).toEqual(['bbox', 'class_id', 'id']);
+        expect(Object.keys(object).sort()).toEqual(['bbox', 'class_id', 'id', 'source']);
+        expect(object.source).toBe('inferred');
         expect(Number.isInteger(object.id)).toBe(true);
         expect([0, 1, 2, 3]).toContain(object.class_id);
         const [x1, y1, x2, y2] = object.bbox;
@@ -120,6 +122,7 @@ describe('POST /soccer/challenge: the answer', () => {
           id: object.trackId,
           bbox: object.bbox,
           class_id: object.classId,
+          source: 'inferred',
         })),
         keypoints: frame.keypoints,
       })),
@@ -413,6 +416,49 @@ describe('concurrency', () => {
     expect(metricValue(after, 'firstframe_challenges_total{outcome="cancelled"}')).toBe(2);
     expect(metricValue(after, 'firstframe_challenges_total{outcome="rejected"}')).toBe(1);
   });
+});
+
+describe('the soccer profile with its fill stage', () => {
+  it('answers every frame of the clip, each object saying how it was made; /metrics counts frames and sources', async () => {
+    const dense = await preparePipeline(
+      loadPipeline({ profile: 'soccer', overrides: { stride: { every: 5 }, sink: { budgetS: 30 } } }),
+    );
+    try {
+      const server = await serve({ pipeline: dense });
+      const answer = await postChallenge<ChallengeResponse>(
+        server.url,
+        challengeBody(sim.urlFor('/faststart.mp4'), 'c-dense'),
+      );
+      expect(answer.status).toBe(200);
+      const frames = answer.body.frames;
+      expect(frames.map((frame) => frame.frame_number)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+      const counts: Record<string, number> = {};
+      for (const frame of frames) {
+        expect(frame.keypoints).toHaveLength(PITCH_KEYPOINTS);
+        expect(frame.objects.filter((object) => object.class_id === 0).length).toBeLessThanOrEqual(1);
+        for (const object of frame.objects) counts[object.source] = (counts[object.source] ?? 0) + 1;
+        const sources = new Set(frame.objects.map((object) => object.source));
+        expect([...sources], `frame ${frame.frame_number}`).toEqual(
+          frame.frame_number % 5 === 0
+            ? ['inferred']
+            : frame.frame_number < 95
+              ? ['interpolated']
+              : ['extrapolated'],
+        );
+      }
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metricValue(metrics, 'firstframe_run_frames_sum{kind="answered"}')).toBe(100);
+      expect(metricValue(metrics, 'firstframe_run_frames_sum{kind="inferred"}')).toBe(20);
+      expect(metricValue(metrics, 'firstframe_run_frames_sum{kind="in_clip"}')).toBe(100);
+      for (const source of ['inferred', 'interpolated', 'extrapolated']) {
+        expect(metricValue(metrics, `firstframe_objects_answered_total{source="${source}"}`), source).toBe(
+          counts[source],
+        );
+      }
+    } finally {
+      await dense.release();
+    }
+  }, 120_000);
 });
 
 describe('metrics and logs', () => {

@@ -41,16 +41,23 @@ export function letterboxFilterSpec(geometry: LetterboxGeometry, padValue = LETT
 
 /**
  * Copies gbrp planes (each row `linesize` bytes, of which `size` are pixels) into one tight R, G, B
- * planar buffer.
+ * planar buffer: `target` when given (3 × size × size bytes, e.g. a prefetch slot's reused buffer), else
+ * a new one.
  */
 export function packGbrpPlanes(
   planes: readonly Uint8Array[],
   linesizes: readonly number[],
   geometry: LetterboxGeometry,
+  target?: Uint8Array,
 ): LetterboxedImage {
   const { size } = geometry;
   const area = size * size;
-  const data = new Uint8Array(area * 3);
+  if (target && target.byteLength !== area * 3) {
+    throw new RangeError(
+      `a letterbox of ${size}×${size} takes ${area * 3} bytes, the target has ${target.byteLength}`,
+    );
+  }
+  const data = target ?? new Uint8Array(area * 3);
   // gbrp stores G, B, R; the model wants R, G, B.
   const order = [2, 0, 1] as const;
   for (let channel = 0; channel < 3; channel += 1) {

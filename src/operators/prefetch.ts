@@ -10,6 +10,45 @@ export interface PrefetchSlot {
 }
 
 /**
+ * Idle pixel buffers (shared memory) kept for reuse by later slots, of any gate: memory touched for the
+ * first time costs a page fault per 4 KiB (about 300 per 640 × 640 letterbox), and a fresh 1.2 MB buffer per
+ * frame was most of the garbage a run made. At most `maxIdleBytes` are kept idle; the rest is let go.
+ */
+export class PixelBufferPool {
+  readonly #idle = new Map<number, Uint8Array[]>();
+  #idleBytes = 0;
+
+  constructor(readonly maxIdleBytes = 64 * 1024 * 1024) {}
+
+  /** A buffer of `byteLength` bytes in shared memory; its contents are stale. */
+  take(byteLength: number): Uint8Array {
+    const idle = this.#idle.get(byteLength)?.pop();
+    if (idle) {
+      this.#idleBytes -= byteLength;
+      return idle;
+    }
+    return new Uint8Array(new SharedArrayBuffer(byteLength));
+  }
+
+  /** Gives a buffer back once nothing reads or writes it any more. */
+  give(buffer: Uint8Array): void {
+    if (this.#idleBytes + buffer.byteLength > this.maxIdleBytes) return;
+    const list = this.#idle.get(buffer.byteLength) ?? [];
+    list.push(buffer);
+    this.#idle.set(buffer.byteLength, list);
+    this.#idleBytes += buffer.byteLength;
+  }
+
+  /** Bytes held idle now. */
+  get idleBytes(): number {
+    return this.#idleBytes;
+  }
+}
+
+/** The pool gates use unless given their own: shared by every run of the process. */
+export const sharedPixelBuffers = new PixelBufferPool();
+
+/**
  * Bounds how far decoding runs ahead of inference (PREFETCH_FRAMES). The decode stage takes a slot before
  * converting a frame for the model; the inference stage gives it back when the run that used it is done.
  *
@@ -32,9 +71,25 @@ export interface PrefetchGate {
   release(slots: readonly PrefetchSlot[]): void;
   /** Wakes every waiter with an error: the pipeline is ending. */
   close(): void;
+  /**
+   * The pixel buffer of a slot held now (`byteLength` bytes, shared memory, stale contents): the decode
+   * stage letterboxes the slot's frame into it. It belongs to the slot: once the slot is released (or
+   * evicted by drop-oldest) a later slot reuses it, so a frame's `image.data` is valid only while the frame
+   * holds its slot. Undefined for a slot not held.
+   */
+  pixels(slot: PrefetchSlot, byteLength: number): Uint8Array | undefined;
 }
 
-export function prefetchGate(limit: number, policy: PrefetchPolicy = 'block'): PrefetchGate {
+export interface PrefetchGateOptions {
+  /** Where slots' pixel buffers come from and go back to; default {@link sharedPixelBuffers}. */
+  pixelBuffers?: PixelBufferPool;
+}
+
+export function prefetchGate(
+  limit: number,
+  policy: PrefetchPolicy = 'block',
+  options: PrefetchGateOptions = {},
+): PrefetchGate {
   const problems: string[] = [];
   if (!Number.isInteger(limit) || limit <= 0)
     problems.push(`prefetch.limit: expected a positive integer, got ${JSON.stringify(limit)}`);
@@ -49,6 +104,15 @@ export function prefetchGate(limit: number, policy: PrefetchPolicy = 'block'): P
   let dropped = 0;
   let closed = false;
   const held = new Set<number>();
+  const pool = options.pixelBuffers ?? sharedPixelBuffers;
+  /** The pixel buffer of each held slot that asked for one. */
+  const buffers = new Map<number, Uint8Array>();
+  const letGo = (slot: PrefetchSlot) => {
+    const buffer = buffers.get(slot.id);
+    if (!buffer) return;
+    buffers.delete(slot.id);
+    pool.give(buffer);
+  };
   /** Slots taken but whose run has not started: the ones drop-oldest may evict, oldest first. */
   const waiting: PrefetchSlot[] = [];
   const waiters: Array<{ resolve: (slot: PrefetchSlot) => void; reject: (error: Error) => void }> = [];
@@ -61,6 +125,7 @@ export function prefetchGate(limit: number, policy: PrefetchPolicy = 'block'): P
   };
   const free = (slot: PrefetchSlot) => {
     if (!held.delete(slot.id)) return;
+    letGo(slot);
     const index = waiting.indexOf(slot);
     if (index >= 0) waiting.splice(index, 1);
     const waiter = waiters.shift();
@@ -88,6 +153,8 @@ export function prefetchGate(limit: number, policy: PrefetchPolicy = 'block'): P
         if (oldest) {
           oldest.dropped = true;
           held.delete(oldest.id);
+          // Its frame is passed over by every stage (slot.dropped): nothing reads its pixels any more.
+          letGo(oldest);
           dropped += 1;
           return take();
         }
@@ -107,6 +174,19 @@ export function prefetchGate(limit: number, policy: PrefetchPolicy = 'block'): P
     close() {
       closed = true;
       for (const waiter of waiters.splice(0)) waiter.reject(new Error('prefetch gate closed'));
+    },
+    pixels(slot, byteLength) {
+      if (!held.has(slot.id)) return undefined;
+      let buffer = buffers.get(slot.id);
+      if (buffer && buffer.byteLength !== byteLength) {
+        letGo(slot);
+        buffer = undefined;
+      }
+      if (!buffer) {
+        buffer = pool.take(byteLength);
+        buffers.set(slot.id, buffer);
+      }
+      return buffer;
     },
   };
 }

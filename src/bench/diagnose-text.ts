@@ -1,4 +1,5 @@
 import { isUrl } from '../pipelines/operators.js';
+import { coverageLine } from '../pipelines/coverage.js';
 import type { DiagnoseDocument } from './diagnose.js';
 import { cellMs, formatTable } from './table.js';
 import { SEGMENT_LABELS } from './verdict.js';
@@ -11,7 +12,7 @@ const baseName = (path: string | null) => (path === null ? 'model' : (path.split
  * `firstframe diagnose`'s human output: what ran, the stage table (when each stage happened and how long it
  * took, since the run's start), the time to first result by part, and the verdict.
  */
-export function formatDiagnosis({ breakdown: b, verdict: v }: DiagnoseDocument): string {
+export function formatDiagnosis({ breakdown: b, verdict: v, coverage }: DiagnoseDocument): string {
   const p = b.pipeline;
   const n = b.network;
   const l = b.layout;
@@ -144,6 +145,8 @@ export function formatDiagnosis({ breakdown: b, verdict: v }: DiagnoseDocument):
     `pipeline: ${p.name}: ${pipeline}`,
     '',
     formatTable(['stage', 'at (ms)', 'took (ms)', 'detail'], rows, ['left', 'right', 'right', 'left']),
+    // Documents written before coverage was reported have none.
+    ...(coverage ? ['', `coverage: ${coverageLine(coverage)}`] : []),
   ];
   const total = b.firstResultAtMs;
   if (total !== null && total > 0 && b.segments.length > 0) {

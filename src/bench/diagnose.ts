@@ -1,4 +1,5 @@
 import type { ResolvedPipeline } from '../pipelines/document.js';
+import { coverageOf, type Coverage } from '../pipelines/coverage.js';
 import { preparePipeline } from '../pipelines/runner.js';
 import { breakdownOf, pipelineFacts, type DiagnoseBreakdown } from './breakdown.js';
 import { measureRun } from './measure.js';
@@ -9,6 +10,8 @@ import { verdict, type Verdict } from './verdict.js';
 export interface DiagnoseDocument {
   readonly breakdown: DiagnoseBreakdown;
   readonly verdict: Verdict;
+  /** Frames answered, inferred and filled, against the clip's frame count; objects by source. */
+  readonly coverage: Coverage;
 }
 
 export interface DiagnoseOptions {
@@ -49,7 +52,7 @@ export async function diagnose(
       document: run.document,
       probe,
     });
-    return { breakdown, verdict: verdict(breakdown) };
+    return { breakdown, verdict: verdict(breakdown), coverage: coverageOf(run.document) };
   } finally {
     await prepared.release();
   }

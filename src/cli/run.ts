@@ -1,3 +1,4 @@
+import { coverageLine, coverageOf } from '../pipelines/coverage.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createTimeline, type StageEvent } from '../core/events.js';
@@ -136,6 +137,7 @@ function humanSummary(document: RunDocument, pipeline: string, downloadEndMs: nu
     if (document.frames.length > shown.length)
       lines.push(`  … ${document.frames.length - shown.length} more frames`);
   }
+  lines.push(`coverage:     ${coverageLine(coverageOf(document))}`);
   lines.push(
     `Completed processing ${t.framesInferred} frames in ${(t.totalMs / 1000).toFixed(1)}s (${t.framesDecoded} decoded)`,
   );

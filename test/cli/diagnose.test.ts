@@ -36,7 +36,16 @@ describe('firstframe diagnose', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(lines(result.stdout)).toHaveLength(1);
-    const { breakdown: b, verdict: v } = JSON.parse(result.stdout) as DiagnoseDocument;
+    const { breakdown: b, verdict: v, coverage } = JSON.parse(result.stdout) as DiagnoseDocument;
+    expect(coverage).toEqual({
+      framesInClip: 100,
+      framesAnswered: b.framesInferred,
+      framesInferred: b.framesInferred,
+      framesFilled: 0,
+      coverage: b.framesInferred / 100,
+      objectsBySource: { inferred: expect.any(Number), interpolated: 0, extrapolated: 0 },
+      lastFrameFrom: null,
+    });
 
     expect(Object.keys(b).sort()).toEqual(
       [
@@ -146,6 +155,10 @@ describe('firstframe diagnose', () => {
     // A stream sends no Range of its own for a faststart file: the probe after the run tells.
     expect(out).toMatch(
       /^container layout .*faststart, moov at \d+ \(\d+ bytes\), not fragmented, \d+ bytes, Range honoured \(probe after the run\)$/m,
+    );
+    // The default profile (no fill stage): the inferred frames against the clip's 100.
+    expect(out).toMatch(
+      /^coverage: (\d+) of 100 frames answered \([\d.]+% of the clip\): \1 inferred, 0 filled; objects \d+ inferred, 0 interpolated, 0 extrapolated$/m,
     );
     expect(out).toContain('time to first result, by part:');
     expect(out).toMatch(/^verdict: first result after \d+ ms; the largest part is /m);

@@ -60,6 +60,11 @@ describe('firstframe run: the main job', () => {
         'bytesDownloaded',
         'framesDecoded',
         'framesInferred',
+        'framesInClip',
+        'framesAnswered',
+        'framesFilled',
+        'objectsBySource',
+        'lastFrameFrom',
         'endedBy',
       ].sort(),
     );
@@ -87,6 +92,10 @@ describe('firstframe run: the main job', () => {
       expect(out).toContain(label);
     }
     expect(out).toMatch(/^ {2}frame 0 \(0\.00 s\): 1 ball, 2 goalkeeper, 12 player, 2 referee$/m);
+    // The default profile has no fill stage: the inferred frames are the answer.
+    expect(out).toMatch(
+      /^coverage: {5}2 of 100 frames answered \(2\.0% of the clip\): 2 inferred, 0 filled; objects 34 inferred, 0 interpolated, 0 extrapolated$/m,
+    );
     expect(out).toMatch(/^Completed processing 2 frames in \d+\.\ds \(\d+ decoded\)$/m);
     expect(result.stderr).toContain('serving the bundled faststart clip at 1660000 B/s');
   }, 90_000);
@@ -264,6 +273,20 @@ describe('firstframe run: configuration (exit 2, every problem at once)', () => 
       '  unknown profile "warp"; known: default, ultra-fast, full-download, soccer',
     ]);
   });
+
+  it('a class map naming classes the model does not have lists them (FF_ERR_UNKNOWN_CLASS)', async () => {
+    const file = join(scratch, 'classes.yaml');
+    writeFileSync(
+      file,
+      'extends: soccer\nclasses:\n  map:\n    person: { id: 2, name: player }\n    ball: { id: 0, name: ball }\n    sports ball: { id: 0, name: ball }\n',
+    );
+    const result = await runCli(['run', '--pipeline', file], { timeoutMs: 60_000 });
+    expect(result.code).toBe(2);
+    expect(lines(result.stderr)).toEqual([
+      'firstframe: FF_ERR_UNKNOWN_CLASS: invalid configuration',
+      '  classes.map: "person", "sports ball" are not among the model\'s classes ("ball", "goalkeeper", "player", "referee")',
+    ]);
+  }, 90_000);
 
   it('an invalid pipeline document, with bad options and environment values laid over it', async () => {
     const file = join(scratch, 'bad.yaml');

@@ -54,6 +54,8 @@ export interface ResultObject {
 export interface ResultFrame {
   frameNumber: number;
   pts: number;
+  /** `inferred`: the model ran on this frame; `filled`: the fill stage made every object on it. */
+  source?: 'inferred' | 'filled';
   objects: ResultObject[];
   /** Frame-level keypoints (the soccer pipeline's pitch points), when a stage provides them. */
   keypoints?: Array<[number, number]>;
@@ -222,6 +224,7 @@ const round2 = (value: number): number => Math.round(value * 100) / 100;
 interface AnswerFrame {
   readonly frameNumber: number;
   readonly pts: number;
+  readonly source?: 'inferred' | 'filled';
   readonly objects: ReadonlyArray<FrameResult['objects'][number] & { readonly source?: FillSource }>;
 }
 
@@ -230,6 +233,7 @@ function documentFrame(result: AnswerFrame): ResultFrame {
   return {
     frameNumber: result.frameNumber,
     pts: Math.round(result.pts * 1e6) / 1e6,
+    source: result.source ?? 'inferred',
     objects: result.objects.map((object) => {
       const tracked = object as typeof object & { trackId?: number };
       return {

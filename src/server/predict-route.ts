@@ -247,7 +247,10 @@ export function createPredictRoute(
           `FFmpeg read ${decoded} pictures from the ${loaded.length} JPEGs given; cannot tell which is which`,
         );
       }
-      const answered = predictFrames(document, {
+      // Only frames the model ran on: a fill stage in the pipeline would give the frames the budget cut off
+      // an empty answer, which would pass for "nothing there" (framesVariant keeps no tracks to fill from).
+      const inferred = { ...document, frames: document.frames.filter((frame) => frame.source !== 'filled') };
+      const answered = predictFrames(inferred, {
         frameIds: loaded.map((frame) => frame.frameId),
         ...options,
       });

@@ -62,6 +62,9 @@ describe('the soccer profile with the fill stage', () => {
     });
     // Inferred objects only on the inferred frames (0, 5, …, 95), filled ones only between them.
     for (const frame of result.frames) {
+      expect(frame.source, `frame ${frame.frameNumber}`).toBe(
+        frame.frameNumber % 5 === 0 ? 'inferred' : 'filled',
+      );
       const sources = new Set(frame.objects.map((object) => object.source));
       expect([...sources], `frame ${frame.frameNumber}`).toEqual(
         frame.frameNumber % 5 === 0

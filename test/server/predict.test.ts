@@ -125,10 +125,16 @@ describe('POST /predict', () => {
     expect(answer.body.success).toBe(true);
     expect(answer.body.error).toBeNull();
     expect(answer.body.model).toBe('soccer');
-    expect(answer.body.predictions!.frames.map((frame) => frame.frame_id)).toEqual([0, 25, 50, 75]);
+    // The soccer profile's fill stage: every frame of the clip answered, every 25th inferred. (At so long a
+    // stride the tracker loses most objects between inferred frames: those are carried a few frames only.)
+    const every = Array.from({ length: 100 }, (_, i) => i);
+    expect(answer.body.predictions!.frames.map((frame) => frame.frame_id)).toEqual(every);
     expectWellFormed(answer.body, 32);
     for (const frame of answer.body.predictions!.frames) {
-      expect(frame.boxes.length).toBe(objectsAt(frame.frame_id));
+      const expected = objectsAt(frame.frame_id);
+      if (frame.frame_id % 25 === 0) expect(frame.boxes.length, `frame ${frame.frame_id}`).toBe(expected);
+      else expect(frame.boxes.length, `frame ${frame.frame_id}`).toBeLessThanOrEqual(expected);
+      expect(frame.boxes.filter((box) => box.cls_id === 0).length).toBeLessThanOrEqual(1);
     }
   });
 
@@ -293,7 +299,7 @@ describe('POST /predict', () => {
     expect(unsigned.body.code).toBe(authCodes.headersMissing);
     const answer = await predict(text, { to: signed, headers: signedHeaders(validator, miner.hotkey, text) });
     expect(answer.status).toBe(200);
-    expect(answer.body.predictions!.frames.map((frame) => frame.frame_id)).toEqual([0, 25, 50, 75]);
+    expect(answer.body.predictions!.frames).toHaveLength(100);
   });
 
   it('GET /health answers ok without credentials', async () => {

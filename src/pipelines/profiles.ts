@@ -27,7 +27,8 @@ export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
    * Streams the video and decodes while it downloads; every 5th frame (5 results per second of 25 fps
    * video) goes to the bundled soccer detector in batches that start small (the first frame alone, then
    * 2, 4, … up to 16) so the first result never waits for a full batch; answers after 10 s at the latest.
-   * Frames the stride drops that nothing references are not even decoded.
+   * Frames the stride drops that nothing references are not even decoded. No fill stage: the answer is
+   * the inferred frames (a generic user gets what the model saw; `fill: {}` answers every frame).
    */
   default: {
     version: 1,

@@ -4,6 +4,7 @@
  * frames carried through, and each object saying how it was made.
  */
 
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEnvConfig } from '../../src/core/config.js';
 import { ConfigError } from '../../src/core/errors.js';
@@ -11,6 +12,7 @@ import type { FixtureSet, GroundTruth } from '../../src/fixtures/make.js';
 import { loadPipeline } from '../../src/pipelines/load.js';
 import type { PipelineDocument } from '../../src/pipelines/document.js';
 import { preparePipeline, type PreparedPipeline, type RunDocument } from '../../src/pipelines/runner.js';
+import { startNetSim } from '../../src/sim/netsim.js';
 import { testFixtures } from '../support/fixtures.js';
 import { iou, readTruth } from '../support/truth.js';
 
@@ -144,6 +146,34 @@ describe('the fill stage without a frame count', () => {
     expect(result.frames.map((frame) => frame.frameNumber)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(result.timings.framesInferred).toBe(20);
   }, 180_000);
+});
+
+describe('the fill stage at the deadline', () => {
+  it('a stalled server: the frames so far, filled to the last decoded one', async () => {
+    const sim = await startNetSim({
+      files: { '/faststart.mp4': readFileSync(fixtures.clips['faststart']!.file) },
+      rateBytesPerSec: 1_000_000,
+      ttfbMs: 20,
+    });
+    try {
+      const pipeline = await prepare('soccer', { sink: { budgetS: 4 } });
+      const result = await pipeline.run(sim.urlFor('/faststart.mp4', { stallAfterBytes: 40_000 }));
+      const t = result.timings;
+      expect(t.endedBy).toBe('budget');
+      expect(result.error).toBe(undefined);
+      expect(t.framesInClip).toBe(100);
+      expect(t.lastFrameFrom).toBe('decoded');
+      expect(t.framesInferred).toBeGreaterThan(0);
+      // Every frame from 0 to the last decoded one (fewer than the clip's 100: the bytes stopped).
+      expect(t.framesAnswered).toBeLessThan(100);
+      expect(result.frames.map((frame) => frame.frameNumber)).toEqual(
+        Array.from({ length: t.framesAnswered! }, (_, i) => i),
+      );
+      expect(result.frames.filter((frame) => frame.source === 'inferred')).toHaveLength(t.framesInferred);
+    } finally {
+      await sim.close();
+    }
+  }, 120_000);
 });
 
 describe('without the fill stage', () => {

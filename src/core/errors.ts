@@ -56,6 +56,8 @@ export const codes = {
     env: 'FF_ERR_CONFIG_ENV',
     invalidOption: 'FF_ERR_INVALID_OPTION',
     usage: 'FF_ERR_USAGE',
+    /** A class map names a class the model does not have. */
+    unknownClass: 'FF_ERR_UNKNOWN_CLASS',
   },
   source: {
     invalidUrl: 'FF_ERR_INVALID_URL',

@@ -8,7 +8,7 @@ import { ConfigError, codes } from '../core/errors.js';
 /** Stable codes of the class rules (besides FF_ERR_INVALID_OPTION for a malformed rules object). */
 export const classRuleCodes = {
   /** The class map names classes the model does not have (every such name is listed). */
-  unknownClass: 'FF_ERR_UNKNOWN_CLASS',
+  unknownClass: codes.config.unknownClass,
 } as const;
 
 const AnswerClassCodec = t.type({ id: NonNegativeInt, name: NonEmptyString }, 'an answer class { id, name }');

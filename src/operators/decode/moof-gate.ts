@@ -2,6 +2,7 @@ import type { DecodeError } from '../../core/errors.js';
 import { createBoxWalker, type BoxWalker } from '../../media/box-walker.js';
 import type { Mp4Box } from '../../media/mp4-boxes.js';
 import { checkMoof, mp4StructureError } from '../../media/mp4-check.js';
+import { sliceHeld } from './held-bytes.js';
 
 /**
  * Stands between a fragmented MP4's bytes and FFmpeg: every `moof` is held until it is whole and has passed
@@ -88,23 +89,6 @@ export class MoofGate {
 
   /** Held bytes [from, to) in one array: a view when one chunk holds them. */
   private slice(from: number, to: number): Uint8Array {
-    const parts: Uint8Array[] = [];
-    let at = this.releasedTo;
-    for (const chunk of this.held) {
-      const chunkEnd = at + chunk.byteLength;
-      if (chunkEnd > from && at < to) {
-        parts.push(chunk.subarray(Math.max(0, from - at), Math.min(chunk.byteLength, to - at)));
-      }
-      if (chunkEnd >= to) break;
-      at = chunkEnd;
-    }
-    if (parts.length === 1) return parts[0]!;
-    const joined = new Uint8Array(to - from);
-    let offset = 0;
-    for (const part of parts) {
-      joined.set(part, offset);
-      offset += part.byteLength;
-    }
-    return joined;
+    return sliceHeld(this.held, this.releasedTo, from, to);
   }
 }

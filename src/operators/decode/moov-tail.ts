@@ -1,4 +1,5 @@
 import { scanTopLevelBoxes, type Mp4Box } from '../../media/mp4-boxes.js';
+import { sliceHeld } from './held-bytes.js';
 
 /** What the bytes after mdat have shown so far. */
 export type MoovTailState =
@@ -136,23 +137,6 @@ export class MoovTail {
 
   /** Held bytes [from, to) in one array: a view when one chunk holds them. */
   private slice(from: number, to: number): Uint8Array {
-    const parts: Uint8Array[] = [];
-    let at = this.heldFrom;
-    for (const chunk of this.chunks) {
-      const chunkEnd = at + chunk.byteLength;
-      if (chunkEnd > from && at < to) {
-        parts.push(chunk.subarray(Math.max(0, from - at), Math.min(chunk.byteLength, to - at)));
-      }
-      if (chunkEnd >= to) break;
-      at = chunkEnd;
-    }
-    if (parts.length === 1) return parts[0]!;
-    const joined = new Uint8Array(to - from);
-    let offset = 0;
-    for (const part of parts) {
-      joined.set(part, offset);
-      offset += part.byteLength;
-    }
-    return joined;
+    return sliceHeld(this.chunks, this.heldFrom, from, to);
   }
 }

@@ -43,7 +43,8 @@ module.exports = {
         FIRSTFRAME_CONCURRENCY: '2',
         FIRSTFRAME_QUEUE: '8',
         LOG_LEVEL: 'info',
-        // Set in the environment pm2 is started from, never here: FIRSTFRAME_SECRET, FIRSTFRAME_ALLOW_HOSTS.
+        // Set in the environment pm2 is started from, never here: MINER_HOTKEY and VALIDATOR_HOTKEYS (serve
+        // refuses to start without MINER_HOTKEY unless --no-verify is given), FIRSTFRAME_ALLOW_HOSTS.
         // The miners' pipeline variables (TIME_BUDGET_S, BATCH_SIZE, DEVICE, …) are read as for `run`.
       },
     },

@@ -142,22 +142,30 @@ function h264Sps(nal: Uint8Array): SpsDimensions | undefined {
   bits.skip(1); // direct_8x8_inference_flag
   const codedWidth = widthMbs * 16;
   const codedHeight = (2 - frameMbsOnly) * heightMapUnits * 16;
-  let width = codedWidth;
-  let height = codedHeight;
-  if (bits.u(1) === 1) {
-    const [left, right, top, bottom] = [bits.ue(), bits.ue(), bits.ue(), bits.ue()];
-    const chromaArrayType = separateColourPlanes ? 0 : chromaFormat;
-    const unitX = chromaArrayType === 0 || chromaArrayType === 3 ? 1 : 2;
-    const unitY = (chromaArrayType === 1 ? 2 : 1) * (2 - frameMbsOnly);
-    const croppedWidth = codedWidth - unitX * (left + right);
-    const croppedHeight = codedHeight - unitY * (top + bottom);
-    // FFmpeg ignores a crop that leaves no picture, and decodes the coded size.
-    if (croppedWidth > 0 && croppedHeight > 0) {
-      width = croppedWidth;
-      height = croppedHeight;
-    }
-  }
-  return { width, height, codedWidth, codedHeight };
+  if (bits.u(1) === 0) return { width: codedWidth, height: codedHeight, codedWidth, codedHeight };
+  const chromaArrayType = separateColourPlanes ? 0 : chromaFormat;
+  const unitX = chromaArrayType === 0 || chromaArrayType === 3 ? 1 : 2;
+  const unitY = (chromaArrayType === 1 ? 2 : 1) * (2 - frameMbsOnly);
+  return cropped(bits, codedWidth, codedHeight, unitX, unitY);
+}
+
+/**
+ * The picture size after the SPS's crop window (left, right, top, bottom offsets read from `bits`, in units
+ * of unitX × unitY pixels). FFmpeg ignores a crop that leaves no picture, and decodes the coded size.
+ */
+function cropped(
+  bits: BitReader,
+  codedWidth: number,
+  codedHeight: number,
+  unitX: number,
+  unitY: number,
+): SpsDimensions {
+  const [left, right, top, bottom] = [bits.ue(), bits.ue(), bits.ue(), bits.ue()];
+  const width = codedWidth - unitX * (left + right);
+  const height = codedHeight - unitY * (top + bottom);
+  return width > 0 && height > 0
+    ? { width, height, codedWidth, codedHeight }
+    : { width: codedWidth, height: codedHeight, codedWidth, codedHeight };
 }
 
 function skipScalingList(bits: BitReader, size: number): void {
@@ -197,21 +205,11 @@ function hevcSps(nal: Uint8Array): SpsDimensions | undefined {
   const codedWidth = bits.ue();
   const codedHeight = bits.ue();
   if (codedWidth === 0 || codedHeight === 0) return undefined;
-  let width = codedWidth;
-  let height = codedHeight;
-  if (bits.u(1) === 1) {
-    const [left, right, top, bottom] = [bits.ue(), bits.ue(), bits.ue(), bits.ue()];
-    const chromaArrayType = separateColourPlanes ? 0 : chromaFormat;
-    const unitX = chromaArrayType === 1 || chromaArrayType === 2 ? 2 : 1;
-    const unitY = chromaArrayType === 1 ? 2 : 1;
-    const croppedWidth = codedWidth - unitX * (left + right);
-    const croppedHeight = codedHeight - unitY * (top + bottom);
-    if (croppedWidth > 0 && croppedHeight > 0) {
-      width = croppedWidth;
-      height = croppedHeight;
-    }
-  }
-  return { width, height, codedWidth, codedHeight };
+  if (bits.u(1) === 0) return { width: codedWidth, height: codedHeight, codedWidth, codedHeight };
+  const chromaArrayType = separateColourPlanes ? 0 : chromaFormat;
+  const unitX = chromaArrayType === 1 || chromaArrayType === 2 ? 2 : 1;
+  const unitY = chromaArrayType === 1 ? 2 : 1;
+  return cropped(bits, codedWidth, codedHeight, unitX, unitY);
 }
 
 /**

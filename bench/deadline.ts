@@ -44,6 +44,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { PreparedPipeline } from '../src/pipelines/runner.js';
+import { serverTiming } from './server-timing.js';
 
 const RATE_BYTES_PER_SEC = 1_660_000;
 const TTFB_MS = 100;
@@ -351,16 +352,6 @@ async function startChild(label: string, root: string, options: Options): Promis
 }
 
 let stopping = false;
-
-/** `name;dur=1.5, …` → { name: 1.5, … } */
-function serverTiming(header: string | null): Record<string, number> {
-  const timings: Record<string, number> = {};
-  for (const entry of (header ?? '').split(',')) {
-    const match = /^\s*([\w-]+);dur=([\d.]+)\s*$/.exec(entry);
-    if (match) timings[match[1]!] = Number(match[2]);
-  }
-  return timings;
-}
 
 async function challenge(
   server: ServerHandle,

@@ -21,6 +21,7 @@ import { defaultFixtureDir, makeFixtures } from '../src/fixtures/make.js';
 import { loadPipeline } from '../src/pipelines/load.js';
 import { startServer } from '../src/server/server.js';
 import { startNetSim } from '../src/sim/netsim.js';
+import { serverTiming } from './server-timing.js';
 
 const RATE_BYTES_PER_SEC = 1_660_000;
 const TTFB_MS = 100;
@@ -74,16 +75,6 @@ function percentile(values: readonly number[], p: number): number | undefined {
 
 const median = (values: readonly number[]) => percentile(values, 50);
 const fmt = (ms: number | undefined, digits = 0) => (ms === undefined ? '-' : ms.toFixed(digits));
-
-/** `name;dur=1.5, …` → { name: 1.5, … } */
-function serverTiming(header: string | null): Record<string, number> {
-  const timings: Record<string, number> = {};
-  for (const entry of (header ?? '').split(',')) {
-    const match = /^\s*([\w-]+);dur=([\d.]+)\s*$/.exec(entry);
-    if (match) timings[match[1]!] = Number(match[2]);
-  }
-  return timings;
-}
 
 async function challenge(serverUrl: string, videoUrl: string, id: string): Promise<Sample> {
   const startedAt = performance.now();

@@ -38,6 +38,22 @@ export function closeDecoder(decoder: Beamcoder.Decoder): void {
   (decoder as unknown as { close?: () => void }).close?.();
 }
 
+/**
+ * Like closeDecoder, but FFmpeg's part (joining the decoder's threads: up to hundreds of milliseconds
+ * under load) runs on a libuv worker: `decoder.closeAsync()`, added by the patch; the main thread only
+ * queues it. The decoder object is held until the work is done. Never for a decoder that holds packets
+ * made from JavaScript memory (their buffers must be freed on the main thread): close those with
+ * closeDecoder once flushed. Resolves when closed; never rejects (a close that fails frees nothing more).
+ */
+export function closeDecoderOffThread(decoder: Beamcoder.Decoder): Promise<void> {
+  const native = decoder as unknown as { closeAsync?: () => Promise<void> };
+  if (!native.closeAsync) {
+    closeDecoder(decoder);
+    return Promise.resolve();
+  }
+  return native.closeAsync().catch(() => undefined);
+}
+
 /** FFmpeg's AV_INPUT_BUFFER_PADDING_SIZE: zero bytes every packet buffer carries after its data. */
 const PACKET_PADDING = 64;
 

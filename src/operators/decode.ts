@@ -2,7 +2,13 @@ import { availableParallelism } from 'node:os';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import { ConfigError, DecodeError, codes, isFirstframeError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
-import { beamcoder, closeDecoder, packetPayload, type Beamcoder } from '../media/beamcoder.js';
+import {
+  beamcoder,
+  closeDecoder,
+  closeDecoderOffThread,
+  packetPayload,
+  type Beamcoder,
+} from '../media/beamcoder.js';
 import { MoovPatchError, shiftChunkOffsets } from '../media/faststart.js';
 import {
   LETTERBOX_PAD_VALUE,
@@ -354,6 +360,8 @@ class DecodeSession {
   private decoder: Beamcoder.Decoder | undefined;
   /** Every decoder made and not yet closed: the main one, and those retired or used once beside it. */
   private readonly decoders = new Set<Beamcoder.Decoder>();
+  /** Decoders fed packets made from JavaScript memory, closed on the main thread (see closeOwned). */
+  private readonly closeOnMainThread = new WeakSet<Beamcoder.Decoder>();
   private softwareFallback: (() => Beamcoder.Decoder) | undefined;
   private nvdecPackets: Beamcoder.Packet[] | undefined;
   private videoIndex = -1;
@@ -972,6 +980,7 @@ class DecodeSession {
       dts: sample.dts,
       flags: { KEY: true },
     });
+    this.closeOnMainThread.add(decoder);
     const decoding = decoder
       .decode(packet)
       .then(async (decoded) => [...decoded.frames, ...(await decoder.flush()).frames][0])
@@ -1315,11 +1324,15 @@ class DecodeSession {
   }
 
   /**
-   * Closes a decoder in a task of its own: joining its threads takes milliseconds (up to 100 ms seen on
-   * the loaded 2-core machine), which must not land in the task that emits a frame or answers.
+   * Closes a decoder off the main thread: joining its threads took 17–406 ms on the loaded 2-core
+   * machine, which must not land in any task of the event loop. A decoder given packets made from
+   * JavaScript memory (closeOnMainThread) is closed on the main thread, in a task of its own: FFmpeg frees
+   * such a packet's buffer from whichever thread drops the last reference, and only the main thread may.
    */
   private closeOwned(decoder: Beamcoder.Decoder): void {
-    if (this.decoders.delete(decoder)) setImmediate(() => closeDecoder(decoder));
+    if (!this.decoders.delete(decoder)) return;
+    if (this.closeOnMainThread.has(decoder)) setImmediate(() => closeDecoder(decoder));
+    else void closeDecoderOffThread(decoder);
   }
 
   /** Closes a decoder that takes no more calls once the ones queued so far are done. */

@@ -6,9 +6,16 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FixtureSet } from '../../src/fixtures/make.js';
-import { beamcoder, closeDecoder, type Beamcoder } from '../../src/media/beamcoder.js';
+import {
+  beamcoder,
+  closeDecoder,
+  closeDecoderOffThread,
+  type Beamcoder,
+} from '../../src/media/beamcoder.js';
 import { testFixtures } from '../support/fixtures.js';
 import { processThreadCount } from '../support/threads.js';
 
@@ -154,6 +161,41 @@ describe('beamcoder, as patched', () => {
     const again = [...(await decoder.decode(packets[0]!)).frames, ...(await decoder.flush()).frames];
     expect(again.map((frame) => [frame.width, frame.pts])).toEqual([[640, packets[0]!.pts]]);
     closeDecoder(decoder);
+    demuxer.forceClose();
+  });
+
+  it("decoder.closeAsync() joins the decoder's threads on a worker and holds the decoder until done", async () => {
+    const bc = beamcoder();
+    const demuxer = await bc.demuxer(`file:${fixtures.clips['faststart']!.file}`);
+    const packets: Beamcoder.Packet[] = [];
+    for (let i = 0; i < 12; i += 1) packets.push((await demuxer.read())!);
+    const before = processThreadCount();
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const closing: Promise<void>[] = [];
+    const frames: Beamcoder.Frame[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      let decoder: Beamcoder.Decoder | undefined = bc.decoder({
+        demuxer,
+        stream_index: 0,
+        thread_count: 4,
+        thread_type: { FRAME: true, SLICE: false },
+      } as unknown as { demuxer: Beamcoder.Demuxer; stream_index: number });
+      frames.push(...(await decoder.decode(packets)).frames);
+      expect(processThreadCount()).toBe(before + 4);
+      const closed = closeDecoderOffThread(decoder);
+      // The call only queues the work: the threads are still there when it returns.
+      expect(processThreadCount()).toBe(before + 4);
+      closing.push(closed);
+      // Dropped and collected while closing: the work holds the object, so the context is not freed under it.
+      decoder = undefined;
+      gc();
+      await closed;
+      expect(processThreadCount()).toBe(before);
+    }
+    await expect(Promise.all(closing)).resolves.toEqual([undefined, undefined, undefined]);
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.every((frame) => frame.width === 640 && frame.data[0]!.byteLength >= 640 * 360)).toBe(true);
     demuxer.forceClose();
   });
 

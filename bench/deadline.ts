@@ -1,5 +1,6 @@
 // run: npx tsx bench/deadline.ts [--runs N] [--concurrency 1,4] [--budget 3] [--resolution 10]
 //                                [--compare DIR] [--root DIR] [--server-node-arg ARG …] [--max-minutes 20]
+//                                [--compute-nice N[,M]]
 //
 // Before/after in one run, e.g. against the commit before a change:
 //   git archive <commit> | (mkdir -p /tmp/ff-before && tar -x -C /tmp/ff-before)
@@ -32,7 +33,9 @@
 // results is still on time or late) with every run's worst lateness ≤ 100 ms, and every run's loop max
 // ≤ 50 ms (exit status 0 when this checkout's server passes, 1 when not). With --compare DIR a second
 // server runs from another checkout (its src/ is what runs; node_modules and models linked in): both answer
-// the same runs, taking turns, so that both see the same machine load; --root DIR picks the first one
+// the same runs, taking turns, so that both see the same machine load; --compute-nice N[,M] sets the nice
+// value of the servers' threads but the event loop's (default 10, as `serve`; M for the compare server,
+// default N: `--compare . --compute-nice 10,0` measures the priority alone); --root DIR picks the first one
 // (default: this checkout). --server-node-arg passes options to the servers' node (e.g.
 // --cpu-prof --cpu-prof-dir=/tmp/prof). Loopback only; the whole benchmark is bounded (each challenge is
 // abandoned after budget + 20 s, the process exits after --max-minutes) and stops its children on exit.
@@ -43,6 +46,7 @@ import { resolve } from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { lowerComputeThreads } from '../src/core/thread-priority.js';
 import type { PreparedPipeline } from '../src/pipelines/runner.js';
 import { serverTiming } from './server-timing.js';
 
@@ -136,7 +140,16 @@ function ownWorkSampler(resolutionMs: number) {
 // ---------------------------------------------------------------------------------------------------
 // The server's side: a child process started by the benchmark with `--role server`.
 
-async function serve(root: string, budgetS: number, concurrency: number, resolutionMs: number) {
+async function serve(
+  root: string,
+  budgetS: number,
+  concurrency: number,
+  resolutionMs: number,
+  computeNice: number,
+) {
+  // As `firstframe serve --compute-nice` does, from this checkout whatever the root (so that --compare can
+  // measure the same code with another value).
+  lowerComputeThreads({ nice: computeNice });
   const load = (path: string) => import(pathToFileURL(resolve(root, path)).href);
   const { readEnvConfig } = (await load('src/core/config.ts')) as typeof import('../src/core/config.js');
   const { loadPipeline } = (await load('src/pipelines/load.ts')) as typeof import('../src/pipelines/load.js');
@@ -252,6 +265,7 @@ function readOptions() {
       compare: { type: 'string' },
       'server-node-arg': { type: 'string', multiple: true, default: [] },
       'max-minutes': { type: 'string', default: '20' },
+      'compute-nice': { type: 'string', default: '10' },
     },
     strict: true,
   });
@@ -270,6 +284,13 @@ function readOptions() {
   const resolutionMs = positive('resolution', values.resolution, true);
   const maxMinutes = positive('max-minutes', values['max-minutes'], false);
   const concurrency = values.concurrency.split(',').map((part) => positive('concurrency', part, true));
+  const nice = values['compute-nice'].split(',').map((part) => {
+    const value = Number(part);
+    if (!(Number.isInteger(value) && value >= 0 && value <= 19)) {
+      problems.push(`--compute-nice: expected integers from 0 to 19, got ${JSON.stringify(part)}`);
+    }
+    return value;
+  });
   if (resolutionMs > 10) problems.push(`--resolution: expected 10 ms or finer, got ${resolutionMs}`);
   if (problems.length > 0) {
     console.error(`bench/deadline: ${problems.join('; ')}`);
@@ -285,6 +306,8 @@ function readOptions() {
     concurrency,
     compare: values.compare === undefined ? undefined : resolve(values.compare),
     serverNodeArgs: values['server-node-arg'],
+    computeNice: nice[0]!,
+    compareComputeNice: nice[1] ?? nice[0]!,
   };
 }
 
@@ -304,6 +327,8 @@ async function startChild(label: string, root: string, options: Options): Promis
       String(Math.max(...options.concurrency)),
       '--resolution',
       String(options.resolutionMs),
+      '--compute-nice',
+      String(label === 'compare' ? options.compareComputeNice : options.computeNice),
     ],
     {
       execArgv: ['--import', 'tsx', ...options.serverNodeArgs],
@@ -450,7 +475,10 @@ async function bench(options: Options): Promise<boolean> {
         `load average ${load()}`,
     );
     for (const server of servers) {
-      console.log(`  ${server.label.padEnd(7)} ${server.root} (set-up ${server.setupMs.toFixed(0)} ms)`);
+      const nice = server.label === 'compare' ? options.compareComputeNice : options.computeNice;
+      console.log(
+        `  ${server.label.padEnd(7)} ${server.root} (set-up ${server.setupMs.toFixed(0)} ms, compute nice ${nice})`,
+      );
       // Warm-up (JIT, first connections), not counted.
       await challenge(server, videoUrl, `warm-${server.label}`, options.budgetS);
     }
@@ -547,15 +575,19 @@ async function bench(options: Options): Promise<boolean> {
 
 const options = readOptions();
 if (options.role === 'server') {
-  await serve(options.root, options.budgetS, Math.max(...options.concurrency), options.resolutionMs).catch(
-    (error: unknown) => {
-      process.send?.({
-        type: 'failed',
-        message: String((error as Error)?.stack ?? error),
-      } satisfies FromServer);
-      process.exit(1);
-    },
-  );
+  await serve(
+    options.root,
+    options.budgetS,
+    Math.max(...options.concurrency),
+    options.resolutionMs,
+    options.computeNice,
+  ).catch((error: unknown) => {
+    process.send?.({
+      type: 'failed',
+      message: String((error as Error)?.stack ?? error),
+    } satisfies FromServer);
+    process.exit(1);
+  });
 } else {
   const guard = setTimeout(() => {
     console.error(`bench/deadline: still running after ${options.maxMinutes} min; giving up`);

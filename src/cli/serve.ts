@@ -1,5 +1,6 @@
 import { readEnvConfig } from '../core/config.js';
 import { createRootLogger } from '../core/logger.js';
+import { lowerComputeThreads } from '../core/thread-priority.js';
 import { loadPipeline } from '../pipelines/load.js';
 import { PROFILES } from '../pipelines/profiles.js';
 import type { RunLimits } from '../pipelines/runner.js';
@@ -9,6 +10,8 @@ import { parseCommandArgs } from './args.js';
 import type { CliIo } from './main.js';
 
 const MIB = 1024 * 1024;
+/** Decoding and inference below the event loop: see src/core/thread-priority.ts and README (On time under load). */
+const DEFAULT_COMPUTE_NICE = 10;
 
 export const SERVE_USAGE = `usage: firstframe serve [options]
 
@@ -45,6 +48,8 @@ options (environment variable in brackets; flags win):
   --max-duration S       latest frame time in seconds (default ${DEFAULT_LIMITS.maxDurationS}) [FIRSTFRAME_MAX_DURATION_S]
   --grace S              on SIGTERM/SIGINT, seconds in-flight challenges get to finish (default 15) [FIRSTFRAME_GRACE_S]
   --warm-interval S      HEAD recent video hosts this often to keep connections warm; 0: off (default 20) [FIRSTFRAME_WARM_INTERVAL_S]
+  --compute-nice N       nice value (0-19) of every thread but the event loop's (decoding, inference): the deadline
+                         and the answers go first on a busy machine; 0: off (default 10) [FIRSTFRAME_COMPUTE_NICE]
   --log-level LEVEL      pino level (default info) [LOG_LEVEL]
   -h, --help             this text
 
@@ -115,6 +120,7 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
       'max-height': { type: 'string' },
       'max-duration': { type: 'string' },
       'warm-interval': { type: 'string' },
+      'compute-nice': { type: 'string' },
       'log-level': { type: 'string' },
       'miner-hotkey': { type: 'string' },
       'validator-hotkey': { type: 'string', multiple: true },
@@ -142,6 +148,8 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   const graceMs = (settings.graceS ?? 15) * 1000;
   const warmIntervalS = settings.warmIntervalS ?? 20;
 
+  // Before the models load: ONNX Runtime's threads, started from a lowered worker, are lowered from birth.
+  const priority = lowerComputeThreads({ nice: settings.computeNice ?? DEFAULT_COMPUTE_NICE });
   const server = await startServer({
     pipeline,
     host: settings.host ?? '0.0.0.0',
@@ -194,6 +202,7 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     await server.close({ graceMs });
   } finally {
     watcher.dispose();
+    priority.stop();
   }
   logger.flush();
   return 0;

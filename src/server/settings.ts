@@ -35,6 +35,9 @@ const Port = stringCodec('a port number from 0 to 65535', (raw) =>
   /^\d{1,5}$/.test(raw) && Number(raw) <= 65535 ? Number(raw) : undefined,
 );
 const NonNegativeInt = stringCodec('an integer >= 0', (raw) => (/^\d+$/.test(raw) ? Number(raw) : undefined));
+const Nice = stringCodec('an integer from 0 to 19', (raw) =>
+  /^\d{1,2}$/.test(raw) && Number(raw) <= 19 ? Number(raw) : undefined,
+);
 const NonEmpty = stringCodec('a non-empty string', (raw) => (raw === '' ? undefined : raw));
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const LogLevel = stringCodec(`one of ${LEVELS.join(', ')}`, (raw) =>
@@ -75,6 +78,7 @@ const SETTINGS = {
   maxHeight: { flag: 'max-height', env: 'FIRSTFRAME_MAX_HEIGHT', codec: EnvPositiveInt },
   maxDurationS: { flag: 'max-duration', env: 'FIRSTFRAME_MAX_DURATION_S', codec: EnvPositiveNumber },
   warmIntervalS: { flag: 'warm-interval', env: 'FIRSTFRAME_WARM_INTERVAL_S', codec: EnvNonNegativeNumber },
+  computeNice: { flag: 'compute-nice', env: 'FIRSTFRAME_COMPUTE_NICE', codec: Nice },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', codec: LogLevel },
   minerHotkey: { flag: 'miner-hotkey', env: 'MINER_HOTKEY', codec: NonEmpty },
   validatorHotkeys: { flag: 'validator-hotkey', env: 'VALIDATOR_HOTKEYS', codec: HotkeyList },

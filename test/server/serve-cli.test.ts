@@ -5,6 +5,7 @@
  */
 
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -51,6 +52,20 @@ async function ensureBuilt(): Promise<void> {
     const after = await builtAt();
     if (after === undefined || after < startedAt - 1000) throw error;
   }
+}
+
+/** Each thread of a process with its nice value (Linux: field 19 of /proc/PID/task/TID/stat). */
+function threadNiceValues(pid: number): Map<number, number> {
+  const nice = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      nice.set(Number(tid), Number(stat.split(') ')[1]!.split(' ')[16]));
+    } catch {
+      // exited since the listing
+    }
+  }
+  return nice;
 }
 
 /** The test's environment without the miners' and the server's variables, plus `extra`. */
@@ -101,11 +116,14 @@ afterAll(async () => {
 
 describe('firstframe serve', () => {
   it('bad settings from flags and environment exit 2, every problem named, before any model is loaded', async () => {
-    const serve = spawnServe(['--concurrency', '0', '--allow-host', 'a/b', '--port', '0', '--no-verify'], {
-      FIRSTFRAME_QUEUE: '-1',
-      FIRSTFRAME_PORT: '70000',
-      FIRSTFRAME_ALLOW_PRIVATE: 'maybe',
-    });
+    const serve = spawnServe(
+      ['--concurrency', '0', '--allow-host', 'a/b', '--port', '0', '--no-verify', '--compute-nice', '20'],
+      {
+        FIRSTFRAME_QUEUE: '-1',
+        FIRSTFRAME_PORT: '70000',
+        FIRSTFRAME_ALLOW_PRIVATE: 'maybe',
+      },
+    );
     expect(await serve.exited).toEqual({ code: 2, signal: null });
     const [headline, ...problems] = serve
       .stderr()
@@ -114,6 +132,7 @@ describe('firstframe serve', () => {
     expect(headline).toBe('firstframe: FF_ERR_USAGE: invalid configuration');
     expect(problems.sort()).toEqual([
       '  --allow-host: expected a host name, an IP address or *.suffix, got "a/b"',
+      '  --compute-nice: expected an integer from 0 to 19, got "20"',
       '  --concurrency: expected a positive integer, got "0"',
       '  FIRSTFRAME_ALLOW_PRIVATE: expected a boolean (1/0, true/false, yes/no, on/off), got "maybe"',
       '  FIRSTFRAME_PORT: expected a port number from 0 to 65535, got "70000"',
@@ -176,6 +195,13 @@ describe('firstframe serve', () => {
         challengeBody(videoUrl, 'c-sigterm'),
       ).finally(() => (answered = true));
       await waitFor('the video request', () => sim.requests.some((r) => r.query['run'] === 'sigterm'));
+      // Decoding and inference run below the event loop (--compute-nice, default 10): every thread but the
+      // main one, those started with the models and the run's included, within a sweep (1 s).
+      await waitFor('every thread but the main one at nice 10', () => {
+        const nice = threadNiceValues(serve.child.pid!);
+        const others = [...nice].filter(([tid]) => tid !== serve.child.pid);
+        return nice.get(serve.child.pid!) === 0 && others.length > 5 && others.every(([, n]) => n === 10);
+      });
       serve.child.kill('SIGTERM');
       await waitFor('the port to close', () => serve.stderr().includes('"event":"stopping"'));
       expect(await refused(port)).toBe(true);

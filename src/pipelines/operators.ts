@@ -9,7 +9,7 @@ import { batch } from '../operators/batch.js';
 import { decode, type DecodeOptions } from '../operators/decode.js';
 import { infer } from '../operators/infer.js';
 import { soccerInfer } from '../operators/soccer.js';
-import { stride, strideKeeps } from '../operators/stride.js';
+import { plannedStride } from '../operators/stride-stage.js';
 import { track } from '../operators/track.js';
 import { budgetSink } from '../sinks/budget.js';
 import { fileSource } from '../sources/file.js';
@@ -32,6 +32,7 @@ import {
   pipelineCodes,
   type OperatorRegistry,
   type SetupContext,
+  type SinkContext,
 } from './registry.js';
 
 /** True when the target names a URL rather than a local file. */
@@ -171,7 +172,48 @@ const everyNth = defineOperator({
   options: { every: PositiveInt },
   create: (options) => {
     const every = options.every ?? 1;
-    return { keeps: strideKeeps(every), operator: () => stride(every) };
+    return plannedStride({
+      operator: 'every-nth',
+      every,
+      margin: 0,
+      min: every,
+      max: every,
+      assumeFrames: 750,
+    });
+  },
+});
+
+const fitBudget = defineOperator({
+  kind: 'stride',
+  name: 'fit-budget',
+  summary:
+    'the smallest stride in [min, max] that infers the whole clip before the deadline, keeping `margin` of the time left; `every` pins it',
+  options: {
+    /** Share of the time left kept free; default 0.15. */
+    margin: UnitInterval,
+    min: PositiveInt,
+    max: PositiveInt,
+    /** Pins the stride (FRAME_STRIDE, `--stride`): the margin is still reported. */
+    every: PositiveInt,
+    /** Frames assumed when neither the index nor a header's duration says; default 750. */
+    assumeFrames: PositiveInt,
+  },
+  create: (options) => {
+    const min = options.min ?? 1;
+    const max = options.max ?? 30;
+    const margin = options.margin ?? 0.15;
+    const problems: string[] = [];
+    if (min > max) problems.push(`stride.min (${min}) is larger than stride.max (${max})`);
+    if (margin >= 1) problems.push(`stride.margin: expected a share below 1, got ${margin}`);
+    if (problems.length > 0) throw new ConfigError(pipelineCodes.conflict, problems);
+    return plannedStride({
+      operator: 'fit-budget',
+      ...(options.every !== undefined ? { every: options.every } : {}),
+      margin,
+      min,
+      max,
+      assumeFrames: options.assumeFrames ?? 750,
+    });
   },
 });
 
@@ -272,6 +314,39 @@ function detectionOptions(options: {
   };
 }
 
+/** Frames of the timed run that measures the model stage's per-frame time at set-up. */
+const TIMED_FRAMES = 2;
+
+/**
+ * The model stage's wall-clock milliseconds per frame on this device: the quicker of two timed runs of a small batch of
+ * blank frames after the warm-up, every model of the stage at once (as the stage runs them). What the
+ * budget-aware stride plans with until the run's own batches say better. Undefined when a model cannot run
+ * images directly.
+ */
+async function timePerFrame(models: readonly LoadedModel[], imgSize: number): Promise<number | undefined> {
+  if (models.some((model) => !model.runImages)) return undefined;
+  let frames = TIMED_FRAMES;
+  const once = async () => {
+    const started = performance.now();
+    await Promise.all(
+      models.map((model) => {
+        const count = typeof model.batch === 'number' ? model.batch : TIMED_FRAMES;
+        const images = Array.from(
+          { length: Math.min(count, TIMED_FRAMES) },
+          () => new Uint8Array(3 * imgSize * imgSize),
+        );
+        // A fixed-batch model pays for its whole batch whatever it holds.
+        frames = Math.min(frames, images.length);
+        return model.runImages!(images, count);
+      }),
+    );
+    return performance.now() - started;
+  };
+  // The runs after the warm-up still vary (memory planning, a busy machine): the quicker of two.
+  const ms = Math.min(await once(), await once());
+  return ms / frames;
+}
+
 const onnxOperator = defineOperator({
   kind: 'infer',
   name: 'onnx',
@@ -281,9 +356,14 @@ const onnxOperator = defineOperator({
   create: async (options, setup) => {
     const model = await loadFor(options.model!, options, setup);
     const path = model.path;
+    const perFrameMs = await timePerFrame([model], model.imgSize).catch(async (error: unknown) => {
+      await model.release();
+      throw error;
+    });
     return {
       setupMs: model.setupMs,
       describe: {
+        perFrameMs,
         path,
         task: model.layout.task,
         classes: model.layout.classNames,
@@ -331,9 +411,15 @@ const soccerOperator = defineOperator({
         throw error;
       });
     }
+    const models = pitch ? [detector, pitch] : [detector];
+    const perFrameMs = await timePerFrame(models, detector.imgSize).catch(async (error: unknown) => {
+      await Promise.all(models.map((model) => model.release()));
+      throw error;
+    });
     return {
       setupMs: detector.setupMs + (pitch?.setupMs ?? 0),
       describe: {
+        perFrameMs,
         path: detector.path,
         pitch: pitch?.path ?? null,
         task: 'soccer',
@@ -406,19 +492,36 @@ const noTracking = defineOperator({
   create: () => () => identity,
 });
 
+/**
+ * What the runner gives a sink factory beyond SinkContext: the run's absolute deadline, when the caller
+ * set one (a server's, counted from the request's arrival). NOTE: belongs in SinkContext (registry.ts).
+ */
+export interface DeadlineSinkContext extends SinkContext {
+  /** performance.now() milliseconds by which the run answers; later than now (the runner checks). */
+  readonly deadlineAt?: number;
+}
+
 const budgetOperator = defineOperator({
   kind: 'sink',
   name: 'budget',
-  summary: 'answers with the results so far when the time budget is spent (TIME_BUDGET_S)',
+  summary:
+    'answers with the results so far when the time budget is spent (TIME_BUDGET_S), or at the deadline the run was given',
   options: { budgetS: PositiveNumber, startAfterFirstFrame: Bool, drainS: NonNegativeNumber },
-  create: (options) => (context) =>
-    budgetSink({
-      budgetMs: options.budgetS === undefined ? Infinity : options.budgetS * 1000,
-      ...(options.startAfterFirstFrame ? { startOn: context.firstFrame$ } : {}),
+  create: (options) => (context: DeadlineSinkContext) => {
+    const budgetMs = options.budgetS === undefined ? Infinity : options.budgetS * 1000;
+    // A deadline given with the run counts from before the run (a request's arrival): the clock is
+    // already running, so it neither waits for the first frame nor gives more than what is left of it.
+    const deadlineAt = context.deadlineAt;
+    const leftMs =
+      deadlineAt === undefined ? budgetMs : Math.max(1, Math.min(budgetMs, deadlineAt - performance.now()));
+    return budgetSink({
+      budgetMs: leftMs,
+      ...(options.startAfterFirstFrame && deadlineAt === undefined ? { startOn: context.firstFrame$ } : {}),
       ...(options.drainS ? { drainMs: options.drainS * 1000 } : {}),
       cancelOn: context.cancel$,
       onEvent: context.onEvent,
-    }),
+    });
+  },
 });
 
 /** A registry holding the shipped operators; register your own on it. */
@@ -431,6 +534,7 @@ export function defaultRegistry(): OperatorRegistry {
     decodeOperator(false),
     decodeOperator(true),
     everyNth,
+    fitBudget,
     batchOperator,
     onnxOperator,
     soccerOperator,

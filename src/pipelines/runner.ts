@@ -9,6 +9,7 @@ import {
   map,
   of,
   take,
+  throwError,
   tap,
   type OperatorFunction,
 } from 'rxjs';
@@ -18,15 +19,18 @@ import { createTimeline, safeSink, type EventSink, type StageEvent } from '../co
 import { silentLogger, type Logger } from '../core/logger.js';
 import { sniffLayout } from '../media/layout.js';
 import { compileClassRules, type ClassRules } from '../operators/class-rules.js';
-import type { StreamHeader, VideoStreamInfo } from '../operators/decode.js';
+import type { DecodedFrame, StreamHeader, VideoStreamInfo } from '../operators/decode.js';
 import type { FrameResult } from '../operators/infer.js';
 import { prefetchGate } from '../operators/prefetch.js';
+import { budgetCodes, type RunStride, type StrideReport } from '../operators/stride-budget.js';
+import { isPlannedStride } from '../operators/stride-stage.js';
 import type { EndedBy } from '../sinks/budget.js';
 import { byteBudget, type ByteBudget } from '../sources/budget.js';
 import type { ResourceInfo } from '../sources/types.js';
 import { fill, type FillSource, type FillStats } from '../tracking/fill.js';
 import type { ResolvedPipeline } from './document.js';
 import { emptyRunError } from './outcome.js';
+import type { DeadlineSinkContext } from './operators.js';
 import {
   STAGE_KINDS,
   type RunContext,
@@ -92,6 +96,11 @@ export interface RunDocument {
      * without the fill stage or without frames.
      */
     lastFrameFrom?: FillStats['lastFrameFrom'];
+    /**
+     * How the stride was chosen (the shipped stride operators): the stride in force at the end and where
+     * each one took over, the per-frame time and the margin of the last plan, the deadline.
+     */
+    stride?: StrideReport;
     endedBy: EndedBy;
   };
   /**
@@ -191,6 +200,12 @@ export interface RunOptions {
   /** The HTTP dispatcher for this run's requests (e.g. a URL-guarded one); default the shared one. */
   dispatcher?: Dispatcher;
   limits?: RunLimits;
+  /**
+   * performance.now() milliseconds by which the run answers, whatever its sink's own budget (which then
+   * counts from before the run: a server's deadline counts from the request's arrival, queue wait
+   * included). A deadline already past answers at once, with no frames and FF_ERR_BUDGET_SPENT.
+   */
+  deadlineAt?: number;
 }
 
 export interface PrepareOptions {
@@ -299,8 +314,11 @@ export async function preparePipeline(
       const timeline = createTimeline();
       const firstFrame$ = new ReplaySubject<void>(1);
       const userSink = safeSink(runOptions.onEvent);
+      // Made below, once the run's facts exist; the events before that (none of the stride's) pass it by.
+      let strideRun: RunStride | undefined = undefined;
       const onEvent: EventSink = (event) => {
         timeline.sink(event);
+        strideRun?.observe(event);
         userSink?.(event);
         if (event.stage === 'decode' && event.name === 'first-frame') firstFrame$.next();
         subscriber.next({ type: 'stage', event });
@@ -310,19 +328,60 @@ export async function preparePipeline(
       const signal = runOptions.signal;
       const cancel$ = !signal ? NEVER : signal.aborted ? of(true) : fromEvent(signal, 'abort').pipe(take(1));
       const gate = prefetchGate(pipeline.prefetch.frames, pipeline.prefetch.policy);
-      const sinkContext: SinkContext = { firstFrame$, cancel$, onEvent };
-      const sink = stages.sink(sinkContext);
+      const deadlineAt = runOptions.deadlineAt;
+      const spent = deadlineAt !== undefined && deadlineAt <= performance.now();
+      const sinkContext: DeadlineSinkContext = {
+        firstFrame$,
+        cancel$,
+        onEvent,
+        ...(deadlineAt !== undefined ? { deadlineAt } : {}),
+      };
+      const sink = stages.sink(sinkContext as SinkContext);
       const limits = runOptions.limits ?? {};
       const limitError = (code: string, message: string, context: Record<string, unknown>) =>
         new FirstframeError(code, `${target}: ${message}`, { url: target, ...context });
       const budget = runByteBudget(limits, target);
-      const checkStream = streamLimitCheck(limits, target);
+      const limitCheck = streamLimitCheck(limits, target);
+      let durationS: number | undefined;
+      const checkStream = (header: StreamHeader) => {
+        limitCheck(header);
+        if (header.durationS !== undefined && header.durationS > 0 && durationS === undefined) {
+          durationS = header.durationS;
+          strideRun?.replan();
+        }
+      };
+      let resource: ResourceInfo | undefined;
+      let bytes = 0;
+      let firstByteAt: number | undefined;
+      let stream: VideoStreamInfo | undefined;
+      const sinkBudgetS = pipeline.stages.sink.options['budgetS'];
+      const perFrameMs = stages.infer.describe['perFrameMs'];
+      // A run whose deadline is already past does not plan: it answers at once (below).
+      strideRun =
+        isPlannedStride(stages.stride) && !spent
+          ? stages.stride.forRun({
+              target,
+              now: () => performance.now(),
+              perFrameMs: typeof perFrameMs === 'number' && perFrameMs > 0 ? perFrameMs : undefined,
+              budgetMs: typeof sinkBudgetS === 'number' ? sinkBudgetS * 1000 : undefined,
+              deadlineAt,
+              clip: () => ({
+                frameCount: stream?.frameCount,
+                fps: stream?.fps,
+                durationS,
+                bytes,
+                totalBytes: resource?.totalBytes ?? undefined,
+                firstByteAt,
+              }),
+              onEvent,
+            })
+          : undefined;
       const context: RunContext = {
         target,
         imgSize: pipeline.imgSize,
         onEvent,
         gate,
-        keepFrame: stages.stride.keeps,
+        keepFrame: strideRun?.keeps ?? stages.stride.keeps,
         deadline$: sink.deadline$,
         drain: Boolean(pipeline.stages.sink.options.drainS),
         logger: (runOptions.logger ?? logger).child({ target }),
@@ -331,19 +390,26 @@ export async function preparePipeline(
         checkStream,
       };
 
-      let resource: ResourceInfo | undefined;
       let prefix: Uint8Array | undefined;
       let layout: string | undefined;
-      let bytes = 0;
       let framesDecoded = 0;
       let framesInferred = 0;
       let lastDecodedFrame: number | null = null;
-      let stream: VideoStreamInfo | undefined;
       emit('start', { target, pipeline: pipeline.name });
-      const subscription = stages
-        .source(context)
+      const source$ = spent
+        ? throwError(
+            () =>
+              new FirstframeError(
+                budgetCodes.spent,
+                `${target}: the deadline passed ${Math.round(performance.now() - deadlineAt!)} ms before the run could start (its budget counts from the request's arrival)`,
+                { url: target, deadlineAt },
+              ),
+          )
+        : stages.source(context);
+      const subscription = source$
         .pipe(
           tap((chunk) => {
+            firstByteAt ??= performance.now();
             resource ??= chunk.resource;
             if (chunk.offset === 0 && !prefix) prefix = chunk.bytes.subarray(0, 64 * 1024);
             bytes += chunk.bytes.byteLength;
@@ -355,7 +421,9 @@ export async function preparePipeline(
           tap((frame) => {
             framesDecoded += 1;
             layout ??= frame.stream.layout;
+            const known = stream?.frameCount;
             stream = frame.stream;
+            if (framesDecoded === 1 || known !== stream.frameCount) strideRun?.replan();
             if (lastDecodedFrame === null || frame.frameNumber > lastDecodedFrame)
               lastDecodedFrame = frame.frameNumber;
             checkStream({ width: frame.width, height: frame.height, from: `frame ${frame.frameNumber}` });
@@ -367,7 +435,7 @@ export async function preparePipeline(
               );
             }
           }),
-          stages.stride.operator(context),
+          strideRun ? strideRun.operator<DecodedFrame>() : stages.stride.operator(context),
           stages.batch(context),
           (batches$) => stages.infer.operator(context)(batches$).pipe(classStage),
           stages.track(context),
@@ -411,10 +479,11 @@ export async function preparePipeline(
                 framesFilled: answer.frames.length - answer.framesInferred,
                 objectsBySource: answer.objectsBySource,
                 lastFrameFrom: answer.lastFrameFrom,
-                endedBy: outcome.endedBy,
+                ...(strideRun ? { stride: strideRun.report(timeline.startedAt) } : {}),
+                endedBy: spent ? 'budget' : outcome.endedBy,
               },
             };
-            if (outcome.endedBy === 'error') {
+            if (outcome.endedBy === 'error' || spent) {
               document.error = isFirstframeError(error)
                 ? { code: error.code, message: error.message }
                 : {
@@ -435,7 +504,7 @@ export async function preparePipeline(
             });
             if (empty) document.error = { code: empty.code, message: empty.message };
             emit('end', {
-              endedBy: outcome.endedBy,
+              endedBy: document.timings.endedBy,
               frames: document.frames.length,
               framesInferred: answer.framesInferred,
               totalMs,

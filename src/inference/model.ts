@@ -26,6 +26,9 @@ export { modelCodes };
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
+/** Whether sessions use ONNX Runtime's memory pattern unless told (LoadModelOptions.memoryPattern). */
+export const DEFAULT_MEMORY_PATTERN = true;
+
 export interface LoadModelOptions {
   /** DEVICE; `cuda` falls back to CPU with one `device-fallback` event when this build has no CUDA. */
   device?: Device;
@@ -45,6 +48,17 @@ export interface LoadModelOptions {
    * decoding in balance.
    */
   nice?: number;
+  /**
+   * ONNX Runtime's memory pattern: it plans a run's memory from the previous run of the same input shape,
+   * so the first run of each shape pays for planning and the second for the planned allocation (measured:
+   * about twice the steady time). Default: see DEFAULT_MEMORY_PATTERN.
+   */
+  memoryPattern?: boolean;
+  /**
+   * Runs made before the model is handed out, so that no real frame pays for the session's first runs:
+   * `runs` (default 2) of each batch size in `batches` (default: the model's fixed batch, else 1).
+   */
+  warmup?: { runs?: number; batches?: readonly number[] };
   onEvent?: EventSink;
 }
 
@@ -172,6 +186,18 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
       { stage: 'infer' },
     );
   }
+  const warmupProblems = [
+    ...(options.warmup?.runs !== undefined &&
+    !(Number.isInteger(options.warmup.runs) && options.warmup.runs >= 0 && options.warmup.runs <= 10)
+      ? [`warmup.runs: expected an integer from 0 to 10, got ${JSON.stringify(options.warmup.runs)}`]
+      : []),
+    ...(options.warmup?.batches ?? [])
+      .filter((size) => !(Number.isInteger(size) && size >= 1 && size <= 256))
+      .map((size) => `warmup.batches: expected batch sizes from 1 to 256, got ${JSON.stringify(size)}`),
+  ];
+  if (warmupProblems.length > 0) {
+    throw new ConfigError(codes.config.invalidOption, warmupProblems, { stage: 'infer' });
+  }
   const onEvent = safeSink(options.onEvent);
   const emit = (name: string, data: Record<string, unknown>) =>
     onEvent?.({ stage: 'infer', name, at: performance.now(), data });
@@ -225,7 +251,11 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
 
   let session: SessionWorker;
   try {
-    session = await SessionWorker.start(bytes, providers, options.threads, options.nice);
+    session = await SessionWorker.start(bytes, providers, {
+      threads: options.threads,
+      nice: options.nice,
+      memoryPattern: options.memoryPattern ?? DEFAULT_MEMORY_PATTERN,
+    });
   } catch (error) {
     if (device === 'cuda') {
       emit('device-fallback', { wanted, reason: (error as Error).message });
@@ -373,10 +403,13 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     return task;
   };
 
-  // Warm-up: the first run pays for memory planning and kernel selection; do it before the clock starts.
-  const warmCount = typeof batch === 'number' ? batch : 1;
-  // It goes through runImages, as the pipelines' runs do, so that the worker's converter is warm too.
-  await runImages([new Uint8Array(planeOf(imgSize))], warmCount);
+  // Warm-up: the first runs pay for memory planning, allocation and kernel selection; do them before the
+  // clock starts. Through runImages, as the pipelines' runs do, so that the worker's converter is warm too.
+  const warmBatches = [...new Set(typeof batch === 'number' ? [batch] : (options.warmup?.batches ?? [1]))];
+  const warmRuns = options.warmup?.runs ?? 2;
+  for (const count of warmBatches) {
+    for (let i = 0; i < warmRuns; i += 1) await runImages([new Uint8Array(planeOf(imgSize))], count);
+  }
   const setupMs = performance.now() - startedAt;
   emit('model-loaded', {
     path,
@@ -385,6 +418,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     batch,
     task: layout.task,
     classes: layout.classNames.length,
+    memoryPattern: options.memoryPattern ?? DEFAULT_MEMORY_PATTERN,
+    warmup: { runs: warmRuns, batches: warmBatches },
     setupMs,
   });
   return {
@@ -443,9 +478,9 @@ class SessionWorker {
   static async start(
     bytes: Uint8Array,
     providers: Ort.InferenceSession.ExecutionProviderConfig[],
-    threads: number | undefined,
-    nice: number | undefined,
+    settings: { threads: number | undefined; nice: number | undefined; memoryPattern: boolean },
   ): Promise<SessionWorker> {
+    const { threads, nice, memoryPattern } = settings;
     const workerData: SessionWorkerData = {
       ortPath: createRequire(import.meta.url).resolve('onnxruntime-node'),
       converter: converterData(),
@@ -460,7 +495,13 @@ class SessionWorker {
         if (reply.type === 'error') reject(new Error(reply.message));
         else resolve(reply);
       });
-      const request: WorkerRequest = { type: 'load', bytes, providers, ...(threads ? { threads } : {}) };
+      const request: WorkerRequest = {
+        type: 'load',
+        bytes,
+        providers,
+        memoryPattern,
+        ...(threads ? { threads } : {}),
+      };
       worker.postMessage(request);
     }).catch(async (error: unknown) => {
       await worker.terminate();

@@ -35,6 +35,8 @@ export type WorkerRequest =
       bytes: Uint8Array;
       providers: Ort.InferenceSession.ExecutionProviderConfig[];
       threads?: number;
+      /** ONNX Runtime's memory pattern (enableMemPattern); its default (on) when absent. */
+      memoryPattern?: boolean;
     }
   | {
       type: 'run';
@@ -175,6 +177,7 @@ async function handle(request) {
         executionProviders: request.providers,
         graphOptimizationLevel: 'all',
         ...(request.threads ? { intraOpNumThreads: request.threads } : {}),
+        ...(request.memoryPattern === undefined ? {} : { enableMemPattern: request.memoryPattern }),
         extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       });
       reply({ type: 'loaded', inputMetadata: [...session.inputMetadata], outputMetadata: [...session.outputMetadata] });

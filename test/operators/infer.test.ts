@@ -130,6 +130,33 @@ describe('loadModel', () => {
     expect(events.map((e) => e.name)).toEqual(['model-loaded']);
   });
 
+  it('warms up with the runs and batch sizes asked for, and says so', async () => {
+    const events: StageEvent[] = [];
+    const model = await load(passThroughModel('dynamic'), events, {
+      warmup: { runs: 3, batches: [1, 4, 4] },
+      memoryPattern: false,
+    });
+    expect(events[0]!.data).toMatchObject({ memoryPattern: false, warmup: { runs: 3, batches: [1, 4] } });
+    // The default: two runs of batch 1, memory pattern on; a fixed batch is warmed at its size only.
+    const defaults: StageEvent[] = [];
+    await load(passThroughModel('dynamic'), defaults);
+    expect(defaults[0]!.data).toMatchObject({ memoryPattern: true, warmup: { runs: 2, batches: [1] } });
+    expect(model.batch).toBe('dynamic');
+  });
+
+  it('refuses warm-up settings out of range, every problem at once', async () => {
+    await expect(
+      loadModel(passThroughModel('dynamic'), { warmup: { runs: 11, batches: [0, 2, 300] } }),
+    ).rejects.toMatchObject({
+      code: 'FF_ERR_INVALID_OPTION',
+      problems: [
+        'warmup.runs: expected an integer from 0 to 10, got 11',
+        'warmup.batches: expected batch sizes from 1 to 256, got 0',
+        'warmup.batches: expected batch sizes from 1 to 256, got 300',
+      ],
+    });
+  });
+
   it('DEVICE=cuda without the CUDA build: one event saying why, then CPU', async () => {
     const events: StageEvent[] = [];
     const model = await loadModel(passThroughModel('cuda'), {

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { identity, map, toArray } from 'rxjs';
+import { defer, identity, map, timer, toArray, type Observable } from 'rxjs';
 import { ConfigError, isFirstframeError } from '../core/errors.js';
 import { loadModel, modelCodes, type Device, type LoadedModel } from '../inference/model.js';
 import { defaultModelDir, writeModels, MODEL_FILES, type GeneratedModelKind } from '../models/generate.js';
 import { beamcoder } from '../media/beamcoder.js';
 import { batch } from '../operators/batch.js';
 import { decode, type DecodeOptions } from '../operators/decode.js';
-import { infer } from '../operators/infer.js';
+import { infer, type FrameResult } from '../operators/infer.js';
 import { soccerInfer } from '../operators/soccer.js';
 import { plannedStride } from '../operators/stride-stage.js';
 import { track } from '../operators/track.js';
@@ -509,18 +509,27 @@ const budgetOperator = defineOperator({
   options: { budgetS: PositiveNumber, startAfterFirstFrame: Bool, drainS: NonNegativeNumber },
   create: (options) => (context: DeadlineSinkContext) => {
     const budgetMs = options.budgetS === undefined ? Infinity : options.budgetS * 1000;
-    // A deadline given with the run counts from before the run (a request's arrival): the clock is
-    // already running, so it neither waits for the first frame nor gives more than what is left of it.
-    const deadlineAt = context.deadlineAt;
-    const leftMs =
-      deadlineAt === undefined ? budgetMs : Math.max(1, Math.min(budgetMs, deadlineAt - performance.now()));
-    return budgetSink({
-      budgetMs: leftMs,
-      ...(options.startAfterFirstFrame && deadlineAt === undefined ? { startOn: context.firstFrame$ } : {}),
+    const sinkOptions = (ms: number) => ({
+      budgetMs: ms,
       ...(options.drainS ? { drainMs: options.drainS * 1000 } : {}),
       cancelOn: context.cancel$,
       onEvent: context.onEvent,
     });
+    const deadlineAt = context.deadlineAt;
+    if (deadlineAt === undefined) {
+      return budgetSink<FrameResult>({
+        ...sinkOptions(budgetMs),
+        ...(options.startAfterFirstFrame ? { startOn: context.firstFrame$ } : {}),
+      });
+    }
+    // A deadline given with the run counts from before the run (a request's arrival): the clock is
+    // already running, so it does not wait for the first frame, and what is left is read when the run
+    // subscribes, so that the sink's clock ends at the deadline itself.
+    const leftMs = () => Math.max(1, Math.min(budgetMs, deadlineAt - performance.now()));
+    const sink = (source: Observable<FrameResult>) =>
+      defer(() => source.pipe(budgetSink<FrameResult>(sinkOptions(leftMs()))));
+    const deadline$ = defer(() => timer(leftMs())).pipe(map((): void => undefined));
+    return Object.assign(sink, { deadline$ });
   },
 });
 

@@ -14,6 +14,7 @@ import { logEvents, teeSinks } from '../core/log-events.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { ResolvedPipeline } from '../pipelines/document.js';
 import { defaultRegistry } from '../pipelines/operators.js';
+import { budgetCodes } from '../operators/stride-budget.js';
 import {
   preparePipeline,
   type PreparedPipeline,
@@ -182,6 +183,14 @@ function bearerChecker(secret: string | undefined): (header: string | undefined)
   };
 }
 
+/**
+ * The status of a run that could not start for lack of time: 503 as for FF_ERR_NO_RESULT_BY_DEADLINE (the
+ * miner's side; come back when it is less busy). NOTE: belongs in statusForRunError (response.ts).
+ */
+function budgetStatus(code: string): number | undefined {
+  return code === budgetCodes.spent || code === budgetCodes.tooShort ? 503 : undefined;
+}
+
 const round = (ms: number, digits = 3) => Math.round(ms * 10 ** digits) / 10 ** digits;
 
 /** A Server-Timing header value (milliseconds): what the challenge's time went to, for clients and bench/serve.ts. */
@@ -288,6 +297,10 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     return framesPrepared;
   };
   const budgetS = Number(prepared.pipeline.stages.sink.options.budgetS ?? 10);
+  const sinkBudgetS = prepared.pipeline.stages.sink.options.budgetS;
+  /** A challenge's budget, counted from its arrival; undefined when the sink has none of its own. */
+  const budgetMs =
+    typeof sinkBudgetS === 'number' && Number.isFinite(sinkBudgetS) ? sinkBudgetS * 1000 : undefined;
   // A slot frees within one budget at most: as good a hint as any for when to come back.
   const retryAfterS = String(Math.max(1, Math.ceil(Number.isFinite(budgetS) ? budgetS : 10)));
 
@@ -455,6 +468,8 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     const runStartedAt = performance.now();
     const queueMs = runStartedAt - queuedAt;
     const beforeRunMs = runStartedAt - receivedAt - queueMs;
+    // The budget counts from the request's arrival: what the body, the checks and the queue took is gone.
+    const deadlineAt = budgetMs === undefined ? undefined : receivedAt + budgetMs;
     warmHosts?.started(url);
     let document: RunDocument;
     try {
@@ -464,6 +479,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
         onEvent: teeSinks(logEvents(log, challenge.challenge_id), metrics.runSink()),
         dispatcher,
         limits,
+        ...(deadlineAt !== undefined ? { deadlineAt } : {}),
       });
     } finally {
       release();
@@ -490,7 +506,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
       status = frames.length > 0 ? 200 : 503;
       outcome = 'cancelled';
     } else if (error && frames.length === 0) {
-      status = statusForRunError(error.code);
+      status = budgetStatus(error.code) ?? statusForRunError(error.code);
       outcome = 'failed';
     } else if (error) {
       outcome = 'partial';
@@ -515,6 +531,8 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
       'server-timing': serverTiming({
         request: beforeRunMs,
         queue: queueMs,
+        // What was left of the budget when the run started: the budget less `request` and `queue`.
+        budget: deadlineAt === undefined ? undefined : deadlineAt - runStartedAt,
         run: runEndedAt - runStartedAt,
         'first-frame': document.timings.firstFrameMs,
         'first-result': document.timings.firstResultMs,

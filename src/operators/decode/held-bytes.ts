@@ -28,3 +28,9 @@ export function sliceHeld(
   }
   return joined;
 }
+
+/** Chunks as one array: the chunk itself when there is one, else one copy. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  return Buffer.concat(chunks);
+}

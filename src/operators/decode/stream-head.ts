@@ -60,3 +60,58 @@ export function streamHeadFor(layout: ContainerLayout): StreamHead | undefined {
   }
   return undefined;
 }
+
+/**
+ * MPEG-TS and Matroska: the picture size (and Matroska's duration) read from the stream's first bytes
+ * and checked before FFmpeg's open, which decodes a frame at whatever size the SPS says. The open waits
+ * for it ({@link settled}); the first kilobytes tell (the first PES, the Tracks element).
+ */
+export class StreamHeadCheck {
+  /** Settles once the head has told (or cannot), the input ended, or the session is over. */
+  readonly settled: Promise<void>;
+  private settle!: () => void;
+  private over = false;
+
+  private constructor(
+    private readonly reader: StreamHead,
+    private readonly accepted: (headers: readonly StreamHeader[]) => boolean,
+    private readonly emit: (name: string, data?: Record<string, unknown>) => void,
+  ) {
+    this.settled = new Promise<void>((resolve) => (this.settle = resolve));
+  }
+
+  /**
+   * A check for `layout` that has read `prefix`, or undefined when there is nothing to check (no
+   * checkStream, an MP4, another container). `accepted`: the header checks (false: the session failed).
+   */
+  static start(
+    layout: ContainerLayout,
+    prefix: Uint8Array,
+    accepted: ((headers: readonly StreamHeader[]) => boolean) | undefined,
+    emit: (name: string, data?: Record<string, unknown>) => void,
+    inputEnded: boolean,
+  ): StreamHeadCheck | undefined {
+    const reader = accepted ? streamHeadFor(layout) : undefined;
+    if (!reader || !accepted) return undefined;
+    const check = new StreamHeadCheck(reader, accepted, emit);
+    check.push(prefix);
+    if (inputEnded) check.done();
+    return check;
+  }
+
+  /** The stream's next bytes, while the head has not told. */
+  push(bytes: Uint8Array): void {
+    if (this.over) return;
+    const result = this.reader.push(bytes);
+    if (!result) return;
+    if (result.kind === 'none') this.emit('head-skipped', { reason: result.reason });
+    else if (!this.accepted(result.headers)) return;
+    this.done();
+  }
+
+  /** Nothing more will be read (the head told, the input ended, the session is over). */
+  done(): void {
+    this.over = true;
+    this.settle();
+  }
+}

@@ -1,0 +1,81 @@
+import { DecodeError, codes } from '../../core/errors.js';
+import type { ContainerLayout } from '../../media/layout.js';
+import type { VideoStreamInfo } from './options.js';
+
+/** What a session has seen and done, gathered from its parts when it ends. */
+export interface SessionCounts {
+  readonly where: string;
+  readonly url: string | undefined;
+  readonly layout: ContainerLayout;
+  readonly stream: VideoStreamInfo | undefined;
+  readonly framesDecoded: number;
+  readonly framesConverted: number;
+  readonly corruptPackets: number;
+  readonly lastDecodeError: string | undefined;
+  readonly framesLost: number;
+  readonly framesOutOfOrder: number;
+  readonly framesSkipped: number;
+  readonly videoPackets: number;
+  readonly bytesFed: number;
+  readonly offsetReached: number;
+  /** Where the main response was closed because nothing after it is needed (moov-end: the moov). */
+  readonly inputCutAt: number | undefined;
+  readonly totalBytes: number | undefined;
+  readonly sourceError: unknown;
+}
+
+/**
+ * The `end` event's data: why the session ended, what it decoded, and whether the input was cut short
+ * (before the moov where the response was closed there, before the file's size, or by a source error).
+ */
+export function endSummary(reason: string, counts: SessionCounts): Record<string, unknown> {
+  const total = counts.totalBytes;
+  return {
+    reason,
+    layout: counts.layout,
+    framesDecoded: counts.framesDecoded,
+    framesConverted: counts.framesConverted,
+    corruptPackets: counts.corruptPackets,
+    framesLost: counts.framesLost,
+    framesOutOfOrder: counts.framesOutOfOrder,
+    framesSkipped: counts.framesSkipped,
+    bytesFed: counts.bytesFed,
+    offsetReached: counts.offsetReached,
+    truncated:
+      counts.inputCutAt !== undefined
+        ? counts.offsetReached < counts.inputCutAt
+        : total !== undefined
+          ? counts.offsetReached < total
+          : counts.sourceError !== undefined,
+  };
+}
+
+/** The input was not empty and has ended, and no picture came of it: say what was seen instead. */
+export function noFramesError(counts: SessionCounts): DecodeError {
+  const stream = counts.stream;
+  const opened = stream
+    ? `FFmpeg opened it as ${stream.container} (${stream.codec} ${stream.width}×${stream.height})`
+    : 'FFmpeg did not open it';
+  const packets =
+    counts.videoPackets === 0
+      ? 'the demuxer returned no video packet'
+      : `the demuxer returned ${counts.videoPackets} video packets`;
+  const refused =
+    counts.corruptPackets > 0
+      ? `, the decoder refused ${counts.corruptPackets} as corrupt (last: ${counts.lastDecodeError})`
+      : counts.videoPackets > 0
+        ? ' and the decoder gave no picture for them'
+        : '';
+  return new DecodeError(
+    codes.decode.noFrames,
+    `${counts.where}: no picture could be decoded from the ${counts.offsetReached} bytes received (layout ${counts.layout}): ${opened}; ${packets}${refused}`,
+    {
+      url: counts.url,
+      bytes: counts.offsetReached,
+      layout: counts.layout,
+      videoPackets: counts.videoPackets,
+      corruptPackets: counts.corruptPackets,
+      ...(counts.lastDecodeError ? { decoderError: counts.lastDecodeError } : {}),
+    },
+  );
+}

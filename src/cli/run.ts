@@ -59,7 +59,7 @@ options:
   --rate BYTES/S         embedded default only: simulator bandwidth (default ${SEED_RATE_BYTES_PER_SEC})
   --ttfb MS              embedded default only: simulator time to first byte (default ${SEED_TTFB_MS})
   --print-pipeline       print the resolved pipeline document (YAML) and exit
-  --log-level LEVEL      pino level of the JSON log on stderr (default warn)
+  --log-level LEVEL      pino level of the JSON log on stderr (default warn) [LOG_LEVEL]
   --json                 print only the result document on stdout
   -h, --help             this text
 
@@ -164,7 +164,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       rate: { type: 'string' },
       ttfb: { type: 'string' },
       'print-pipeline': { type: 'boolean', default: false },
-      'log-level': { type: 'string', default: 'warn' },
+      'log-level': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     io,
@@ -219,10 +219,15 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     }
   }
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-  if (!levels.includes(values['log-level'])) {
-    problems.push(
-      `--log-level: expected one of ${levels.join(', ')}, got ${JSON.stringify(values['log-level'])}`,
-    );
+  // The flag wins over LOG_LEVEL, which wins over the default.
+  const [levelSource, level] =
+    values['log-level'] !== undefined
+      ? ['--log-level', values['log-level']]
+      : io.env['LOG_LEVEL'] !== undefined
+        ? ['LOG_LEVEL', io.env['LOG_LEVEL']]
+        : ['default', 'warn'];
+  if (!levels.includes(level)) {
+    problems.push(`${levelSource}: expected one of ${levels.join(', ')}, got ${JSON.stringify(level)}`);
   }
   // Every problem of the options, the document and the environment at once (exit 2).
   const pipeline = pipelineFromArgs(values, io.env, overrides, problems);
@@ -231,7 +236,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
 
-  const logger = createRootLogger({ level: values['log-level'] });
+  const logger = createRootLogger({ level });
   const runId = randomUUID().slice(0, 8);
   const log = logEvents(logger, runId);
   const prepared = await preparePipeline(pipeline, { onEvent: log, logger });

@@ -137,6 +137,35 @@ describe('firstframe run: the main job', () => {
   }, 90_000);
 });
 
+describe('firstframe run: LOG_LEVEL', () => {
+  it('LOG_LEVEL sets the log level when --log-level is not given; the flag wins; a bad one is named', async () => {
+    const file = fixtures.clips['faststart']!.file;
+    const levelsOf = (stderr: string) =>
+      new Set(
+        lines(stderr)
+          .filter((line) => line.startsWith('{'))
+          .map((line) => (JSON.parse(line) as { level: number }).level),
+      );
+    const info = await runCli(['run', file, '--json', '--stride', '50'], {
+      env: { LOG_LEVEL: 'info' },
+      timeoutMs: 60_000,
+    });
+    expect(info.code).toBe(0);
+    expect(levelsOf(info.stderr).has(30)).toBe(true);
+    const flag = await runCli(['run', file, '--json', '--stride', '50', '--log-level', 'error'], {
+      env: { LOG_LEVEL: 'info' },
+      timeoutMs: 60_000,
+    });
+    expect(flag.code).toBe(0);
+    expect([...levelsOf(flag.stderr)].every((level) => level >= 50)).toBe(true);
+    const bad = await runCli(['run', file, '--json'], { env: { LOG_LEVEL: 'loud' }, timeoutMs: 30_000 });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    );
+  }, 120_000);
+});
+
 describe('firstframe run: deadlines and faults', () => {
   it('a stalled server: the answer comes within 150 ms of the budget, with the frames done', async () => {
     const url = sim.urlFor('/faststart.mp4', { stallAfterBytes: 40_000 });

@@ -74,6 +74,19 @@ describe('logEvents', () => {
     expect(records()[0]).toMatchObject({ level: 20, event: 'frame', frameNumber: 4 });
   });
 
+  it('logs downgrades and losses at warn level, visible at the CLI default', async () => {
+    const { logger, records } = capture('warn');
+    const sink = logEvents(logger, 'r');
+    sink(event('infer', 'device-fallback', { wanted: 'cuda', reason: 'no CUDA' }));
+    sink(event('decode', 'nvdec-unavailable', { reason: 'no device' }));
+    sink(event('decode', 'first-frame', { frameNumber: 0 }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(records().map(({ level, event: name }) => [level, name])).toEqual([
+      [40, 'device-fallback'],
+      [40, 'nvdec-unavailable'],
+    ]);
+  });
+
   it('teeSinks feeds every sink', () => {
     const a: string[] = [];
     const b: string[] = [];

@@ -14,11 +14,10 @@
  */
 
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 
+import { generatedDir } from '../core/cache-dir.js';
 import { ConfigError, codes } from '../core/errors.js';
 import { SCENE_COLOURS, SOCCER_CLASSES, pitchKeypoints } from '../fixtures/scene.js';
 import { letterboxGeometry } from '../media/letterbox.js';
@@ -1131,13 +1130,9 @@ function withAbsolutePaths(root: string, manifest: Manifest): ModelSet {
 }
 
 /**
- * `<package root>/models/generated`, found from this module's own location so that it is the same
- * directory whether the code runs from `src/` or from `dist/`.
+ * Where the generated models live: `models/generated` in a development checkout, the user's cache
+ * (`$FIRSTFRAME_CACHE/models`, …) for an installed package (src/core/cache-dir.ts).
  */
 export function defaultModelDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (let dir = here; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'models', 'generated');
-    if (dirname(dir) === dir) return resolve(here, '..', '..', 'models', 'generated');
-  }
+  return generatedDir('models');
 }

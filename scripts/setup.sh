@@ -36,10 +36,11 @@ if ((node_major < 20)); then
 fi
 
 # onnxruntime-node's postinstall would download CUDA binaries from outside the npm registry; the CPU build
-# ships in the package, so skip it (README says how GPU users get the CUDA build).
+# ships in the package. package.json's allowScripts denies that script; this covers an older npm too (README
+# says how GPU users get the CUDA build).
 export ONNXRUNTIME_NODE_INSTALL=skip
-# package.json's postinstall applies patches/ to beamcoder (patch-package) and builds it: a changed patch
-# means a new install too.
+# package.json's preinstall/postinstall (scripts/postinstall.mjs) apply patches/ to beamcoder and build it: a
+# changed patch means a new install too.
 stamp=node_modules/.firstframe-installed
 if [[ ! -f $stamp || package-lock.json -nt $stamp || package.json -nt $stamp ]] ||
   [[ -n $(find patches -newer "$stamp" -print -quit) ]] ||

@@ -2,6 +2,7 @@
 # Quick start, command 2: set up what is missing, then run the whole test suite.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export FIRSTFRAME_EXTRA_PACKAGES="${FIRSTFRAME_EXTRA_PACKAGES:+$FIRSTFRAME_EXTRA_PACKAGES }python3-opencv python3-numpy"
 scripts/setup.sh
 # Each decode holds a libuv thread while it waits for bytes; the default pool of 4 is too small for tests
 # (and servers) that run several pipelines at once.

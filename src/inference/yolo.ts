@@ -59,8 +59,9 @@ function iou(a: Candidate, b: Candidate): number {
 }
 
 /**
- * The detections of one image of a batch output, boxes mapped back to source pixels through the letterbox
- * and clipped to the source frame. Scores that are NaN, infinite or outside 0..1 never reach the results.
+ * The detections of one image of a batch output, as Ultralytics' predict path makes them: scores strictly
+ * above `confThreshold`, per-class NMS (IoU strictly above `iouThreshold` suppresses), boxes mapped back to
+ * source pixels through the letterbox and clipped to the source frame after NMS. Scores that are NaN, infinite or outside 0..1 never reach the results.
  *
  * @param output the whole `output0` data ([N, channels, anchors], float32)
  * @param anchors the output's last dimension
@@ -103,8 +104,9 @@ export function decodeYolo(
   const candidates: Candidate[] = [];
   for (let a = 0; a < anchors; a += 1) {
     const score = bestScore[a]!;
-    // NaN compares false and so never passes; scores above 1 were refused above.
-    if (!(score >= confThreshold)) continue;
+    // Strictly above, as Ultralytics' NMS filters. NaN compares false and so never passes; scores above 1
+    // were refused above.
+    if (!(score > confThreshold)) continue;
     const cx = output[row(0) + a]!;
     const cy = output[row(1) + a]!;
     const w = output[row(2) + a]!;
@@ -114,27 +116,36 @@ export function decodeYolo(
       anchor: a,
       classId: bestClass[a]!,
       score,
-      x1: clampX((cx - w / 2 - padX) / scale),
-      y1: clampY((cy - h / 2 - padY) / scale),
-      x2: clampX((cx + w / 2 - padX) / scale),
-      y2: clampY((cy + h / 2 - padY) / scale),
+      x1: (cx - w / 2 - padX) / scale,
+      y1: (cy - h / 2 - padY) / scale,
+      x2: (cx + w / 2 - padX) / scale,
+      y2: (cy + h / 2 - padY) / scale,
     });
   }
   candidates.sort((p, q) => q.score - p.score);
 
+  // Suppression on the unclipped boxes, clipping after it, as Ultralytics does (its NMS runs in the model's
+  // input space; the letterbox's mapping is a uniform scale and a shift, which leave IoU unchanged). One
+  // difference, on purpose: a box that clipping leaves without area (it lay wholly in the letterbox's
+  // padding) is dropped after NMS, where Ultralytics returns it; no tracker or scorer can use it.
   const kept: Candidate[] = [];
   for (const candidate of candidates) {
     if (kept.length >= maxDetections) break;
-    if (candidate.x2 <= candidate.x1 || candidate.y2 <= candidate.y1) continue;
     const suppressed = kept.some(
       (other) => other.classId === candidate.classId && iou(other, candidate) > iouThreshold,
     );
     if (!suppressed) kept.push(candidate);
   }
 
-  return kept.map((candidate) => {
+  const clipped = kept
+    .map((candidate) => ({
+      candidate,
+      bbox: [clampX(candidate.x1), clampY(candidate.y1), clampX(candidate.x2), clampY(candidate.y2)] as const,
+    }))
+    .filter(({ bbox }) => bbox[2] > bbox[0] && bbox[3] > bbox[1]);
+  return clipped.map(({ candidate, bbox }) => {
     const detection: Detection = {
-      bbox: [candidate.x1, candidate.y1, candidate.x2, candidate.y2],
+      bbox: [...bbox],
       classId: candidate.classId,
       className: layout.classNames[candidate.classId] ?? String(candidate.classId),
       score: candidate.score,

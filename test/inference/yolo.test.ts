@@ -51,6 +51,20 @@ describe('decodeYolo', () => {
     ).toHaveLength(1);
   });
 
+  it('as Ultralytics: a score at the threshold is out, NMS compares unclipped boxes, clipping comes after', () => {
+    const data = output(detect, 5, {
+      0: [-90, 200, 220, 40, 0, 0, 0.9, 0], // x -200..20: clipped to 0..20
+      1: [5, 200, 30, 40, 0, 0, 0.8, 0], // x -10..20: IoU 30/220 with the first unclipped, 1 clipped
+      2: [-30, 200, 40, 40, 0, 0, 0, 0.6], // x -50..-10: wholly outside, no width once clipped: dropped
+      3: [300, 200, 20, 40, 0, 0, 0.25, 0], // exactly the threshold: not above it
+    });
+    const found = decodeYolo(data, 5, 0, detect, geometry, { width: 640, height: 360 });
+    expect(found.map((d) => [d.className, d.bbox])).toEqual([
+      ['player', [0, 40, 20, 80]],
+      ['player', [0, 40, 20, 80]],
+    ]);
+  });
+
   it('never lets NaN, infinite or out-of-range scores and boxes through', () => {
     const data = output(detect, 5, {
       0: [100, 200, 20, 40, 0, 0, Number.NaN, 0],

@@ -54,7 +54,11 @@ describe('NonReferenceSkipper', () => {
     expect(skipper.skippable(slice(1024 + 2 * 512, REFERENCE))).toBe(false); // frame 2: referenced
     expect(skipper.skippable(slice(1024 + 5 * 512, NON_REFERENCE))).toBe(false); // frame 5: kept
     expect(skipper.skippable(slice(0, NON_REFERENCE))).toBe(false); // before the start
-    expect(skipper.skippable(slice(1024 + 3 * 512, NON_REFERENCE, { pts: null }))).toBe(false);
+    expect(
+      skipper.skippable(
+        slice(1024 + 3 * 512, NON_REFERENCE, { pts: null } as unknown as Partial<Beamcoder.Packet>),
+      ),
+    ).toBe(false);
     expect(
       skipper.skippable(
         slice(1024 + 3 * 512, NON_REFERENCE, { flags: { DISCARD: true } as Beamcoder.Packet['flags'] }),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/core/errors.js';
 import { validate, type DecodeOptions } from '../../../src/operators/decode/options.js';
 
-function problems(options: DecodeOptions): string[] {
+function problems(options: DecodeOptions): readonly string[] {
   try {
     validate(options);
     return [];

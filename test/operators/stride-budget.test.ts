@@ -234,7 +234,7 @@ describe('the stride operators in pipeline documents', () => {
     const soccer = resolvePipeline(PROFILES['soccer']!, { registry });
     expect(soccer.stages.stride).toMatchObject({
       operator: 'fit-budget',
-      options: { margin: 0.15, min: 5, max: 30 },
+      options: { margin: 0.15, min: 5, max: 15 },
     });
   });
 

@@ -229,21 +229,17 @@ function resizeIntoLetterbox(
   const { size, scaledWidth, scaledHeight, padX, padY, sourceWidth, sourceHeight } = geometry;
   const area = size * size;
   // Source channels and target planes both in R, G, B order.
-  const source: ChannelView[] = [0, 1, 2].map((channel) => {
+  const channel = (rgb: 0 | 1 | 2): ChannelView => {
     if (format === 'bgr24') {
-      const view = { offset: 2 - channel, pixelStride: 3, rowStride: linesizes[0]! };
+      const view = { offset: 2 - rgb, pixelStride: 3, rowStride: linesizes[0]! };
       return { ...view, data: checkPlane(planes[0], view, sourceWidth, sourceHeight) };
     }
-    const from = GBRP_PLANE_OF_RGB[channel as 0 | 1 | 2];
+    const from = GBRP_PLANE_OF_RGB[rgb];
     const view = { offset: 0, pixelStride: 1, rowStride: linesizes[from]! };
     return { ...view, data: checkPlane(planes[from], view, sourceWidth, sourceHeight) };
-  });
-  const targets = [0, 1, 2].map((channel) => ({
-    data,
-    offset: channel * area + padY * size + padX,
-    rowStride: size,
-  }));
-  resizeLinear(resizePlanFor(geometry), source, targets);
+  };
+  const plane = (rgb: 0 | 1 | 2) => ({ data, offset: rgb * area + padY * size + padX, rowStride: size });
+  resizeLinear(resizePlanFor(geometry), [channel(0), channel(1), channel(2)], [plane(0), plane(1), plane(2)]);
   // The border, as cv2.copyMakeBorder's constant 114: rows above and below, then the sides of the rest.
   const right = padX + scaledWidth;
   for (let channel = 0; channel < 3; channel += 1) {

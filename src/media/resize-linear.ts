@@ -12,8 +12,8 @@
  * - an exact halving in both directions is not interpolated at all: OpenCV switches INTER_LINEAR to its
  *   fast INTER_AREA path, the rounded mean of each 2 × 2 block.
  *
- * Each channel is resized on its own (OpenCV's interleaved rows give the same numbers), straight from a
- * packed or planar picture into the letterbox's planes. Checked against OpenCV 4.6 (Debian's
+ * The three channels are resized straight from a packed or planar picture into the letterbox's planes
+ * (OpenCV's interleaved rows give the same numbers as one channel at a time). Checked against OpenCV 4.6 (Debian's
  * python3-opencv) by test/media/resize-linear.test.ts.
  */
 
@@ -32,15 +32,16 @@ export interface ResizePlan {
   readonly method: ResizeMethod;
   /** Per destination column: the left source column (clamped). */
   readonly xofs: Int32Array;
-  /** Per destination column: the two horizontal weights (sum 2048). */
-  readonly alpha: Int16Array;
+  /** Per destination column: the weights of the left and the right source column (sum 2048). */
+  readonly alpha0: Int32Array;
+  readonly alpha1: Int32Array;
   /** From this destination column on, the source column is the last one, alone (OpenCV's `xmax`). */
   readonly xmax: number;
   /** Per destination row: the top source row, unclamped (may be -1 or the last row). */
   readonly yofs: Int32Array;
   /** Per destination row: the two vertical weights. */
   readonly beta: Int16Array;
-  /** Scratch: the two horizontally resized source rows the vertical pass mixes. */
+  /** Scratch: the two horizontally resized source rows the vertical pass mixes, channels interleaved. */
   readonly rows: readonly [Int32Array, Int32Array];
 }
 
@@ -104,7 +105,8 @@ export function planResize(
         : 'linear';
 
   const xofs = new Int32Array(width);
-  const alpha = new Int16Array(width * 2);
+  const alpha0 = new Int32Array(width);
+  const alpha1 = new Int32Array(width);
   let xmax = width;
   for (let dx = 0; dx < width; dx += 1) {
     let fx = Math.fround((dx + 0.5) * scaleX - 0.5);
@@ -122,8 +124,8 @@ export function planResize(
       }
     }
     xofs[dx] = sx;
-    alpha[dx * 2] = fixedWeight(Math.fround(1 - fx));
-    alpha[dx * 2 + 1] = fixedWeight(fx);
+    alpha0[dx] = fixedWeight(Math.fround(1 - fx));
+    alpha1[dx] = fixedWeight(fx);
   }
 
   const yofs = new Int32Array(height);
@@ -144,32 +146,31 @@ export function planResize(
     height,
     method,
     xofs,
-    alpha,
+    alpha0,
+    alpha1,
     xmax,
     yofs,
     beta,
-    rows: [new Int32Array(width), new Int32Array(width)],
+    rows: [new Int32Array(width * 3), new Int32Array(width * 3)],
   };
 }
 
 /**
- * Resizes each channel of `source` into the plane of `target` at the same index, as cv2.resize does each
- * channel of an image.
+ * Resizes the three channels of `source` into the planes of `target` at the same index, as cv2.resize does
+ * each channel of an image.
  */
 export function resizeLinear(
   plan: ResizePlan,
-  source: readonly ChannelView[],
-  target: readonly PlaneTarget[],
+  source: readonly [ChannelView, ChannelView, ChannelView],
+  target: readonly [PlaneTarget, PlaneTarget, PlaneTarget],
 ): void {
-  if (source.length !== target.length) {
-    throw new RangeError(`resize: ${source.length} source channels for ${target.length} target planes`);
+  if (plan.method === 'linear') {
+    resizeChannels(plan, source, target);
+    return;
   }
-  for (let channel = 0; channel < source.length; channel += 1) {
-    const from = source[channel]!;
-    const to = target[channel]!;
-    if (plan.method === 'copy') copyChannel(plan, from, to);
-    else if (plan.method === 'area-2x') halveChannel(plan, from, to);
-    else resizeChannel(plan, from, to);
+  for (const channel of [0, 1, 2] as const) {
+    if (plan.method === 'copy') copyChannel(plan, source[channel], target[channel]);
+    else halveChannel(plan, source[channel], target[channel]);
   }
 }
 
@@ -200,27 +201,63 @@ function halveChannel(plan: ResizePlan, from: ChannelView, to: PlaneTarget): voi
   }
 }
 
-/** One source row resized horizontally into `row`, as OpenCV's HResizeLinear, then shifted right by 4. */
-function horizontalPass(plan: ResizePlan, from: ChannelView, sourceRow: number, row: Int32Array): void {
-  const { width, xofs, alpha, xmax } = plan;
-  const { data: src, pixelStride } = from;
-  const base = from.offset + sourceRow * from.rowStride;
+/**
+ * One source row resized horizontally into `row` (channels interleaved), as OpenCV's HResizeLinear does,
+ * then shifted right by 4 as the vertical pass uses it. The three channels go together: the column tables
+ * are read once for all three, which measured a quarter faster than a pass per channel.
+ */
+function horizontalPass(
+  plan: ResizePlan,
+  source: readonly [ChannelView, ChannelView, ChannelView],
+  sourceRow: number,
+  row: Int32Array,
+): void {
+  const { width, xofs, alpha0, alpha1, xmax } = plan;
+  const [c0, c1, c2] = source;
+  const src0 = c0.data;
+  const src1 = c1.data;
+  const src2 = c2.data;
+  const step0 = c0.pixelStride;
+  const step1 = c1.pixelStride;
+  const step2 = c2.pixelStride;
+  const base0 = c0.offset + sourceRow * c0.rowStride;
+  const base1 = c1.offset + sourceRow * c1.rowStride;
+  const base2 = c2.offset + sourceRow * c2.rowStride;
   let dx = 0;
-  for (; dx < xmax; dx += 1) {
-    const s = base + xofs[dx]! * pixelStride;
-    row[dx] = (src[s]! * alpha[dx * 2]! + src[s + pixelStride]! * alpha[dx * 2 + 1]!) >> 4;
+  let r = 0;
+  for (; dx < xmax; dx += 1, r += 3) {
+    const x = xofs[dx]!;
+    const a0 = alpha0[dx]!;
+    const a1 = alpha1[dx]!;
+    const s0 = base0 + x * step0;
+    const s1 = base1 + x * step1;
+    const s2 = base2 + x * step2;
+    row[r] = (src0[s0]! * a0 + src0[s0 + step0]! * a1) >> 4;
+    row[r + 1] = (src1[s1]! * a0 + src1[s1 + step1]! * a1) >> 4;
+    row[r + 2] = (src2[s2]! * a0 + src2[s2 + step2]! * a1) >> 4;
   }
-  for (; dx < width; dx += 1) row[dx] = (src[base + xofs[dx]! * pixelStride]! * COEF_SCALE) >> 4;
+  for (; dx < width; dx += 1, r += 3) {
+    const x = xofs[dx]!;
+    row[r] = (src0[base0 + x * step0]! * COEF_SCALE) >> 4;
+    row[r + 1] = (src1[base1 + x * step1]! * COEF_SCALE) >> 4;
+    row[r + 2] = (src2[base2 + x * step2]! * COEF_SCALE) >> 4;
+  }
 }
 
 /**
  * OpenCV's resizeGeneric for INTER_LINEAR: each destination row mixes two horizontally resized source rows
- * (clamped to the picture), each of which is computed once and kept while the next rows need it. The rows
- * are kept already shifted right by 4, as the vertical pass uses them.
+ * (clamped to the picture), each of which is computed once and kept while the next rows need it.
  */
-function resizeChannel(plan: ResizePlan, from: ChannelView, to: PlaneTarget): void {
+function resizeChannels(
+  plan: ResizePlan,
+  source: readonly [ChannelView, ChannelView, ChannelView],
+  target: readonly [PlaneTarget, PlaneTarget, PlaneTarget],
+): void {
   const { width, height, sourceHeight, yofs, beta } = plan;
-  const dst = to.data;
+  const [t0, t1, t2] = target;
+  const dst0 = t0.data;
+  const dst1 = t1.data;
+  const dst2 = t2.data;
   let [upper, lower] = plan.rows;
   let upperRow = -1;
   let lowerRow = -1;
@@ -235,21 +272,25 @@ function resizeChannel(plan: ResizePlan, from: ChannelView, to: PlaneTarget): vo
         upperRow = top;
         lowerRow = -1;
       } else {
-        horizontalPass(plan, from, top, upper);
+        horizontalPass(plan, source, top, upper);
         upperRow = top;
       }
     }
     if (bottom !== lowerRow) {
       if (bottom === upperRow) lower.set(upper);
-      else horizontalPass(plan, from, bottom, lower);
+      else horizontalPass(plan, source, bottom, lower);
       lowerRow = bottom;
     }
     const b0 = beta[dy * 2]!;
     const b1 = beta[dy * 2 + 1]!;
-    let d = to.offset + dy * to.rowStride;
+    let d0 = t0.offset + dy * t0.rowStride;
+    let d1 = t1.offset + dy * t1.rowStride;
+    let d2 = t2.offset + dy * t2.rowStride;
     // At most ((32640 · 2048) >> 16) · 2 + 2 >> 2 = 255: no saturation needed.
-    for (let dx = 0; dx < width; dx += 1, d += 1) {
-      dst[d] = (((upper[dx]! * b0) >> 16) + ((lower[dx]! * b1) >> 16) + 2) >> 2;
+    for (let r = 0; r < 3 * width; r += 3) {
+      dst0[d0++] = (((upper[r]! * b0) >> 16) + ((lower[r]! * b1) >> 16) + 2) >> 2;
+      dst1[d1++] = (((upper[r + 1]! * b0) >> 16) + ((lower[r + 1]! * b1) >> 16) + 2) >> 2;
+      dst2[d2++] = (((upper[r + 2]! * b0) >> 16) + ((lower[r + 2]! * b1) >> 16) + 2) >> 2;
     }
   }
 }

@@ -173,11 +173,9 @@ describe.skipIf(!opencvPresent)('preprocess: the resize against cv2.resize INTER
       // Into planes, then interleaved again as OpenCV's image is.
       const area = toWidth * toHeight;
       const planes = new Uint8Array(area * 3);
-      resizeLinear(
-        plan,
-        [0, 1, 2].map((c) => ({ data: image, offset: c, pixelStride: 3, rowStride: width * 3 })),
-        [0, 1, 2].map((c) => ({ data: planes, offset: c * area, rowStride: toWidth })),
-      );
+      const channel = (c: number) => ({ data: image, offset: c, pixelStride: 3, rowStride: width * 3 });
+      const plane = (c: number) => ({ data: planes, offset: c * area, rowStride: toWidth });
+      resizeLinear(plan, [channel(0), channel(1), channel(2)], [plane(0), plane(1), plane(2)]);
       const packed = new Uint8Array(planes.length);
       for (let i = 0; i < area; i += 1) {
         for (let c = 0; c < 3; c += 1) packed[i * 3 + c] = planes[c * area + i]!;

@@ -2,9 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
-import { ConfigError, ModelError, codes } from '../core/errors.js';
+import { ConfigError, ModelError, codes, isFirstframeError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import { modelCodes } from './codes.js';
+import { DEFAULT_HEAD, bindHead, headByName } from './heads/registry.js';
+import type { Head, HeadLayout, HeadOutput, HeadPlan, ModelHead, OutputSpec } from './heads/types.js';
 import {
   InputPool,
   SharedImagePool,
@@ -20,9 +22,9 @@ import {
   type WorkerReply,
   type WorkerRequest,
 } from './session-worker.js';
-import { channelsOf, parseClassNames, type YoloLayout } from './yolo.js';
 
 export { modelCodes };
+export { anchorsFor } from './heads/yolo.js';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -30,6 +32,13 @@ export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 export const DEFAULT_MEMORY_PATTERN = true;
 
 export interface LoadModelOptions {
+  /**
+   * How the model's outputs are read (heads/registry.ts): a registered head's name, or a head itself.
+   * Default `yolo` (Ultralytics' output0); `centre-heatmap` ships too. An unknown name is a ConfigError
+   * (FF_ERR_UNKNOWN_HEAD) listing the known ones; a model the head cannot read, a ModelError
+   * (FF_ERR_MODEL_OUTPUT) from the head's `check`.
+   */
+  head?: string | Head;
   /** DEVICE; `cuda` falls back to CPU with one `device-fallback` event when this build has no CUDA. */
   device?: Device;
   /** Put TensorRT in front of CUDA (when installed). */
@@ -62,21 +71,36 @@ export interface LoadModelOptions {
   onEvent?: EventSink;
 }
 
+/** What one run gives back. */
 export interface ModelOutput {
+  /** The first output the head reads (YOLO's `output0`), all images of the batch. */
   readonly data: Float32Array;
+  /** That output's third dimension: a YOLO output's anchors. */
   readonly anchors: number;
+  /**
+   * Every output the head reads, in the order of `head.outputs` (the first is `data`). Absent from a
+   * hand-made model's output: then `data` is the only one.
+   */
+  readonly outputs?: readonly HeadOutput[];
 }
 
-/** A loaded, validated and warmed-up YOLO model: one ONNX Runtime session, runs queued one at a time. */
+/** A loaded, validated and warmed-up model: one ONNX Runtime session, runs queued one at a time. */
 export interface LoadedModel {
   readonly path: string;
   readonly inputName: string;
+  /** The first output the head reads. */
   readonly outputName: string;
   readonly inputType: 'float32' | 'float16';
   readonly imgSize: number;
   /** A fixed batch size, or 'dynamic'. */
   readonly batch: number | 'dynamic';
-  readonly layout: YoloLayout;
+  /** The head's layout: task, class names, keypoints (and what else the head keeps). */
+  readonly layout: HeadLayout;
+  /**
+   * The head that reads the outputs, bound to this model's layout: what the infer stage decodes with.
+   * Absent on a hand-made model (tests): that one is read as YOLO with `layout`.
+   */
+  readonly head?: ModelHead;
   readonly device: 'cpu' | 'cuda';
   readonly metadata: Readonly<Record<string, string>>;
   /** Milliseconds spent loading and warming up. */
@@ -95,8 +119,9 @@ export interface LoadedModel {
    */
   runImages?(images: readonly Uint8Array[], count: number): Promise<ModelOutput>;
   /**
-   * Gives `output`'s memory back to the session for a later output, once it has been read: its `data` is
-   * detached here afterwards. Optional, as `runImages`; an output not given back is garbage as usual.
+   * Gives `output`'s memory back to the session for later outputs, once it has been read: its `data` (and
+   * every one of its `outputs`) is detached here afterwards. Optional, as `runImages`; an output not given
+   * back is garbage as usual.
    */
   recycleOutput?(output: ModelOutput): void;
   /**
@@ -123,59 +148,26 @@ export function float32ToFloat16(input: Float32Array): Uint16Array {
   return out;
 }
 
-/** Anchors of a YOLO head with strides 8, 16 and 32 on a square input. */
-export function anchorsFor(imgSize: number): number {
-  return [8, 16, 32].reduce((sum, stride) => sum + (imgSize / stride) ** 2, 0);
+/** What a head's `check` is told about one output. */
+function outputSpec(output: Ort.InferenceSession.ValueMetadata): OutputSpec {
+  return output.isTensor
+    ? { name: output.name, shape: [...output.shape], type: output.type }
+    : { name: output.name, shape: [], type: 'non-tensor' };
 }
 
-function layoutFrom(metadata: Record<string, string>, channels: number, where: string): YoloLayout {
-  const task = metadata.task === 'pose' ? 'pose' : 'detect';
-  const named = metadata.names ? parseClassNames(metadata.names) : undefined;
-  if (metadata.names && !named) {
-    throw new ModelError(
-      modelCodes.invalid,
-      `${where}: metadata "names" is not a Python dict of class names: ${metadata.names.slice(0, 80)}`,
-      { path: where },
-    );
-  }
-  let keypoints: YoloLayout['keypoints'];
-  if (task === 'pose') {
-    const shape = metadata.kpt_shape ? (JSON.parse(metadata.kpt_shape) as unknown) : undefined;
-    if (
-      !Array.isArray(shape) ||
-      shape.length !== 2 ||
-      (shape[1] !== 2 && shape[1] !== 3) ||
-      !Number.isInteger(shape[0])
-    ) {
-      throw new ModelError(
-        modelCodes.invalid,
-        `${where}: a pose model needs kpt_shape metadata like [17, 3], got ${JSON.stringify(metadata.kpt_shape)}`,
-        { path: where },
-      );
-    }
-    keypoints = { count: shape[0] as number, dims: shape[1] as 2 | 3 };
-  }
-  const classCount = channels - 4 - (keypoints ? keypoints.count * keypoints.dims : 0);
-  const classNames = named ?? Array.from({ length: Math.max(0, classCount) }, (_, i) => `class${i}`);
-  const layout: YoloLayout = { task, classNames, ...(keypoints ? { keypoints } : {}) };
-  if (classCount < 1 || channelsOf(layout) !== channels) {
-    throw new ModelError(
-      modelCodes.output,
-      `${where}: output has ${channels} channels per anchor, but a YOLO ${task} output with ${classNames.length} classes` +
-        (keypoints ? ` and ${keypoints.count}×${keypoints.dims} keypoint values` : '') +
-        ` has ${channelsOf(layout)}`,
-      { path: where, channels },
-    );
-  }
-  return layout;
+/** A run's outputs as `LoadedModel.run` answers them. */
+function modelOutput(outputs: readonly HeadOutput[]): ModelOutput {
+  const first = outputs[0]!;
+  return { data: first.data, anchors: first.dims[2] ?? 0, outputs };
 }
 
 /**
- * Loads an Ultralytics YOLO ONNX export (detect or pose), checks its input and output against the YOLO
- * layout, reads class names and keypoint shape from its metadata, creates the session on the device asked
- * for (or CPU, with one event saying why), and warms it up with one run.
+ * Loads an ONNX model with an image input [N, 3, S, S]: creates the session on the device asked for (or
+ * CPU, with one event saying why), checks the input, lets the head (`options.head`, default an Ultralytics
+ * YOLO detect or pose export) check the outputs and metadata, and warms the session up.
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  const head = typeof options.head === 'object' ? options.head : headByName(options.head ?? DEFAULT_HEAD);
   if (
     options.nice !== undefined &&
     !(Number.isInteger(options.nice) && options.nice >= 0 && options.nice <= 19)
@@ -269,7 +261,6 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   }
 
   const input = session.inputMetadata[0];
-  const output = session.outputMetadata[0];
   const fail = (code: string, message: string): never => {
     void session.release();
     throw new ModelError(code, `${path}: ${message}`, { path });
@@ -299,34 +290,35 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
       `expects ${staticSize}×${staticSize} input, but IMG_SIZE is ${options.imgSize}`,
     );
   }
-  if (!output || !output.isTensor || output.shape.length !== 3) {
-    return fail(
-      modelCodes.output,
-      `expected output0 of shape [N, 4 + classes, anchors], got ${JSON.stringify(output?.isTensor ? output.shape : output)}`,
-    );
-  }
-  const [, channels, anchorDim] = output.shape;
-  if (typeof channels !== 'number')
-    return fail(modelCodes.output, `output ${output.name} has no fixed channel count`);
-  if (typeof anchorDim === 'number' && anchorDim < channels) {
-    return fail(
-      modelCodes.output,
-      `output [${output.shape.join(', ')}] is anchor-major or end-to-end (NMS inside the model); a YOLO export's output0 is channel-major [N, 4 + classes, anchors]`,
-    );
-  }
-  if (typeof anchorDim === 'number' && anchorDim !== anchorsFor(imgSize)) {
-    return fail(
-      modelCodes.output,
-      `output has ${anchorDim} anchors; a YOLO head at ${imgSize} has ${anchorsFor(imgSize)}`,
-    );
-  }
-  let layout: YoloLayout;
+  let plan: HeadPlan;
   try {
-    layout = layoutFrom(metadata, channels, path);
+    plan = head.check({
+      path,
+      imgSize,
+      metadata,
+      outputs: session.outputMetadata.map(outputSpec),
+    });
   } catch (error) {
     void session.release();
-    throw error;
+    if (isFirstframeError(error)) throw error;
+    throw new ModelError(
+      modelCodes.output,
+      `${path}: head ${head.name} failed to check the model: ${(error as Error)?.message ?? String(error)}`,
+      { path, head: head.name },
+    );
   }
+  const unknownOutputs = plan.outputs.filter(
+    (name) => !session.outputMetadata.some((output) => output.name === name),
+  );
+  if (plan.outputs.length === 0 || unknownOutputs.length > 0) {
+    return fail(
+      modelCodes.output,
+      `head ${head.name} asks for ${plan.outputs.length === 0 ? 'no outputs' : `outputs the model does not have: ${unknownOutputs.join(', ')}`} (the model has ${session.outputMetadata.map((output) => output.name).join(', ')})`,
+    );
+  }
+  const bound = bindHead(head, plan);
+  const layout = bound.layout;
+  const fetch = [...bound.outputs];
 
   const inputType = input.type;
   const batch = typeof batchDim === 'number' ? batchDim : 'dynamic';
@@ -355,6 +347,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
           inputType,
           [count, 3, imgSize, imgSize],
           whole || issued.has(input.buffer),
+          fetch,
         );
       } catch (error) {
         throw new ModelError(
@@ -363,7 +356,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
           { path, count },
         );
       }
-      return { data: out.data, anchors: out.dims[2]! };
+      return modelOutput(out.outputs);
     });
     queue = task.catch(() => undefined);
     return task;
@@ -387,8 +380,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const shared = pixels.share(images);
     const task = queue.then(async () => {
       try {
-        const out = await session.runImages(shared.images, inputType, [count, 3, imgSize, imgSize]);
-        return { data: out.data, anchors: out.dims[2]! };
+        const out = await session.runImages(shared.images, inputType, [count, 3, imgSize, imgSize], fetch);
+        return modelOutput(out.outputs);
       } catch (error) {
         throw new ModelError(
           modelCodes.run,
@@ -416,6 +409,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     device,
     imgSize,
     batch,
+    head: head.name,
     task: layout.task,
     classes: layout.classNames.length,
     memoryPattern: options.memoryPattern ?? DEFAULT_MEMORY_PATTERN,
@@ -425,17 +419,19 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   return {
     path,
     inputName: input.name,
-    outputName: output.name,
+    outputName: fetch[0]!,
     inputType,
     imgSize,
     batch,
     layout,
+    head: bound,
     device,
     metadata,
     setupMs,
     run,
     runImages,
-    recycleOutput: (output) => session.giveOutput(output.data),
+    recycleOutput: (output) =>
+      session.giveOutput([...new Set([output.data, ...(output.outputs ?? []).map((o) => o.data)])]),
     inputBuffer: (count) => {
       const buffer = pool.take(count);
       issued.add(buffer.buffer);
@@ -559,10 +555,11 @@ class SessionWorker {
     inputType: 'float32' | 'float16',
     dims: number[],
     lend: boolean,
+    outputs: string[],
   ): Promise<Extract<WorkerReply, { type: 'result' }>> {
     const id = (this.nextId += 1);
     const owned = lend && input.buffer instanceof ArrayBuffer ? input : input.slice();
-    const reply = await this.request(id, { type: 'run', id, input: owned, inputType, dims }, [
+    const reply = await this.request(id, { type: 'run', id, input: owned, inputType, dims, outputs }, [
       owned.buffer as ArrayBuffer,
     ]);
     return reply as Extract<WorkerReply, { type: 'result' }>;
@@ -573,18 +570,26 @@ class SessionWorker {
     images: Uint8Array[],
     inputType: 'float32' | 'float16',
     dims: number[],
+    outputs: string[],
   ): Promise<Extract<WorkerReply, { type: 'result' }>> {
     const id = (this.nextId += 1);
-    const reply = await this.request(id, { type: 'run-images', id, images, inputType, dims });
+    const reply = await this.request(id, { type: 'run-images', id, images, inputType, dims, outputs });
     return reply as Extract<WorkerReply, { type: 'result' }>;
   }
 
-  /** Hands an output's memory back to the worker (transferred: detached here). */
-  giveOutput(data: Float32Array): void {
-    const buffer = data.buffer;
-    if (this.exited || !(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) return;
-    const message: WorkerRequest = { type: 'give-output', buffer };
-    this.worker.postMessage(message, [buffer]);
+  /** Hands a result's output memory back to the worker (transferred: detached here). */
+  giveOutput(outputs: readonly Float32Array[]): void {
+    if (this.exited) return;
+    const buffers = [
+      ...new Set(
+        outputs
+          .map((data) => data.buffer)
+          .filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer && buffer.byteLength > 0),
+      ),
+    ];
+    if (buffers.length === 0) return;
+    const message: WorkerRequest = { type: 'give-output', buffers };
+    this.worker.postMessage(message, buffers);
   }
 
   async release(): Promise<void> {

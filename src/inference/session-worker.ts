@@ -14,6 +14,10 @@
  * thread gives back once it has read them (`give-output`), so that neither thread touches fresh memory per
  * batch.
  *
+ * A run fetches the outputs its request names (the model's head says which at load: YOLO reads `output0`
+ * only, a heatmap head three maps), or every output when none are named, and answers each with its name
+ * and dimensions.
+ *
  * ONNX Runtime's thread pools spin while they wait for work by default; on a machine with few cores the
  * spinning threads take the CPU from the main thread (measured: event loop delays of several hundred ms on
  * 2 cores with the two soccer sessions), so they are told to sleep instead (allow_spinning 0).
@@ -44,6 +48,8 @@ export type WorkerRequest =
       input: Float32Array | Uint16Array;
       inputType: 'float32' | 'float16';
       dims: number[];
+      /** Outputs to fetch, in the order of the reply; every output of the model when absent. */
+      outputs?: string[];
     }
   | {
       type: 'run-images';
@@ -53,9 +59,11 @@ export type WorkerRequest =
       inputType: 'float32' | 'float16';
       /** [count, 3, S, S]; count ≥ images.length. */
       dims: number[];
+      /** As `run`'s. */
+      outputs?: string[];
     }
-  /** An output's memory, given back for a later output (no reply). */
-  | { type: 'give-output'; buffer: ArrayBuffer }
+  /** A result's output memory, given back for later outputs (no reply). */
+  | { type: 'give-output'; buffers: ArrayBuffer[] }
   | { type: 'release' };
 
 export type WorkerReply =
@@ -67,14 +75,20 @@ export type WorkerReply =
   | {
       type: 'result';
       id: number;
-      /** Float32 values (a float16 output is widened in the worker). */
-      data: Float32Array;
-      dims: number[];
+      /** The outputs asked for, in that order: float32 values (a float16 output is widened in the worker). */
+      outputs: WorkerOutput[];
       /** The request's input, handed back (`run` only). */
       input?: Float32Array | Uint16Array;
     }
   | { type: 'error'; id?: number; message: string; input?: Float32Array | Uint16Array }
   | { type: 'released' };
+
+/** One output of a run. */
+export interface WorkerOutput {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
 
 /**
  * The worker's code, as plain CommonJS run with `eval: true`: the same source works from the TypeScript
@@ -153,8 +167,9 @@ function halfToFloat(h) {
 }
 // Output memory the main thread gave back (give-output), written again by later runs: a pose model's
 // output is 54 MB for a batch of 16 at 640, and fresh memory each time means page faults here and garbage
-// (external memory that drives full collections) on the main thread.
+// (external memory that drives full collections) on the main thread. Two results' worth are kept.
 const spareOutputs = [];
+let spareLimit = 2;
 function outputBuffer(bytes) {
   let best = -1;
   spareOutputs.forEach((buffer, index) => {
@@ -185,20 +200,26 @@ async function handle(request) {
       if (!session) throw new Error('no session loaded');
       const values = request.type === 'run' ? request.input : inputFrom(request.images, request.inputType, request.dims);
       const tensor = new ort.Tensor(request.inputType, values, request.dims);
-      const results = await session.run({ [session.inputNames[0]]: tensor });
-      const output = results[session.outputNames[0]];
-      const data = outputData(output);
+      const names = request.outputs || session.outputNames;
+      const feeds = { [session.inputNames[0]]: tensor };
+      const results = await (request.outputs ? session.run(feeds, names) : session.run(feeds));
+      spareLimit = 2 * names.length;
+      const outputs = names.map((name) => {
+        const output = results[name];
+        return { name, dims: [...output.dims], data: outputData(output) };
+      });
+      const buffers = outputs.map((output) => output.data.buffer);
       if (request.type === 'run') {
         const input = request.input;
-        reply({ type: 'result', id: request.id, data, dims: [...output.dims], input }, [data.buffer, input.buffer]);
+        reply({ type: 'result', id: request.id, outputs, input }, [...buffers, input.buffer]);
       } else {
-        reply({ type: 'result', id: request.id, data, dims: [...output.dims] }, [data.buffer]);
+        reply({ type: 'result', id: request.id, outputs }, buffers);
       }
     } else if (request.type === 'give-output') {
-      spareOutputs.push(request.buffer);
-      if (spareOutputs.length > 2) {
+      spareOutputs.push(...request.buffers);
+      if (spareOutputs.length > spareLimit) {
         spareOutputs.sort((a, b) => b.byteLength - a.byteLength);
-        spareOutputs.length = 2;
+        spareOutputs.length = spareLimit;
       }
     } else if (request.type === 'release') {
       spareOutputs.length = 0;

@@ -1,4 +1,5 @@
 import type { LetterboxGeometry } from '../media/letterbox.js';
+import type { DecodeOptions, Detection, HeadLayout } from './heads/types.js';
 
 /**
  * Decoding of Ultralytics YOLO outputs (`output0`, channel-major [N, 4 + nc (+ K·3), anchors]): rows 0..3 are
@@ -6,31 +7,13 @@ import type { LetterboxGeometry } from '../media/letterbox.js';
  * models K keypoints as x, y, visibility rows.
  */
 
-export interface YoloLayout {
-  readonly task: 'detect' | 'pose';
-  readonly classNames: readonly string[];
-  /** Pose models: keypoints per detection and values per keypoint (2: x, y; 3: x, y, visibility). */
-  readonly keypoints?: { readonly count: number; readonly dims: 2 | 3 };
-}
+/** The layout of a YOLO head: what every head's layout says (see heads/types.ts), read from its metadata. */
+export type YoloLayout = HeadLayout;
 
-export interface Detection {
-  /** x1, y1, x2, y2 in source pixels. */
-  readonly bbox: readonly [number, number, number, number];
-  readonly classId: number;
-  readonly className: string;
-  readonly score: number;
-  /** Pose models: [x, y, confidence] in source pixels. */
-  readonly keypoints?: ReadonlyArray<readonly [number, number, number]>;
-}
+export type { Detection };
 
-export interface YoloDecodeOptions {
-  /** CONF_THRESHOLD; default 0.25 as Ultralytics' predict. */
-  readonly confThreshold?: number;
-  /** Class-wise NMS IoU threshold; default 0.7 as Ultralytics' predict. */
-  readonly iouThreshold?: number;
-  /** MAX_DETECTIONS; default 300. */
-  readonly maxDetections?: number;
-}
+/** Ultralytics' predict settings: a strict score threshold, class-wise NMS, a cap on detections. */
+export type YoloDecodeOptions = DecodeOptions;
 
 /** Rows per anchor the layout implies. */
 export function channelsOf(layout: YoloLayout): number {

@@ -9,7 +9,8 @@ import {
   type ModelInput,
 } from '../inference/input-tensor.js';
 import type { LoadedModel, ModelOutput } from '../inference/model.js';
-import { decodeYolo, type Detection, type YoloDecodeOptions } from '../inference/yolo.js';
+import type { DecodeOptions, DecodeTarget, Detection } from '../inference/heads/types.js';
+import { decodeYolo } from '../inference/yolo.js';
 import type { DecodedFrame } from './decode.js';
 import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
 
@@ -30,7 +31,7 @@ interface Chunk {
   input?: ModelInput;
 }
 
-export interface InferOptions extends YoloDecodeOptions {
+export interface InferOptions extends DecodeOptions {
   /** The gate the decode stage takes slots from: slots are given back when their run is done. */
   gate?: PrefetchGate;
   /**
@@ -84,6 +85,29 @@ function validate(options: InferOptions): void {
 const slotsOf = (frames: readonly DecodedFrame[]): PrefetchSlot[] =>
   frames.flatMap((frame) => (frame.slot ? [frame.slot] : []));
 
+type Decoder = (output: ModelOutput, count: number, target: DecodeTarget) => Detection[];
+
+/** How the stage reads a run's outputs: with the model's head, or as YOLO for a hand-made model without one. */
+function decoderOf(model: LoadedModel, options: DecodeOptions): Decoder {
+  const head = model.head;
+  if (!head) {
+    return (output, _count, { index, geometry, source }) =>
+      decodeYolo(output.data, output.anchors, index, model.layout, geometry, source, options);
+  }
+  return (output, count, target) =>
+    head.decode(
+      output.outputs ?? [
+        {
+          name: model.outputName,
+          dims: [count, output.data.length / (count * output.anchors), output.anchors],
+          data: output.data,
+        },
+      ],
+      target,
+      options,
+    );
+}
+
 /**
  * Runs the model on each batch of frames and emits one {@link FrameResult} per frame, in order.
  *
@@ -91,7 +115,9 @@ const slotsOf = (frames: readonly DecodedFrame[]): PrefetchSlot[] =>
  * on upstream. The model's input is built from the frames' pixels in the model's thread (`runImages`), so
  * that this thread, which also decodes, answers and keeps every deadline, only hands the bytes over; a
  * model without `runImages` gets it built here, for the next batch while the current one runs. Models with a fixed batch size get batches of exactly that size (the last one padded); dynamic ones
- * take each batch whole. Frames without converted pixels (`image`) are passed over.
+ * take each batch whole. Frames without converted pixels (`image`) are passed over. Each frame's
+ * detections come from the model's head (`LoadedModel.head`: YOLO unless the model was loaded with
+ * another), so a model with another output format needs a head, not a change here.
  *
  * ```text
  * batches:  -A--B-C------|
@@ -104,7 +130,7 @@ const slotsOf = (frames: readonly DecodedFrame[]): PrefetchSlot[] =>
  *
  * @example frames$.pipe(stride(5), batch({ size: 8 }), infer(model, { confThreshold: 0.3, gate, stopOn: drain$ }))
  * @param model a loaded model (`loadModel`)
- * @param options thresholds, the prefetch gate, the stop signal and the event sink; bad values throw here
+ * @param options thresholds (read by the model's head), the prefetch gate, the stop signal and the event sink; bad values throw here
  * @returns an operator from batches of frames to results; an error from a run or from upstream is passed
  * on, and no run starts after it.
  */
@@ -113,6 +139,12 @@ export function infer(
   options: InferOptions = {},
 ): OperatorFunction<DecodedFrame[], FrameResult> {
   validate(options);
+  const decodeOptions: DecodeOptions = {
+    ...(options.confThreshold !== undefined ? { confThreshold: options.confThreshold } : {}),
+    ...(options.iouThreshold !== undefined ? { iouThreshold: options.iouThreshold } : {}),
+    ...(options.maxDetections !== undefined ? { maxDetections: options.maxDetections } : {}),
+  };
+  const decodeOutput = decoderOf(model, decodeOptions);
   const onEvent = safeSink(options.onEvent);
   const emit = (name: string, data: Record<string, unknown>) =>
     onEvent?.({ stage: 'infer', name, at: performance.now(), data });
@@ -208,15 +240,7 @@ export function infer(
             }
             try {
               frames.forEach((frame, index) => {
-                const objects = decodeYolo(
-                  output.data,
-                  output.anchors,
-                  index,
-                  model.layout,
-                  frame.image!,
-                  frame,
-                  options,
-                );
+                const objects = decodeOutput(output, count, { index, geometry: frame.image!, source: frame });
                 subscriber.next({
                   frameNumber: frame.frameNumber,
                   pts: frame.pts,

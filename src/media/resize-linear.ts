@@ -168,10 +168,11 @@ export function resizeLinear(
     resizeChannels(plan, source, target);
     return;
   }
-  for (const channel of [0, 1, 2] as const) {
-    if (plan.method === 'copy') copyChannel(plan, source[channel], target[channel]);
-    else halveChannel(plan, source[channel], target[channel]);
+  if (plan.method === 'area-2x') {
+    halveChannels(plan, source, target);
+    return;
   }
+  for (const channel of [0, 1, 2] as const) copyChannel(plan, source[channel], target[channel]);
 }
 
 function copyChannel(plan: ResizePlan, from: ChannelView, to: PlaneTarget): void {
@@ -186,17 +187,37 @@ function copyChannel(plan: ResizePlan, from: ChannelView, to: PlaneTarget): void
 }
 
 /** OpenCV's resizeAreaFast for a factor of 2: each value the rounded mean of a 2 × 2 block. */
-function halveChannel(plan: ResizePlan, from: ChannelView, to: PlaneTarget): void {
+function halveChannels(
+  plan: ResizePlan,
+  source: readonly [ChannelView, ChannelView, ChannelView],
+  target: readonly [PlaneTarget, PlaneTarget, PlaneTarget],
+): void {
   const { width, height } = plan;
-  const { data: src, pixelStride, rowStride } = from;
-  const dst = to.data;
-  const step = 2 * pixelStride;
+  const [c0, c1, c2] = source;
+  const [t0, t1, t2] = target;
+  const src0 = c0.data;
+  const src1 = c1.data;
+  const src2 = c2.data;
+  const dst0 = t0.data;
+  const dst1 = t1.data;
+  const dst2 = t2.data;
+  const step0 = c0.pixelStride;
+  const step1 = c1.pixelStride;
+  const step2 = c2.pixelStride;
   for (let y = 0; y < height; y += 1) {
-    let top = from.offset + 2 * y * rowStride;
-    let d = to.offset + y * to.rowStride;
-    for (let x = 0; x < width; x += 1, top += step, d += 1) {
-      const bottom = top + rowStride;
-      dst[d] = (src[top]! + src[top + pixelStride]! + src[bottom]! + src[bottom + pixelStride]! + 2) >> 2;
+    let s0 = c0.offset + 2 * y * c0.rowStride;
+    let s1 = c1.offset + 2 * y * c1.rowStride;
+    let s2 = c2.offset + 2 * y * c2.rowStride;
+    const below0 = c0.rowStride;
+    const below1 = c1.rowStride;
+    const below2 = c2.rowStride;
+    let d0 = t0.offset + y * t0.rowStride;
+    let d1 = t1.offset + y * t1.rowStride;
+    let d2 = t2.offset + y * t2.rowStride;
+    for (let x = 0; x < width; x += 1, s0 += 2 * step0, s1 += 2 * step1, s2 += 2 * step2) {
+      dst0[d0++] = (src0[s0]! + src0[s0 + step0]! + src0[s0 + below0]! + src0[s0 + below0 + step0]! + 2) >> 2;
+      dst1[d1++] = (src1[s1]! + src1[s1 + step1]! + src1[s1 + below1]! + src1[s1 + below1 + step1]! + 2) >> 2;
+      dst2[d2++] = (src2[s2]! + src2[s2 + step2]! + src2[s2 + below2]! + src2[s2 + below2 + step2]! + 2) >> 2;
     }
   }
 }

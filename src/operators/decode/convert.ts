@@ -4,7 +4,7 @@ import {
   LETTERBOX_PAD_VALUE,
   letterboxFilterSpec,
   letterboxGeometry,
-  packGbrpPlanes,
+  packLetterbox,
   type LetterboxGeometry,
   type LetterboxedImage,
 } from '../../media/letterbox.js';
@@ -29,9 +29,9 @@ export interface ConvertOptions {
 export class PictureConverter {
   /** The filter call in progress. */
   filtering: Promise<unknown> = Promise.resolve();
-  private filterer: Promise<Beamcoder.Filterer> | undefined;
+  /** The graph for the current frame size and pixel format, with the letterbox geometry it makes. */
+  private filterer: Promise<{ filterer: Beamcoder.Filterer; geometry: LetterboxGeometry }> | undefined;
   private filterKey = '';
-  private geometry: LetterboxGeometry | undefined;
 
   /** `timeBase`: the stream's, when known, for the filter graph's input. */
   constructor(
@@ -58,7 +58,11 @@ export class PictureConverter {
    * The letterbox filter graph for frames of this size and pixel format, built once. The index and the demuxer ask for it
    * (prepare) with the stream's parameters, so that building it (a few ms) is off the first frame's path.
    */
-  private filtererFor(width: number, height: number, format: string): Promise<Beamcoder.Filterer> {
+  private filtererFor(
+    width: number,
+    height: number,
+    format: string,
+  ): Promise<{ filterer: Beamcoder.Filterer; geometry: LetterboxGeometry }> {
     const key = `${width}x${height}:${format}`;
     if (this.filterer && key === this.filterKey) return this.filterer;
     this.filterKey = key;
@@ -78,10 +82,9 @@ export class PictureConverter {
         // the pool, then 1.1–1.4 ms against 0.6–1.2 ms.
         threads: 1,
       } as unknown as Parameters<(typeof Beamcoder)['filterer']>[0])
-      .then((filterer) => {
-        this.geometry = geometry;
-        return filterer;
-      });
+      // The geometry travels with its own graph: a graph built for another size (prepare's, from the
+      // index) that is ready after this one must not set the geometry this one's frames are packed with.
+      .then((filterer) => ({ filterer, geometry }));
     return this.filterer;
   }
 
@@ -95,19 +98,31 @@ export class PictureConverter {
     slot: PrefetchSlot | undefined,
   ): Promise<LetterboxedImage | undefined> {
     try {
-      const filterer = await this.filtererFor(frame.width, frame.height, frame.format as string);
+      const { filterer, geometry } = await this.filtererFor(
+        frame.width,
+        frame.height,
+        frame.format as string,
+      );
       const filtering = filterer.filter([frame]);
       this.filtering = filtering.catch(() => undefined);
       const [result] = await filtering;
       const converted = result?.frames[0];
       if (!converted) throw new Error('the filter graph returned no frame');
       if (!this.ctx.active) return undefined;
-      const geometry = this.geometry!;
       const target =
         slot && this.options.gate
           ? this.options.gate.pixels(slot, 3 * geometry.size * geometry.size)
           : undefined;
-      const image = packGbrpPlanes(converted.data, converted.linesize, geometry, target);
+      // The graph's output is gbrp; padValue reaches the padding whichever side makes it (the graph for
+      // 'stream-colour', the resize for 'opencv').
+      const image = packLetterbox(
+        converted.data,
+        converted.linesize,
+        geometry,
+        target,
+        'gbrp',
+        this.options.padValue ?? LETTERBOX_PAD_VALUE,
+      );
       // The converted pixels go back to the filter graph's pool now rather than at collection, as the
       // decoder's do in onFrame: the next frame is scaled into warm memory.
       (converted as unknown as { data: null }).data = null;

@@ -133,3 +133,30 @@ describe('the budget counts from the request’s arrival', () => {
     expect(sim.requests.length).toBe(before);
   }, 20_000);
 });
+
+describe('a run given a deadline (the runner, as the server calls it)', () => {
+  it('fit-budget with less time left than one frame answers at once: no frames, FF_ERR_BUDGET_TOO_SHORT, no byte read', async () => {
+    const planned = await preparePipeline(loadPipeline({ profile: 'soccer' }));
+    try {
+      const perFrameMs = Number(planned.model['perFrameMs']);
+      expect(perFrameMs).toBeGreaterThan(1);
+      const before = sim.requests.length;
+      const result = await planned.run(sim.urlFor('/faststart.mp4'), { deadlineAt: performance.now() + 1 });
+      expect(result.frames).toEqual([]);
+      expect(result.error?.code).toBe('FF_ERR_BUDGET_TOO_SHORT');
+      expect(result.error?.message).toMatch(
+        / ms of the budget left and the model takes \d+ ms per frame: nothing could be inferred$/,
+      );
+      expect(result.timings).toMatchObject({ endedBy: 'error', bytesDownloaded: 0, framesDecoded: 0 });
+      expect(sim.requests.length).toBe(before);
+      // Past the deadline already: FF_ERR_BUDGET_SPENT, ended by the budget.
+      const late = await planned.run(sim.urlFor('/faststart.mp4'), { deadlineAt: performance.now() - 1 });
+      expect(late.frames).toEqual([]);
+      expect(late.error?.code).toBe('FF_ERR_BUDGET_SPENT');
+      expect(late.timings).toMatchObject({ endedBy: 'budget', bytesDownloaded: 0 });
+      expect(sim.requests.length).toBe(before);
+    } finally {
+      await planned.release();
+    }
+  }, 60_000);
+});

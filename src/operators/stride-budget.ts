@@ -363,3 +363,20 @@ export function runStride(settings: StrideSettings, run: StrideRunContext): RunS
     },
   };
 }
+
+/**
+ * One line for the human summaries (`run`, `diagnose`): `stride 12 (fit-budget: 24 from frame 0, 12 from
+ * frame 25; 150 ms per frame from the batches; margin 2.6 s, fits)`.
+ */
+export function strideLine(report: StrideReport): string {
+  const changes = report.segments.map((segment) => `${segment.every} from frame ${segment.from}`).join(', ');
+  const time =
+    report.perFrameMs === null
+      ? 'no per-frame time'
+      : `${Math.round(report.perFrameMs)} ms per frame from the ${report.perFrameFrom === 'batches' ? 'batches' : 'set-up'}`;
+  const margin =
+    report.marginMs === null
+      ? 'no deadline'
+      : `margin ${(report.marginMs / 1000).toFixed(1)} s, ${report.fits ? 'fits' : 'does not fit'}`;
+  return `stride ${report.stride} (${report.operator}: ${changes}; ${time}; ${margin})`;
+}

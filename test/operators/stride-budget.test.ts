@@ -5,6 +5,7 @@ import { ConfigError, FirstframeError } from '../../src/core/errors.js';
 import {
   budgetCodes,
   runStride,
+  strideLine,
   type ClipFacts,
   type StrideSettings,
 } from '../../src/operators/stride-budget.js';
@@ -147,6 +148,9 @@ describe('runStride (fit-budget)', () => {
       framesFrom: 'index',
       plans: 2,
     });
+    expect(strideLine(report)).toBe(
+      'stride 6 (fit-budget: 12 from frame 0, 6 from frame 42; 75 ms per frame from the batches; margin 2.1 s, fits)',
+    );
     const plans = h.events.filter((event) => event.stage === 'stride' && event.name === 'plan');
     expect(plans.map((event) => [event.data?.['every'], event.data?.['from']])).toEqual([
       [12, 0],

@@ -239,6 +239,29 @@ describe.skipIf(!opencvPresent)('preprocess: letterboxed frames against Ultralyt
     },
   );
 
+  it.each([640, 320])('NVDEC-like nv12 frames (h264-1280x720-bt709-tv at %i): equal', async (size) => {
+    const name = 'h264-1280x720-bt709-tv';
+    const { frames, timeBase } = await decodedFrames(clip(name).file);
+    const toNv12 = await beamcoder().filterer({
+      filterType: 'video',
+      inputParams: [
+        { width: 1280, height: 720, pixelFormat: frames[0]!.format as string, timeBase, pixelAspect: [1, 1] },
+      ],
+      outputParams: [{ pixelFormat: 'nv12' }],
+      filterSpec: 'format=nv12',
+    });
+    for (const [i, frame] of frames.entries()) {
+      const [result] = await toNv12.filter([frame]);
+      const nv12 = result!.frames[0]!;
+      expect(nv12.format).toBe('nv12');
+      const ours = await letterboxed(nv12, timeBase, size, 'opencv');
+      expect(agreement(ours, theirs.get(`${name}@${size}`)![i]!)).toMatchObject({
+        maxDifference: 0,
+        differing: 0,
+      });
+    }
+  });
+
   it('stream-colour, the old path, is not what Ultralytics sees on a BT.709 stream (the test can tell)', async () => {
     const name = 'h264-1280x720-bt709-tv';
     const { frames, timeBase } = await decodedFrames(clip(name).file);

@@ -23,7 +23,7 @@ import {
 import type { DecodeTarget, HeadLayout, HeadOutput, OutputSpec } from '../../src/inference/heads/types.js';
 import { loadModel, type LoadedModel } from '../../src/inference/model.js';
 import { letterboxGeometry } from '../../src/media/letterbox.js';
-import { defaultModelDir, writeModels } from '../../src/models/generate.js';
+import { buildSoccerDetector, defaultModelDir, writeModels } from '../../src/models/generate.js';
 import { buildHeatmapModel, writeHeatmapModel } from '../../src/models/heatmap.js';
 import { serializeModel } from '../../src/models/onnx-writer.js';
 import { batch } from '../../src/operators/batch.js';
@@ -395,6 +395,28 @@ describe('the generated centre-heatmap model', () => {
         ).toBeDefined();
       }
     }
+  }, 60_000);
+
+  it('at 320 (source scaled by 0.5, 70 rows of padding): the objects of the YOLO detector it is built on', async () => {
+    const detector = join(dir, 'detector-320.onnx');
+    writeFileSync(detector, serializeModel(buildSoccerDetector({ imgSize: 320 })));
+    const yolo = await load(detector);
+    const heatmap = await load(await writeHeatmapModel(join(dir, 'heatmap-320.onnx'), { imgSize: 320 }), {
+      head: 'centre-heatmap',
+    });
+    const objects = (results: FrameResult[], names: (className: string) => string) =>
+      results.map((result) => [
+        result.frameNumber,
+        result.objects
+          .map((o) => [names(o.className), o.score.toFixed(4), ...o.bbox.map((v) => v.toFixed(2))].join(' '))
+          .sort(),
+      ]);
+    const expected = objects(await run(yolo, 50), (name) => (name === 'ball' ? 'ball' : 'player'));
+    expect(objects(await run(heatmap, 50), (name) => name)).toEqual(expected);
+    expect(expected.map(([frameNumber, found]) => [frameNumber, found!.length])).toEqual([
+      [0, 17],
+      [50, 17],
+    ]);
   }, 60_000);
 
   it('with the default head (YOLO) the same file is refused, naming what YOLO expected', async () => {

@@ -11,8 +11,8 @@
 //              score of 0 at 15 s);
 //   frames     answered (with objects) / in the clip, inferred, filled;
 //   stride     the stride in force at the end, and the planned margin (ms left at the deadline);
-//   IoU        mean IoU of each ground-truth box with the answer's best box of its class on the frames the
-//              fill stage made (0 where none), and on the inferred frames;
+//   IoU        mean IoU of each ground-truth box with the answer's best box of its class (0 where none) on
+//              the frames the fill stage made that carry objects, and on the inferred frames;
 //   balls      the most balls in one frame (the validator takes each past one as −1);
 //   id splits  ground-truth objects answered under more than one id, summed;
 //   load       the load average when the challenge ended (the machine is shared: figures under load are
@@ -43,7 +43,10 @@ export interface AnswerScore {
   framesWithObjects: number;
   framesInferred: number;
   framesFilled: number;
-  /** Mean IoU of the truth boxes on filled frames (each with the best answer box of its class, 0 if none). */
+  /**
+   * Mean IoU of the truth boxes on filled frames that carry objects (each with the best answer box of its
+   * class, 0 if none): the quality of the boxes answered; frames left empty count in `framesWithObjects`.
+   */
   iouFilled: number | null;
   iouInferred: number | null;
   /** The most balls (class 0) in one answered frame. */
@@ -83,6 +86,8 @@ export function scoreAnswer(
     const kind = frame.source === 'filled' ? 'filled' : 'inferred';
     if (kind === 'inferred') framesInferred += 1;
     maxBalls = Math.max(maxBalls, frame.objects.filter((object) => object.classId === 0).length);
+    // Box quality on the frames that carry boxes; frames left empty show in framesWithObjects.
+    if (frame.objects.length === 0) continue;
     for (const item of truthByFrame.get(frame.frameNumber) ?? []) {
       let best = 0;
       let bestId: number | undefined;

@@ -70,9 +70,10 @@ describe('scoreAnswer', () => {
     });
   });
 
-  it('a truth box with no answer box of its class scores 0; no truth boxes: null', () => {
+  it('a truth box with no answer box of its class scores 0; an empty frame is not scored; no truth boxes: null', () => {
     const frames: ResultFrame[] = [
       { frameNumber: 1, pts: 0, source: 'filled', objects: [object(3, [2, 0, 12, 10], 1)] },
+      { frameNumber: 2, pts: 0, source: 'filled', objects: [] },
     ];
     expect(scoreAnswer(frames, truth, 3)).toMatchObject({ iouFilled: 0, iouInferred: null, idSplits: 0 });
   });

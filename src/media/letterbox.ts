@@ -257,9 +257,10 @@ function resizeIntoLetterbox(
 
 /**
  * Runs the `opencv` packing's kernels (2 × 2 means, interpolation, copy; packed and planar input) on small
- * synthetic frames until V8 has compiled them, so that the first real frame does not pay for it: measured
- * on a 720p frame to 640, 20–40 ms for a first call in a fresh process against 2–5 ms once compiled. Call it
- * while preparing a pipeline, off the clock; about 10 ms.
+ * synthetic frames until V8 has compiled them, so that the first real frame does not pay for it: on a
+ * 720p → 640 frame in a fresh process, measured 17–31 ms of CPU for the first call cold against 7–14 ms
+ * after this, which itself took 50–60 ms of CPU (2-core machine at load average 7). Call it while preparing
+ * a pipeline, off the clock.
  */
 export function warmUpLetterbox(): void {
   const frames: readonly (readonly [number, number, number])[] = [

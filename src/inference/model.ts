@@ -5,7 +5,7 @@ import type * as Ort from 'onnxruntime-node';
 import { ConfigError, ModelError, codes, isFirstframeError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import { modelCodes } from './codes.js';
-import { DEFAULT_HEAD, bindHead, headByName } from './heads/registry.js';
+import { bindHead, resolveHead } from './heads/registry.js';
 import type { Head, HeadLayout, HeadOutput, HeadPlan, ModelHead, OutputSpec } from './heads/types.js';
 import {
   InputPool,
@@ -167,7 +167,7 @@ function modelOutput(outputs: readonly HeadOutput[]): ModelOutput {
  * YOLO detect or pose export) check the outputs and metadata, and warms the session up.
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  const head = typeof options.head === 'object' ? options.head : headByName(options.head ?? DEFAULT_HEAD);
+  const head = resolveHead(options.head);
   if (
     options.nice !== undefined &&
     !(Number.isInteger(options.nice) && options.nice >= 0 && options.nice <= 19)

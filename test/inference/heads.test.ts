@@ -405,7 +405,7 @@ describe('the generated centre-heatmap model', () => {
       head: 'centre-heatmap',
     });
     const objects = (results: FrameResult[], names: (className: string) => string) =>
-      results.map((result) => [
+      results.map((result): [number, string[]] => [
         result.frameNumber,
         result.objects
           .map((o) => [names(o.className), o.score.toFixed(4), ...o.bbox.map((v) => v.toFixed(2))].join(' '))
@@ -413,7 +413,7 @@ describe('the generated centre-heatmap model', () => {
       ]);
     const expected = objects(await run(yolo, 50), (name) => (name === 'ball' ? 'ball' : 'player'));
     expect(objects(await run(heatmap, 50), (name) => name)).toEqual(expected);
-    expect(expected.map(([frameNumber, found]) => [frameNumber, found!.length])).toEqual([
+    expect(expected.map(([frameNumber, found]) => [frameNumber, found.length])).toEqual([
       [0, 17],
       [50, 17],
     ]);
@@ -529,6 +529,40 @@ describe('a head registered by a user', () => {
     await expect(loadModel(detectorFile, { head: 'test-ball-cell' })).rejects.toMatchObject({
       code: 'FF_ERR_MODEL_OUTPUT',
       message: `${detectorFile}: no ball_conf map of a fixed size`,
+    });
+  });
+
+  it('a head whose check fails otherwise, or asks for outputs the model lacks: FF_ERR_MODEL_OUTPUT naming it', async () => {
+    const throwing = defineHead({
+      ...ballOnlyHead,
+      name: 'test-throwing',
+      check: () => {
+        throw new TypeError('no idea');
+      },
+    });
+    await expect(loadModel(heatmapFile, { head: throwing })).rejects.toMatchObject({
+      code: 'FF_ERR_MODEL_OUTPUT',
+      message: `${heatmapFile}: head test-throwing failed to check the model: no idea`,
+    });
+    const greedy = defineHead({
+      ...ballOnlyHead,
+      name: 'test-greedy',
+      check: (context) => ({ ...ballOnlyHead.check(context), outputs: ['ball_conf', 'ball_bbox'] }),
+    });
+    await expect(loadModel(heatmapFile, { head: greedy })).rejects.toMatchObject({
+      code: 'FF_ERR_MODEL_OUTPUT',
+      message: `${heatmapFile}: head test-greedy asks for outputs the model does not have: ball_bbox (the model has player_conf, player_bbox, ball_conf)`,
+    });
+    // A head given as it is, checked as registerHead checks it, before the file is read.
+    await expect(
+      loadModel(join(dir, 'none.onnx'), { head: { name: '', summary: '' } as unknown as typeof greedy }),
+    ).rejects.toMatchObject({
+      code: 'FF_ERR_INVALID_HEAD',
+      problems: [
+        'head: expected a head with a non-empty name, got ""',
+        'head(""): check is not a function',
+        'head(""): decode is not a function',
+      ],
     });
   });
 

@@ -32,17 +32,23 @@ const heads = new Map<string, AnyHead>([
   [centreHeatmapHead.name, centreHeatmapHead],
 ]);
 
-/** Adds a head; a name taken is an error unless `replace` is set (the shipped heads can be replaced too). */
-export function registerHead<L extends HeadLayout>(head: Head<L>, options: { replace?: boolean } = {}): void {
+/** What is wrong with a head definition, one line each (none: usable). */
+function problemsOf(head: Head, where: string): string[] {
   const problems: string[] = [];
   if (typeof head?.name !== 'string' || head.name.length === 0) {
-    problems.push(`registerHead: expected a head with a non-empty name, got ${JSON.stringify(head?.name)}`);
+    problems.push(`${where}: expected a head with a non-empty name, got ${JSON.stringify(head?.name)}`);
   }
   for (const method of ['check', 'decode'] as const) {
     if (typeof head?.[method] !== 'function') {
-      problems.push(`registerHead(${JSON.stringify(head?.name)}): ${method} is not a function`);
+      problems.push(`${where}(${JSON.stringify(head?.name)}): ${method} is not a function`);
     }
   }
+  return problems;
+}
+
+/** Adds a head; a name taken is an error unless `replace` is set (the shipped heads can be replaced too). */
+export function registerHead<L extends HeadLayout>(head: Head<L>, options: { replace?: boolean } = {}): void {
+  const problems = problemsOf(head, 'registerHead');
   if (problems.length > 0) throw new ConfigError(headCodes.invalid, problems);
   if (heads.has(head.name) && !options.replace) {
     throw new ConfigError(headCodes.duplicate, [
@@ -72,6 +78,17 @@ export function headByName(name: string): Head {
       { head: name },
     );
   }
+  return head;
+}
+
+/**
+ * The head `loadModel` is asked for: a registered one by name (default {@link DEFAULT_HEAD}), or a head
+ * given as it is, checked as `registerHead` checks it.
+ */
+export function resolveHead(head: string | Head | undefined): Head {
+  if (head === undefined || typeof head === 'string') return headByName(head ?? DEFAULT_HEAD);
+  const problems = problemsOf(head, 'head');
+  if (problems.length > 0) throw new ConfigError(headCodes.invalid, problems);
   return head;
 }
 

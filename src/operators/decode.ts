@@ -11,7 +11,7 @@ import { Decoders } from './decode/decoders.js';
 import { DirectArrangement } from './decode/direct.js';
 import { Decoding, nextTask } from './decode/decoding.js';
 import { Demuxing, MP4_DEMUXER, inputFormat } from './decode/demuxer.js';
-import { endSummary, noFramesError, type SessionCounts } from './decode/endings.js';
+import { demuxFailure, endSummary, located, noFramesError, type SessionCounts } from './decode/endings.js';
 import { Feeder } from './decode/feeder.js';
 import { FirstFrameShortcut } from './decode/first-frame.js';
 import { FrameOut } from './decode/frames-out.js';
@@ -39,10 +39,11 @@ export type { DecodedFrame, DecodeOptions, VideoStreamInfo } from './decode/opti
  * frees all of it, on completion, error and unsubscribe alike.
  *
  * ```text
- * chunk ─▶ LayoutSniff ─┬▶ (direct) StreamHeadCheck, MoofGate ─┐
- *                       └▶ MoovAtEnd (Range fetch of the moov) ─┴▶ Feeder ─▶ Demuxing ─▶ Decoding ─▶ emitFrame
- *          FirstFrameFromIndex (frame 0 from the MP4 index, before FFmpeg opens) ─────────────────────▶ emitFrame
- * emitFrame: FrameNumbering, FirstFrameShortcut, prefetch slot, PictureConverter ─▶ subscriber
+ * chunk ─▶ LayoutSniff ─┬▶ DirectArrangement ─┬▶ Feeder ─▶ Demuxing ─▶ Decoding ──┐
+ *                       └▶ MoovAtEnd ─────────┘                                  │ frames
+ *          FirstFrameFromIndex (frame 0, before FFmpeg opens) ───────────────────┤
+ *                                                                                ▼
+ *                                         subscriber ◀─ FrameOut ◀─ PictureConverter
  * ```
  */
 class DecodeSession implements SessionContext {
@@ -191,9 +192,7 @@ class DecodeSession implements SessionContext {
     return this.direct?.moovCheckedAt;
   }
 
-  moovAccepted(moov: Uint8Array, offset: number): boolean {
-    return this.headers.moovAccepted(moov, offset);
-  }
+  readonly moovAccepted = (moov: Uint8Array, offset: number) => this.headers.moovAccepted(moov, offset);
 
   feed(bytes: Uint8Array): void {
     if (!this.feeder.feed(bytes)) return;
@@ -251,40 +250,19 @@ class DecodeSession implements SessionContext {
     }
   }
 
-  finishGovernor(): void {
-    this.feeder.finish(this.demuxing.openCalled);
-  }
+  readonly finishGovernor = () => this.feeder.finish(this.demuxing.openCalled);
 
   // ---- frames out -----------------------------------------------------------------------------------
 
-  prepareConversion(width: number, height: number, format: string): void {
+  readonly prepareConversion = (width: number, height: number, format: string) =>
     this.converter.prepare(width, height, format);
-  }
-
   /** Frame 0 from the MP4 index: out ahead of FFmpeg, whose decoder's copy is dropped later. */
-  emitIndexedFrame(frame: Beamcoder.Frame, timestamp: number): Promise<void> {
-    return this.frames.emitIndexed(frame, timestamp);
-  }
-
-  onFrame(frame: Beamcoder.Frame): Promise<void> {
-    return this.frames.onFrame(frame);
-  }
+  readonly emitIndexedFrame = (frame: Beamcoder.Frame, timestamp: number) =>
+    this.frames.emitIndexed(frame, timestamp);
+  readonly onFrame = (frame: Beamcoder.Frame) => this.frames.onFrame(frame);
 
   failDemuxing(error: unknown): void {
-    if (!this.active) return;
-    this.fail(
-      isFirstframeError(error)
-        ? error
-        : new DecodeError(
-            codes.decode.demux,
-            `${this.where()}: demuxing failed after ${this.frames.framesDecoded} frames: ${(error as Error).message ?? error}`,
-            {
-              url: this.resource?.url,
-              frames: this.frames.framesDecoded,
-              bytes: this.feeder.bytesFed,
-            },
-          ),
-    );
+    if (this.active) this.fail(demuxFailure(error, this.counts()));
   }
 
   // ---- endings --------------------------------------------------------------------------------------
@@ -369,15 +347,8 @@ class DecodeSession implements SessionContext {
       .then(demuxerClose, demuxerClose);
   }
 
-  /** An error from a part that does not know the URL (src/media), with it in front of the message. */
   located(error: unknown): unknown {
-    if (!(error instanceof DecodeError)) return error;
-    return new DecodeError(
-      error.code,
-      `${this.where()}: ${error.message}`,
-      { url: this.resource?.url, ...error.context },
-      { cause: error },
-    );
+    return located(error, this.where(), this.resource?.url);
   }
 
   where(): string {

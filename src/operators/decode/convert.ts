@@ -55,8 +55,9 @@ export class PictureConverter {
   }
 
   /**
-   * The letterbox filter graph for frames of this size and pixel format, built once. The index and the demuxer ask for it
-   * (prepare) with the stream's parameters, so that building it (a few ms) is off the first frame's path.
+   * The letterbox filter graph for frames of this size and pixel format, built once. The index and the
+   * demuxer ask for it (prepare) with the stream's parameters, so that building it (a few ms) is off the
+   * first frame's path.
    */
   private filtererFor(
     width: number,

@@ -14,9 +14,8 @@ const beamcoderClosers: DecoderClosers = { onMainThread: closeDecoder, offThread
 
 /**
  * Decoders' lifetimes and the order of their calls: every decoder the session makes (the main one, the
- * throwaway ones for frame 0, the slice-threaded one retired at the switch to frame threads, NVDEC's) is
- * made here, closed as soon as nothing of its own is queued, and the rest at release. Decoder calls go
- * through one queue ({@link queue}), one after the other, none once the session is over.
+ * throwaway ones for frame 0, the slice-threaded one retired at the switch to frame threads) is made here,
+ * and decoder calls go through one queue ({@link queue}), one after the other, none once the session is over.
  *
  * A decoder holds its threads and frame pool (tens of MB at 1080p) until closed, and V8 cannot see that
  * memory, so waiting for the collector let many pile up. Each one is closed as soon as nothing of its own

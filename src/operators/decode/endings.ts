@@ -1,4 +1,4 @@
-import { DecodeError, codes } from '../../core/errors.js';
+import { DecodeError, codes, isFirstframeError } from '../../core/errors.js';
 import type { ContainerLayout } from '../../media/layout.js';
 import type { VideoStreamInfo } from './options.js';
 
@@ -77,5 +77,31 @@ export function noFramesError(counts: SessionCounts): DecodeError {
       corruptPackets: counts.corruptPackets,
       ...(counts.lastDecodeError ? { decoderError: counts.lastDecodeError } : {}),
     },
+  );
+}
+
+/** A demuxing or decoding failure as the session's error: a typed error as it is, else FF_ERR_DEMUX. */
+export function demuxFailure(error: unknown, counts: SessionCounts): unknown {
+  return isFirstframeError(error)
+    ? error
+    : new DecodeError(
+        codes.decode.demux,
+        `${counts.where}: demuxing failed after ${counts.framesDecoded} frames: ${(error as Error).message ?? error}`,
+        {
+          url: counts.url,
+          frames: counts.framesDecoded,
+          bytes: counts.bytesFed,
+        },
+      );
+}
+
+/** An error from a part that does not know the URL (src/media), with it in front of the message. */
+export function located(error: unknown, where: string, url: string | undefined): unknown {
+  if (!(error instanceof DecodeError)) return error;
+  return new DecodeError(
+    error.code,
+    `${where}: ${error.message}`,
+    { url, ...error.context },
+    { cause: error },
   );
 }

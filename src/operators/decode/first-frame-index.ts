@@ -127,7 +127,7 @@ export class FirstFrameFromIndex {
   private advance(): void {
     if (this.over || this.decoding || !this.host.active) return;
     if (!this.track) {
-      // moov-end: the moov comes from the Range request (onTail).
+      // moov-end: the moov comes from the Range request or the response's tail (moovArrived).
       if (this.host.layout === 'moov-end') return;
       const moov = this.moov ?? this.topLevelBox('moov');
       if (!moov) return;

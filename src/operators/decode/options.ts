@@ -1,3 +1,7 @@
+/**
+ * The decode operator's public types ({@link DecodeOptions}, {@link DecodedFrame}, {@link VideoStreamInfo})
+ * and the check of its options, which fails at construction with every problem listed.
+ */
 import { ConfigError, codes } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import type { ContainerLayout } from '../../media/layout.js';

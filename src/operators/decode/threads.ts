@@ -1,12 +1,12 @@
+/**
+ * The decoder's threading, from the options: how many threads, which kind the stream starts with, and
+ * where `threads: 'auto'` may switch from slice to frame threads (a packet a fresh decoder can start from).
+ */
 import { availableParallelism } from 'node:os';
 import { packetPayload, type Beamcoder } from '../../media/beamcoder.js';
 import { isDecoderEntryPoint, type NalFormat } from '../../media/nal.js';
 import type { DecodeOptions } from './options.js';
 
-/**
- * The decoder's threading, from the options: how many threads, which kind the stream starts with, and
- * where `threads: 'auto'` may switch from slice to frame threads (a packet a fresh decoder can start from).
- */
 type ThreadOptions = Pick<DecodeOptions, 'threads' | 'threadCount'>;
 
 /** The decoder threads FFmpeg runs: threadCount, or for 0 what FFmpeg 5.1 chooses (cores + 1, at most 16). */

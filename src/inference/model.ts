@@ -316,6 +316,18 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
       `head ${head.name} asks for ${plan.outputs.length === 0 ? 'no outputs' : `outputs the model does not have: ${unknownOutputs.join(', ')}`} (the model has ${session.outputMetadata.map((output) => output.name).join(', ')})`,
     );
   }
+  // The worker widens every output to float32 (see session-worker.ts): other element types cannot be read.
+  const notFloat = session.outputMetadata.filter(
+    (output) =>
+      plan.outputs.includes(output.name) &&
+      !(output.isTensor && (output.type === 'float32' || output.type === 'float16')),
+  );
+  if (notFloat.length > 0) {
+    return fail(
+      modelCodes.output,
+      `head ${head.name} reads ${notFloat.map((output) => `${output.name} (${output.isTensor ? output.type : 'not a tensor'})`).join(', ')}; only float32 and float16 outputs can be read`,
+    );
+  }
   const bound = bindHead(head, plan);
   const layout = bound.layout;
   const fetch = [...bound.outputs];

@@ -25,7 +25,7 @@ import { loadModel, type LoadedModel } from '../../src/inference/model.js';
 import { letterboxGeometry } from '../../src/media/letterbox.js';
 import { buildSoccerDetector, defaultModelDir, writeModels } from '../../src/models/generate.js';
 import { buildHeatmapModel, writeHeatmapModel } from '../../src/models/heatmap.js';
-import { serializeModel } from '../../src/models/onnx-writer.js';
+import { OnnxGraphBuilder, createModel, serializeModel } from '../../src/models/onnx-writer.js';
 import { batch } from '../../src/operators/batch.js';
 import { decode } from '../../src/operators/decode.js';
 import { infer, type FrameResult } from '../../src/operators/infer.js';
@@ -532,7 +532,7 @@ describe('a head registered by a user', () => {
     });
   });
 
-  it('a head whose check fails otherwise, or asks for outputs the model lacks: FF_ERR_MODEL_OUTPUT naming it', async () => {
+  it('a head whose check throws, or that asks for outputs the model lacks or cannot give as floats: FF_ERR_MODEL_OUTPUT', async () => {
     const throwing = defineHead({
       ...ballOnlyHead,
       name: 'test-throwing',
@@ -552,6 +552,22 @@ describe('a head registered by a user', () => {
     await expect(loadModel(heatmapFile, { head: greedy })).rejects.toMatchObject({
       code: 'FF_ERR_MODEL_OUTPUT',
       message: `${heatmapFile}: head test-greedy asks for outputs the model does not have: ball_bbox (the model has player_conf, player_bbox, ball_conf)`,
+    });
+    // An output that is not float (here the image's shape, int64): the worker could not widen it.
+    const graph = new OnnxGraphBuilder('int64-output');
+    const images = graph.input('images', ['N', 3, 64, 64]);
+    graph.op('Shape', [images], {}, { output: 'shape' });
+    graph.output('shape', [4], 'int64');
+    const int64File = join(dir, 'int64-output.onnx');
+    writeFileSync(int64File, serializeModel(createModel(graph.build())));
+    const shapeReader = defineHead({
+      ...ballOnlyHead,
+      name: 'test-shape',
+      check: () => ({ layout: { task: 'detect', classNames: ['x'], cell: 1 }, outputs: ['shape'] }),
+    });
+    await expect(loadModel(int64File, { head: shapeReader })).rejects.toMatchObject({
+      code: 'FF_ERR_MODEL_OUTPUT',
+      message: `${int64File}: head test-shape reads shape (int64); only float32 and float16 outputs can be read`,
     });
     // A head given as it is, checked as registerHead checks it, before the file is read.
     await expect(

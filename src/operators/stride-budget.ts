@@ -24,6 +24,11 @@ export interface StrideSettings {
   readonly max: number;
   /** Frames assumed when neither the index nor a header's duration says (SN44 clips: about 750). */
   readonly assumeFrames: number;
+  /**
+   * fit-budget: the clip's last frame is kept too when the stride would leave more than this many frames
+   * after the last kept one (the fill stage carries objects that far: its `horizonFrames`, 10 by default).
+   */
+  readonly tailFrames: number;
 }
 
 /** What the run knows about its clip, read whenever the stride plans. */
@@ -78,6 +83,12 @@ export interface StrideReport {
   readonly framesFrom: 'index' | 'duration' | 'assumed' | null;
   /** Plans made (the first, then at every batch and every new fact). */
   readonly plans: number;
+  /**
+   * The clip's last frame when the index gives the frame count (fit-budget): kept too when the stride
+   * leaves more than `tailFrames` after the last kept frame, so that the fill stage interpolates to the end
+   * instead of carrying the last objects past their horizon.
+   */
+  readonly lastFrame: number | null;
 }
 
 /** The stride of one run: its `keeps` is stable per frame number, whatever later plans decide. */
@@ -133,6 +144,8 @@ export function runStride(settings: StrideSettings, run: StrideRunContext): RunS
       }
     | undefined;
   let framesInClip: { frames: number; from: 'index' | 'duration' | 'assumed' } | undefined;
+  /** Set once, while nobody has asked about it yet, so that its answer never changes. */
+  let lastFrame: number | undefined;
 
   // The model's busy time: runs overlap (soccer's two models), so their union counts, per batch.
   let open = 0;
@@ -193,6 +206,14 @@ export function runStride(settings: StrideSettings, run: StrideRunContext): RunS
     const time = perFrame();
     framesInClip = clipFrames();
     const next = asked + 1;
+    if (
+      !fixed &&
+      lastFrame === undefined &&
+      framesInClip.from === 'index' &&
+      framesInClip.frames - 1 >= next
+    ) {
+      lastFrame = framesInClip.frames - 1;
+    }
     // A count that is a guess may be short: a fifth of it is taken to be left, at least.
     const framesLeft =
       framesInClip.from === 'index'
@@ -273,6 +294,11 @@ export function runStride(settings: StrideSettings, run: StrideRunContext): RunS
   const keeps = (frameNumber: number): boolean => {
     if (plans === 0) plan();
     if (frameNumber > asked) asked = frameNumber;
+    if (frameNumber === lastFrame) {
+      // Decided by the segments in force up to it, which no later plan changes: a stable answer.
+      const regular = lastKept(frameNumber);
+      if (regular === undefined || frameNumber - regular > settings.tailFrames) return true;
+    }
     const segment = segmentOf(frameNumber);
     return frameNumber >= segment.first && (frameNumber - segment.first) % segment.every === 0;
   };
@@ -359,6 +385,7 @@ export function runStride(settings: StrideSettings, run: StrideRunContext): RunS
         framesInClip: framesInClip?.frames ?? null,
         framesFrom: framesInClip?.from ?? null,
         plans,
+        lastFrame: lastFrame ?? null,
       };
     },
   };

@@ -179,6 +179,7 @@ const everyNth = defineOperator({
       min: every,
       max: every,
       assumeFrames: 750,
+      tailFrames: Infinity,
     });
   },
 });
@@ -197,6 +198,8 @@ const fitBudget = defineOperator({
     every: PositiveInt,
     /** Frames assumed when neither the index nor a header's duration says; default 750. */
     assumeFrames: PositiveInt,
+    /** The clip's last frame is kept when the stride leaves more than this many after the last kept one; default 10. */
+    tailFrames: NonNegativeInt,
   },
   create: (options) => {
     const min = options.min ?? 1;
@@ -213,6 +216,7 @@ const fitBudget = defineOperator({
       min,
       max,
       assumeFrames: options.assumeFrames ?? 750,
+      tailFrames: options.tailFrames ?? 10,
     });
   },
 });

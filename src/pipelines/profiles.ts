@@ -117,8 +117,7 @@ export const PROFILES: Readonly<Record<string, PipelineDocument>> = {
     // the stride keeps 15 % of what is left free on top.
     sink: { operator: 'budget', budgetS: 12, startAfterFirstFrame: false },
     // The validator scores every frame of the clip and takes each ball past one as a penalty.
-    // Carried past the last inferred frame as far as one stride at most: the clip's last frames too.
-    fill: { horizonFrames: 15 },
+    fill: {},
     classes: { maxPerClass: { ball: 1 } },
   },
 };

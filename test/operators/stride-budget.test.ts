@@ -78,7 +78,7 @@ function harness(settings: Partial<StrideSettings>, run: { perFrameMs?: number; 
   let clip: ClipFacts = { bytes: 0 };
   const events: StageEvent[] = [];
   const stride = runStride(
-    { operator: 'fit-budget', margin: 0.15, min: 1, max: 30, assumeFrames: 750, ...settings },
+    { operator: 'fit-budget', margin: 0.15, min: 1, max: 30, assumeFrames: 750, tailFrames: 10, ...settings },
     {
       target: 'clip.mp4',
       now: () => now,
@@ -147,6 +147,7 @@ describe('runStride (fit-budget)', () => {
       framesInClip: 750,
       framesFrom: 'index',
       plans: 2,
+      lastFrame: 749,
     });
     expect(strideLine(report)).toBe(
       'stride 6 (fit-budget: 12 from frame 0, 6 from frame 42; 75 ms per frame from the batches; margin 2.1 s, fits)',
@@ -170,6 +171,27 @@ describe('runStride (fit-budget)', () => {
       { from: 0, every: 12 },
       { from: 18, every: 6 },
     ]);
+  });
+
+  it("keeps the clip's last frame (from the index) when the stride leaves more than tailFrames after the last kept one", () => {
+    const h = harness({ min: 15, max: 15 }, { perFrameMs: 1 });
+    h.setClip({ frameCount: 29, fps: 25, bytes: 0 });
+    h.budgetStart(0, 10_000);
+    // 28 − 15 = 13 frames past the last kept one, more than 10: frame 28 is kept too.
+    expect(h.kept(0, 29)).toEqual([0, 15, 28]);
+    expect(h.stride.report(0).lastFrame).toBe(28);
+    // 4 past the last kept one (30 of 35): no.
+    const near = harness({ min: 15, max: 15 }, { perFrameMs: 1 });
+    near.setClip({ frameCount: 35, fps: 25, bytes: 0 });
+    near.budgetStart(0, 10_000);
+    expect(near.kept(0, 35)).toEqual([0, 15, 30]);
+    // A count learnt after its last frame was asked about: that frame keeps its first answer.
+    const late = harness({ min: 15, max: 15 }, { perFrameMs: 1 });
+    late.budgetStart(0, 10_000);
+    expect(late.kept(0, 29)).toEqual([0, 15]);
+    late.setClip({ frameCount: 29, fps: 25, bytes: 0 });
+    expect(late.kept(0, 29)).toEqual([0, 15]);
+    expect(late.stride.report(0).lastFrame).toBe(null);
   });
 
   it("soccer's two models overlapping on one batch count once: the union of their runs", () => {

@@ -104,11 +104,7 @@ export class Demuxing {
     return demuxer;
   }
 
-  /** The open will never be called (the session is over before any byte was fed). */
-  neverOpened(): void {
-    this.markOpenCalled();
-  }
-
+  /** Opens FFmpeg's demuxer on the governor (once the first bytes are queued and frame 0 is settled). */
   open(): void {
     this.markOpenCalled();
     if (!this.host.active) return;

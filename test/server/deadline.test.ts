@@ -19,7 +19,7 @@ import { serverTiming } from '../../bench/server-timing.js';
 import { testFixtures } from '../support/fixtures.js';
 import { challengeBody, postChallenge, waitFor } from './helpers.js';
 
-const BUDGET_S = 2;
+const BUDGET_S = 3;
 const BUDGET_MS = BUDGET_S * 1000;
 
 let fixtures: FixtureSet;
@@ -82,7 +82,12 @@ describe('the budget counts from the request’s arrival', () => {
     first.abort();
     expect(await firstAnswer).toBeInstanceOf(Error);
     const second = await secondAnswer;
-    expect([200, 504]).toContain(second.status);
+    // What it answers depends on how far it got in the time left (frames, or FF_ERR_NO_*_BY_DEADLINE on a
+    // busy machine); its budget is what is checked.
+    expect([200, 503, 504], JSON.stringify(second.body).slice(0, 300)).toContain(second.status);
+    if (second.status === 503) {
+      expect((second.body as ErrorBody).error.code).toMatch(/^FF_ERR_NO_(HEADERS|FRAME|RESULT)_BY_DEADLINE$/);
+    }
 
     const timing = serverTiming(second.headers.get('server-timing'));
     expect(timing['queue']).toBeGreaterThan(0);

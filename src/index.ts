@@ -62,3 +62,24 @@ export { budgetSink, type BudgetSinkOptions, type BudgetOutcome, type EndedBy } 
 
 export { loadModel, type LoadedModel, type LoadModelOptions } from './inference/model.js';
 export type { Detection } from './inference/yolo.js';
+export {
+  DEFAULT_HEAD,
+  defineHead,
+  headByName,
+  headCodes,
+  headNames,
+  registerHead,
+  unregisterHead,
+} from './inference/heads/registry.js';
+export type {
+  DecodeOptions as HeadDecodeOptions,
+  DecodeTarget,
+  Head,
+  HeadCheckContext,
+  HeadLayout,
+  HeadOutput,
+  HeadPlan,
+  ModelHead,
+  OutputSpec,
+} from './inference/heads/types.js';
+export { centreHeatmapHead, type CentreHeatmapLayout } from './inference/heads/centre-heatmap.js';

@@ -276,12 +276,14 @@ export async function resolveModel(reference: string, imgSize: number, baseDir: 
 
 async function loadFor(
   reference: string,
-  options: { device?: string; tensorrt?: boolean; threads?: number },
+  options: { device?: string; tensorrt?: boolean; threads?: number; head?: string },
   setup: SetupContext,
 ): Promise<LoadedModel> {
   const path = await resolveModel(reference, setup.imgSize, setup.baseDir);
   return loadModel(path, {
     device: (options.device ?? 'cpu') as Device,
+    // The output decoder (src/inference/heads); unknown names: FF_ERR_UNKNOWN_HEAD listing the known ones.
+    ...(options.head ? { head: options.head } : {}),
     imgSize: setup.imgSize,
     ...(options.tensorrt ? { tensorrt: true } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
@@ -354,8 +356,9 @@ async function timePerFrame(models: readonly LoadedModel[], imgSize: number): Pr
 const onnxOperator = defineOperator({
   kind: 'infer',
   name: 'onnx',
-  summary: 'an Ultralytics YOLO ONNX export (detect or pose) in ONNX Runtime; CPU, or CUDA when installed',
-  options: { model: NonEmptyString, ...modelOptions },
+  summary:
+    'an ONNX model in ONNX Runtime, read by its head (default yolo: an Ultralytics detect or pose export); CPU, or CUDA when installed',
+  options: { model: NonEmptyString, head: NonEmptyString, ...modelOptions },
   required: ['model'],
   create: async (options, setup) => {
     const model = await loadFor(options.model!, options, setup);
@@ -369,6 +372,7 @@ const onnxOperator = defineOperator({
       describe: {
         perFrameMs,
         path,
+        head: model.head?.name ?? 'yolo',
         task: model.layout.task,
         classes: model.layout.classNames,
         imgSize: model.imgSize,
@@ -394,6 +398,8 @@ const soccerOperator = defineOperator({
   summary: 'players, goalkeepers, referees and the ball, and the 32 pitch keypoints, two models at once',
   options: {
     detector: NonEmptyString,
+    /** The detector's head; the pitch model is always a YOLO pose export. */
+    head: NonEmptyString,
     pitch: NonEmptyString,
     skipPitch: Bool,
     ...modelOptions,
@@ -410,10 +416,12 @@ const soccerOperator = defineOperator({
           'infer.pitch: required by infer operator soccer unless skipPitch is set (SKIP_PITCH=1)',
         ]);
       }
-      pitch = await loadFor(options.pitch, options, setup).catch(async (error: unknown) => {
-        await detector.release();
-        throw error;
-      });
+      pitch = await loadFor(options.pitch, { ...options, head: undefined }, setup).catch(
+        async (error: unknown) => {
+          await detector.release();
+          throw error;
+        },
+      );
     }
     const models = pitch ? [detector, pitch] : [detector];
     const perFrameMs = await timePerFrame(models, detector.imgSize).catch(async (error: unknown) => {

@@ -9,6 +9,7 @@ import type { PipelineDocument } from '../pipelines/document.js';
 import { isUrl } from '../pipelines/operators.js';
 import { preparePipeline, type RunDocument } from '../pipelines/runner.js';
 import { PROFILES } from '../pipelines/profiles.js';
+import { strideLine } from '../operators/stride-budget.js';
 import { closeSharedDispatcher } from '../sources/dispatcher.js';
 import { stringify } from 'yaml';
 import { parseCommandArgs, pipelineFromArgs } from './args.js';
@@ -302,7 +303,10 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       `${pipeline.name}:`,
       stages.source.operator,
       stages.decode.operator,
-      `stride ${String(stages.stride.options.every ?? 1)}`,
+      // The stride the run used (fit-budget plans it, and may change it as batches come in).
+      document.timings.stride
+        ? strideLine(document.timings.stride)
+        : `stride ${String(stages.stride.options.every ?? 1)}`,
       `batch ${String(stages.batch.options.size ?? 16)}`,
       `${String(prepared.model.path ?? 'model')
         .split('/')

@@ -92,6 +92,10 @@ describe('firstframe run: the main job', () => {
       expect(out).toContain(label);
     }
     expect(out).toMatch(/^ {2}frame 0 \(0\.00 s\): 1 ball, 2 goalkeeper, 12 player, 2 referee$/m);
+    // The stride the run used, with how it was chosen.
+    expect(out).toMatch(
+      /^pipeline: +default: http-stream beamcoder stride 50 \(every-nth: 50 from frame 0; /m,
+    );
     // The default profile has no fill stage: the inferred frames are the answer.
     expect(out).toMatch(
       /^coverage: {5}2 of 100 frames answered \(2\.0% of the clip\): 2 inferred, 0 filled; objects 34 inferred, 0 interpolated, 0 extrapolated$/m,

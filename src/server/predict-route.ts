@@ -54,13 +54,17 @@ export interface PredictRouteParts {
 
 export function createPredictRoute(
   parts: PredictRouteParts,
-): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
+): (request: IncomingMessage, response: ServerResponse, receivedAt?: number) => Promise<void> {
   const { admission, guard, predictLimits, logger } = parts;
+  const sinkBudgetS = parts.prepared.pipeline.stages.sink.options.budgetS;
+  /** A video's budget, counted from the request's arrival as the challenge route counts it. */
+  const budgetMs =
+    typeof sinkBudgetS === 'number' && Number.isFinite(sinkBudgetS) ? sinkBudgetS * 1000 : undefined;
   /** Bytes reserved by the predict requests being handled (see PredictLimits.maxBytesInFlight). */
   let bytesInFlight = 0;
 
-  return async function handlePredict(request, response) {
-    const receivedAt = performance.now();
+  return async function handlePredict(request, response, arrivedAt) {
+    const receivedAt = arrivedAt ?? performance.now();
     const clientGone = new AbortController();
     response.once('close', () => {
       if (!response.writableFinished) clientGone.abort(new Error('the client closed the connection'));
@@ -173,6 +177,7 @@ export function createPredictRoute(
         log.info({ event: 'predict', video: `${url.origin}${url.pathname}` }, 'predict received');
         const document = await parts.prepared.run(url.href, {
           signal,
+          ...(budgetMs !== undefined ? { deadlineAt: receivedAt + budgetMs } : {}),
           logger: log,
           onEvent: logEvents(log, 'predict'),
           dispatcher: parts.dispatcher,

@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { codes } from '../core/errors.js';
+import { budgetCodes } from '../operators/stride-budget.js';
 import { limitCodes } from '../pipelines/runner.js';
 
 /**
@@ -72,7 +73,10 @@ export function statusForRunError(code: string): number {
   if (decodeCodes.has(code)) return 422;
   if (hostTimeoutCodes.has(code)) return 504;
   if (sourceCodes.has(code)) return 502;
-  if (code === codes.run.noResultByDeadline) return 503;
+  // Nothing inferred by the deadline, or no time left to try: the miner is busy; come back.
+  if (code === codes.run.noResultByDeadline || code === budgetCodes.spent || code === budgetCodes.tooShort) {
+    return 503;
+  }
   return 500;
 }
 

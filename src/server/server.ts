@@ -14,7 +14,6 @@ import { logEvents, teeSinks } from '../core/log-events.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { ResolvedPipeline } from '../pipelines/document.js';
 import { defaultRegistry } from '../pipelines/operators.js';
-import { budgetCodes } from '../operators/stride-budget.js';
 import {
   preparePipeline,
   type PreparedPipeline,
@@ -181,14 +180,6 @@ function bearerChecker(secret: string | undefined): (header: string | undefined)
       .digest();
     return timingSafeEqual(given, expected) && match !== null;
   };
-}
-
-/**
- * The status of a run that could not start for lack of time: 503 as for FF_ERR_NO_RESULT_BY_DEADLINE (the
- * miner's side; come back when it is less busy). NOTE: belongs in statusForRunError (response.ts).
- */
-function budgetStatus(code: string): number | undefined {
-  return code === budgetCodes.spent || code === budgetCodes.tooShort ? 503 : undefined;
 }
 
 const round = (ms: number, digits = 3) => Math.round(ms * 10 ** digits) / 10 ** digits;
@@ -506,7 +497,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
       status = frames.length > 0 ? 200 : 503;
       outcome = 'cancelled';
     } else if (error && frames.length === 0) {
-      status = budgetStatus(error.code) ?? statusForRunError(error.code);
+      status = statusForRunError(error.code);
       outcome = 'failed';
     } else if (error) {
       outcome = 'partial';
@@ -625,7 +616,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
       case '/predict': {
         const handler =
           route === '/predict'
-            ? handlePredict(request, response)
+            ? handlePredict(request, response, receivedAt)
             : handleChallenge(request, response, receivedAt);
         const work: Promise<void> = handler
           .catch((error: unknown) => {

@@ -169,6 +169,8 @@ describe('statusForRunError', () => {
     ['FF_ERR_CONNECT_TIMEOUT', 504],
     ['FF_ERR_STALLED', 504],
     ['FF_ERR_NO_RESULT_BY_DEADLINE', 503],
+    ['FF_ERR_BUDGET_SPENT', 503],
+    ['FF_ERR_BUDGET_TOO_SHORT', 503],
     ['FF_ERR_NO_RESULTS', 500],
     ['FF_ERR_MODEL_FORMAT', 500],
     ['FF_ERR_INTERNAL', 500],

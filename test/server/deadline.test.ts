@@ -137,6 +137,27 @@ describe('the budget counts from the request’s arrival', () => {
     expect(runs).toHaveLength(1);
     expect(sim.requests.length).toBe(before);
   }, 20_000);
+
+  it('/predict counts the same budget from its arrival: a url whose body came too late is 503 FF_ERR_BUDGET_SPENT, not fetched', async () => {
+    const before = sim.requests.length;
+    const body = JSON.stringify({ url: sim.urlFor('/faststart.mp4') });
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(server.port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      socket.write(
+        `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`,
+      );
+      setTimeout(() => socket.write(body), BUDGET_MS + 200);
+    });
+    const [head, payload] = text.split('\r\n\r\n');
+    expect(head!.split('\r\n')[0]).toBe('HTTP/1.1 503 Service Unavailable');
+    expect(payload).toContain('FF_ERR_BUDGET_SPENT');
+    expect(sim.requests.length).toBe(before);
+  }, 20_000);
 });
 
 describe('a run given a deadline (the runner, as the server calls it)', () => {

@@ -2,7 +2,8 @@
 //                                       [--batches 1,2,3,4,8,16] [--steady 5] [--rounds 3]
 //
 // Does the first real inference of each batch size cost more than the steady ones? For each session
-// setting (ONNX Runtime's memory pattern on and off, each with the default warm-up: two runs of batch 1),
+// setting (ONNX Runtime's memory pattern on and off, with the default warm-up — two runs of batch 1 — or
+// warmed at the largest batch first, then batch 1, twice or once each),
 // a fresh session is loaded and every batch size of --batches is run: its first run, then --steady more
 // (median). Printed per setting and batch size: first, steady median and their ratio (target ≤ 1.15), and
 // the steady time per frame (what the memory pattern buys, if anything). --rounds repeats the whole thing
@@ -38,10 +39,18 @@ interface Figures {
   first: number[];
   steady: number[];
 }
-const SETTINGS = [
-  { label: 'memory pattern on', memoryPattern: true },
-  { label: 'memory pattern off', memoryPattern: false },
-] as const;
+const largest = Math.max(...batches);
+const SETTINGS: ReadonlyArray<{
+  label: string;
+  memoryPattern: boolean;
+  warmup?: { runs?: number; batches?: number[] };
+}> = [
+  { label: 'pattern on', memoryPattern: true },
+  { label: 'pattern off', memoryPattern: false },
+  { label: `off, warm ${largest}`, memoryPattern: false, warmup: { batches: [largest, 1] } },
+  { label: `on, warm ${largest}`, memoryPattern: true, warmup: { batches: [largest, 1] } },
+  { label: `off, warm ${largest} once`, memoryPattern: false, warmup: { batches: [largest, 1], runs: 1 } },
+];
 const results = new Map<string, Figures>();
 const key = (label: string, size: number) => `${label}/${size}`;
 
@@ -52,7 +61,11 @@ console.log(
 );
 for (let round = 0; round < rounds; round += 1) {
   for (const setting of SETTINGS) {
-    const model = await loadModel(path, { imgSize, memoryPattern: setting.memoryPattern });
+    const model = await loadModel(path, {
+      imgSize,
+      memoryPattern: setting.memoryPattern,
+      ...(setting.warmup ? { warmup: setting.warmup } : {}),
+    });
     const image = new Uint8Array(planeOf(imgSize));
     const run = async (count: number) => {
       const started = performance.now();

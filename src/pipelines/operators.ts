@@ -285,6 +285,7 @@ async function loadFor(
     // The output decoder (src/inference/heads); unknown names: FF_ERR_UNKNOWN_HEAD listing the known ones.
     ...(options.head ? { head: options.head } : {}),
     imgSize: setup.imgSize,
+    ...(setup.batchSizes ? { warmup: { batches: setup.batchSizes } } : {}),
     ...(options.tensorrt ? { tensorrt: true } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
     ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),

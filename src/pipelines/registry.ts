@@ -74,6 +74,12 @@ export interface SetupContext {
   readonly baseDir: string;
   readonly onEvent?: EventSink;
   readonly logger: Logger;
+  /**
+   * The batch sizes the model will be given, largest first (the batch stage's `size`, then 1): a dynamic
+   * model is warmed up at each, so that no real batch pays for a shape's first run (ONNX Runtime grows its
+   * memory for the largest; smaller shapes then reuse it).
+   */
+  readonly batchSizes?: readonly number[];
 }
 
 /** What the model stage reports about itself. */

@@ -282,12 +282,16 @@ export async function preparePipeline(
   const logger = options.logger ?? silentLogger;
   const setupStarted = performance.now();
   const built: Partial<Built> = {};
+  const batchSize = pipeline.stages.batch.options['size'];
+  const batchSizes =
+    typeof batchSize === 'number' && Number.isInteger(batchSize) && batchSize > 1 ? [batchSize, 1] : [1];
   try {
     for (const kind of STAGE_KINDS) {
       const stage = pipeline.stages[kind];
       (built as Record<StageKind, unknown>)[kind] = await stage.definition.create(stage.options, {
         imgSize: pipeline.imgSize,
         baseDir: pipeline.baseDir,
+        batchSizes,
         logger: logger.child({ stage: kind }),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       });

@@ -1,0 +1,27 @@
+/** A pipeline warms its model up at the batch sizes its batch stage will give it, before any run. */
+import { describe, expect, it } from 'vitest';
+import type { StageEvent } from '../../src/core/events.js';
+import { loadPipeline } from '../../src/pipelines/load.js';
+import { preparePipeline } from '../../src/pipelines/runner.js';
+
+async function warmupOf(document: Record<string, unknown>): Promise<unknown> {
+  const events: StageEvent[] = [];
+  const prepared = await preparePipeline(loadPipeline({ document }), {
+    onEvent: (event) => events.push(event),
+  });
+  await prepared.release();
+  return events.find((event) => event.name === 'model-loaded')?.data?.['warmup'];
+}
+
+describe('model warm-up at prepare', () => {
+  it('the batch size first (ONNX Runtime grows its memory for it), then a single frame, twice each', async () => {
+    expect(await warmupOf({ extends: 'default', batch: { size: 4 } })).toEqual({ runs: 2, batches: [4, 1] });
+  }, 60_000);
+
+  it('batches of one: only batch 1', async () => {
+    expect(await warmupOf({ extends: 'default', batch: { size: 1, rampUp: false } })).toEqual({
+      runs: 2,
+      batches: [1],
+    });
+  }, 60_000);
+});

@@ -104,7 +104,12 @@ class DecodeSession implements SessionContext {
     this.converter = new PictureConverter(
       this,
       this.bc,
-      { imgSize: options.imgSize ?? 640, padValue: options.padValue, gate: options.gate },
+      {
+        imgSize: options.imgSize ?? 640,
+        padValue: options.padValue,
+        preprocess: options.preprocess,
+        gate: options.gate,
+      },
       () => this.stream?.timeBase,
     );
     this.frames = new FrameOut(this, this.numbering, this.shortcut, this.converter, (frame) =>

@@ -5,6 +5,7 @@ import { ConfigError, isFirstframeError } from '../core/errors.js';
 import { loadModel, modelCodes, type Device, type LoadedModel } from '../inference/model.js';
 import { defaultModelDir, writeModels, MODEL_FILES, type GeneratedModelKind } from '../models/generate.js';
 import { beamcoder } from '../media/beamcoder.js';
+import { DEFAULT_PREPROCESS, PREPROCESS_MODES, warmUpLetterbox } from '../media/letterbox.js';
 import { batch } from '../operators/batch.js';
 import { decode, type DecodeOptions } from '../operators/decode.js';
 import { infer, type FrameResult } from '../operators/infer.js';
@@ -121,6 +122,8 @@ const decodeOptions = {
   skipNonReference: Bool,
   maxQueuedMb: PositiveNumber,
   probeSize: PositiveInt,
+  /** 'opencv' (default): the input Ultralytics feeds its models; 'stream-colour': the stream's colours. */
+  preprocess: oneOf(PREPROCESS_MODES),
 };
 
 function decodeOperator(nvdec: boolean) {
@@ -138,6 +141,8 @@ function decodeOperator(nvdec: boolean) {
       // Loading FFmpeg's libraries takes a few hundred milliseconds the first time: part of the set-up,
       // not of the first run's clock.
       beamcoder();
+      // The OpenCV-equal resize's kernels compiled on small frames now, not on the first real one.
+      if ((options.preprocess ?? DEFAULT_PREPROCESS) === 'opencv') warmUpLetterbox();
       return (context) => {
         const extra = options as { outWidth?: number; outHeight?: number };
         const decodeOptions: DecodeOptions = {
@@ -155,6 +160,7 @@ function decodeOperator(nvdec: boolean) {
           ...(options.minStartWaitS !== undefined ? { minStartWaitMs: options.minStartWaitS * 1000 } : {}),
           ...(options.maxQueuedMb ? { maxQueuedBytes: Math.round(options.maxQueuedMb * MEBIBYTE) } : {}),
           ...(options.probeSize ? { probeSize: options.probeSize } : {}),
+          ...(options.preprocess ? { preprocess: options.preprocess } : {}),
         };
         return decode(decodeOptions);
       };

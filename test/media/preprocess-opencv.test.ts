@@ -200,7 +200,7 @@ describe.skipIf(!opencvPresent)('preprocess: letterboxed frames against Ultralyt
     ['h264-848x478-bt709-pc', 640],
   ] as const;
   // A full-range VP9 stream decodes as yuv420p tagged full range: only the pixel format tells OpenCV's
-  // reading of it (limited range), and the decode operator does not pass it yet.
+  // reading of it (limited range); the decode operator passes it to the filter graph.
   const withVp9 = [...sizes, ['vp9-848x478-bt709-pc', 640]] as const;
 
   let clips: ColourClip[];
@@ -211,7 +211,7 @@ describe.skipIf(!opencvPresent)('preprocess: letterboxed frames against Ultralyt
     theirs = await opencvLetterboxes(withVp9.map(([name, size]) => [clip(name), size] as const));
   }, 120_000);
 
-  it.each(sizes)('the decode operator (default preprocess), %s at %i: equal', async (name, size) => {
+  it.each(withVp9)('the decode operator (default preprocess), %s at %i: equal', async (name, size) => {
     const frames = await lastValueFrom(
       fileSource(clip(name).file).pipe(decode({ imgSize: size, keepFrame: () => true }), toArray()),
     );
@@ -269,5 +269,22 @@ describe.skipIf(!opencvPresent)('preprocess: letterboxed frames against Ultralyt
     const result = agreement(ours, theirs.get(`${name}@640`)![0]!);
     expect(result.withinOne).toBeLessThan(0.9);
     expect(result.maxDifference).toBeGreaterThan(10);
+  });
+
+  it("decode({ preprocess: 'stream-colour' }) keeps the old path: the same bytes as the parts give", async () => {
+    const name = 'h264-1280x720-bt709-tv';
+    const frames = await lastValueFrom(
+      fileSource(clip(name).file).pipe(
+        decode({ imgSize: 640, keepFrame: () => true, preprocess: 'stream-colour' }),
+        toArray(),
+      ),
+    );
+    const decoded = await decodedFrames(clip(name).file);
+    expect(frames[0]!.image).toMatchObject({ preprocess: 'stream-colour', size: 640 });
+    const parts = await letterboxed(decoded.frames[0]!, decoded.timeBase, 640, 'stream-colour');
+    expect(agreement(frames[0]!.image!.data, parts)).toMatchObject({ maxDifference: 0, differing: 0 });
+    expect(() => decode({ preprocess: 'opencv2' as never })).toThrow(
+      "decode.preprocess: expected 'opencv' or 'stream-colour', got \"opencv2\"",
+    );
   });
 });

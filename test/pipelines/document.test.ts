@@ -47,6 +47,23 @@ describe('pipeline documents', () => {
     );
   });
 
+  it("decode.preprocess takes 'opencv' or 'stream-colour'", () => {
+    const pipeline = resolvePipeline(
+      { decode: { preprocess: 'stream-colour' }, infer: { model: 'm.onnx' } } as never,
+      { registry, origin: 'my.yaml' },
+    );
+    expect(pipeline.stages.decode.options).toMatchObject({ preprocess: 'stream-colour' });
+    const { problems } = problemsOf(() =>
+      resolvePipeline({ decode: { preprocess: 'bt709' }, infer: { model: 'm.onnx' } } as never, {
+        registry,
+        origin: 'my.yaml',
+      }),
+    );
+    expect(problems).toEqual([
+      'my.yaml: decode.preprocess: expected one of opencv, stream-colour, got "bt709"',
+    ]);
+  });
+
   it('reports every problem at once, each with its path', () => {
     const { code, problems } = problemsOf(() =>
       resolvePipeline(

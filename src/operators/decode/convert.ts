@@ -4,8 +4,10 @@ import {
   LETTERBOX_PAD_VALUE,
   letterboxFilterSpec,
   letterboxGeometry,
+  letterboxOutputFormat,
   packLetterbox,
   type LetterboxGeometry,
+  type Preprocess,
   type LetterboxedImage,
 } from '../../media/letterbox.js';
 import type { PrefetchGate, PrefetchSlot } from '../prefetch.js';
@@ -16,6 +18,8 @@ export interface ConvertOptions {
   /** Side of the square model input. */
   readonly imgSize: number;
   readonly padValue: number | undefined;
+  /** How the picture becomes the model's input (src/media/letterbox.ts); default 'opencv'. */
+  readonly preprocess?: Preprocess;
   /** The prefetch gate whose slots lend their pixel buffers. */
   readonly gate: PrefetchGate | undefined;
 }
@@ -67,7 +71,7 @@ export class PictureConverter {
     const key = `${width}x${height}:${format}`;
     if (this.filterer && key === this.filterKey) return this.filterer;
     this.filterKey = key;
-    const geometry = letterboxGeometry(width, height, this.options.imgSize);
+    const geometry = letterboxGeometry(width, height, this.options.imgSize, this.options.preprocess);
     const timeBase = this.timeBase() ?? [1, 1];
     this.filterer = this.bc
       .filterer({
@@ -75,8 +79,9 @@ export class PictureConverter {
         inputParams: [
           { width, height, pixelFormat: format, timeBase: [timeBase[0], timeBase[1]], pixelAspect: [1, 1] },
         ],
-        outputParams: [{ pixelFormat: 'gbrp' }],
-        filterSpec: letterboxFilterSpec(geometry, this.options.padValue ?? LETTERBOX_PAD_VALUE),
+        outputParams: [{ pixelFormat: letterboxOutputFormat(geometry) }],
+        // The source format picks the conversion OpenCV would make (range, nv12 unpacked first).
+        filterSpec: letterboxFilterSpec(geometry, this.options.padValue ?? LETTERBOX_PAD_VALUE, format),
         // One thread (patches/beamcoder: `threads`): FFmpeg's default starts a pool of one per core that
         // lives as long as the graph, which only the collector frees, and its start delays the first frame.
         // Measured on a 720p frame to 640: 1.5 ms for the first frame on one thread against 3.5 ms with
@@ -114,14 +119,14 @@ export class PictureConverter {
         slot && this.options.gate
           ? this.options.gate.pixels(slot, 3 * geometry.size * geometry.size)
           : undefined;
-      // The graph's output is gbrp; padValue reaches the padding whichever side makes it (the graph for
-      // 'stream-colour', the resize for 'opencv').
+      // 'opencv': full-size bgr24 that the resize letterboxes; 'stream-colour': the graph's letterboxed gbrp.
+      // padValue reaches the padding whichever side makes it.
       const image = packLetterbox(
         converted.data,
         converted.linesize,
         geometry,
         target,
-        'gbrp',
+        letterboxOutputFormat(geometry),
         this.options.padValue ?? LETTERBOX_PAD_VALUE,
       );
       // The converted pixels go back to the filter graph's pool now rather than at collection, as the

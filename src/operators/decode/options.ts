@@ -5,7 +5,7 @@
 import { ConfigError, codes } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import type { ContainerLayout } from '../../media/layout.js';
-import type { LetterboxedImage } from '../../media/letterbox.js';
+import { PREPROCESS_MODES, type LetterboxedImage, type Preprocess } from '../../media/letterbox.js';
 import type { PrefetchGate, PrefetchSlot } from '../prefetch.js';
 import type { StreamHeader } from './stream-header.js';
 
@@ -88,6 +88,12 @@ export interface DecodeOptions {
   /** Letterbox padding grey; default 114 as Ultralytics. */
   padValue?: number;
   /**
+   * How a picture becomes the model's input: 'opencv' (default) converts colour with BT.601 at full size and
+   * resizes as cv2.resize INTER_LINEAR, the input Ultralytics feeds its models; 'stream-colour' converts
+   * with the stream's own colour matrix and FFmpeg's bilinear scaler (see README, preprocessing).
+   */
+  preprocess?: Preprocess;
+  /**
    * Leave undecoded the pictures `keepFrame` refuses that no other picture references (H.264 nal_ref_idc 0,
    * HEVC sub-layer non-reference): nothing the stride keeps is lost, and those frames are not emitted at all.
    * Needs a constant frame rate (frame numbers come from packet timestamps) and a pure `keepFrame`.
@@ -161,6 +167,11 @@ export function validate(options: DecodeOptions): void {
     (!Number.isInteger(options.padValue) || options.padValue < 0 || options.padValue > 255)
   ) {
     problems.push(`decode.padValue: expected an integer 0..255, got ${JSON.stringify(options.padValue)}`);
+  }
+  if (options.preprocess !== undefined && !PREPROCESS_MODES.includes(options.preprocess)) {
+    problems.push(
+      `decode.preprocess: expected ${PREPROCESS_MODES.map((mode) => `'${mode}'`).join(' or ')}, got ${JSON.stringify(options.preprocess)}`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(codes.config.invalidOption, problems, { stage: 'decode' });
 }

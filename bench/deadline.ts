@@ -161,7 +161,8 @@ async function serve(
   // The pipeline reads no other variable than the budget from here: a miner's environment must not
   // change what is measured.
   const env = readEnvConfig({ TIME_BUDGET_S: String(budgetS) });
-  const prepared = await preparePipeline(loadPipeline({ profile: 'soccer', env }));
+  // Prepared as `serve` prepares it (every batch size warmed up).
+  const prepared = await preparePipeline(loadPipeline({ profile: 'soccer', env }), { warmBatchSizes: true });
   // Each run's budget events, seen through a tee around the server's own event sink.
   let deadlines: DeadlineTimes[] = [];
   const watched: PreparedPipeline = {

@@ -166,6 +166,8 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     // The frames pipeline of /predict loads the models a second time: right after the port opens, not
     // during a validator's first frames request.
     prepareFramesPipeline: true,
+    // Prepared once: no real batch pays for its size's first run (a few seconds more before the port opens).
+    warmBatchSizes: true,
     ...(settings.noVerify || settings.minerHotkey === undefined
       ? {}
       : {

@@ -108,6 +108,8 @@ export interface ServerOptions {
    * default false: it is prepared on the first frames request, which waits for it.
    */
   prepareFramesPipeline?: boolean;
+  /** Warm the model up at every batch size the pipeline uses (PrepareOptions.warmBatchSizes); default false. */
+  warmBatchSizes?: boolean;
   /** prom-client's default process metrics (CPU, memory, event loop, GC) in /metrics. Default true. */
   processMetrics?: boolean;
   /**
@@ -269,7 +271,11 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
   const owned = !isPrepared(options.pipeline);
   const prepared = isPrepared(options.pipeline)
     ? options.pipeline
-    : await preparePipeline(options.pipeline, { logger, onEvent: logEvents(logger, 'setup') });
+    : await preparePipeline(options.pipeline, {
+        logger,
+        onEvent: logEvents(logger, 'setup'),
+        ...(options.warmBatchSizes ? { warmBatchSizes: true } : {}),
+      });
   const dispatcher = createGuardedDispatcher(guardOptions);
   const warmHosts: WarmHosts | undefined =
     options.keepWarm === false ? undefined : keepHostsWarm({ dispatcher, logger, ...options.keepWarm });

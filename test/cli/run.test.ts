@@ -65,9 +65,12 @@ describe('firstframe run: the main job', () => {
         'framesFilled',
         'objectsBySource',
         'lastFrameFrom',
+        'stride',
         'endedBy',
       ].sort(),
     );
+    // The stride the run used and how it was chosen (`--stride 25`: pinned).
+    expect(document.timings.stride).toMatchObject({ stride: 25, segments: [{ every: 25, from: 0 }] });
     const clipBytes = fixtures.clips['faststart']!.bytes;
     expect(document.source).toMatchObject({ layout: 'faststart', bytesTotal: clipBytes });
     expect(document.timings).toMatchObject({ bytesDownloaded: clipBytes, framesInferred: 4, endedBy: 'end' });

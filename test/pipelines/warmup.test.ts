@@ -1,13 +1,14 @@
-/** A pipeline warms its model up at the batch sizes its batch stage will give it, before any run. */
+/** With warmBatchSizes (serve), a pipeline warms its model up at the batch sizes its batch stage gives it. */
 import { describe, expect, it } from 'vitest';
 import type { StageEvent } from '../../src/core/events.js';
 import { loadPipeline } from '../../src/pipelines/load.js';
 import { preparePipeline } from '../../src/pipelines/runner.js';
 
-async function warmupOf(document: Record<string, unknown>): Promise<unknown> {
+async function warmupOf(document: Record<string, unknown>, warmBatchSizes = true): Promise<unknown> {
   const events: StageEvent[] = [];
   const prepared = await preparePipeline(loadPipeline({ document }), {
     onEvent: (event) => events.push(event),
+    warmBatchSizes,
   });
   await prepared.release();
   return events.find((event) => event.name === 'model-loaded')?.data?.['warmup'];
@@ -16,6 +17,13 @@ async function warmupOf(document: Record<string, unknown>): Promise<unknown> {
 describe('model warm-up at prepare', () => {
   it('the batch size first (ONNX Runtime grows its memory for it), then a single frame, twice each', async () => {
     expect(await warmupOf({ extends: 'default', batch: { size: 4 } })).toEqual({ runs: 2, batches: [4, 1] });
+  }, 60_000);
+
+  it('by default (a one-off run): batch 1 only', async () => {
+    expect(await warmupOf({ extends: 'default', batch: { size: 4 } }, false)).toEqual({
+      runs: 2,
+      batches: [1],
+    });
   }, 60_000);
 
   it('batches of one: only batch 1', async () => {

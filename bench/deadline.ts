@@ -333,6 +333,10 @@ async function startChild(label: string, root: string, options: Options): Promis
     ],
     {
       execArgv: ['--import', 'tsx', ...options.serverNodeArgs],
+      // As bin/firstframe and the pm2 file run `serve`: each open demuxer holds a libuv thread while it
+      // waits for bytes, and with libuv's default of 4, four challenges at once left none for decoding (one
+      // frame each in 3 s).
+      env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },
   );

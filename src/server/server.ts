@@ -195,6 +195,23 @@ function serverTiming(entries: Record<string, number | null | undefined>): strin
 }
 
 /**
+ * Each challenge in flight holds one of libuv's threads while its demuxer waits for bytes, and decoding,
+ * scaling and closing need more: with libuv's default of 4, four challenges at once were measured to decode
+ * one frame each in 3 s. The pool's size is fixed before any JavaScript of ours runs (UV_THREADPOOL_SIZE,
+ * which bin/firstframe and the pm2 file set to 16), so a server started from a user's own process can only
+ * say so, once, at warn level.
+ */
+function warnIfPoolSmall(concurrency: number, logger: Logger): void {
+  const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const needed = 2 * concurrency + 2;
+  if (poolSize >= needed) return;
+  logger.warn(
+    { event: 'threadpool-small', poolSize, concurrency, needed },
+    `UV_THREADPOOL_SIZE is ${poolSize}: with ${concurrency} challenges at once decoding can stall (each open demuxer holds a libuv thread); set UV_THREADPOOL_SIZE=${Math.max(16, needed)} before Node starts`,
+  );
+}
+
+/**
  * Starts the SN44 challenge server on node:http: `POST /soccer/challenge`, `GET /availability`,
  * `GET /healthz`, `GET /metrics`. The pipeline is prepared (models loaded and warmed up) before the port
  * opens, and shared by every challenge: each challenge is an independent run of it.
@@ -268,6 +285,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
   const guard: UrlGuard = maybeGuard;
 
   const logger = options.logger ?? silentLogger;
+  warnIfPoolSmall(admission.concurrency, logger);
   const owned = !isPrepared(options.pipeline);
   const prepared = isPrepared(options.pipeline)
     ? options.pipeline

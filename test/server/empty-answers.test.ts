@@ -141,8 +141,11 @@ describe('POST /soccer/challenge: nothing by the deadline is an error, never a 2
       ),
     );
     expect(answer.ms).toBeGreaterThanOrEqual(BUDGET_S * 1000);
-    expect(silent.accepted()).toBe(1);
-    await waitFor('the connection to the silent host to close', () => silent.open() === 0, 2000);
+    // One request, never retried. (undici 7 may open and close one empty connection after an aborted
+    // transfer: nodejs/undici#5845, README's open problems; no request is sent on it.)
+    expect(silent.requests()).toBe(1);
+    expect(silent.accepted()).toBeLessThanOrEqual(2);
+    await waitFor('the connections to the silent host to close', () => silent.open() === 0, 2000);
   });
 
   it('a host that trickles bytes that are not a video: 504 FF_ERR_NO_FRAME_BY_DEADLINE naming the bytes, its socket closed', async () => {

@@ -134,6 +134,8 @@ export interface HostileHost {
   urlFor(path: string): string;
   /** Connections accepted so far. */
   accepted(): number;
+  /** HTTP requests received so far (request lines seen), over all connections. */
+  requests(): number;
   /** Accepted connections that are still open (not yet closed by the client or the host). */
   open(): number;
   close(): Promise<void>;
@@ -142,9 +144,13 @@ export interface HostileHost {
 async function listenHost(onConnection: (socket: Socket) => void): Promise<HostileHost> {
   const sockets = new Set<Socket>();
   let accepted = 0;
+  let requests = 0;
   const server = createNetServer((socket) => {
     accepted += 1;
     sockets.add(socket);
+    socket.on('data', (chunk: Buffer) => {
+      requests += chunk.toString('latin1').match(/^(GET|HEAD|POST) /gm)?.length ?? 0;
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
     onConnection(socket);
@@ -154,6 +160,7 @@ async function listenHost(onConnection: (socket: Socket) => void): Promise<Hosti
   return {
     urlFor: (path) => `http://127.0.0.1:${port}${path}`,
     accepted: () => accepted,
+    requests: () => requests,
     open: () => sockets.size,
     close: () =>
       new Promise<void>((resolve) => {

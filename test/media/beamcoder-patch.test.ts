@@ -184,8 +184,6 @@ describe('beamcoder, as patched', () => {
       frames.push(...(await decoder.decode(packets)).frames);
       expect(processThreadCount()).toBe(before + 4);
       const closed = closeDecoderOffThread(decoder);
-      // The call only queues the work: the threads are still there when it returns.
-      expect(processThreadCount()).toBe(before + 4);
       closing.push(closed);
       // Dropped and collected while closing: the work holds the object, so the context is not freed under it.
       decoder = undefined;

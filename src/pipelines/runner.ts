@@ -24,10 +24,10 @@ import type { FrameResult } from '../operators/infer.js';
 import { prefetchGate } from '../operators/prefetch.js';
 import { budgetCodes, type RunStride, type StrideReport } from '../operators/stride-budget.js';
 import { isPlannedStride } from '../operators/stride-stage.js';
-import type { EndedBy } from '../sinks/budget.js';
+import type { BudgetOutcome, EndedBy } from '../sinks/budget.js';
 import { byteBudget, type ByteBudget } from '../sources/budget.js';
 import type { ResourceInfo } from '../sources/types.js';
-import { fill, type FillSource, type FillStats } from '../tracking/fill.js';
+import { fillInTasks, type FillSource, type FillStats } from '../tracking/fill.js';
 import type { ResolvedPipeline } from './document.js';
 import { emptyRunError } from './outcome.js';
 import type { DeadlineSinkContext } from './operators.js';
@@ -463,71 +463,80 @@ export async function preparePipeline(
         .subscribe({
           next: (outcome) => {
             const totalMs = performance.now() - timeline.startedAt;
-            const error = outcome.error;
-            const answer = answerFrames(outcome.results, pipeline, rules, {
+            answerFrames(outcome.results, pipeline, rules, {
               frameCount: stream?.frameCount ?? null,
               lastDecodedFrame,
               complete: outcome.endedBy === 'end',
               fps: stream?.fps ?? null,
-            });
-            const document: RunDocument = {
-              source: {
-                url: resource?.url ?? target,
-                bytesTotal: resource?.totalBytes ?? null,
-                rangeHonoured: resource?.rangeHonoured ?? null,
-                layout: layout ?? (prefix ? (sniffLayout(prefix)?.layout ?? null) : null),
+            }).then(
+              (answer) => {
+                // Unsubscribed while the answer was being filled: nobody to tell.
+                if (!subscriber.closed) finish(outcome, answer, totalMs);
               },
-              frames: answer.frames.map(documentFrame),
-              timings: {
-                setupMs: round1(setupMs) ?? 0,
-                headersMs: round1(timeline.msTo('source', 'headers')),
-                firstByteMs: round1(timeline.msTo('source', 'first-byte')),
-                firstFrameMs: round1(timeline.msTo('decode', 'first-frame')),
-                firstResultMs: round1(timeline.msTo('pipeline', 'first-result')),
-                totalMs: round1(totalMs) ?? 0,
-                bytesDownloaded: bytes,
-                framesDecoded,
-                framesInferred: answer.framesInferred,
-                framesInClip: stream?.frameCount ?? null,
-                framesAnswered: answer.frames.length,
-                framesFilled: answer.frames.length - answer.framesInferred,
-                objectsBySource: answer.objectsBySource,
-                lastFrameFrom: answer.lastFrameFrom,
-                ...(strideRun ? { stride: strideRun.report(timeline.startedAt) } : {}),
-                endedBy: spent ? 'budget' : outcome.endedBy,
-              },
-            };
-            if (outcome.endedBy === 'error' || spent) {
-              document.error = isFirstframeError(error)
-                ? { code: error.code, message: error.message }
-                : {
-                    code: 'FF_ERR_INTERNAL',
-                    message: error instanceof Error ? error.message : String(error),
-                  };
-            }
-            // A run that answers nothing never passes for a success: it says why (src/pipelines/outcome.ts).
-            const empty = emptyRunError({
-              target: document.source.url,
-              endedBy: outcome.endedBy,
-              failed: document.error !== undefined,
-              headersMs: document.timings.headersMs,
-              bytes,
-              framesDecoded,
-              framesInferred: answer.framesInferred,
-              totalMs,
-            });
-            if (empty) document.error = { code: empty.code, message: empty.message };
-            emit('end', {
-              endedBy: document.timings.endedBy,
-              frames: document.frames.length,
-              framesInferred: answer.framesInferred,
-              totalMs,
-            });
-            subscriber.next({ type: 'result', result: document });
-            subscriber.complete();
+              (error: unknown) => subscriber.error(error),
+            );
           },
           error: (error: unknown) => subscriber.error(error),
         });
+      /** The run's document from the sink's outcome and its answer, emitted; the run is over. */
+      const finish = (outcome: BudgetOutcome<FrameResult>, answer: Answer, totalMs: number) => {
+        const error = outcome.error;
+        const document: RunDocument = {
+          source: {
+            url: resource?.url ?? target,
+            bytesTotal: resource?.totalBytes ?? null,
+            rangeHonoured: resource?.rangeHonoured ?? null,
+            layout: layout ?? (prefix ? (sniffLayout(prefix)?.layout ?? null) : null),
+          },
+          frames: answer.frames.map(documentFrame),
+          timings: {
+            setupMs: round1(setupMs) ?? 0,
+            headersMs: round1(timeline.msTo('source', 'headers')),
+            firstByteMs: round1(timeline.msTo('source', 'first-byte')),
+            firstFrameMs: round1(timeline.msTo('decode', 'first-frame')),
+            firstResultMs: round1(timeline.msTo('pipeline', 'first-result')),
+            totalMs: round1(totalMs) ?? 0,
+            bytesDownloaded: bytes,
+            framesDecoded,
+            framesInferred: answer.framesInferred,
+            framesInClip: stream?.frameCount ?? null,
+            framesAnswered: answer.frames.length,
+            framesFilled: answer.frames.length - answer.framesInferred,
+            objectsBySource: answer.objectsBySource,
+            lastFrameFrom: answer.lastFrameFrom,
+            ...(strideRun ? { stride: strideRun.report(timeline.startedAt) } : {}),
+            endedBy: spent ? 'budget' : outcome.endedBy,
+          },
+        };
+        if (outcome.endedBy === 'error' || spent) {
+          document.error = isFirstframeError(error)
+            ? { code: error.code, message: error.message }
+            : {
+                code: 'FF_ERR_INTERNAL',
+                message: error instanceof Error ? error.message : String(error),
+              };
+        }
+        // A run that answers nothing never passes for a success: it says why (src/pipelines/outcome.ts).
+        const empty = emptyRunError({
+          target: document.source.url,
+          endedBy: outcome.endedBy,
+          failed: document.error !== undefined,
+          headersMs: document.timings.headersMs,
+          bytes,
+          framesDecoded,
+          framesInferred: answer.framesInferred,
+          totalMs,
+        });
+        if (empty) document.error = { code: empty.code, message: empty.message };
+        emit('end', {
+          endedBy: document.timings.endedBy,
+          frames: document.frames.length,
+          framesInferred: answer.framesInferred,
+          totalMs,
+        });
+        subscriber.next({ type: 'result', result: document });
+        subscriber.complete();
+      };
       return () => {
         subscription.unsubscribe();
         gate.close();
@@ -579,12 +588,15 @@ interface Answer {
  * read it whole and the index gives its frame count, else the last decoded one), the class rules' limits
  * applied to each; without it, the inferred frames in order.
  */
-function answerFrames(
+/** A promise settled in a later task of the event loop (after pending I/O callbacks and timers). */
+const nextTask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function answerFrames(
   results: readonly FrameResult[],
   pipeline: ResolvedPipeline,
   rules: ClassRules | undefined,
   clip: { frameCount: number | null; lastDecodedFrame: number | null; complete: boolean; fps: number | null },
-): Answer {
+): Promise<Answer> {
   if (pipeline.fill === false) {
     const frames = [...results].sort((a, b) => a.frameNumber - b.frameNumber);
     const objects = frames.reduce((sum, frame) => sum + frame.objects.length, 0);
@@ -595,10 +607,16 @@ function answerFrames(
       lastFrameFrom: null,
     };
   }
-  const filled = fill(results, clip, {
-    ...pipeline.fill,
-    ...(rules ? { select: (objects) => rules.limit(objects) } : {}),
-  });
+  // In tasks of its own, phase by phase: at a deadline the event loop has timers and answers to serve.
+  const filled = await fillInTasks(
+    results,
+    clip,
+    {
+      ...pipeline.fill,
+      ...(rules ? { select: (objects) => rules.limit(objects) } : {}),
+    },
+    nextTask,
+  );
   return {
     frames: filled.frames,
     framesInferred: filled.stats.framesInferred,

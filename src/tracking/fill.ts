@@ -273,6 +273,39 @@ export function fill(
   clip: ClipInfo = {},
   options: FillOptions = {},
 ): FillOutcome {
+  const steps = fillSteps(results, clip, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * `fill`, its phases (reading, stitching, tracks, keypoints, selection) each in a task of its own:
+ * `nextTask` is awaited between them, so that an event loop with timers and other requests is never held
+ * for the whole fill (0.11 ms per answered frame measured, 80–95 ms for 700–840 frames in a fresh
+ * process). Same result as `fill`.
+ */
+export async function fillInTasks(
+  results: readonly FillInputFrame[],
+  clip: ClipInfo,
+  options: FillOptions,
+  nextTask: () => Promise<void>,
+): Promise<FillOutcome> {
+  const steps = fillSteps(results, clip, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await nextTask();
+  }
+}
+
+/** The fill, as a generator that yields between its phases (see fill and fillInTasks). */
+function* fillSteps(
+  results: readonly FillInputFrame[],
+  clip: ClipInfo,
+  options: FillOptions,
+): Generator<void, FillOutcome, void> {
   const settings = settingsFrom(options);
   const ignored: FillStats['ignored'] = {
     duplicateFrames: 0,
@@ -310,14 +343,18 @@ export function fill(
     horizonFrames: framesLimit(settings.horizonFrames, settings.horizonS, fps, DEFAULT_HORIZON_FRAMES),
     bridgeInferred: settings.bridgeInferred,
   };
+  yield;
   const tracksStitched = repairIdSwitches(input.inferred, {
     maxGapFrames: limits.maxGapFrames,
     gate: settings.stitchGate,
     maxTracks: settings.maxTracks,
   });
   const context = fillContext(input, clip, fps, limits);
+  yield;
   const objectsSuppressed = fillTracks(context, settings, ignored);
+  yield;
   const keypointSources = input.hasKeypoints ? fillKeypoints(context, input.keypointCount) : [];
+  yield;
 
   // The caller's selection, then the counts.
   const objects = zeroCounts();

@@ -10,6 +10,7 @@ import { isRight } from 'fp-ts/lib/Either.js';
 import {
   FILL_OPTION_CODECS,
   fill,
+  fillInTasks,
   type FillInputFrame,
   type FilledFrame,
   type FilledObject,
@@ -167,6 +168,25 @@ describe('fill: steady motion', () => {
         if (stride % 2 === 0) expect(worst).toBeCloseTo(bound, 9);
       }
     }
+  });
+});
+
+describe('fillInTasks', () => {
+  it("gives fill's answer, its phases in tasks of their own (the event loop runs between them)", async () => {
+    const results = inferAt(LINEAR, 5, 60);
+    const clip = { frameCount: 60, complete: true, fps: FPS };
+    const between: number[] = [];
+    let ticks = 0;
+    const ticker = setInterval(() => (ticks += 1), 0);
+    const outcome = await fillInTasks(results, clip, {}, async () => {
+      between.push(ticks);
+      await new Promise<void>((resolve) => setTimeout(resolve, 2));
+    });
+    clearInterval(ticker);
+    expect(outcome).toEqual(fill(results, clip, {}));
+    // read, stitch + context, tracks, keypoints: four hand-overs, a timer fired at each.
+    expect(between).toHaveLength(4);
+    expect(between.every((tick, i) => i === 0 || tick > between[i - 1]!)).toBe(true);
   });
 });
 

@@ -47,6 +47,8 @@ export interface PredictRouteParts {
   authorised: (header: string | undefined) => boolean;
   shutdown: AbortSignal;
   retryAfterS: string;
+  /** The part of the budget kept for the answer (ServerOptions.answerReserveMs, already bounded). */
+  reserveMs: number;
   logger: Logger;
   /** True once the server is stopping: answers close their connection. */
   stopping: () => boolean;
@@ -177,7 +179,7 @@ export function createPredictRoute(
         log.info({ event: 'predict', video: `${url.origin}${url.pathname}` }, 'predict received');
         const document = await parts.prepared.run(url.href, {
           signal,
-          ...(budgetMs !== undefined ? { deadlineAt: receivedAt + budgetMs } : {}),
+          ...(budgetMs !== undefined ? { deadlineAt: receivedAt + budgetMs - parts.reserveMs } : {}),
           logger: log,
           onEvent: logEvents(log, 'predict'),
           dispatcher: parts.dispatcher,

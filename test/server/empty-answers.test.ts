@@ -23,6 +23,8 @@ import {
 } from './helpers.js';
 
 const BUDGET_S = 1.5;
+/** The part of the budget the server keeps for the answer: the run's deadline is this much earlier. */
+const RESERVE_MS = 100;
 
 /**
  * The clip with the bytes of its SPS (in avcC) zeroed: with `keepNalHeader` the unit still says it is an SPS
@@ -140,7 +142,7 @@ describe('POST /soccer/challenge: nothing by the deadline is an error, never a 2
         `^${url.replace(/[.?]/g, '\\$&')}: no response headers by the deadline, \\d+ ms after the run started$`,
       ),
     );
-    expect(answer.ms).toBeGreaterThanOrEqual(BUDGET_S * 1000);
+    expect(answer.ms).toBeGreaterThanOrEqual(BUDGET_S * 1000 - RESERVE_MS);
     // One request, never retried. (undici 7 may open and close one empty connection after an aborted
     // transfer: nodejs/undici#5845, README's open problems; no request is sent on it.)
     expect(silent.requests()).toBe(1);
@@ -160,7 +162,7 @@ describe('POST /soccer/challenge: nothing by the deadline is an error, never a 2
       );
     expect(match?.[1]).toBe(url);
     expect(Number(match?.[2])).toBeGreaterThan(0);
-    expect(Number(match?.[3])).toBeGreaterThanOrEqual(BUDGET_S * 1000);
+    expect(Number(match?.[3])).toBeGreaterThanOrEqual(BUDGET_S * 1000 - RESERVE_MS);
     await waitFor('the connection to the trickling host to close', () => trickle.open() === 0, 2000);
   });
 

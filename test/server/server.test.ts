@@ -156,7 +156,8 @@ describe('POST /soccer/challenge: the answer', () => {
     expect(answer.status).toBe(200);
     expect(answer.body.error).toBeUndefined();
     expect(answer.body.frames[0]?.frame_number).toBe(0);
-    expect(answer.body.processing_time).toBeGreaterThanOrEqual(BUDGET_S);
+    // The run stops 100 ms before the budget's end (the part kept for the answer).
+    expect(answer.body.processing_time).toBeGreaterThanOrEqual(BUDGET_S - 0.1);
     expect(answer.body.processing_time).toBeLessThan(BUDGET_S + 3);
   });
 

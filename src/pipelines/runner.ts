@@ -1,3 +1,4 @@
+import { nextTask } from '../core/next-task.js';
 import {
   NEVER,
   Observable,
@@ -588,9 +589,6 @@ interface Answer {
  * read it whole and the index gives its frame count, else the last decoded one), the class rules' limits
  * applied to each; without it, the inferred frames in order.
  */
-/** A promise settled in a later task of the event loop (after pending I/O callbacks and timers). */
-const nextTask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 async function answerFrames(
   results: readonly FrameResult[],
   pipeline: ResolvedPipeline,

@@ -47,6 +47,8 @@ export interface PredictRouteParts {
   authorised: (header: string | undefined) => boolean;
   shutdown: AbortSignal;
   retryAfterS: string;
+  /** A video's budget, counted from the request's arrival as the challenge route counts it (the server's). */
+  budgetMs: number | undefined;
   /** The part of the budget kept for the answer (ServerOptions.answerReserveMs, already bounded). */
   reserveMs: number;
   logger: Logger;
@@ -57,11 +59,7 @@ export interface PredictRouteParts {
 export function createPredictRoute(
   parts: PredictRouteParts,
 ): (request: IncomingMessage, response: ServerResponse, receivedAt?: number) => Promise<void> {
-  const { admission, guard, predictLimits, logger } = parts;
-  const sinkBudgetS = parts.prepared.pipeline.stages.sink.options.budgetS;
-  /** A video's budget, counted from the request's arrival as the challenge route counts it. */
-  const budgetMs =
-    typeof sinkBudgetS === 'number' && Number.isFinite(sinkBudgetS) ? sinkBudgetS * 1000 : undefined;
+  const { admission, guard, predictLimits, logger, budgetMs } = parts;
   /** Bytes reserved by the predict requests being handled (see PredictLimits.maxBytesInFlight). */
   let bytesInFlight = 0;
 

@@ -1,3 +1,4 @@
+import { nextTask } from '../core/next-task.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   createServer,
@@ -208,9 +209,6 @@ function serverTiming(entries: Record<string, number | null | undefined>): strin
  * which bin/firstframe and the pm2 file set to 16), so a server started from a user's own process can only
  * say so, once, at warn level.
  */
-/** A promise settled in a later task of the event loop (after pending I/O callbacks and timers). */
-const nextTask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 function warnIfPoolSmall(concurrency: number, logger: Logger): void {
   const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
   const needed = 2 * concurrency + 2;
@@ -353,6 +351,7 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     authorised,
     shutdown: shutdown.signal,
     retryAfterS,
+    budgetMs,
     reserveMs,
     logger,
     stopping: () => stopping !== undefined,

@@ -22,6 +22,25 @@ import { challengeBody, postChallenge, waitFor } from './helpers.js';
 const BUDGET_S = 3;
 const BUDGET_MS = BUDGET_S * 1000;
 
+/**
+ * POSTs `body` to `path` over a raw socket: the head now, the body after more than the whole budget (the
+ * clock starts with the head). Resolves with the whole response text once the server closes.
+ */
+function postBodyLate(path: string, body: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(server.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`,
+    );
+    setTimeout(() => socket.write(body), BUDGET_MS + 200);
+  });
+}
+
 let fixtures: FixtureSet;
 let sim: NetSim;
 let prepared: PreparedPipeline;
@@ -114,19 +133,7 @@ describe('the budget counts from the request’s arrival', () => {
     runs.length = 0;
     const before = sim.requests.length;
     const body = JSON.stringify(challengeBody(sim.urlFor('/faststart.mp4'), 'late-body'));
-    // The head now, the body after more than the whole budget: the clock started with the head.
-    const text = await new Promise<string>((resolve, reject) => {
-      const socket = connect(server.port, '127.0.0.1');
-      const chunks: Buffer[] = [];
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-      socket.on('error', reject);
-      socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      socket.write(
-        `POST /soccer/challenge HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`,
-      );
-      setTimeout(() => socket.write(body), BUDGET_MS + 200);
-    });
+    const text = await postBodyLate('/soccer/challenge', body);
     const [head, payload] = text.split('\r\n\r\n');
     expect(head!.split('\r\n')[0]).toBe('HTTP/1.1 503 Service Unavailable');
     const answer = JSON.parse(payload!) as ErrorBody & { challenge_id: string };
@@ -142,18 +149,7 @@ describe('the budget counts from the request’s arrival', () => {
   it('/predict counts the same budget from its arrival: a url whose body came too late is 503 FF_ERR_BUDGET_SPENT, not fetched', async () => {
     const before = sim.requests.length;
     const body = JSON.stringify({ url: sim.urlFor('/faststart.mp4') });
-    const text = await new Promise<string>((resolve, reject) => {
-      const socket = connect(server.port, '127.0.0.1');
-      const chunks: Buffer[] = [];
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-      socket.on('error', reject);
-      socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      socket.write(
-        `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`,
-      );
-      setTimeout(() => socket.write(body), BUDGET_MS + 200);
-    });
+    const text = await postBodyLate('/predict', body);
     const [head, payload] = text.split('\r\n\r\n');
     expect(head!.split('\r\n')[0]).toBe('HTTP/1.1 503 Service Unavailable');
     expect(payload).toContain('FF_ERR_BUDGET_SPENT');

@@ -1,3 +1,4 @@
+import { nextTask } from '../../core/next-task.js';
 import type { Beamcoder } from '../../media/beamcoder.js';
 import type { NalFormat } from '../../media/nal.js';
 import { nvdecSupport } from '../../media/nvdec.js';
@@ -6,9 +7,6 @@ import type { Decoders } from './decoders.js';
 import type { FirstFrameShortcut } from './first-frame.js';
 import type { DecodeOptions, Mutable, VideoStreamInfo } from './options.js';
 import { autoThreads, initialThreads, isEntryPoint, threadCount } from './threads.js';
-
-/** Resolves in a later task of the event loop (after pending I/O and timers): where long work is cut. */
-export const nextTask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Packets an NVDEC decoder may take before its first frame; past this it is taken for broken. */
 const NVDEC_FIRST_FRAME_PACKETS = 16;

@@ -1,0 +1,6 @@
+/**
+ * A promise settled in a later task of the event loop (setImmediate: after pending I/O callbacks and
+ * timers), for work that must not share a task with what came before it (an answer after a deadline, a
+ * decoder closed after the frame that used it).
+ */
+export const nextTask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -11,7 +11,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { beamcoder, type Beamcoder } from '../../src/media/beamcoder.js';
 import {
-  letterboxFilterSpec,
   letterboxGeometry,
   letterboxOutputFormat,
   packLetterbox,
@@ -19,6 +18,7 @@ import {
 } from '../../src/media/letterbox.js';
 import { planResize, resizeLinear } from '../../src/media/resize-linear.js';
 import { decode } from '../../src/operators/decode.js';
+import { letterboxFilterer } from '../../src/operators/decode/convert.js';
 import { fileSource } from '../../src/sources/file.js';
 import { COLOUR_CLIP_FRAMES, colourClips, type ColourClip } from '../support/colour-clips.js';
 
@@ -106,7 +106,7 @@ async function decodedFrames(
 
 /**
  * A frame letterboxed as the decode stage's conversion does, with the filter graph's output in the
- * format letterboxOutputFormat names and the frame's pixel format passed to letterboxFilterSpec.
+ * format letterboxOutputFormat names, through the decode stage's own graph (letterboxFilterer).
  */
 async function letterboxed(
   frame: Beamcoder.Frame,
@@ -116,20 +116,11 @@ async function letterboxed(
 ): Promise<Uint8Array> {
   const geometry = letterboxGeometry(frame.width, frame.height, size, preprocess);
   const format = letterboxOutputFormat(geometry);
-  const filterer = await beamcoder().filterer({
-    filterType: 'video',
-    inputParams: [
-      {
-        width: frame.width,
-        height: frame.height,
-        pixelFormat: frame.format as string,
-        timeBase,
-        pixelAspect: [1, 1],
-      },
-    ],
-    outputParams: [{ pixelFormat: format }],
-    filterSpec: letterboxFilterSpec(geometry, undefined, frame.format as string),
-  });
+  const filterer = await letterboxFilterer(
+    beamcoder(),
+    { width: frame.width, height: frame.height, format: frame.format as string, timeBase },
+    geometry,
+  );
   const [result] = await filterer.filter([frame]);
   const converted = result!.frames[0]!;
   return packLetterbox(converted.data, converted.linesize, geometry, undefined, format).data;

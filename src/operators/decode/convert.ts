@@ -73,21 +73,12 @@ export class PictureConverter {
     this.filterKey = key;
     const geometry = letterboxGeometry(width, height, this.options.imgSize, this.options.preprocess);
     const timeBase = this.timeBase() ?? [1, 1];
-    this.filterer = this.bc
-      .filterer({
-        filterType: 'video',
-        inputParams: [
-          { width, height, pixelFormat: format, timeBase: [timeBase[0], timeBase[1]], pixelAspect: [1, 1] },
-        ],
-        outputParams: [{ pixelFormat: letterboxOutputFormat(geometry) }],
-        // The source format picks the conversion OpenCV would make (range, nv12 unpacked first).
-        filterSpec: letterboxFilterSpec(geometry, this.options.padValue ?? LETTERBOX_PAD_VALUE, format),
-        // One thread (patches/beamcoder: `threads`): FFmpeg's default starts a pool of one per core that
-        // lives as long as the graph, which only the collector frees, and its start delays the first frame.
-        // Measured on a 720p frame to 640: 1.5 ms for the first frame on one thread against 3.5 ms with
-        // the pool, then 1.1–1.4 ms against 0.6–1.2 ms.
-        threads: 1,
-      } as unknown as Parameters<(typeof Beamcoder)['filterer']>[0])
+    this.filterer = letterboxFilterer(
+      this.bc,
+      { width, height, format, timeBase },
+      geometry,
+      this.options.padValue ?? LETTERBOX_PAD_VALUE,
+    )
       // The geometry travels with its own graph: a graph built for another size (prepare's, from the
       // index) that is ready after this one must not set the geometry this one's frames are packed with.
       .then((filterer) => ({ filterer, geometry }));
@@ -148,4 +139,31 @@ export class PictureConverter {
       return undefined;
     }
   }
+}
+
+/**
+ * FFmpeg's filter graph that makes a frame of `source`'s size and pixel format into what `geometry`'s
+ * preprocess packs: full-size bgr24 for 'opencv' (the source format picks the conversion OpenCV would make:
+ * range, nv12 unpacked first), the letterboxed gbrp for 'stream-colour'.
+ */
+export function letterboxFilterer(
+  bc: typeof Beamcoder,
+  source: { width: number; height: number; format: string; timeBase: readonly [number, number] },
+  geometry: LetterboxGeometry,
+  padValue: number = LETTERBOX_PAD_VALUE,
+): Promise<Beamcoder.Filterer> {
+  const { width, height, format, timeBase } = source;
+  return bc.filterer({
+    filterType: 'video',
+    inputParams: [
+      { width, height, pixelFormat: format, timeBase: [timeBase[0], timeBase[1]], pixelAspect: [1, 1] },
+    ],
+    outputParams: [{ pixelFormat: letterboxOutputFormat(geometry) }],
+    filterSpec: letterboxFilterSpec(geometry, padValue, format),
+    // One thread (patches/beamcoder: `threads`): FFmpeg's default starts a pool of one per core that lives
+    // as long as the graph, which only the collector frees, and its start delays the first frame. Measured
+    // on a 720p frame to 640: 1.5 ms for the first frame on one thread against 3.5 ms with the pool, then
+    // 1.1–1.4 ms against 0.6–1.2 ms.
+    threads: 1,
+  } as unknown as Parameters<(typeof Beamcoder)['filterer']>[0]);
 }

@@ -168,17 +168,12 @@ function modelOutput(outputs: readonly HeadOutput[]): ModelOutput {
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const head = resolveHead(options.head);
-  if (
-    options.nice !== undefined &&
+  // Every bad option at once, as the pipeline documents report theirs.
+  const problems = [
+    ...(options.nice !== undefined &&
     !(Number.isInteger(options.nice) && options.nice >= 0 && options.nice <= 19)
-  ) {
-    throw new ConfigError(
-      codes.config.invalidOption,
-      [`nice: expected an integer from 0 to 19, got ${JSON.stringify(options.nice)}`],
-      { stage: 'infer' },
-    );
-  }
-  const warmupProblems = [
+      ? [`nice: expected an integer from 0 to 19, got ${JSON.stringify(options.nice)}`]
+      : []),
     ...(options.warmup?.runs !== undefined &&
     !(Number.isInteger(options.warmup.runs) && options.warmup.runs >= 0 && options.warmup.runs <= 10)
       ? [`warmup.runs: expected an integer from 0 to 10, got ${JSON.stringify(options.warmup.runs)}`]
@@ -187,9 +182,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
       .filter((size) => !(Number.isInteger(size) && size >= 1 && size <= 256))
       .map((size) => `warmup.batches: expected batch sizes from 1 to 256, got ${JSON.stringify(size)}`),
   ];
-  if (warmupProblems.length > 0) {
-    throw new ConfigError(codes.config.invalidOption, warmupProblems, { stage: 'infer' });
-  }
+  if (problems.length > 0) throw new ConfigError(codes.config.invalidOption, problems, { stage: 'infer' });
   const onEvent = safeSink(options.onEvent);
   const emit = (name: string, data: Record<string, unknown>) =>
     onEvent?.({ stage: 'infer', name, at: performance.now(), data });

@@ -20,6 +20,7 @@
 // With --runs N each figure is the median of N challenges. Exit status 0 when the budget-aware answer came
 // in under 15 s with every frame of the clip answered with objects, 1 when not.
 
+import { positiveOptions } from './options.js';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -340,15 +341,7 @@ async function main(): Promise<void> {
     strict: true,
   });
   const problems: string[] = [];
-  const positive = (name: string, text: string | undefined, integer: boolean) => {
-    const value = Number(text);
-    if (!(value > 0 && Number.isFinite(value)) || (integer && !Number.isInteger(value))) {
-      problems.push(
-        `--${name}: expected a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`,
-      );
-    }
-    return value;
-  };
+  const positive = positiveOptions(problems);
   const runs = positive('runs', values.runs, true);
   const seconds = positive('seconds', values.seconds, false);
   const rate = positive('rate', values.rate, false);

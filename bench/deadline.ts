@@ -39,6 +39,7 @@
 // (default: this checkout). --server-node-arg passes options to the servers' node (e.g.
 // --cpu-prof --cpu-prof-dir=/tmp/prof). Loopback only; the whole benchmark is bounded (each challenge is
 // abandoned after budget + 20 s, the process exits after --max-minutes) and stops its children on exit.
+import { positiveOptions } from './options.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -271,15 +272,7 @@ function readOptions() {
     strict: true,
   });
   const problems: string[] = [];
-  const positive = (name: string, text: string, integer: boolean) => {
-    const value = Number(text);
-    if (!(value > 0 && Number.isFinite(value)) || (integer && !Number.isInteger(value))) {
-      problems.push(
-        `--${name}: expected a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`,
-      );
-    }
-    return value;
-  };
+  const positive = positiveOptions(problems);
   const runs = positive('runs', values.runs, true);
   const budgetS = positive('budget', values.budget, false);
   const resolutionMs = positive('resolution', values.resolution, true);

@@ -17,7 +17,13 @@ export {
   type StageSpec,
   type ResolvedPipeline,
 } from './pipelines/document.js';
-export { loadPipeline, envOverrides, type LoadPipelineOptions } from './pipelines/load.js';
+export {
+  loadPipeline,
+  loadPipelineWithPlugins,
+  envOverrides,
+  type LoadPipelineOptions,
+} from './pipelines/load.js';
+export { loadPlugins, type LoadPluginsOptions, type PluginModule } from './pipelines/plugins.js';
 export { defaultRegistry, resolveModel, BUNDLED_PREFIX } from './pipelines/operators.js';
 export { PROFILES } from './pipelines/profiles.js';
 export {
@@ -83,3 +89,9 @@ export type {
   OutputSpec,
 } from './inference/heads/types.js';
 export { centreHeatmapHead, type CentreHeatmapLayout } from './inference/heads/centre-heatmap.js';
+
+export { startServer, DEFAULT_LIMITS, type ServerOptions, type ChallengeServer } from './server/server.js';
+export type { FiberAuthOptions } from './server/fiber-auth.js';
+export type { PredictLimits } from './server/predict.js';
+export type { ServerMetrics } from './server/metrics.js';
+export type { UrlGuardOptions } from './server/url-guard.js';

@@ -43,6 +43,12 @@ export interface PipelineDocument {
   name?: string;
   description?: string;
   extends?: string;
+  /**
+   * Plugin modules whose `operators` are registered before the stages are resolved (see
+   * src/pipelines/plugins.ts): paths relative to the document's file, absolute paths or package names.
+   * Loaded by `loadPipelineWithPlugins` and the CLI; a document extending a profile keeps both lists.
+   */
+  plugins?: string[];
   imgSize?: number;
   prefetch?: { frames?: number; policy?: PrefetchPolicy };
   source?: StageSpec;
@@ -112,6 +118,7 @@ const TOP_LEVEL_KEYS = [
   'name',
   'description',
   'extends',
+  'plugins',
   'imgSize',
   'prefetch',
   'fill',
@@ -124,6 +131,7 @@ const HeaderCodec = t.partial({
   name: NonEmptyString,
   description: t.string,
   extends: NonEmptyString,
+  plugins: t.array(NonEmptyString),
   imgSize: ImageSize,
   prefetch: t.partial({ frames: PositiveInt, policy: oneOf(['block', 'drop-newest', 'drop-oldest']) }),
 });
@@ -160,14 +168,18 @@ export function parsePipelineText(text: string, origin: string): PipelineDocumen
 }
 
 /**
- * Lays `over` on top of `base`: scalar settings replace, stages merge option by option, and a stage that
- * names a different operator replaces the base stage whole.
+ * Lays `over` on top of `base`: scalar settings replace, stages merge option by option, a stage that
+ * names a different operator replaces the base stage whole, and `plugins` lists are joined.
  */
 export function mergeDocuments(base: PipelineDocument, over: PipelineDocument): PipelineDocument {
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
     if (value === undefined) continue;
     const previous = merged[key];
+    if (key === 'plugins' && Array.isArray(previous) && Array.isArray(value)) {
+      merged[key] = [...previous, ...value.filter((entry: unknown) => !previous.includes(entry))];
+      continue;
+    }
     if ((STAGE_KINDS as readonly string[]).includes(key) || key === 'prefetch' || key === 'fill') {
       if (isRecord(previous) && isRecord(value)) {
         const switched =

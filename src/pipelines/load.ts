@@ -11,7 +11,8 @@ import {
 } from './document.js';
 import { defaultRegistry } from './operators.js';
 import { PROFILES } from './profiles.js';
-import { pipelineCodes, type OperatorRegistry } from './registry.js';
+import { loadPluginGroups } from './plugins.js';
+import { STAGE_KINDS, createRegistry, pipelineCodes, type OperatorRegistry } from './registry.js';
 
 /**
  * The miners' environment variables as a partial pipeline document, laid over a profile or a document.
@@ -127,6 +128,11 @@ export interface LoadPipelineOptions {
   file?: string;
   /** A document given as an object (TypeScript users). */
   document?: PipelineDocument;
+  /**
+   * Where a `document` object's relative paths (models, plugins) point from; default the working
+   * directory. A `file`'s are relative to its own directory.
+   */
+  baseDir?: string;
   /** The miners' variables, laid over the profile or document; omit to use none. */
   env?: EnvConfig;
   /** Laid over everything else (command-line options). */
@@ -134,22 +140,20 @@ export interface LoadPipelineOptions {
   registry?: OperatorRegistry;
 }
 
-/**
- * Builds a checked pipeline from a profile or a document, with environment variables over it and
- * command-line options over both. Every problem (unknown profile or operator, invalid option, conflicting
- * settings) is reported at once in one ConfigError.
- */
-export function loadPipeline(options: LoadPipelineOptions = {}): ResolvedPipeline {
-  const registry = options.registry ?? defaultRegistry();
+/** The document a load starts from (a file's, a given object, a profile) and where it points from. */
+interface BaseDocument {
+  readonly base: PipelineDocument;
+  readonly origin: string | undefined;
+  readonly baseDir: string;
+}
+
+function readBase(options: LoadPipelineOptions): BaseDocument {
   const given = [options.profile, options.file, options.document].filter((v) => v !== undefined);
   if (given.length > 1) {
     throw new ConfigError(pipelineCodes.conflict, [
       'give one of a profile, a pipeline file or a document (a document can start from a profile with `extends`)',
     ]);
   }
-  let base: PipelineDocument;
-  let origin: string | undefined;
-  let baseDir = process.cwd();
   if (options.file !== undefined) {
     const path = resolve(options.file);
     let text: string;
@@ -160,21 +164,25 @@ export function loadPipeline(options: LoadPipelineOptions = {}): ResolvedPipelin
         `${options.file}: cannot read the pipeline document: ${(error as Error).message}`,
       ]);
     }
-    origin = options.file;
-    baseDir = dirname(path);
-    base = parsePipelineText(text, origin);
-  } else if (options.document !== undefined) {
-    base = options.document;
-  } else {
-    const name = options.profile ?? 'default';
-    const profile = PROFILES[name];
-    if (!profile) {
-      throw new ConfigError(pipelineCodes.unknownProfile, [
-        `unknown profile ${JSON.stringify(name)}; known: ${Object.keys(PROFILES).join(', ')}`,
-      ]);
-    }
-    base = profile;
+    return { base: parsePipelineText(text, options.file), origin: options.file, baseDir: dirname(path) };
   }
+  const baseDir = resolve(options.baseDir ?? process.cwd());
+  if (options.document !== undefined) return { base: options.document, origin: undefined, baseDir };
+  const name = options.profile ?? 'default';
+  const profile = PROFILES[name];
+  if (!profile) {
+    throw new ConfigError(pipelineCodes.unknownProfile, [
+      `unknown profile ${JSON.stringify(name)}; known: ${Object.keys(PROFILES).join(', ')}`,
+    ]);
+  }
+  return { base: profile, origin: undefined, baseDir };
+}
+
+function resolveLoaded(
+  { base, origin, baseDir }: BaseDocument,
+  options: LoadPipelineOptions,
+  registry: OperatorRegistry,
+): ResolvedPipeline {
   const extended =
     typeof base.extends === 'string' && PROFILES[base.extends]
       ? mergeDocuments(PROFILES[base.extends]!, base)
@@ -201,4 +209,45 @@ export function loadPipeline(options: LoadPipelineOptions = {}): ResolvedPipelin
     );
   }
   return resolved;
+}
+
+/**
+ * Builds a checked pipeline from a profile or a document, with environment variables over it and
+ * command-line options over both. Every problem (unknown profile or operator, invalid option, conflicting
+ * settings) is reported at once in one ConfigError. A document's `plugins` are not loaded here (this is
+ * synchronous): use {@link loadPipelineWithPlugins}, or register the plugins' operators on `registry`.
+ */
+export function loadPipeline(options: LoadPipelineOptions = {}): ResolvedPipeline {
+  return resolveLoaded(readBase(options), options, options.registry ?? defaultRegistry());
+}
+
+/** A registry holding what `registry` holds, to which a run's plugins can be added without touching it. */
+function copyRegistry(registry: OperatorRegistry): OperatorRegistry {
+  return createRegistry(
+    STAGE_KINDS.flatMap((kind) => registry.names(kind).map((name) => registry.get(kind, name)!)),
+  );
+}
+
+/**
+ * {@link loadPipeline} with plugins: the document is read first, then its `plugins` (relative to the
+ * document file's directory; for a `document` object, to `options.baseDir` or the working directory) and
+ * `options.plugins` (command-line `--plugin`s, relative to the working directory) are imported and their
+ * operators registered in a fresh registry made from `options.registry` (default the shipped operators;
+ * the given registry is left as it was), and the pipeline is resolved with it. Plugin problems (FF_ERR_PLUGIN_NOT_FOUND,
+ * FF_ERR_PLUGIN_INVALID, FF_ERR_DUPLICATE_OPERATOR) are reported all at once before the document's own.
+ */
+export async function loadPipelineWithPlugins(
+  options: LoadPipelineOptions & { plugins?: readonly string[] } = {},
+): Promise<ResolvedPipeline> {
+  const base = readBase(options);
+  const registry = copyRegistry(options.registry ?? defaultRegistry());
+  const fromDocument = Array.isArray(base.base.plugins) ? base.base.plugins : [];
+  await loadPluginGroups(
+    [
+      { specifiers: fromDocument, baseDir: base.baseDir },
+      { specifiers: options.plugins ?? [], baseDir: process.cwd() },
+    ],
+    registry,
+  );
+  return resolveLoaded(base, options, registry);
 }

@@ -25,6 +25,12 @@ export const pipelineCodes = {
   conflict: 'FF_ERR_CONFIG_CONFLICT',
   /** An operator registered twice under one name. */
   duplicate: 'FF_ERR_DUPLICATE_OPERATOR',
+  /** A plugin module (a document's `plugins:`, `--plugin`) that is not there: no such file or package. */
+  pluginNotFound: 'FF_ERR_PLUGIN_NOT_FOUND',
+  /** A plugin that does not import, exports no `operators` array, or exports a definition that is not one. */
+  pluginInvalid: 'FF_ERR_PLUGIN_INVALID',
+  /** A stage's operator threw (or errored) during a run: the error names the stage, the operator and the frame. */
+  operatorFailed: 'FF_ERR_OPERATOR_FAILED',
 } as const;
 
 /** What every stage of one run shares. Built by the runner for each run. */

@@ -17,6 +17,10 @@ module.exports = {
     {
       name: 'firstframe',
       script: 'bin/firstframe',
+      // Your own operators: a plugin module exporting `operators` (defineOperator definitions), named by
+      // --plugin (repeatable; relative to cwd) or by the pipeline document's `plugins:` list, e.g.
+      //   args: ['serve', '--pipeline', './my-pipeline.yaml', '--plugin', './my-operators.js'],
+      // Plain node imports .js/.mjs plugins; a .ts one needs a TypeScript loader (interpreter_args: '--import tsx').
       args: ['serve', '--profile', 'soccer'],
       interpreter: 'node',
       // One process: the model session is shared by all challenges inside it, and a second process

@@ -182,7 +182,7 @@ export async function loadPluginGroups(
     }
     const operators = exportedOperators(namespace);
     if (!Array.isArray(operators)) {
-      const names = Object.keys(namespace).join(', ') || 'nothing';
+      const names = Object.keys(namespace).sort().join(', ') || 'nothing';
       problems.push({
         code: pipelineCodes.pluginInvalid,
         line:

@@ -14,10 +14,14 @@
  *
  * The three channels are resized straight from a packed or planar picture into the letterbox's planes
  * (OpenCV's interleaved rows give the same numbers as one channel at a time). Compared with OpenCV 4.6
- * (Debian's python3-opencv) byte for byte by test/media/preprocess-opencv.test.ts. No WebAssembly: in plain
- * JavaScript a 1280×720 → 640×360 halving costs about 1.8 ms and an interpolated 848×478 → 640×361 about
- * 4 ms (bench/preprocess.ts, CPU time on a loaded 2-core machine).
+ * (Debian's python3-opencv) byte for byte by test/media/preprocess-opencv.test.ts. The halving of packed
+ * BGR, the 720p → 640 case, runs in WebAssembly SIMD (./resize-halve-simd.ts): measured 0.45–0.5 ms a frame
+ * against 2–4 ms in plain JavaScript (load average 9 on the 2-core machine). The interpolation stays in
+ * JavaScript: an 848×478 → 640×361 frame costs about 4 ms (bench/preprocess.ts, CPU time on a loaded
+ * 2-core machine).
  */
+
+import { halveBgrSimd } from './resize-halve-simd.js';
 
 /** INTER_RESIZE_COEF_BITS: OpenCV's fixed-point weights are in units of 1/2048. */
 const COEF_BITS = 11;
@@ -172,7 +176,8 @@ export function resizeLinear(
     return;
   }
   if (plan.method === 'area-2x') {
-    halveChannels(plan, source, target);
+    const done = halvePackedBgr(plan, source, target);
+    if (done < plan.width) halveChannels(plan, source, target, done);
     return;
   }
   for (const channel of [0, 1, 2] as const) copyChannel(plan, source[channel], target[channel]);
@@ -189,11 +194,40 @@ function copyChannel(plan: ResizePlan, from: ChannelView, to: PlaneTarget): void
   }
 }
 
-/** OpenCV's resizeAreaFast for a factor of 2: each value the rounded mean of a 2 × 2 block. */
+/**
+ * The halving of a packed BGR picture (R, G, B views of one buffer at offsets 2, 1, 0 from its pixels)
+ * by the SIMD kernel; returns the columns done from the left (0 for any other layout, or without
+ * WebAssembly SIMD).
+ */
+function halvePackedBgr(
+  plan: ResizePlan,
+  source: readonly [ChannelView, ChannelView, ChannelView],
+  target: readonly [PlaneTarget, PlaneTarget, PlaneTarget],
+): number {
+  const [red, green, blue] = source;
+  const packed =
+    red.data === green.data &&
+    red.data === blue.data &&
+    [red, green, blue].every((view) => view.pixelStride === 3 && view.rowStride === blue.rowStride) &&
+    green.offset === blue.offset + 1 &&
+    red.offset === blue.offset + 2;
+  if (!packed) return 0;
+  return halveBgrSimd(blue.data, blue.offset, blue.rowStride, plan.width, plan.height, [
+    target[2],
+    target[1],
+    target[0],
+  ]);
+}
+
+/**
+ * OpenCV's resizeAreaFast for a factor of 2: each value the rounded mean of a 2 × 2 block; from column
+ * `from` on (the SIMD kernel did the ones before).
+ */
 function halveChannels(
   plan: ResizePlan,
   source: readonly [ChannelView, ChannelView, ChannelView],
   target: readonly [PlaneTarget, PlaneTarget, PlaneTarget],
+  from = 0,
 ): void {
   const { width, height } = plan;
   const [c0, c1, c2] = source;
@@ -208,16 +242,16 @@ function halveChannels(
   const step1 = c1.pixelStride;
   const step2 = c2.pixelStride;
   for (let y = 0; y < height; y += 1) {
-    let s0 = c0.offset + 2 * y * c0.rowStride;
-    let s1 = c1.offset + 2 * y * c1.rowStride;
-    let s2 = c2.offset + 2 * y * c2.rowStride;
+    let s0 = c0.offset + 2 * y * c0.rowStride + 2 * from * step0;
+    let s1 = c1.offset + 2 * y * c1.rowStride + 2 * from * step1;
+    let s2 = c2.offset + 2 * y * c2.rowStride + 2 * from * step2;
     const below0 = c0.rowStride;
     const below1 = c1.rowStride;
     const below2 = c2.rowStride;
-    let d0 = t0.offset + y * t0.rowStride;
-    let d1 = t1.offset + y * t1.rowStride;
-    let d2 = t2.offset + y * t2.rowStride;
-    for (let x = 0; x < width; x += 1, s0 += 2 * step0, s1 += 2 * step1, s2 += 2 * step2) {
+    let d0 = t0.offset + y * t0.rowStride + from;
+    let d1 = t1.offset + y * t1.rowStride + from;
+    let d2 = t2.offset + y * t2.rowStride + from;
+    for (let x = from; x < width; x += 1, s0 += 2 * step0, s1 += 2 * step1, s2 += 2 * step2) {
       dst0[d0++] = (src0[s0]! + src0[s0 + step0]! + src0[s0 + below0]! + src0[s0 + below0 + step0]! + 2) >> 2;
       dst1[d1++] = (src1[s1]! + src1[s1 + step1]! + src1[s1 + below1]! + src1[s1 + below1 + step1]! + 2) >> 2;
       dst2[d2++] = (src2[s2]! + src2[s2 + step2]! + src2[s2 + below2]! + src2[s2 + below2 + step2]! + 2) >> 2;

@@ -67,8 +67,14 @@ export interface PrefetchGate {
   acquire(): PrefetchSlot | undefined | Promise<PrefetchSlot>;
   /** The frames' run has started: their slots can no longer be evicted. */
   started(slots: readonly PrefetchSlot[]): void;
-  /** Gives slots back (a run finished, or the frames left the pipeline). Idempotent per slot. */
+  /** Gives slots back (a run finished, or the frames left the pipeline), pixel buffers included. Idempotent per slot. */
   release(slots: readonly PrefetchSlot[]): void;
+  /**
+   * Frees the slots' places without their pixel buffers: the frames may still be read (held by an
+   * operator that has not decided on them yet), so the buffers stay theirs until `release`. A detached
+   * slot is no longer counted in `inFlight`, cannot be evicted, and gets no pixels. Idempotent per slot.
+   */
+  detach(slots: readonly PrefetchSlot[]): void;
   /** Wakes every waiter with an error: the pipeline is ending. */
   close(): void;
   /**
@@ -123,9 +129,9 @@ export function prefetchGate(
     waiting.push(slot);
     return slot;
   };
-  const free = (slot: PrefetchSlot) => {
+  /** Frees the slot's place in the window; its pixel buffer stays with the slot (see `detach`). */
+  const vacate = (slot: PrefetchSlot) => {
     if (!held.delete(slot.id)) return;
-    letGo(slot);
     const index = waiting.indexOf(slot);
     if (index >= 0) waiting.splice(index, 1);
     const waiter = waiters.shift();
@@ -169,7 +175,13 @@ export function prefetchGate(
       }
     },
     release(slots) {
-      for (const slot of slots) free(slot);
+      for (const slot of slots) {
+        vacate(slot);
+        letGo(slot);
+      }
+    },
+    detach(slots) {
+      for (const slot of slots) vacate(slot);
     },
     close() {
       closed = true;

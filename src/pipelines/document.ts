@@ -14,6 +14,7 @@ import {
   type OperatorRegistry,
   type StageKind,
 } from './registry.js';
+import { LIST_STAGE_KINDS, isListStageKind } from './stage-lists.js';
 
 /**
  * A pipeline document: which operator runs each stage and with which options. Written in YAML or JSON:
@@ -53,10 +54,12 @@ export interface PipelineDocument {
   prefetch?: { frames?: number; policy?: PrefetchPolicy };
   source?: StageSpec;
   decode?: StageSpec;
-  stride?: StageSpec;
+  /** One operator, or a list applied in order (a frame goes on only if every member keeps it). */
+  stride?: StageSpec | StageSpec[];
   batch?: StageSpec;
   infer?: StageSpec;
-  track?: StageSpec;
+  /** One operator, or a list applied in order to the results. */
+  track?: StageSpec | StageSpec[];
   sink?: StageSpec;
   /**
    * The fill stage after tracking: every frame of the clip answered from the inferred ones (interpolated
@@ -94,6 +97,11 @@ export interface ResolvedStage {
   readonly options: Readonly<Record<string, unknown>>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly definition: OperatorDefinition<StageKind, any>;
+  /**
+   * A stage given as a list (stride, track: see LIST_STAGE_KINDS): every member in order, each resolved
+   * on its own. The stage's own `operator`, `options` and `definition` are then the first member's.
+   */
+  readonly members?: readonly ResolvedStage[];
 }
 
 /** A checked document: every stage has a registered operator and options that passed its codecs. */
@@ -169,7 +177,9 @@ export function parsePipelineText(text: string, origin: string): PipelineDocumen
 
 /**
  * Lays `over` on top of `base`: scalar settings replace, stages merge option by option, a stage that
- * names a different operator replaces the base stage whole, and `plugins` lists are joined.
+ * names a different operator replaces the base stage whole, and `plugins` lists are joined. Over a list
+ * stage, a list replaces it, and a single stage is merged into its first member when it names no other
+ * operator (FRAME_STRIDE over `[every-nth, my-filter]` sets the every-nth's `every`), else replaces it.
  */
 export function mergeDocuments(base: PipelineDocument, over: PipelineDocument): PipelineDocument {
   const merged: Record<string, unknown> = { ...base };
@@ -181,6 +191,19 @@ export function mergeDocuments(base: PipelineDocument, over: PipelineDocument): 
       continue;
     }
     if ((STAGE_KINDS as readonly string[]).includes(key) || key === 'prefetch' || key === 'fill') {
+      if (Array.isArray(previous) && isRecord(value) && previous.length > 0) {
+        // Options without an operator (or naming the first member's) go to the list's first member
+        // (FRAME_STRIDE, --stride); a stage naming another operator replaces the whole list.
+        const first: unknown = previous[0];
+        if (
+          isRecord(first) &&
+          (value.operator === undefined ||
+            value.operator === (first.operator ?? DEFAULT_OPERATORS[key as StageKind]))
+        ) {
+          merged[key] = [{ ...first, ...value }, ...previous.slice(1)];
+          continue;
+        }
+      }
       if (isRecord(previous) && isRecord(value)) {
         const switched =
           value.operator !== undefined &&
@@ -256,43 +279,27 @@ export function resolvePipeline(input: PipelineDocument, options: ResolveOptions
   const stages = {} as Record<StageKind, ResolvedStage>;
   for (const kind of STAGE_KINDS) {
     const spec = doc[kind] ?? {};
-    if (!isRecord(spec)) {
-      problems.push(`${prefix}${kind}: expected a mapping of options, got ${JSON.stringify(spec)}`);
-      continue;
-    }
-    const { operator: named, ...rest } = spec;
-    if (named !== undefined && typeof named !== 'string') {
-      problems.push(`${prefix}${kind}.operator: expected an operator name, got ${JSON.stringify(named)}`);
-      continue;
-    }
-    const operator = named ?? DEFAULT_OPERATORS[kind];
-    const definition = options.registry.get(kind, operator);
-    if (!definition) {
-      problems.push(
-        `${prefix}${kind}.operator: unknown ${kind} operator ${JSON.stringify(operator)}; known: ${options.registry.names(kind).join(', ')}`,
-      );
-      continue;
-    }
-    const known = Object.keys(definition.options);
-    for (const key of Object.keys(rest)) {
-      if (!known.includes(key)) {
+    if (Array.isArray(spec)) {
+      if (!isListStageKind(kind)) {
         problems.push(
-          `${prefix}${kind}.${key}: unknown option of ${kind} operator ${operator}; ` +
-            (known.length > 0 ? `known: ${known.join(', ')}` : 'it takes none'),
+          `${prefix}${kind}: expected a mapping of options, got a list; only ${LIST_STAGE_KINDS.join(' and ')} take a list of operators`,
         );
+        continue;
       }
-    }
-    for (const key of definition.required ?? []) {
-      if (rest[key] === undefined) {
-        problems.push(`${prefix}${kind}.${key}: required by ${kind} operator ${operator}, got nothing`);
+      if (spec.length === 0) {
+        problems.push(`${prefix}${kind}: expected at least one operator in the list, got []`);
+        continue;
       }
-    }
-    const decoded = t.partial(definition.options).decode(rest);
-    if (isLeft(decoded)) {
-      problems.push(...formatValidationErrors(decoded.left, kind).map((line) => prefix + line));
+      const members = spec.map((member, index) =>
+        resolveStage(kind, `${kind}[${index}]`, member, options.registry, prefix, problems),
+      );
+      if (members.every((member): member is ResolvedStage => member !== undefined)) {
+        stages[kind] = { ...members[0]!, members };
+      }
       continue;
     }
-    stages[kind] = { operator, options: decoded.right, definition };
+    const stage = resolveStage(kind, kind, spec, options.registry, prefix, problems);
+    if (stage) stages[kind] = stage;
   }
 
   if (problems.length > 0) {
@@ -310,6 +317,54 @@ export function resolvePipeline(input: PipelineDocument, options: ResolveOptions
     baseDir: options.baseDir ?? process.cwd(),
     document,
   };
+}
+
+/** One stage (or one member of a list, at `path`) checked against its operator's codecs. */
+function resolveStage(
+  kind: StageKind,
+  path: string,
+  spec: unknown,
+  registry: OperatorRegistry,
+  prefix: string,
+  problems: string[],
+): ResolvedStage | undefined {
+  if (!isRecord(spec)) {
+    problems.push(`${prefix}${path}: expected a mapping of options, got ${JSON.stringify(spec)}`);
+    return undefined;
+  }
+  const { operator: named, ...rest } = spec;
+  if (named !== undefined && typeof named !== 'string') {
+    problems.push(`${prefix}${path}.operator: expected an operator name, got ${JSON.stringify(named)}`);
+    return undefined;
+  }
+  const operator = named ?? DEFAULT_OPERATORS[kind];
+  const definition = registry.get(kind, operator);
+  if (!definition) {
+    problems.push(
+      `${prefix}${path}.operator: unknown ${kind} operator ${JSON.stringify(operator)}; known: ${registry.names(kind).join(', ')}`,
+    );
+    return undefined;
+  }
+  const known = Object.keys(definition.options);
+  for (const key of Object.keys(rest)) {
+    if (!known.includes(key)) {
+      problems.push(
+        `${prefix}${path}.${key}: unknown option of ${kind} operator ${operator}; ` +
+          (known.length > 0 ? `known: ${known.join(', ')}` : 'it takes none'),
+      );
+    }
+  }
+  for (const key of definition.required ?? []) {
+    if (rest[key] === undefined) {
+      problems.push(`${prefix}${path}.${key}: required by ${kind} operator ${operator}, got nothing`);
+    }
+  }
+  const decoded = t.partial(definition.options).decode(rest);
+  if (isLeft(decoded)) {
+    problems.push(...formatValidationErrors(decoded.left, path).map((line) => prefix + line));
+    return undefined;
+  }
+  return { operator, options: decoded.right, definition };
 }
 
 /** `fill` of a document: false, absent (off), or options checked against FILL_OPTION_CODECS. */

@@ -20,10 +20,11 @@ import { createTimeline, safeSink, type EventSink, type StageEvent } from '../co
 import { silentLogger, type Logger } from '../core/logger.js';
 import { sniffLayout } from '../media/layout.js';
 import { compileClassRules, type ClassRules } from '../operators/class-rules.js';
-import type { DecodedFrame, StreamHeader, VideoStreamInfo } from '../operators/decode.js';
+import type { StreamHeader, VideoStreamInfo } from '../operators/decode.js';
 import type { FrameResult } from '../operators/infer.js';
 import { prefetchGate } from '../operators/prefetch.js';
 import { budgetCodes, type RunStride, type StrideReport } from '../operators/stride-budget.js';
+import { releasingSkipped } from '../operators/stride-release.js';
 import { isPlannedStride } from '../operators/stride-stage.js';
 import type { BudgetOutcome, EndedBy } from '../sinks/budget.js';
 import { byteBudget, type ByteBudget } from '../sources/budget.js';
@@ -31,6 +32,7 @@ import type { ResourceInfo } from '../sources/types.js';
 import { fillInTasks, type FillSource, type FillStats } from '../tracking/fill.js';
 import type { ResolvedPipeline } from './document.js';
 import { emptyRunError } from './outcome.js';
+import { createListStage, isListStageKind, strideForRun, strideKeepsForRun } from './stage-lists.js';
 import type { DeadlineSinkContext } from './operators.js';
 import {
   STAGE_KINDS,
@@ -299,13 +301,16 @@ export async function preparePipeline(
   try {
     for (const kind of STAGE_KINDS) {
       const stage = pipeline.stages[kind];
-      (built as Record<StageKind, unknown>)[kind] = await stage.definition.create(stage.options, {
+      const setup = {
         imgSize: pipeline.imgSize,
         baseDir: pipeline.baseDir,
         batchSizes,
         logger: logger.child({ stage: kind }),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-      });
+      };
+      (built as Record<StageKind, unknown>)[kind] = isListStageKind(kind)
+        ? await createListStage(kind, stage, setup)
+        : await stage.definition.create(stage.options, setup);
     }
   } catch (error) {
     await built.infer?.release();
@@ -396,7 +401,7 @@ export async function preparePipeline(
         imgSize: pipeline.imgSize,
         onEvent,
         gate,
-        keepFrame: strideRun?.keeps ?? stages.stride.keeps,
+        keepFrame: strideKeepsForRun(stages.stride, strideRun),
         deadline$: sink.deadline$,
         drain: Boolean(pipeline.stages.sink.options.drainS),
         logger: (runOptions.logger ?? logger).child({ target }),
@@ -450,7 +455,8 @@ export async function preparePipeline(
               );
             }
           }),
-          strideRun ? strideRun.operator<DecodedFrame>() : stages.stride.operator(context),
+          // Every frame the stride stage passes over gives its prefetch slot back, whatever its operators.
+          releasingSkipped(gate, strideForRun(stages.stride, strideRun, context), { onEvent }),
           stages.batch(context),
           (batches$) => stages.infer.operator(context)(batches$).pipe(classStage),
           stages.track(context),

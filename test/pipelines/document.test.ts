@@ -81,7 +81,7 @@ describe('pipeline documents', () => {
     );
     expect(code).toBe('FF_ERR_PIPELINE_INVALID');
     expect(problems).toEqual([
-      'my.yaml: colour: unknown key; expected one of version, name, description, extends, imgSize, prefetch, fill, classes, source, decode, stride, batch, infer, track, sink',
+      'my.yaml: colour: unknown key; expected one of version, name, description, extends, plugins, imgSize, prefetch, fill, classes, source, decode, stride, batch, infer, track, sink',
       'my.yaml: imgSize: expected a positive multiple of 32, got 300',
       'my.yaml: prefetch.frames: expected a positive integer, got 0',
       'my.yaml: prefetch.policy: expected one of block, drop-newest, drop-oldest, got "sometimes"',

@@ -1,4 +1,5 @@
 import { Observable, from, type ObservableInput, type OperatorFunction, type Subscription } from 'rxjs';
+import { now } from '../core/clock.js';
 import { ConfigError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import {
@@ -21,7 +22,7 @@ export interface FrameResult {
   readonly width: number;
   readonly height: number;
   readonly objects: readonly Detection[];
-  /** `performance.now()` when the result existed. */
+  /** When the result existed: the run's clock (`performance.now()` in real time, see src/core/clock.ts). */
   readonly inferredAt: number;
 }
 
@@ -147,7 +148,7 @@ export function infer(
   const decodeOutput = decoderOf(model, decodeOptions);
   const onEvent = safeSink(options.onEvent);
   const emit = (name: string, data: Record<string, unknown>) =>
-    onEvent?.({ stage: 'infer', name, at: performance.now(), data });
+    onEvent?.({ stage: 'infer', name, at: now(), data });
   const countFor = (frames: readonly DecodedFrame[]) =>
     typeof model.batch === 'number' ? model.batch : frames.length;
   const plane = planeOf(model.imgSize);
@@ -206,7 +207,7 @@ export function infer(
         options.gate?.started(slots);
         const count = countFor(frames);
         const run = (runs += 1);
-        const startedAt = performance.now();
+        const startedAt = now();
         emit('run-start', { run, frames: frames.length, batch: count, firstFrame: frames[0]?.frameNumber });
         running = true;
         const ended = (error?: unknown) => {
@@ -215,7 +216,7 @@ export function infer(
           emit(error === undefined ? 'run-end' : 'run-error', {
             run,
             frames: frames.length,
-            ms: performance.now() - startedAt,
+            ms: now() - startedAt,
             ...(error === undefined ? {} : { message: String((error as Error)?.message ?? error) }),
           });
         };
@@ -247,7 +248,7 @@ export function infer(
                   width: frame.width,
                   height: frame.height,
                   objects,
-                  inferredAt: performance.now(),
+                  inferredAt: now(),
                 });
               });
             } catch (error) {

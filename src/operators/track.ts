@@ -1,4 +1,5 @@
 import { defer, map, type OperatorFunction } from 'rxjs';
+import { now } from '../core/clock.js';
 import { ConfigError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import type { Detection } from '../inference/yolo.js';
@@ -150,7 +151,7 @@ export function track(options: TrackOptions = {}): OperatorFunction<FrameResult,
       const tracker = createByteTracker(settings);
       return source.pipe(
         map((result): TrackedFrameResult => {
-          const startedAt = performance.now();
+          const startedAt = now();
           const step = tracker.step(result.frameNumber, result.objects);
           const objects: TrackedDetection[] = [];
           result.objects.forEach((object, index) => {
@@ -159,7 +160,7 @@ export function track(options: TrackOptions = {}): OperatorFunction<FrameResult,
             else if (!dropUntracked) objects.push({ ...object, trackId: tracker.freshId() });
           });
           if (onEvent) {
-            const at = performance.now();
+            const at = now();
             onEvent({
               stage: 'track',
               name: 'frame',

@@ -15,6 +15,7 @@ import {
   type OperatorFunction,
   type SchedulerLike,
 } from 'rxjs';
+import { now } from '../core/clock.js';
 import { ConfigError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 
@@ -117,7 +118,7 @@ export function budgetSink<T>(options: BudgetSinkOptions): BudgetSink<T> {
   const scheduler = options.scheduler ?? asyncScheduler;
   const onEvent = safeSink(options.onEvent);
   const emit = (name: string, data?: Record<string, unknown>) =>
-    onEvent?.({ stage: 'sink', name, at: performance.now(), ...(data ? { data } : {}) });
+    onEvent?.({ stage: 'sink', name, at: now(), ...(data ? { data } : {}) });
   const drainMs = options.drainMs ?? 0;
 
   const clockStart$ = (): Observable<unknown> =>

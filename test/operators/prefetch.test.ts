@@ -48,6 +48,29 @@ describe('prefetchGate', () => {
     expect((await d)!.dropped).toBe(false);
   });
 
+  it('detach frees the place at once but keeps the pixel buffer until release', async () => {
+    const pool = new PixelBufferPool();
+    const gate = prefetchGate(1, 'block', { pixelBuffers: pool });
+    const a = gate.acquire() as PrefetchSlot;
+    const pixels = gate.pixels(a, 64)!;
+    const waiting = gate.acquire();
+    expect(waiting).toBeInstanceOf(Promise);
+    gate.detach([a]);
+    gate.detach([a]); // idempotent
+    const b = (await waiting)!;
+    expect(gate.inFlight).toBe(1);
+    // The detached frame's buffer is still its own: the next slot gets another one.
+    expect(gate.pixels(a, 64)).toBeUndefined();
+    expect(gate.pixels(b, 64)).not.toBe(pixels);
+    expect(pool.idleBytes).toBe(0);
+    gate.release([a]);
+    expect(pool.idleBytes).toBe(64);
+    expect(gate.inFlight).toBe(1);
+    gate.release([b]);
+    expect(pool.idleBytes).toBe(128);
+    expect(gate.inFlight).toBe(0);
+  });
+
   it('close rejects the waiters; bad options throw', async () => {
     const gate = prefetchGate(1);
     gate.acquire();

@@ -11,6 +11,8 @@ import { Decoders } from './decode/decoders.js';
 import { DirectArrangement } from './decode/direct.js';
 import { nextTask } from '../core/next-task.js';
 import { Decoding } from './decode/decoding.js';
+import { EditStartSkip, type MainTiming } from './decode/edit-skip.js';
+import { editStart } from '../media/mp4-index.js';
 import { Demuxing, MP4_DEMUXER, inputFormat } from './decode/demuxer.js';
 import { demuxFailure, endSummary, located, noFramesError, type SessionCounts } from './decode/endings.js';
 import { Feeder } from './decode/feeder.js';
@@ -64,6 +66,14 @@ class DecodeSession implements SessionContext {
   active = true;
   private mode: 'sniffing' | 'direct' | 'moov-end' = 'sniffing';
   private upstream: Subscription | undefined;
+  /** The main response's timing: what one more request would cost (the edit-start skip). */
+  private readonly mainTiming: MainTiming = {
+    startedAt: performance.now(),
+    firstChunkAt: undefined,
+    firstChunkEnd: 0,
+  };
+  /** An edit list trims the start past a sync sample: the bytes before it may be skipped. */
+  private editSkip: EditStartSkip | undefined;
   resource: ResourceInfo | undefined;
   layout: ContainerLayout = 'other';
   firstBytesSeen: Uint8Array | undefined;
@@ -123,6 +133,7 @@ class DecodeSession implements SessionContext {
   };
 
   start(source: Observable<ByteChunk>): void {
+    (this.mainTiming as { startedAt: number }).startedAt = performance.now();
     this.upstream = source.subscribe({
       next: (chunk) => this.onChunk(chunk),
       error: (error: unknown) => {
@@ -138,7 +149,17 @@ class DecodeSession implements SessionContext {
   // ---- bytes in: arranged per layout, then fed -------------------------------------------------------
 
   private onChunk(chunk: ByteChunk): void {
-    if (!this.active) return;
+    if (!this.active || this.editSkip?.switched) return;
+    this.takeChunk(chunk);
+    if (this.mainTiming.firstChunkAt === undefined) {
+      this.mainTiming.firstChunkAt = chunk.receivedAt;
+      this.mainTiming.firstChunkEnd = chunk.offset + chunk.bytes.byteLength;
+    }
+    this.editSkip?.consider(chunk.receivedAt);
+  }
+
+  /** A chunk of the input (the main response, or the edit-start skip's Range response once switched). */
+  private takeChunk(chunk: ByteChunk): void {
     this.resource ??= chunk.resource;
     if (chunk.offset === 0) this.firstBytesSeen ??= chunk.bytes.subarray(0, 64);
     const end = chunk.offset + chunk.bytes.byteLength;
@@ -198,7 +219,60 @@ class DecodeSession implements SessionContext {
     return this.direct?.moovCheckedAt;
   }
 
-  readonly moovAccepted = (moov: Uint8Array, offset: number) => this.headers.moovAccepted(moov, offset);
+  readonly moovAccepted = (moov: Uint8Array, offset: number): boolean => {
+    if (!this.headers.moovAccepted(moov, offset)) return false;
+    this.planEditSkip(moov);
+    return true;
+  };
+
+  /** The moov is in and accepted: an edit list that trims the start past a sync sample may be skipped. */
+  private planEditSkip(moov: Uint8Array): void {
+    if (this.editSkip || this.options.editSkip === false) return;
+    if (this.layout !== 'faststart' && this.layout !== 'moov-end') return;
+    const plan = editStart(moov);
+    if (typeof plan === 'string' || plan.sync.index === 0) return;
+    const moovEnd = this.layout === 'moov-end';
+    this.editSkip = new EditStartSkip(
+      this,
+      this.mainTiming,
+      plan,
+      moovEnd ? moov.byteLength : 0,
+      moovEnd ? this.moovEnd!.moovOffset - 1 : undefined,
+    );
+    this.emit('edit-start', {
+      mediaTime: plan.mediaTime,
+      syncSample: plan.sync.index,
+      syncOffset: plan.sync.offset,
+      firstShownSample: plan.firstShown.index,
+      firstShownOffset: plan.firstShown.offset,
+      neededEnd: plan.neededEnd,
+    });
+  }
+
+  /** moov-end: the moov and the held mdat went to FFmpeg; the skip may start now. */
+  readonly moovReady = () => this.editSkip?.consider();
+
+  get decodeFrom(): number | undefined {
+    return this.editSkip?.switched ? this.editSkip.decodeFrom : undefined;
+  }
+
+  /** The edit-start skip's Range response is in: the main response is closed, zeros stand for the gap. */
+  switchInput(fillerBytes: number): void {
+    this.upstream?.unsubscribe();
+    this.feeder.feedZeros(fillerBytes);
+    // The bytes in between are accounted as reached: FFmpeg has them (as zeros).
+    this.offsetReached += Math.max(0, fillerBytes);
+    if (this.layout === 'moov-end') this.inputCutAt = this.moovEnd!.moovOffset;
+  }
+
+  readonly onInputChunk = (chunk: ByteChunk) => {
+    if (this.active) this.takeChunk(chunk);
+  };
+
+  readonly onInputEnd = (error?: unknown) => {
+    if (error !== undefined) this.sourceError = error;
+    this.endInput();
+  };
 
   feed(bytes: Uint8Array): void {
     if (!this.feeder.feed(bytes)) return;
@@ -287,6 +361,8 @@ class DecodeSession implements SessionContext {
       framesLost: this.numbering.framesLost,
       framesOutOfOrder: this.numbering.framesOutOfOrder,
       framesSkipped: this.demuxing.skipper?.skipped ?? 0,
+      trimmedSkipped: this.demuxing.trimmedSkipped,
+      packetsBeforeSync: this.demuxing.packetsBeforeSync,
       videoPackets: this.demuxing.videoPackets,
       bytesFed: this.feeder.bytesFed,
       offsetReached: this.offsetReached,
@@ -332,6 +408,7 @@ class DecodeSession implements SessionContext {
     this.active = false;
     this.upstream?.unsubscribe();
     this.moovEnd?.release();
+    this.editSkip?.release();
     this.sniff.release();
     this.indexed?.release();
     this.direct?.stopHead();

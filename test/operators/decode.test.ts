@@ -306,7 +306,9 @@ describe('decode: threads', () => {
     ['mpegts', 50],
     ['matroska', 50],
     ['webm', 50],
-    ['editlist', 50],
+    // The edit list hides frames 0–9: of the packets before the keyframe at 50, the three trimmed B-frames
+    // nothing references are never submitted.
+    ['editlist', 47],
   ])(
     '%s: auto starts on slice threads and moves to frame threads at the next keyframe (packet %i)',
     async (name, fromPacket) => {

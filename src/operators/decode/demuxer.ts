@@ -1,7 +1,7 @@
 import { DecodeError, codes } from '../../core/errors.js';
-import type { Beamcoder } from '../../media/beamcoder.js';
+import { packetPayload, type Beamcoder } from '../../media/beamcoder.js';
 import type { ContainerLayout } from '../../media/layout.js';
-import { nalFormat } from '../../media/nal.js';
+import { isNonReferencePicture, nalFormat } from '../../media/nal.js';
 import type { SessionContext } from './context.js';
 import type { Decoding } from './decoding.js';
 import type { Feeder } from './feeder.js';
@@ -69,6 +69,8 @@ export interface DemuxHost extends SessionContext {
   readonly numbering: FrameNumbering;
   readonly headers: HeaderChecks;
   prepareConversion(width: number, height: number, format: string): void;
+  /** The edit-start skip: FFmpeg's position of the sync sample before frame 0; packets before it are dropped. */
+  readonly decodeFrom: number | undefined;
   /** Every packet is demuxed and every frame handled: the session completes. */
   finish(): void;
   failDemuxing(error: unknown): void;
@@ -90,6 +92,10 @@ export class Demuxing {
   /** Video packets the demuxer returned (for FF_ERR_NO_FRAMES). */
   videoPackets = 0;
   skipper: NonReferenceSkipper | undefined;
+  /** Packets before the edit-start skip's sync sample (never fetched: zeros), dropped. */
+  packetsBeforeSync = 0;
+  /** Trimmed pictures (the edit list hides them) that no picture references, left undecoded. */
+  trimmedSkipped = 0;
   private markOpenCalled: () => void = () => undefined;
   private videoIndex = -1;
 
@@ -242,6 +248,18 @@ export class Demuxing {
     void this.readLoop();
   }
 
+  /**
+   * A picture the edit list hides (FFmpeg marks its packet DISCARD: decoded, never shown) that no other
+   * picture references: left undecoded (H.264 nal_ref_idc 0, HEVC sub-layer non-reference).
+   */
+  private trimmed(packet: Beamcoder.Packet): boolean {
+    if (!packet.flags?.DISCARD) return false;
+    const nal = this.host.decoding.nal;
+    if (!nal || !isNonReferencePicture(this.host.stream!.codec, packetPayload(packet), nal)) return false;
+    this.trimmedSkipped += 1;
+    return true;
+  }
+
   private async readLoop(): Promise<void> {
     const demuxer = this.demuxer!;
     try {
@@ -272,6 +290,12 @@ export class Demuxing {
         // again, forever, on a libuv thread (decode.cc, decodeExecute). It holds no picture anyway; the
         // timestamp gap it leaves is reported as a lost frame.
         if (packet.size <= 0) continue;
+        const decodeFrom = this.host.decodeFrom;
+        if (decodeFrom !== undefined && packet.pos >= 0 && packet.pos < decodeFrom) {
+          // Before the sync sample the edit-start skip fetched from: zeros, and nothing shown needs them.
+          this.packetsBeforeSync += 1;
+          continue;
+        }
         if (
           !this.host.headers.packetSpsAccepted(
             packet,
@@ -281,6 +305,7 @@ export class Demuxing {
           )
         )
           return;
+        if (this.trimmed(packet)) continue;
         if (this.skipper?.skippable(packet)) continue;
         await this.host.decoding.submit(packet);
       }

@@ -15,6 +15,10 @@ export interface SessionCounts {
   readonly framesLost: number;
   readonly framesOutOfOrder: number;
   readonly framesSkipped: number;
+  /** Pictures the edit list hides that nothing references, left undecoded. */
+  readonly trimmedSkipped: number;
+  /** Packets before the edit-start skip's sync sample, dropped. */
+  readonly packetsBeforeSync: number;
   readonly videoPackets: number;
   readonly bytesFed: number;
   readonly offsetReached: number;
@@ -39,6 +43,8 @@ export function endSummary(reason: string, counts: SessionCounts): Record<string
     framesLost: counts.framesLost,
     framesOutOfOrder: counts.framesOutOfOrder,
     framesSkipped: counts.framesSkipped,
+    trimmedSkipped: counts.trimmedSkipped,
+    packetsBeforeSync: counts.packetsBeforeSync,
     bytesFed: counts.bytesFed,
     offsetReached: counts.offsetReached,
     truncated:

@@ -3,6 +3,8 @@ import type { SessionContext } from './context.js';
 
 /** How long FFmpeg may wait for bytes while the source is paused before the source is resumed. */
 const STARVATION_MS = 20;
+/** Largest zero buffer {@link Feeder.feedZeros} writes at once. */
+const ZERO_PIECE = 1024 * 1024;
 
 /** The part of beamcoder's governor the feeder uses: FFmpeg's demuxer reads what is written to it. */
 export type Governor = Pick<ReturnType<(typeof Beamcoder)['governor']>, 'write' | 'finish'>;
@@ -23,6 +25,8 @@ export class Feeder {
   /** The last write queued: the demuxer opens once the first is done, the governor finishes after all. */
   writes: Promise<unknown> = Promise.resolve();
   bytesFed = 0;
+  /** Zero bytes fed in place of skipped ones ({@link feedZeros}): FFmpeg's positions count them. */
+  zerosFed = 0;
   /** FFmpeg is inside open or read, possibly waiting for bytes (set by the demuxer's part). */
   demuxerWaiting = false;
   /** End of the furthest packet the demuxer returned, in the bytes FFmpeg was fed. */
@@ -62,6 +66,23 @@ export class Feeder {
     return true;
   }
 
+  /**
+   * Queues `count` zero bytes for FFmpeg in place of bytes never fetched (the edit-start skip): FFmpeg reads
+   * past them (its packets there are dropped). One shared zero buffer, written in pieces of at most 1 MiB;
+   * not counted in {@link bytesFed}, and no copy to free.
+   */
+  feedZeros(count: number): void {
+    if (!this.ctx.active || count <= 0) return;
+    const zeros = Buffer.alloc(Math.min(count, ZERO_PIECE));
+    this.zerosFed += count;
+    for (let left = count; left > 0; left -= zeros.byteLength) {
+      const piece = left >= zeros.byteLength ? zeros : zeros.subarray(0, left);
+      this.writes = this.writes
+        .then(() => (this.ctx.active ? this.governor.write(piece) : undefined))
+        .catch(() => undefined);
+    }
+  }
+
   /** The demuxer returned a packet ending at `end` of the fed bytes. */
   consumed(end: number): void {
     this.bytesConsumed = Math.max(this.bytesConsumed, end);
@@ -76,7 +97,7 @@ export class Feeder {
    */
   private applyBackpressure(): void {
     const limit = this.maxQueuedBytes;
-    const queued = this.bytesFed - this.bytesConsumed;
+    const queued = this.bytesFed + this.zerosFed - this.bytesConsumed;
     if (!this.sourcePaused && queued > limit && this.ctx.resource?.pause) {
       this.sourcePaused = true;
       this.ctx.resource.pause();
@@ -87,7 +108,7 @@ export class Feeder {
     }
   }
 
-  private resumeSource(reason: string, queued = this.bytesFed - this.bytesConsumed): void {
+  private resumeSource(reason: string, queued = this.bytesFed + this.zerosFed - this.bytesConsumed): void {
     if (!this.sourcePaused) return;
     this.sourcePaused = false;
     clearTimeout(this.starvationTimer);

@@ -24,6 +24,8 @@ export interface MoovEndHost extends SessionContext {
   finishGovernor(): void;
   /** Closes the main response at `offset` (nothing after it is needed) and ends the input there. */
   cutInput(offset: number): void;
+  /** The moov and the held mdat went to FFmpeg: the rest of mdat is fed as it comes. */
+  moovReady?(): void;
 }
 
 /**
@@ -210,6 +212,12 @@ export class MoovAtEnd {
     this.pending = [];
     if (this.host.inputEnded) this.host.finishGovernor();
     else this.endAtMoov();
+    this.host.moovReady?.();
+  }
+
+  /** Where the moov begins: the mdat before it is all the input FFmpeg needs. */
+  get moovOffset(): number {
+    return this.moovStart;
   }
 
   /**

@@ -100,6 +100,13 @@ export interface DecodeOptions {
    */
   skipNonReference?: boolean;
   /**
+   * An MP4 whose edit list trims the start past a sync sample (frame 0 is not the file's first picture):
+   * when the server honours Range and skipping saves more bytes than one more request costs (the main
+   * response's TTFB × its rate), the bytes from the sync sample before frame 0 are fetched with a Range
+   * request and the main response is closed. Default true; false reads every byte from offset 0.
+   */
+  editSkip?: boolean;
+  /**
    * Bounds how far decoding runs ahead of inference (PREFETCH_FRAMES): a slot is taken before a kept frame
    * is converted; while none is free, decoding waits (and the download pauses, see maxQueuedBytes).
    */
@@ -167,6 +174,9 @@ export function validate(options: DecodeOptions): void {
     (!Number.isInteger(options.padValue) || options.padValue < 0 || options.padValue > 255)
   ) {
     problems.push(`decode.padValue: expected an integer 0..255, got ${JSON.stringify(options.padValue)}`);
+  }
+  if (options.editSkip !== undefined && typeof options.editSkip !== 'boolean') {
+    problems.push(`decode.editSkip: expected true or false, got ${JSON.stringify(options.editSkip)}`);
   }
   if (options.preprocess !== undefined && !PREPROCESS_MODES.includes(options.preprocess)) {
     problems.push(

@@ -1,5 +1,5 @@
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import { ConfigError, ModelError, codes } from '../core/errors.js';
+import { ConfigError, ModelError, codes, isFirstframeError } from '../core/errors.js';
 import type { Detection, ModelHead } from '../inference/heads/types.js';
 import { planeOf } from '../inference/input-tensor.js';
 import type { LoadedModel, ModelOutput } from '../inference/model.js';
@@ -7,6 +7,12 @@ import { modelCodes } from '../inference/model.js';
 import type { DecodedFrame } from '../operators/decode.js';
 import { infer } from '../operators/infer.js';
 import { defineOperator, type OperatorDefinition } from '../pipelines/registry.js';
+
+/** Stable codes of the fake model. */
+export const fakeModelCodes = {
+  /** The user's `detect` threw (the message names the frame; `cause` is what it threw). */
+  detectFailed: 'FF_ERR_FAKE_DETECT',
+} as const;
 
 /** What a fake model's latency function is told about a run. */
 export interface FakeBatch {
@@ -17,7 +23,10 @@ export interface FakeBatch {
 }
 
 export interface FakeModelOptions {
-  /** The detections of one frame; default none. Called when the frame's run ends; a throw fails the run. */
+  /**
+   * The detections of one frame; default none. Called when the frame's run ends; a throw fails the run with
+   * FF_ERR_FAKE_DETECT naming the frame (a FirstframeError passes as it is).
+   */
   detect?: (frame: DecodedFrame) => readonly Detection[];
   /**
    * Milliseconds a run takes, on the scheduler (virtual inside `TestScheduler.run`): one number for every
@@ -169,7 +178,18 @@ export function fakeModel(options: FakeModelOptions = {}): FakeModel {
       // The infer stage hands the frame itself as the target's source.
       const frame = target.source as DecodedFrame;
       reading?.frameNumbers.push(frame.frameNumber);
-      return [...detect(frame)];
+      try {
+        return [...detect(frame)];
+      } catch (error) {
+        if (isFirstframeError(error)) throw error;
+        const message = error instanceof Error ? error.message : String(error);
+        throw new ModelError(
+          fakeModelCodes.detectFailed,
+          `fake model ${name}: detect threw at frame ${frame.frameNumber}: ${message}`,
+          { frameNumber: frame.frameNumber },
+          { cause: error },
+        );
+      }
     },
   };
 

@@ -8,6 +8,7 @@
 export { frames, type FramesOptions } from './frames.js';
 export {
   fakeModel,
+  fakeModelCodes,
   type FakeBatch,
   type FakeModel,
   type FakeModelOptions,

@@ -74,10 +74,13 @@ export interface TimedResult {
   readonly objects: readonly Detection[];
 }
 
-/** One model run: when it started and ended, and the frames whose results it gave. */
+/** One model run: when it started and ended, and the frames whose results came out of it. */
 export interface TimedModelRun {
   readonly startedAt: number;
-  /** Undefined for a run still in progress when the run ended. */
+  /**
+   * When the model finished: after the answer for a run the sink cut at the deadline (its frames are then
+   * not answered: `frameNumbers` is empty), undefined if its model never finished.
+   */
   readonly endedAt: number | undefined;
   readonly frameNumbers: readonly number[];
 }

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { map, tap, type Observable } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
-import { ConfigError } from '../../src/core/errors.js';
+import { ConfigError, ModelError } from '../../src/core/errors.js';
 import type { Detection } from '../../src/inference/heads/types.js';
 import type { DecodedFrame } from '../../src/operators/decode.js';
 import { infer, type FrameResult } from '../../src/operators/infer.js';
@@ -121,7 +121,7 @@ describe('fakeModel with infer, in virtual time', () => {
     });
   });
 
-  it('a throwing detect fails the run at its end: an error notification, input unsubscribed', () => {
+  it('a throwing detect fails the run at its end: FF_ERR_FAKE_DETECT naming the frame, input unsubscribed', () => {
     const testScheduler = marbleScheduler();
     testScheduler.run(({ cold, expectSubscriptions, flush }) => {
       const failure = new Error('detect broke on frame 2');
@@ -141,8 +141,15 @@ describe('fakeModel with infer, in virtual time', () => {
       expect(seen).toEqual([
         [3, 0],
         [3, 1],
-        [5, { error: failure }],
+        [5, { error: expect.any(ModelError) }],
       ]);
+      const error = (seen[2]![1] as { error: ModelError }).error;
+      expect(error).toMatchObject({
+        code: 'FF_ERR_FAKE_DETECT',
+        message: 'fake model fake: detect threw at frame 2: detect broke on frame 2',
+        context: { frameNumber: 2 },
+        cause: failure,
+      });
     });
   });
 

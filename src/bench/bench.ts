@@ -1,6 +1,8 @@
 import { cpus, loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { FirstframeError, codes } from '../core/errors.js';
+import { logEvents } from '../core/log-events.js';
+import type { Logger } from '../core/logger.js';
 import { preparePipeline, type PreparedPipeline, type RunDocument } from '../pipelines/runner.js';
 import { spreadOf, type Spread } from '../report/stats.js';
 import type { BenchReport, ReportRun } from '../report/types.js';
@@ -137,6 +139,8 @@ export interface RunBenchOptions {
   onProgress?: (done: number, total: number, label: string) => void;
   /** Notes as they come (a missing peer, the clip chosen). */
   log?: (line: string) => void;
+  /** Where the set-ups' and runs' events are logged (downgrades at warn); default none. */
+  logger?: Logger;
 }
 
 export interface BenchOutcome {
@@ -161,6 +165,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchOutcome> 
     notes.push(line);
     log(line);
   };
+  const events = options.logger ? logEvents(options.logger, 'bench') : undefined;
   const loadStart = loadavg().map((value) => Math.round(value * 100) / 100);
   const target = await openTarget(options.target, options.link, note);
   const prepared = new Map<string, PreparedPipeline>();
@@ -180,10 +185,16 @@ export async function runBench(options: RunBenchOptions): Promise<BenchOutcome> 
         options.onProgress?.(done, total, `${group.name} #${round}`);
         let pipeline = prepared.get(group.name);
         if (!pipeline) {
-          pipeline = await preparePipeline(group.pipeline);
+          pipeline = await preparePipeline(group.pipeline, {
+            ...(events ? { onEvent: events } : {}),
+            ...(options.logger ? { logger: options.logger } : {}),
+          });
           prepared.set(group.name, pipeline);
         }
-        const run = await measureRun(pipeline, target.url, options.signal ? { signal: options.signal } : {});
+        const run = await measureRun(pipeline, target.url, {
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(events ? { onEvent: events } : {}),
+        });
         done += 1;
         const document = run.document;
         if (document.timings.endedBy === 'cancelled') break;

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { logEvents } from '../core/log-events.js';
+import type { Logger } from '../core/logger.js';
 import type { ResolvedPipeline } from '../pipelines/document.js';
 import { coverageOf, type Coverage } from '../pipelines/coverage.js';
 import { preparePipeline } from '../pipelines/runner.js';
@@ -18,6 +21,8 @@ export interface DiagnoseOptions {
   signal?: AbortSignal;
   /** Ask the server for its first bytes after the run when the run could not tell Range or the moov; default true. */
   probe?: boolean;
+  /** Where the set-up's and the run's events are logged (downgrades at warn); default none. */
+  logger?: Logger;
 }
 
 /**
@@ -33,9 +38,16 @@ export async function diagnose(
   target: string,
   options: DiagnoseOptions = {},
 ): Promise<DiagnoseDocument> {
-  const prepared = await preparePipeline(pipeline);
+  const log = options.logger ? logEvents(options.logger, randomUUID().slice(0, 8)) : undefined;
+  const prepared = await preparePipeline(pipeline, {
+    ...(log ? { onEvent: log } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   try {
-    const run = await measureRun(prepared, target, options.signal ? { signal: options.signal } : {});
+    const run = await measureRun(prepared, target, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(log ? { onEvent: log } : {}),
+    });
     const source = run.document.source;
     const needsProbe =
       (options.probe ?? true) &&

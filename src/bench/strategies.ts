@@ -3,6 +3,7 @@ import type { EnvConfig } from '../core/config.js';
 import { ConfigError, codes } from '../core/errors.js';
 import type { PipelineDocument, ResolvedPipeline, StageSpec } from '../pipelines/document.js';
 import { loadPipeline } from '../pipelines/load.js';
+import type { OperatorRegistry } from '../pipelines/registry.js';
 
 /** A way of fetching the video that `firstframe bench` compares: a shipped profile and the source laid over it. */
 export interface BenchStrategy {
@@ -85,8 +86,10 @@ export interface BenchGroupsOptions {
   strategies: readonly BenchStrategy[];
   pipelineFiles: readonly string[];
   env?: EnvConfig;
-  /** Laid over every group (e.g. the budget). */
+  /** Laid over every group (e.g. the budget, the model). */
   overrides?: PipelineDocument;
+  /** Where the groups' operators are looked up (with `--plugin`s' operators registered); default the shipped ones. */
+  registry?: OperatorRegistry;
 }
 
 /**
@@ -115,13 +118,19 @@ export function benchGroups(options: BenchGroupsOptions): BenchGroup[] {
       pipeline: loadPipeline({
         profile: strategy.profile,
         ...(options.env ? { env: options.env } : {}),
+        ...(options.registry ? { registry: options.registry } : {}),
         overrides: { ...overrides, source: { ...overrides.source, ...strategy.source } },
       }),
     }));
   }
   for (const file of options.pipelineFiles) {
     collect(() => {
-      const pipeline = loadPipeline({ file, ...(options.env ? { env: options.env } : {}), overrides });
+      const pipeline = loadPipeline({
+        file,
+        ...(options.env ? { env: options.env } : {}),
+        ...(options.registry ? { registry: options.registry } : {}),
+        overrides,
+      });
       const stem = basename(file, extname(file));
       let name = stem;
       for (let n = 2; groups.some((group) => group.name === name); n += 1) name = `${stem}-${n}`;

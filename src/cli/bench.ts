@@ -8,7 +8,7 @@ import { basename, extname, join } from 'node:path';
 import { readEnvConfig } from '../core/config.js';
 import { ConfigError, codes } from '../core/errors.js';
 import type { PipelineDocument } from '../pipelines/document.js';
-import { isUrl } from '../pipelines/operators.js';
+import { defaultRegistry, isUrl } from '../pipelines/operators.js';
 import { writeReport } from '../report/html.js';
 import { runBench, type BenchDocument } from '../bench/bench.js';
 import { formatBench } from '../bench/bench-text.js';
@@ -22,13 +22,24 @@ import {
   parseStrategyList,
   type BenchStrategy,
 } from '../bench/strategies.js';
-import { parseCommandArgs } from './args.js';
+import { createRootLogger } from '../core/logger.js';
+import { loadPlugins } from '../pipelines/plugins.js';
+import {
+  PLUGIN_OPTION,
+  logLevelOf,
+  logLevelOption,
+  parseCommand,
+  type CommandSpec,
+  type OptionSpecs,
+} from './args.js';
 import type { CliIo } from './main.js';
 import { SEED_RATE_BYTES_PER_SEC, SEED_TTFB_MS } from './run.js';
 
-export const BENCH_USAGE = `usage: firstframe bench [URL|FILE ...] [options]
-
-Runs each fetch strategy (and each pipeline document given) several times on the same video and link,
+export const BENCH_COMMAND = {
+  name: 'bench',
+  usage: '[URL|FILE ...] [options]',
+  positionals: true,
+  description: `Runs each fetch strategy (and each pipeline document given) several times on the same video and link,
 round by round, and compares download time, first frame, first result, total and frames inferred (median,
 min, max). OpenCV (cv2.VideoCapture) and the ffmpeg CLI, when installed, are timed to their first frame on
 the same URL. With no URL or FILE: the bundled clip (the 30 s bench clip when made with
@@ -37,25 +48,58 @@ the network simulator at --rate and --ttfb; a URL is used as it is.
 
 strategies: ${BENCH_STRATEGIES.map((strategy) => `${strategy.name} (${strategy.description})`).join(';\n  ')}
 presets: ${Object.entries(STRATEGY_PRESETS)
-  .map(([name, list]) => `${name} = ${list.join(',')}`)
-  .join('; ')}; none = only the --pipeline documents
-
-options:
-  --strategies LIST   comma-separated strategies or presets (default: all)
-  --pipeline FILE     also bench this pipeline document (repeatable)
-  --runs N            runs per strategy and per peer (default 3)
-  --rate BYTES/S      simulator bandwidth for a FILE or the bundled clip (default ${SEED_RATE_BYTES_PER_SEC})
-  --ttfb MS           simulator time to first byte (default ${SEED_TTFB_MS})
-  --budget SECONDS    time budget of every run (default: each profile's own)
-  --peers LIST        opencv,ffmpeg (default), a subset, or none
-  --out DIR           write the HTML report (index.html, report.json) there
-  --json              print only the JSON document on stdout
-  -h, --help          this text
-
-The miners' environment variables apply to every strategy, except for the source each strategy sets.
+    .map(([name, list]) => `${name} = ${list.join(',')}`)
+    .join('; ')}; none = only the --pipeline documents`,
+  options: {
+    strategies: {
+      type: 'string',
+      value: 'LIST',
+      description: 'comma-separated strategies or presets (default: all)',
+    },
+    pipeline: {
+      type: 'string',
+      multiple: true,
+      value: 'FILE',
+      description: 'also bench this pipeline document (repeatable)',
+    },
+    plugin: PLUGIN_OPTION,
+    model: {
+      type: 'string',
+      value: 'FILE',
+      description:
+        'the model every strategy and document runs: an Ultralytics YOLO ONNX export (or bundled:detector, bundled:bench)',
+    },
+    runs: { type: 'string', value: 'N', description: 'runs per strategy and per peer (default 3)' },
+    rate: {
+      type: 'string',
+      value: 'BYTES/S',
+      description: `simulator bandwidth for a FILE or the bundled clip (default ${SEED_RATE_BYTES_PER_SEC})`,
+    },
+    ttfb: {
+      type: 'string',
+      value: 'MS',
+      description: `simulator time to first byte (default ${SEED_TTFB_MS})`,
+    },
+    budget: {
+      type: 'string',
+      value: 'SECONDS',
+      description: "time budget of every run (default: each profile's own)",
+      env: 'TIME_BUDGET_S',
+    },
+    peers: { type: 'string', value: 'LIST', description: 'opencv,ffmpeg (default), a subset, or none' },
+    out: {
+      type: 'string',
+      value: 'DIR',
+      description: 'write the HTML report (index.html, report.json) there',
+    },
+    'log-level': logLevelOption('warn'),
+    json: { type: 'boolean', description: 'print only the JSON document on stdout' },
+  },
+  footer: `The miners' environment variables apply to every strategy, except for the source each strategy sets.
 
 exit codes: 0 done (failed runs are listed), 1 the video cannot be reached or no run produced a result,
-            2 bad usage or configuration, 130 interrupted (what was measured is still printed).`;
+            2 bad usage or configuration, 130 interrupted (what was measured is still printed).`,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 function parseNumber(
   name: string,
@@ -78,27 +122,11 @@ function parseNumber(
 }
 
 export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommandArgs(
-    'bench',
-    BENCH_USAGE,
-    argv,
-    {
-      strategies: { type: 'string' },
-      pipeline: { type: 'string', multiple: true },
-      runs: { type: 'string' },
-      rate: { type: 'string' },
-      ttfb: { type: 'string' },
-      budget: { type: 'string' },
-      peers: { type: 'string' },
-      out: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    io,
-    true,
-  );
+  const parsed = parseCommand(BENCH_COMMAND, argv, io);
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  const problems: string[] = [];
+  const problems = [...parsed.problems];
+  const level = logLevelOf(parsed, problems, 'warn');
 
   for (const target of positionals) {
     if (!isUrl(target) && !existsSync(target)) problems.push(`no such file: ${target}`);
@@ -142,11 +170,16 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
       }
     }
   }
-  const overrides: PipelineDocument = budget !== undefined ? { sink: { budgetS: budget } } : {};
+  const overrides: PipelineDocument = {
+    ...(budget !== undefined ? { sink: { budgetS: budget } } : {}),
+    ...(values.model !== undefined ? { infer: { model: values.model } } : {}),
+  };
   let groups: ReturnType<typeof benchGroups> = [];
   let code: string = codes.config.usage;
   try {
-    groups = benchGroups({ strategies, pipelineFiles, env: readEnvConfig(io.env), overrides });
+    const registry = defaultRegistry();
+    await loadPlugins(values.plugin ?? [], { baseDir: process.cwd(), registry });
+    groups = benchGroups({ strategies, pipelineFiles, env: readEnvConfig(io.env), overrides, registry });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     if (problems.length === 0) code = error.code;
@@ -178,6 +211,7 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
         env: io.env,
         ...(budget !== undefined ? { budgetS: budget } : {}),
         signal: aborter.signal,
+        logger: createRootLogger({ level }),
         onProgress: (done, total, label) => {
           bar ??= progressBar(io.stderr, total);
           bar.update(done, target === undefined ? label : `${basename(target)}: ${label}`);

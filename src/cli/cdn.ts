@@ -1,5 +1,4 @@
 import { stat } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { isFirstframeError, ConfigError } from '../core/errors.js';
 import {
   startNetSim,
@@ -8,6 +7,7 @@ import {
   type NetSimRequestRecord,
 } from '../sim/netsim.js';
 import { netSimOptionProblems } from '../sim/options.js';
+import { parseCommand, reportUsage, type CommandSpec, type OptionSpecs } from './args.js';
 
 /**
  * `firstframe cdn DIR`: serves a directory through the network simulator, like a slow CDN, until SIGINT,
@@ -31,22 +31,52 @@ import { netSimOptionProblems } from '../sim/options.js';
  *   curl -r 0-99 "$(…url…)/clip.mp4?ff-stall-after=50"
  */
 
-export const CDN_USAGE = `usage: firstframe cdn DIR [options]
-
-  --port N            port to listen on (default 0: any free port)
-  --host H            address to listen on (default 127.0.0.1)
-  --rate RATE         bandwidth cap per response: 1660000, 1.66MB, 500KB, 2MiB (bytes/s; default unlimited)
-  --ttfb MS           delay before each response head (default 0)
-  --no-range          ignore Range requests, always answer 200 with the whole file
-  --http2             serve HTTP/2 and HTTP/1.1 over TLS (self-signed certificate made with openssl)
-  --stall-after N     send N body bytes, then nothing, keeping the connection open
-  --reset-after N     send N body bytes, then reset the connection
-  --status N          answer every request with status N
-  --cl-excess N       declare N more bytes in Content-Length than are sent, then close
-  --slow-headers MS   trickle each response head over MS milliseconds
-
-Per-request overrides go in the query string: ff-rate, ff-ttfb-ms, ff-range, ff-status, ff-stall-after,
-ff-reset-after, ff-cl-excess, ff-slow-headers-ms.`;
+export const CDN_COMMAND = {
+  name: 'cdn',
+  usage: 'DIR [options]',
+  positionals: true,
+  options: {
+    port: { type: 'string', value: 'N', description: 'port to listen on (default 0: any free port)' },
+    host: { type: 'string', value: 'H', description: 'address to listen on (default 127.0.0.1)' },
+    rate: {
+      type: 'string',
+      value: 'RATE',
+      description: 'bandwidth cap per response: 1660000, 1.66MB, 500KB, 2MiB (bytes/s; default unlimited)',
+    },
+    ttfb: { type: 'string', value: 'MS', description: 'delay before each response head (default 0)' },
+    'no-range': {
+      type: 'boolean',
+      description: 'ignore Range requests, always answer 200 with the whole file',
+    },
+    http2: {
+      type: 'boolean',
+      description: 'serve HTTP/2 and HTTP/1.1 over TLS (self-signed certificate made with openssl)',
+    },
+    'stall-after': {
+      type: 'string',
+      value: 'N',
+      description: 'send N body bytes, then nothing, keeping the connection open',
+    },
+    'reset-after': {
+      type: 'string',
+      value: 'N',
+      description: 'send N body bytes, then reset the connection',
+    },
+    status: { type: 'string', value: 'N', description: 'answer every request with status N' },
+    'cl-excess': {
+      type: 'string',
+      value: 'N',
+      description: 'declare N more bytes in Content-Length than are sent, then close',
+    },
+    'slow-headers': {
+      type: 'string',
+      value: 'MS',
+      description: 'trickle each response head over MS milliseconds',
+    },
+  },
+  footer: `Per-request overrides go in the query string: ff-rate, ff-ttfb-ms, ff-range, ff-status, ff-stall-after,
+ff-reset-after, ff-cl-excess, ff-slow-headers-ms.`,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 const unitFactors: Record<string, number> = {
   '': 1,
@@ -71,21 +101,6 @@ export function parseRate(text: string): number | undefined {
   return Number.isFinite(bytesPerSec) && bytesPerSec > 0 ? bytesPerSec : undefined;
 }
 
-const options = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  rate: { type: 'string' },
-  ttfb: { type: 'string' },
-  'no-range': { type: 'boolean' },
-  http2: { type: 'boolean' },
-  'stall-after': { type: 'string' },
-  'reset-after': { type: 'string' },
-  status: { type: 'string' },
-  'cl-excess': { type: 'string' },
-  'slow-headers': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
 /** The flag each simulator option path comes from, to name flags in the simulator's own problem lines. */
 const flagOfOptionPath: Record<string, string> = {
   port: '--port',
@@ -109,29 +124,19 @@ interface CdnArguments {
   simOptions: NetSimOptions;
 }
 
-/** Reads argv into simulator options, or every problem with it. */
-async function readArguments(argv: string[]): Promise<CdnArguments | { problems: string[] } | 'help'> {
-  const problems: string[] = [];
-  // strict: false so that every unknown flag and missing value is reported, not just the first one.
-  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
-  const values: Record<string, string | boolean> = {};
-  const positionals: string[] = [];
-  for (const token of tokens) {
-    if (token.kind === 'positional') positionals.push(token.value);
-    if (token.kind !== 'option') continue;
-    const spec = (options as Record<string, { type: 'string' | 'boolean' }>)[token.name];
-    if (spec === undefined) problems.push(`${token.rawName}: unknown option`);
-    else if (spec.type === 'string' && token.value === undefined)
-      problems.push(`${token.rawName}: expected a value`);
-    else if (spec.type === 'boolean' && token.value !== undefined)
-      problems.push(`${token.rawName}: takes no value`);
-    else values[token.name] = token.value ?? true;
-  }
-  if (values.help === true) return 'help';
+/** Reads argv into simulator options, or every problem with it; the exit code after --help or --version. */
+async function readArguments(
+  argv: string[],
+  io: { stdout: NodeJS.WritableStream },
+): Promise<CdnArguments | { problems: string[] } | number> {
+  const parsed = parseCommand(CDN_COMMAND, argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  const problems = [...parsed.problems];
 
-  const text = (name: string): string | undefined =>
-    typeof values[name] === 'string' ? (values[name] as string) : undefined;
-  const numberFlag = (name: string, expected: string): number | undefined => {
+  const text = (name: keyof typeof values): string | undefined =>
+    typeof values[name] === 'string' ? values[name] : undefined;
+  const numberFlag = (name: keyof typeof values, expected: string): number | undefined => {
     const raw = text(name);
     if (raw === undefined) return undefined;
     const parsed = parseNumber(raw);
@@ -238,16 +243,9 @@ export async function cdnCommand(
   argv: string[],
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; signal?: AbortSignal },
 ): Promise<number> {
-  const parsed = await readArguments(argv);
-  if (parsed === 'help') {
-    io.stdout.write(`${CDN_USAGE}\n`);
-    return 0;
-  }
-  if ('problems' in parsed) {
-    io.stderr.write(`firstframe cdn: bad usage\n${parsed.problems.map((line) => `  ${line}\n`).join('')}`);
-    io.stderr.write(`${CDN_USAGE}\n`);
-    return 2;
-  }
+  const parsed = await readArguments(argv, io);
+  if (typeof parsed === 'number') return parsed;
+  if ('problems' in parsed) return reportUsage(CDN_COMMAND, parsed.problems, io.stderr);
   const { dir, simOptions } = parsed;
   let sim;
   try {

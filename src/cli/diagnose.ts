@@ -1,5 +1,5 @@
 /**
- * `firstframe diagnose URL|FILE [--model FILE] [--profile NAME | --pipeline FILE] [--json]`: one
+ * `firstframe diagnose URL|FILE [--model FILE] [--profile NAME | --pipeline FILE] [--plugin MODULE] [--json]`: one
  * instrumented run, taken apart stage by stage, with a verdict on what to change.
  */
 
@@ -10,47 +10,62 @@ import { isUrl } from '../pipelines/operators.js';
 import { PROFILES } from '../pipelines/profiles.js';
 import { diagnose } from '../bench/diagnose.js';
 import { formatDiagnosis } from '../bench/diagnose-text.js';
-import { parseCommandArgs, pipelineFromArgs } from './args.js';
+import { createRootLogger } from '../core/logger.js';
+import {
+  PLUGIN_OPTION,
+  logLevelOf,
+  logLevelOption,
+  parseCommand,
+  pipelineFromArgs,
+  type CommandSpec,
+  type OptionSpecs,
+} from './args.js';
 import type { CliIo } from './main.js';
 
-export const DIAGNOSE_USAGE = `usage: firstframe diagnose URL|FILE [options]
-
-Runs the pipeline once on the video, instrumented, and says where the time to the first result went:
+export const DIAGNOSE_COMMAND = {
+  name: 'diagnose',
+  usage: 'URL|FILE [options]',
+  positionals: true,
+  description: `Runs the pipeline once on the video, instrumented, and says where the time to the first result went:
 DNS, connect, TLS, time to first byte, the container's layout (moov position, fragmented, size, whether
 Range is honoured), the bytes the demuxer needed before it opened, decoder start, first frame, model load
 and warm-up, first inference and first result; then which part dominated and what to change (the option or
-environment variable). The miners' environment variables apply, as for "firstframe run".
-
-options:
-  --profile NAME     a shipped profile: ${Object.keys(PROFILES).join(', ')} (default: default)
-  --pipeline FILE    a pipeline document (YAML or JSON) instead of a profile
-  --model FILE       an Ultralytics YOLO ONNX export (or bundled:detector)
-  --no-probe         no request for the first bytes after the run (Range and moov place stay unknown
-                     when the run itself did not tell)
-  --json             print the breakdown and the verdict as one JSON document
-  -h, --help         this text
-
-exit codes: 0 diagnosed, 1 the run failed without a result (the diagnosis is still printed),
-            2 bad usage or configuration, 130 interrupted.`;
+environment variable). The miners' environment variables apply, as for "firstframe run".`,
+  options: {
+    profile: {
+      type: 'string',
+      value: 'NAME',
+      description: `a shipped profile: ${Object.keys(PROFILES).join(', ')} (default: default)`,
+    },
+    pipeline: {
+      type: 'string',
+      value: 'FILE',
+      description: 'a pipeline document (YAML or JSON) instead of a profile',
+    },
+    plugin: PLUGIN_OPTION,
+    model: {
+      type: 'string',
+      value: 'FILE',
+      description: 'an Ultralytics YOLO ONNX export (or bundled:detector)',
+    },
+    'no-probe': {
+      type: 'boolean',
+      description:
+        'no request for the first bytes after the run (Range and moov place stay unknown when the run itself did not tell)',
+    },
+    'log-level': logLevelOption('warn'),
+    json: { type: 'boolean', description: 'print the breakdown and the verdict as one JSON document' },
+  },
+  footer: `exit codes: 0 diagnosed, 1 the run failed without a result (the diagnosis is still printed),
+            2 bad usage or configuration, 130 interrupted.`,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 export async function diagnoseCommand(argv: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommandArgs(
-    'diagnose',
-    DIAGNOSE_USAGE,
-    argv,
-    {
-      profile: { type: 'string' },
-      pipeline: { type: 'string' },
-      model: { type: 'string' },
-      'no-probe': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
-    io,
-    true,
-  );
+  const parsed = parseCommand(DIAGNOSE_COMMAND, argv, io);
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  const problems: string[] = [];
+  const problems = [...parsed.problems];
+  const level = logLevelOf(parsed, problems, 'warn');
   const target = positionals[0];
   if (positionals.length !== 1) {
     problems.push(`expected one URL or FILE, got ${positionals.length === 0 ? 'none' : positionals.length}`);
@@ -58,7 +73,7 @@ export async function diagnoseCommand(argv: string[], io: CliIo): Promise<number
     problems.push(`no such file: ${target}`);
   }
   const overrides: PipelineDocument = values.model !== undefined ? { infer: { model: values.model } } : {};
-  const pipeline = pipelineFromArgs(values, io.env, overrides, problems);
+  const pipeline = await pipelineFromArgs(values, io.env, overrides, problems);
   if (target === undefined) throw new ConfigError(codes.config.usage, problems);
 
   const aborter = new AbortController();
@@ -70,6 +85,7 @@ export async function diagnoseCommand(argv: string[], io: CliIo): Promise<number
     const document = await diagnose(pipeline, target, {
       signal: aborter.signal,
       probe: !values['no-probe'],
+      logger: createRootLogger({ level }),
     });
     io.stdout.write(values.json ? `${JSON.stringify(document)}\n` : formatDiagnosis(document));
     const { breakdown } = document;

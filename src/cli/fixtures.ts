@@ -5,15 +5,28 @@
 
 import { isFirstframeError } from '../core/errors.js';
 import { defaultFixtureDir, makeFixtures, type FixtureProfile, type FixtureSet } from '../fixtures/make.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommand, reportUsage, type CommandSpec, type OptionSpecs } from './args.js';
 
-export const FIXTURES_USAGE = `usage: firstframe fixtures [--out DIR] [--profile test|bench] [--force] [--json]
-
-Makes synthetic soccer clips with ground truth (needs ffmpeg).
-  --out DIR        where to write them (default: .fixtures in the package)
-  --profile NAME   test: 640x360, 4 s, every container (default); bench: 1280x720, 30 s, ~4 Mbit/s
-  --force          re-encode even when the set is already there
-  --json           print the fixture set as JSON instead of a table`;
+export const FIXTURES_COMMAND = {
+  name: 'fixtures',
+  usage: '[--out DIR] [--profile test|bench] [--force] [--json]',
+  description: 'Makes synthetic soccer clips with ground truth (needs ffmpeg).',
+  options: {
+    out: {
+      type: 'string',
+      value: 'DIR',
+      description:
+        "where to write them (default: $FIRSTFRAME_CACHE/fixtures when that is set; else .fixtures in a development checkout; else the user's cache, $XDG_CACHE_HOME/firstframe/fixtures or ~/.cache/firstframe/fixtures)",
+    },
+    profile: {
+      type: 'string',
+      value: 'NAME',
+      description: 'test: 640x360, 4 s, every container (default); bench: 1280x720, 30 s, ~4 Mbit/s',
+    },
+    force: { type: 'boolean', description: 're-encode even when the set is already there' },
+    json: { type: 'boolean', description: 'print the fixture set as JSON instead of a table' },
+  },
+} as const satisfies CommandSpec<OptionSpecs>;
 
 /**
  * Runs the command.
@@ -25,36 +38,21 @@ export async function fixturesCommand(
   argv: string[],
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
 ): Promise<number> {
-  const parsed = parseCommandArgs(
-    'fixtures',
-    FIXTURES_USAGE,
-    argv,
-    {
-      out: { type: 'string' },
-      profile: { type: 'string' },
-      force: { type: 'boolean' },
-      json: { type: 'boolean' },
-    },
-    io,
-  );
+  const parsed = parseCommand(FIXTURES_COMMAND, argv, io);
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
+  const problems = [...parsed.problems];
   const profile = values.profile ?? 'test';
   if (profile !== 'test' && profile !== 'bench') {
-    io.stderr.write(
-      `firstframe fixtures: --profile: expected "test" or "bench", got "${profile}"\n${FIXTURES_USAGE}\n`,
-    );
-    return 2;
+    problems.push(`--profile: expected "test" or "bench", got ${JSON.stringify(profile)}`);
   }
-  if (values.out === '') {
-    io.stderr.write(`firstframe fixtures: --out: expected a directory\n${FIXTURES_USAGE}\n`);
-    return 2;
-  }
+  if (values.out === '') problems.push('--out: expected a directory');
+  if (problems.length > 0) return reportUsage(FIXTURES_COMMAND, problems, io.stderr);
 
   let set: FixtureSet;
   try {
     set = await makeFixtures(values.out ?? defaultFixtureDir(), {
-      profile: profile satisfies FixtureProfile,
+      profile: profile as FixtureProfile,
       force: values.force ?? false,
       log: (line) => io.stderr.write(`${line}\n`),
     });

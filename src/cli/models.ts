@@ -4,21 +4,30 @@
  */
 
 import { basename } from 'node:path';
-import { parseCommandArgs } from './args.js';
+import { parseCommand, reportUsage, type CommandSpec, type OptionSpecs } from './args.js';
 
 import { isFirstframeError } from '../core/errors.js';
 import { defaultModelDir, writeModels, type ModelSet } from '../models/generate.js';
 
-export const MODELS_USAGE = `usage: firstframe models [--out DIR] [--force] [--json]
-
-Writes the generated ONNX models: soccer-detector.onnx (hand-set weights that find the synthetic
+export const MODELS_COMMAND = {
+  name: 'models',
+  usage: '[--out DIR] [--force] [--json]',
+  description: `Writes the generated ONNX models: soccer-detector.onnx (hand-set weights that find the synthetic
 clips' objects) with its int8 (dynamically quantized) and float16 exports, soccer-detector-int8.onnx and
 soccer-detector-fp16.onnx, pitch-pose.onnx (32 pitch keypoints) and bench-yolo.onnx (YOLO-sized compute,
 random weights), all 640x640 with a dynamic batch. Pipelines name them bundled:detector, bundled:pose,
-bundled:bench (made at other sizes on first use).
-  --out DIR   where to write them (default: models/generated in the package)
-  --force     rewrite them even when the manifest says they are current
-  --json      print the model set as JSON instead of a table`;
+bundled:bench (made at other sizes on first use).`,
+  options: {
+    out: {
+      type: 'string',
+      value: 'DIR',
+      description:
+        "where to write them (default: $FIRSTFRAME_CACHE/models when that is set; else models/generated in a development checkout; else the user's cache, $XDG_CACHE_HOME/firstframe/models or ~/.cache/firstframe/models)",
+    },
+    force: { type: 'boolean', description: 'rewrite them even when the manifest says they are current' },
+    json: { type: 'boolean', description: 'print the model set as JSON instead of a table' },
+  },
+} as const satisfies CommandSpec<OptionSpecs>;
 
 /**
  * Runs the command.
@@ -30,19 +39,12 @@ export async function modelsCommand(
   argv: string[],
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
 ): Promise<number> {
-  const parsed = parseCommandArgs(
-    'models',
-    MODELS_USAGE,
-    argv,
-    { out: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
-    io,
-  );
+  const parsed = parseCommand(MODELS_COMMAND, argv, io);
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  if (values.out === '') {
-    io.stderr.write(`firstframe models: --out: expected a directory\n${MODELS_USAGE}\n`);
-    return 2;
-  }
+  const problems = [...parsed.problems];
+  if (values.out === '') problems.push('--out: expected a directory');
+  if (problems.length > 0) return reportUsage(MODELS_COMMAND, problems, io.stderr);
 
   let set: ModelSet;
   try {

@@ -2,7 +2,8 @@ import { coverageLine, coverageOf } from '../pipelines/coverage.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createTimeline, type StageEvent } from '../core/events.js';
-import { logEvents } from '../core/log-events.js';
+import { logEvents, teeSinks } from '../core/log-events.js';
+import { fallbacksOf } from '../report/summary.js';
 import { createRootLogger } from '../core/logger.js';
 import type { ClipLayout } from '../fixtures/make.js';
 import type { PipelineDocument } from '../pipelines/document.js';
@@ -12,7 +13,15 @@ import { PROFILES } from '../pipelines/profiles.js';
 import { strideLine } from '../operators/stride-budget.js';
 import { closeSharedDispatcher } from '../sources/dispatcher.js';
 import { stringify } from 'yaml';
-import { parseCommandArgs, pipelineFromArgs } from './args.js';
+import {
+  PLUGIN_OPTION,
+  logLevelOf,
+  logLevelOption,
+  parseCommand,
+  pipelineFromArgs,
+  type CommandSpec,
+  type OptionSpecs,
+} from './args.js';
 import type { CliIo } from './main.js';
 
 /** The seeds' measured link: 14.1 MB in 8.5 s, first byte after about 100 ms. */
@@ -37,38 +46,82 @@ const CLIP_FILES: Record<ClipLayout, string> = {
   webm: 'clip.webm',
 };
 
-const HELP = `usage: firstframe run [URL|FILE] [options]
-
-Runs a pipeline on a video: download, decode while the bytes arrive, stride, batch, infer, and answer by
+export const RUN_COMMAND = {
+  name: 'run',
+  usage: '[URL|FILE] [options]',
+  positionals: true,
+  description: `Runs a pipeline on a video: download, decode while the bytes arrive, stride, batch, infer, and answer by
 the time budget. With no URL or FILE it runs on the embedded default: the bundled synthetic clip served by
 the network simulator at the seeds' measured link (1.66 MB/s, 100 ms to first byte), with the bundled model.
 
-Settings come from the profile (or --pipeline), then the miners' environment variables, then these options.
-
-options:
-  --pipeline FILE        a pipeline document (YAML or JSON); see README "Pipeline documents"
-  --profile NAME         a shipped profile: ${Object.keys(PROFILES).join(', ')} (default: default)
-  --model FILE           an Ultralytics YOLO ONNX export (or bundled:detector, bundled:pose)
-  --budget SECONDS       time budget (TIME_BUDGET_S)
-  --stride N             keep every Nth frame (FRAME_STRIDE)
-  --batch N              batch size (BATCH_SIZE)
-  --img-size N           model input size, a multiple of 32 (IMG_SIZE)
-  --device cpu|cuda      where the model runs (DEVICE)
-  --strategy NAME        how bytes are fetched: ${STRATEGIES.join(', ')} (source operator http-NAME)
-  --partial-mb N         MiB fetched by the partial strategy (PARTIAL_DOWNLOAD_MB)
-  --clip LAYOUT          embedded default only: which bundled clip (${CLIP_LAYOUTS.join(', ')})
-  --rate BYTES/S         embedded default only: simulator bandwidth (default ${SEED_RATE_BYTES_PER_SEC})
-  --ttfb MS              embedded default only: simulator time to first byte (default ${SEED_TTFB_MS})
-  --print-pipeline       print the resolved pipeline document (YAML) and exit
-  --log-level LEVEL      pino level of the JSON log on stderr (default warn) [LOG_LEVEL]
-  --json                 print only the result document on stdout
-  -h, --help             this text
-
-exit codes: 0 success (a budget cut included; also a partial result after a fault, with endedBy "error"),
+Settings come from the profile (or --pipeline), then the miners' environment variables (in brackets), then
+these options: a flag wins over its variable, which wins over the document.`,
+  options: {
+    pipeline: {
+      type: 'string',
+      value: 'FILE',
+      description: 'a pipeline document (YAML or JSON); see README "Pipeline documents"',
+    },
+    profile: {
+      type: 'string',
+      value: 'NAME',
+      description: `a shipped profile: ${Object.keys(PROFILES).join(', ')} (default: default)`,
+    },
+    plugin: PLUGIN_OPTION,
+    model: {
+      type: 'string',
+      value: 'FILE',
+      description: 'an Ultralytics YOLO ONNX export (or bundled:detector, bundled:pose)',
+    },
+    budget: { type: 'string', value: 'SECONDS', description: 'time budget', env: 'TIME_BUDGET_S' },
+    stride: { type: 'string', value: 'N', description: 'keep every Nth frame', env: 'FRAME_STRIDE' },
+    batch: { type: 'string', value: 'N', description: 'batch size', env: 'BATCH_SIZE' },
+    'img-size': {
+      type: 'string',
+      value: 'N',
+      description: 'model input size, a multiple of 32',
+      env: 'IMG_SIZE',
+    },
+    device: { type: 'string', value: 'cpu|cuda', description: 'where the model runs', env: 'DEVICE' },
+    strategy: {
+      type: 'string',
+      value: 'NAME',
+      description: `how bytes are fetched: ${STRATEGIES.join(', ')} (source operator http-NAME)`,
+    },
+    'partial-mb': {
+      type: 'string',
+      value: 'N',
+      description: 'MiB fetched by the partial strategy',
+      env: 'PARTIAL_DOWNLOAD_MB',
+    },
+    clip: {
+      type: 'string',
+      value: 'LAYOUT',
+      description: `embedded default only: which bundled clip (${CLIP_LAYOUTS.join(', ')})`,
+    },
+    rate: {
+      type: 'string',
+      value: 'BYTES/S',
+      description: `embedded default only: simulator bandwidth (default ${SEED_RATE_BYTES_PER_SEC})`,
+    },
+    ttfb: {
+      type: 'string',
+      value: 'MS',
+      description: `embedded default only: simulator time to first byte (default ${SEED_TTFB_MS})`,
+    },
+    'print-pipeline': {
+      type: 'boolean',
+      description: 'print the resolved pipeline document (YAML) and exit',
+    },
+    'log-level': logLevelOption('warn'),
+    json: { type: 'boolean', description: 'print only the result document on stdout' },
+  },
+  footer: `exit codes: 0 success (a budget cut included; also a partial result after a fault, with endedBy "error"),
             1 a failed run: no result, with the reason on stderr and in the document's "error" (a fault, or
               nothing by the deadline: FF_ERR_NO_HEADERS_BY_DEADLINE, FF_ERR_NO_FRAME_BY_DEADLINE,
               FF_ERR_NO_RESULT_BY_DEADLINE; or a video with no frame: FF_ERR_NO_FRAMES),
-            2 bad usage or configuration, 130 interrupted.`;
+            2 bad usage or configuration, 130 interrupted.`,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 function positiveNumber(
   name: string,
@@ -116,7 +169,12 @@ function objectCounts(frame: RunDocument['frames'][number]): string {
   );
 }
 
-function humanSummary(document: RunDocument, pipeline: string, downloadEndMs: number | null): string {
+function humanSummary(
+  document: RunDocument,
+  pipeline: string,
+  downloadEndMs: number | null,
+  fallbacks: readonly string[],
+): string {
   const t = document.timings;
   const s = document.source;
   const lines = [
@@ -139,6 +197,8 @@ function humanSummary(document: RunDocument, pipeline: string, downloadEndMs: nu
       lines.push(`  … ${document.frames.length - shown.length} more frames`);
   }
   lines.push(`coverage:     ${coverageLine(coverageOf(document))}`);
+  // Downgrades the user did not ask for (also logged at warn): the summary must not claim what did not run.
+  lines.push(`fallbacks:    ${fallbacks.length > 0 ? fallbacks.join('; ') : 'none'}`);
   lines.push(
     `Completed processing ${t.framesInferred} frames in ${(t.totalMs / 1000).toFixed(1)}s (${t.framesDecoded} decoded)`,
   );
@@ -146,34 +206,10 @@ function humanSummary(document: RunDocument, pipeline: string, downloadEndMs: nu
 }
 
 export async function runCommand(argv: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommandArgs(
-    'run',
-    HELP,
-    argv,
-    {
-      pipeline: { type: 'string' },
-      profile: { type: 'string' },
-      model: { type: 'string' },
-      budget: { type: 'string' },
-      stride: { type: 'string' },
-      batch: { type: 'string' },
-      'img-size': { type: 'string' },
-      device: { type: 'string' },
-      strategy: { type: 'string' },
-      'partial-mb': { type: 'string' },
-      clip: { type: 'string' },
-      rate: { type: 'string' },
-      ttfb: { type: 'string' },
-      'print-pipeline': { type: 'boolean', default: false },
-      'log-level': { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    io,
-    true,
-  );
+  const parsed = parseCommand(RUN_COMMAND, argv, io);
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  const problems: string[] = [];
+  const problems = [...parsed.problems];
   if (positionals.length > 1) problems.push(`expected at most one URL or FILE, got ${positionals.length}`);
   const target = positionals[0];
   if (target !== undefined && !isUrl(target) && !existsSync(target)) problems.push(`no such file: ${target}`);
@@ -219,19 +255,9 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
         problems.push(`--${name}: only for the embedded default (no URL or FILE)`);
     }
   }
-  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-  // The flag wins over LOG_LEVEL, which wins over the default.
-  const [levelSource, level] =
-    values['log-level'] !== undefined
-      ? ['--log-level', values['log-level']]
-      : io.env['LOG_LEVEL'] !== undefined
-        ? ['LOG_LEVEL', io.env['LOG_LEVEL']]
-        : ['default', 'warn'];
-  if (!levels.includes(level)) {
-    problems.push(`${levelSource}: expected one of ${levels.join(', ')}, got ${JSON.stringify(level)}`);
-  }
+  const level = logLevelOf(parsed, problems, 'warn');
   // Every problem of the options, the document and the environment at once (exit 2).
-  const pipeline = pipelineFromArgs(values, io.env, overrides, problems);
+  const pipeline = await pipelineFromArgs(values, io.env, overrides, problems);
   if (values['print-pipeline']) {
     io.stdout.write(stringify(pipeline.document));
     return 0;
@@ -240,7 +266,20 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const logger = createRootLogger({ level });
   const runId = randomUUID().slice(0, 8);
   const log = logEvents(logger, runId);
-  const prepared = await preparePipeline(pipeline, { onEvent: log, logger });
+  const setupEvents: StageEvent[] = [];
+  const prepared = await preparePipeline(pipeline, {
+    onEvent: teeSinks(log, (event) => setupEvents.push(event)),
+    logger,
+  });
+  const runBatch = Number(pipeline.stages.batch.options.size ?? 16);
+  const modelBatch = prepared.model.batch as number | 'dynamic' | undefined;
+  if (typeof modelBatch === 'number' && runBatch > modelBatch) {
+    // Not an event of the model stage: said here, at warn like the other downgrades.
+    logger.warn(
+      { event: 'batch-fixed', batch: runBatch, modelBatch },
+      `the model's batch size is fixed at ${modelBatch}: each batch of ${runBatch} runs as ${Math.ceil(runBatch / modelBatch)} runs`,
+    );
+  }
   let stopSimulator: (() => Promise<void>) | undefined;
   const aborter = new AbortController();
   const onSigint = () => aborter.abort();
@@ -313,7 +352,11 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
         .pop()} on ${String(prepared.model.device)}`,
       `budget ${stages.sink.options.budgetS === undefined ? 'none' : `${String(stages.sink.options.budgetS)} s`}`,
     ].join(' ');
-    io.stdout.write(humanSummary(document, description, timeline.msTo('source', 'end') ?? null));
+    const fallbacks = fallbacksOf([...setupEvents, ...timeline.events], {
+      batchSize: runBatch,
+      ...(modelBatch !== undefined ? { modelBatch } : {}),
+    });
+    io.stdout.write(humanSummary(document, description, timeline.msTo('source', 'end') ?? null, fallbacks));
   }
   if (document.error) {
     const line = `firstframe: ${document.error.code}: ${document.error.message}`;

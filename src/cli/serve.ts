@@ -1,21 +1,25 @@
 import { readEnvConfig } from '../core/config.js';
 import { createRootLogger } from '../core/logger.js';
 import { lowerComputeThreads } from '../core/thread-priority.js';
-import { loadPipeline } from '../pipelines/load.js';
+import { ConfigError, codes } from '../core/errors.js';
+import { loadPipelineWithPlugins } from '../pipelines/load.js';
 import { PROFILES } from '../pipelines/profiles.js';
 import type { RunLimits } from '../pipelines/runner.js';
 import { DEFAULT_LIMITS, startServer } from '../server/server.js';
-import { readServeSettings } from '../server/settings.js';
-import { parseCommandArgs } from './args.js';
+import { readServeSettings, type ServeSettings } from '../server/settings.js';
+import { PLUGIN_OPTION, logLevelOption, parseCommand, type CommandSpec, type OptionSpecs } from './args.js';
 import type { CliIo } from './main.js';
 
 const MIB = 1024 * 1024;
 /** Decoding and inference below the event loop: see src/core/thread-priority.ts and README (On time under load). */
 const DEFAULT_COMPUTE_NICE = 10;
 
-export const SERVE_USAGE = `usage: firstframe serve [options]
+const env = (name: string) => ({ env: name });
 
-Serves SN44 challenges over HTTP. The pipeline's models are loaded and warmed up before the port opens;
+export const SERVE_COMMAND = {
+  name: 'serve',
+  usage: '[options]',
+  description: `Serves SN44 challenges over HTTP. The pipeline's models are loaded and warmed up before the port opens;
 then one JSON line goes to stdout ({"url", "pipeline", "setupMs"}) and JSON logs to stderr.
 
   POST /soccer/challenge   {"challenge_id","type","video_url","created_at"} → {"challenge_id","frames","processing_time"}
@@ -25,42 +29,149 @@ then one JSON line goes to stdout ({"url", "pipeline", "setupMs"}) and JSON logs
   GET  /healthz, /health   {"status": "ok"} (no auth)
   GET  /metrics            Prometheus text
 
-options (environment variable in brackets; flags win):
-  --port N               port (default 8000; 0: any free port) [FIRSTFRAME_PORT]
-  --host H               address to listen on (default 0.0.0.0) [FIRSTFRAME_HOST]
-  --profile NAME         a shipped profile: ${Object.keys(PROFILES).join(', ')} (default: soccer when shipped, else default) [FIRSTFRAME_PROFILE]
-  --pipeline FILE        a pipeline document instead of a profile [FIRSTFRAME_PIPELINE]
-  --concurrency N        challenges run at once (default 2) [FIRSTFRAME_CONCURRENCY]
-  --queue N              challenges waiting for a slot; beyond it 503 + Retry-After (default 8) [FIRSTFRAME_QUEUE]
-  --miner-hotkey SS58    this miner's hotkey: challenges must be fiber-signed for it (validator-hotkey, miner-hotkey,
-                         nonce, signature headers) [MINER_HOTKEY]
-  --validator-hotkey SS58  a validator that may call (repeatable) [VALIDATOR_HOTKEYS=a,b]
-  --metagraph FILE       JSON snapshot {hotkey: stake}; callers must be in it (re-read when it changes) [FIRSTFRAME_METAGRAPH]
-  --min-stake N          least stake a caller must hold in the snapshot (default 0) [FIRSTFRAME_MIN_STAKE]
-  --no-verify            serve unsigned challenges (required when MINER_HOTKEY is not set) [FIRSTFRAME_NO_VERIFY=1]
-  --secret S             require "Authorization: Bearer S" (prefer the variable: flags show in ps); validators never
-                         send it, so not in front of them [FIRSTFRAME_SECRET]
-  --allow-private        video URLs may reach loopback and private addresses (tests, local CDNs) [FIRSTFRAME_ALLOW_PRIVATE=1]
-  --allow-host PATTERN   only these video hosts (repeatable; host or *.suffix) [FIRSTFRAME_ALLOW_HOSTS=a,b]
-  --max-video-mb N       per-challenge download limit in MiB (default ${DEFAULT_LIMITS.maxBytes / MIB}) [FIRSTFRAME_MAX_VIDEO_MB]
-  --max-width N          largest video width (default ${DEFAULT_LIMITS.maxWidth}) [FIRSTFRAME_MAX_WIDTH]
-  --max-height N         largest video height (default ${DEFAULT_LIMITS.maxHeight}) [FIRSTFRAME_MAX_HEIGHT]
-  --max-duration S       latest frame time in seconds (default ${DEFAULT_LIMITS.maxDurationS}) [FIRSTFRAME_MAX_DURATION_S]
-  --grace S              on SIGTERM/SIGINT, seconds in-flight challenges get to finish (default 15) [FIRSTFRAME_GRACE_S]
-  --warm-interval S      HEAD recent video hosts this often to keep connections warm; 0: off (default 20) [FIRSTFRAME_WARM_INTERVAL_S]
-  --compute-nice N       nice value (0-19) of every thread but the event loop's (decoding, inference): the deadline
-                         and the answers go first on a busy machine; 0: off (default 10) [FIRSTFRAME_COMPUTE_NICE]
-  --log-level LEVEL      pino level (default info) [LOG_LEVEL]
-  -h, --help             this text
-
-The miners' variables (TIME_BUDGET_S, BATCH_SIZE, DISABLE_TRACKING, …) configure the pipeline as for "run".
+Each option's environment variable is in brackets; a flag wins over its variable.`,
+  options: {
+    port: {
+      type: 'string',
+      value: 'N',
+      description: 'port (default 8000; 0: any free port)',
+      ...env('FIRSTFRAME_PORT'),
+    },
+    host: {
+      type: 'string',
+      value: 'H',
+      description: 'address to listen on (default 0.0.0.0)',
+      ...env('FIRSTFRAME_HOST'),
+    },
+    profile: {
+      type: 'string',
+      value: 'NAME',
+      description: `a shipped profile: ${Object.keys(PROFILES).join(', ')} (default: soccer when shipped, else default)`,
+      ...env('FIRSTFRAME_PROFILE'),
+    },
+    pipeline: {
+      type: 'string',
+      value: 'FILE',
+      description: 'a pipeline document instead of a profile',
+      ...env('FIRSTFRAME_PIPELINE'),
+    },
+    plugin: PLUGIN_OPTION,
+    concurrency: {
+      type: 'string',
+      value: 'N',
+      description: 'challenges run at once (default 2)',
+      ...env('FIRSTFRAME_CONCURRENCY'),
+    },
+    queue: {
+      type: 'string',
+      value: 'N',
+      description: 'challenges waiting for a slot; beyond it 503 + Retry-After (default 8)',
+      ...env('FIRSTFRAME_QUEUE'),
+    },
+    'miner-hotkey': {
+      type: 'string',
+      value: 'SS58',
+      description:
+        "this miner's hotkey: challenges must be fiber-signed for it (validator-hotkey, miner-hotkey, nonce, signature headers)",
+      ...env('MINER_HOTKEY'),
+    },
+    'validator-hotkey': {
+      type: 'string',
+      multiple: true,
+      value: 'SS58',
+      description: 'a validator that may call (repeatable)',
+      ...env('VALIDATOR_HOTKEYS=a,b'),
+    },
+    metagraph: {
+      type: 'string',
+      value: 'FILE',
+      description: 'JSON snapshot {hotkey: stake}; callers must be in it (re-read when it changes)',
+      ...env('FIRSTFRAME_METAGRAPH'),
+    },
+    'min-stake': {
+      type: 'string',
+      value: 'N',
+      description: 'least stake a caller must hold in the snapshot (default 0)',
+      ...env('FIRSTFRAME_MIN_STAKE'),
+    },
+    'no-verify': {
+      type: 'boolean',
+      description: 'serve unsigned challenges (required when MINER_HOTKEY is not set)',
+      ...env('FIRSTFRAME_NO_VERIFY=1'),
+    },
+    secret: {
+      type: 'string',
+      value: 'S',
+      description:
+        'require "Authorization: Bearer S" (prefer the variable: flags show in ps); validators never send it, so not in front of them',
+      ...env('FIRSTFRAME_SECRET'),
+    },
+    'allow-private': {
+      type: 'boolean',
+      description: 'video URLs may reach loopback and private addresses (tests, local CDNs)',
+      ...env('FIRSTFRAME_ALLOW_PRIVATE=1'),
+    },
+    'allow-host': {
+      type: 'string',
+      multiple: true,
+      value: 'PATTERN',
+      description: 'only these video hosts (repeatable; host or *.suffix)',
+      ...env('FIRSTFRAME_ALLOW_HOSTS=a,b'),
+    },
+    'max-video-mb': {
+      type: 'string',
+      value: 'N',
+      description: `per-challenge download limit in MiB (default ${DEFAULT_LIMITS.maxBytes / MIB})`,
+      ...env('FIRSTFRAME_MAX_VIDEO_MB'),
+    },
+    'max-width': {
+      type: 'string',
+      value: 'N',
+      description: `largest video width (default ${DEFAULT_LIMITS.maxWidth})`,
+      ...env('FIRSTFRAME_MAX_WIDTH'),
+    },
+    'max-height': {
+      type: 'string',
+      value: 'N',
+      description: `largest video height (default ${DEFAULT_LIMITS.maxHeight})`,
+      ...env('FIRSTFRAME_MAX_HEIGHT'),
+    },
+    'max-duration': {
+      type: 'string',
+      value: 'S',
+      description: `latest frame time in seconds (default ${DEFAULT_LIMITS.maxDurationS})`,
+      ...env('FIRSTFRAME_MAX_DURATION_S'),
+    },
+    grace: {
+      type: 'string',
+      value: 'S',
+      description: 'on SIGTERM/SIGINT, seconds in-flight challenges get to finish (default 15)',
+      ...env('FIRSTFRAME_GRACE_S'),
+    },
+    'warm-interval': {
+      type: 'string',
+      value: 'S',
+      description: 'HEAD recent video hosts this often to keep connections warm; 0: off (default 20)',
+      ...env('FIRSTFRAME_WARM_INTERVAL_S'),
+    },
+    'compute-nice': {
+      type: 'string',
+      value: 'N',
+      description: `nice value (0-19) of every thread but the event loop's (decoding, inference): the deadline and the answers go first on a busy machine; 0: off (default ${DEFAULT_COMPUTE_NICE})`,
+      ...env('FIRSTFRAME_COMPUTE_NICE'),
+    },
+    // LOG_LEVEL is read with the other variables by readServeSettings (which names the variable in its problems).
+    'log-level': { ...logLevelOption('info'), bindEnv: false },
+  },
+  footer: `The miners' variables (TIME_BUDGET_S, BATCH_SIZE, DISABLE_TRACKING, …) configure the pipeline as for "run".
 
 A challenge never answers 200 with nothing: no headers or no frame from the video host by the deadline is
 504, frames decoded but none inferred within the budget 503, a video with no decodable frame 422, each
 with its FF_ERR_ code. challenge_id, type and created_at are capped at 256 characters and video_url at 8192
 (400 FF_ERR_FIELD_TOO_LONG, before any fetch); log lines cut every string at 1024 characters.
 
-exit codes: 0 after a clean stop (SIGTERM, SIGINT), 2 bad usage or configuration, 1 failed to start.`;
+exit codes: 0 after a clean stop (SIGTERM, SIGINT), 2 bad usage or configuration, 1 failed to start.`,
+} as const satisfies CommandSpec<OptionSpecs>;
 
 /**
  * Watches SIGINT, SIGTERM and `signal`: `stopped` resolves with the first one's name, and `again` is called
@@ -100,43 +211,23 @@ function watchStopSignals(
  * the grace period short). Resolves with the exit code; bad settings throw ConfigError (exit 2 in main).
  */
 export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
-  const parsed = parseCommandArgs(
-    'serve',
-    SERVE_USAGE,
-    argv,
-    {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'allow-private': { type: 'boolean' },
-      'allow-host': { type: 'string', multiple: true },
-      pipeline: { type: 'string' },
-      profile: { type: 'string' },
-      concurrency: { type: 'string' },
-      queue: { type: 'string' },
-      secret: { type: 'string' },
-      grace: { type: 'string' },
-      'max-video-mb': { type: 'string' },
-      'max-width': { type: 'string' },
-      'max-height': { type: 'string' },
-      'max-duration': { type: 'string' },
-      'warm-interval': { type: 'string' },
-      'compute-nice': { type: 'string' },
-      'log-level': { type: 'string' },
-      'miner-hotkey': { type: 'string' },
-      'validator-hotkey': { type: 'string', multiple: true },
-      metagraph: { type: 'string' },
-      'min-stake': { type: 'string' },
-      'no-verify': { type: 'boolean' },
-    },
-    io,
-  );
+  const parsed = parseCommand(SERVE_COMMAND, argv, io);
   if (typeof parsed === 'number') return parsed;
-  const settings = readServeSettings(io.env, parsed.values);
+  let settings: ServeSettings = {};
+  const problems = [...parsed.problems];
+  try {
+    settings = readServeSettings(io.env, parsed.values);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (problems.length > 0) throw new ConfigError(codes.config.usage, problems);
 
   const profile = settings.profile ?? (PROFILES['soccer'] ? 'soccer' : 'default');
-  const pipeline = loadPipeline({
+  const pipeline = await loadPipelineWithPlugins({
     ...(settings.pipeline !== undefined ? { file: settings.pipeline } : { profile }),
     env: readEnvConfig(io.env),
+    plugins: parsed.values.plugin ?? [],
   });
   const limits: RunLimits = {
     ...(settings.maxVideoMb !== undefined ? { maxBytes: Math.round(settings.maxVideoMb * MIB) } : {}),

@@ -57,3 +57,51 @@ export function summarizeRun(startedAt: number, events: readonly StageEvent[]): 
     endedBy: typeof endedBy === 'string' ? endedBy : 'unknown',
   };
 }
+
+/** What a run's fallbacks are judged against: the batch size asked for and the model's own. */
+export interface FallbackFacts {
+  /** The batch stage's size. */
+  readonly batchSize?: number;
+  /** The model's batch dimension: a fixed size, or 'dynamic'. */
+  readonly modelBatch?: number | 'dynamic';
+}
+
+const reasonOf = (event: StageEvent): string => {
+  const reason = event.data?.['reason'];
+  return typeof reason === 'string' && reason !== '' ? ` (${reason})` : '';
+};
+
+/**
+ * The downgrades a run took that the user did not ask for, one phrase each, for the summary's
+ * `fallbacks:` line: the model on the CPU although CUDA was asked for (`device-fallback`), software
+ * decoding although NVDEC was (`nvdec-unavailable`), the moov at the end read from the main response
+ * because Range was refused (`moov-fetch-fallback`), and batches of a fixed-batch model run in pieces of its
+ * size. Each kind is named once however often it happened. `events` are the set-up's and the run's.
+ *
+ * @example
+ * fallbacksOf(events, { batchSize: 4, modelBatch: 1 });
+ * // ['batch 4 run as 4 runs of 1 (the model's batch size is fixed at 1)']
+ */
+export function fallbacksOf(events: readonly StageEvent[], facts: FallbackFacts = {}): string[] {
+  const found: string[] = [];
+  const first = (name: string) => events.find((event) => event.name === name);
+  const device = first('device-fallback');
+  if (device) {
+    const wanted = device.data?.['wanted'];
+    found.push(
+      `${typeof wanted === 'string' ? wanted : 'cuda'} unavailable: the model ran on the CPU${reasonOf(device)}`,
+    );
+  }
+  const nvdec = first('nvdec-unavailable');
+  if (nvdec) found.push(`NVDEC unavailable: decoded in software${reasonOf(nvdec)}`);
+  const moov = first('moov-fetch-fallback');
+  if (moov) found.push(`Range refused: the moov at the end read from the main response${reasonOf(moov)}`);
+  const { batchSize, modelBatch } = facts;
+  if (typeof modelBatch === 'number' && batchSize !== undefined && batchSize > modelBatch) {
+    const runs = Math.ceil(batchSize / modelBatch);
+    found.push(
+      `batch ${batchSize} run as ${runs} runs of ${modelBatch} (the model's batch size is fixed at ${modelBatch})`,
+    );
+  }
+  return found;
+}

@@ -261,10 +261,14 @@ describe('firstframe bench', () => {
     ]);
   });
 
-  it('an unknown option: exit 2 with the usage', async () => {
-    const result = await runCli(['bench', '--frobnicate']);
+  it('an unknown option: exit 2, named with the other problems', async () => {
+    const result = await runCli(['bench', '--frobnicate', '--runs', '-1']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('usage: firstframe bench');
+    expect(lines(result.stderr)).toEqual([
+      'firstframe: FF_ERR_USAGE: invalid configuration',
+      '  --frobnicate: unknown option',
+      '  --runs: expected an integer > 0, got "-1"',
+    ]);
   });
 
   it('an unreachable URL: a clear message, exit 1, at the first run', async () => {

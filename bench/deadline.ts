@@ -1,6 +1,6 @@
 // run: npx tsx bench/deadline.ts [--runs N] [--concurrency 1,4] [--budget 3] [--resolution 10]
 //                                [--compare DIR] [--root DIR] [--server-node-arg ARG …] [--max-minutes 20]
-//                                [--compute-nice N[,M]]
+//                                [--compute-nice N[,M]] [--spare-runtime yes|no[,yes|no]]
 //
 // Before/after in one run, e.g. against the commit before a change:
 //   git archive <commit> | (mkdir -p /tmp/ff-before && tar -x -C /tmp/ff-before)
@@ -27,6 +27,8 @@
 //               never blocked reads 0) (target ≤ 50 ms);
 //   own max/p99 the same delays counted in the server's main-thread CPU time (Linux schedstat) instead of
 //               wall time: what its own work would cost on an idle machine, comparable under load;
+//   worst       the interval with the longest loop delay split into the main thread's CPU time, its time
+//               waiting for a core (run queue) and its time asleep (blocked, e.g. on a lock, or idle), ms;
 //   client max  the loop delay of this process (netsim and client): if it is large, the machine is too busy
 //               for the wall-time figures above to be trusted.
 // Then the medians over runs and pass/fail: every challenge answered (any status: an answer without
@@ -35,7 +37,8 @@
 // server runs from another checkout (its src/ is what runs; node_modules and models linked in): both answer
 // the same runs, taking turns, so that both see the same machine load; --compute-nice N[,M] sets the nice
 // value of the servers' threads but the event loop's (default 10, as `serve`; M for the compare server,
-// default N: `--compare . --compute-nice 10,0` measures the priority alone); --root DIR picks the first one
+// default N: `--compare . --compute-nice 10,0` measures the priority alone); --spare-runtime yes,no likewise
+// keeps libuv's pool and V8's workers at the event loop's priority or lowers them too (src/core/thread-priority.ts); --root DIR picks the first one
 // (default: this checkout). --server-node-arg passes options to the servers' node (e.g.
 // --cpu-prof --cpu-prof-dir=/tmp/prof). Loopback only; the whole benchmark is bounded (each challenge is
 // abandoned after budget + 20 s, the process exits after --max-minutes) and stops its children on exit.
@@ -49,6 +52,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { lowerComputeThreads } from '../src/core/thread-priority.js';
 import type { PreparedPipeline } from '../src/pipelines/runner.js';
+import { watchMainThread } from './loop-watch.js';
 import { serverTiming } from './server-timing.js';
 
 const RATE_BYTES_PER_SEC = 1_660_000;
@@ -73,6 +77,21 @@ interface LoopDelay {
    */
   ownMaxMs?: number;
   ownP99Ms?: number;
+  /** The interval with the longest wall-time delay, split into running, waiting for a core and sleeping. */
+  worst?: LoopSplit;
+}
+
+/** `cpu/wait/slept` of the worst interval, in whole ms. */
+function splitText(split: LoopSplit | undefined): string {
+  return split ? [split.cpuMs, split.waitMs, split.sleptMs].map((ms) => ms.toFixed(0)).join('/') : '-';
+}
+
+/** One sampling interval of the main thread: how late it ended and where its time went (ms). */
+interface LoopSplit {
+  lateMs: number;
+  cpuMs: number;
+  waitMs: number;
+  sleptMs: number;
 }
 
 /** Where the time after the deadline went, per run, from the budget sink's events in the server. */
@@ -103,36 +122,51 @@ function delays(histogram: IntervalHistogram, resolutionMs: number): LoopDelay {
 }
 
 /**
- * Samples the main thread's CPU time at every tick of a `resolutionMs` timer: for each interval between two
- * ticks, the CPU time the thread spent in it beyond the interval it asked for. Undefined where schedstat
- * is not available.
+ * Samples the main thread's schedstat at every tick of a `resolutionMs` timer. For each interval between two
+ * ticks: the wall time beyond the interval asked for, and how much of the interval the thread spent running
+ * (CPU) and waiting for a core (the run queue); the rest it slept, i.e. it was blocked (a lock, a synchronous
+ * wait) or idle. `ownMaxMs` is the CPU beyond the interval; the worst interval by wall time is split into its
+ * three parts, so that a late loop can be told apart: its own work, no core free, or blocked.
+ * Undefined where schedstat is not available.
  */
 function ownWorkSampler(resolutionMs: number) {
   const path = `/proc/${process.pid}/task/${process.pid}/schedstat`;
-  const cpuNs = () => Number(readFileSync(path, 'utf8').split(' ')[0]);
+  const read = () => {
+    const [cpu, wait] = readFileSync(path, 'utf8').split(' ').map(Number);
+    return { at: performance.now(), cpuMs: cpu! / 1e6, waitMs: wait! / 1e6 };
+  };
   try {
-    cpuNs();
+    read();
   } catch {
     return undefined;
   }
-  let delays: number[] = [];
-  let last = cpuNs();
+  let own: number[] = [];
+  let worst: LoopSplit | undefined;
+  let last = read();
   const timer = setInterval(() => {
-    const now = cpuNs();
-    delays.push(Math.max(0, (now - last) / 1e6 - resolutionMs));
+    const now = read();
+    const wallMs = now.at - last.at;
+    const cpuMs = now.cpuMs - last.cpuMs;
+    const waitMs = now.waitMs - last.waitMs;
+    own.push(Math.max(0, cpuMs - resolutionMs));
+    if (!worst || wallMs - resolutionMs > worst.lateMs) {
+      worst = { lateMs: wallMs - resolutionMs, cpuMs, waitMs, sleptMs: Math.max(0, wallMs - cpuMs - waitMs) };
+    }
     last = now;
   }, resolutionMs);
   timer.unref();
   return {
     reset: () => {
-      delays = [];
-      last = cpuNs();
+      own = [];
+      worst = undefined;
+      last = read();
     },
-    read: (): Pick<LoopDelay, 'ownMaxMs' | 'ownP99Ms'> => {
-      const sorted = [...delays].sort((a, b) => a - b);
+    read: (): Pick<LoopDelay, 'ownMaxMs' | 'ownP99Ms' | 'worst'> => {
+      const sorted = [...own].sort((a, b) => a - b);
       return {
         ownMaxMs: sorted.at(-1) ?? 0,
         ownP99Ms: sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] ?? 0,
+        ...(worst ? { worst } : {}),
       };
     },
   };
@@ -147,10 +181,12 @@ async function serve(
   concurrency: number,
   resolutionMs: number,
   computeNice: number,
+  spareRuntime: boolean,
 ) {
   // As `firstframe serve --compute-nice` does, from this checkout whatever the root (so that --compare can
   // measure the same code with another value).
-  lowerComputeThreads({ nice: computeNice });
+  lowerComputeThreads({ nice: computeNice, spareRuntime });
+  if (process.env['FIRSTFRAME_WATCH_MAIN'] === '1') watchMainThread();
   const load = (path: string) => import(pathToFileURL(resolve(root, path)).href);
   const { readEnvConfig } = (await load('src/core/config.ts')) as typeof import('../src/core/config.js');
   const { loadPipeline } = (await load('src/pipelines/load.ts')) as typeof import('../src/pipelines/load.js');
@@ -268,6 +304,7 @@ function readOptions() {
       'server-node-arg': { type: 'string', multiple: true, default: [] },
       'max-minutes': { type: 'string', default: '20' },
       'compute-nice': { type: 'string', default: '10' },
+      'spare-runtime': { type: 'string', default: 'yes' },
     },
     strict: true,
   });
@@ -284,6 +321,12 @@ function readOptions() {
       problems.push(`--compute-nice: expected integers from 0 to 19, got ${JSON.stringify(part)}`);
     }
     return value;
+  });
+  const spare = values['spare-runtime'].split(',').map((part) => {
+    if (part !== 'yes' && part !== 'no') {
+      problems.push(`--spare-runtime: expected yes or no, got ${JSON.stringify(part)}`);
+    }
+    return part === 'yes';
   });
   if (resolutionMs > 10) problems.push(`--resolution: expected 10 ms or finer, got ${resolutionMs}`);
   if (problems.length > 0) {
@@ -302,6 +345,8 @@ function readOptions() {
     serverNodeArgs: values['server-node-arg'],
     computeNice: nice[0]!,
     compareComputeNice: nice[1] ?? nice[0]!,
+    spareRuntime: spare[0]!,
+    compareSpareRuntime: spare[1] ?? spare[0]!,
   };
 }
 
@@ -323,6 +368,8 @@ async function startChild(label: string, root: string, options: Options): Promis
       String(options.resolutionMs),
       '--compute-nice',
       String(label === 'compare' ? options.compareComputeNice : options.computeNice),
+      '--spare-runtime',
+      (label === 'compare' ? options.compareSpareRuntime : options.spareRuntime) ? 'yes' : 'no',
     ],
     {
       execArgv: ['--import', 'tsx', ...options.serverNodeArgs],
@@ -474,14 +521,17 @@ async function bench(options: Options): Promise<boolean> {
     );
     for (const server of servers) {
       const nice = server.label === 'compare' ? options.compareComputeNice : options.computeNice;
+      const spared = (server.label === 'compare' ? options.compareSpareRuntime : options.spareRuntime)
+        ? 'yes'
+        : 'no';
       console.log(
-        `  ${server.label.padEnd(7)} ${server.root} (set-up ${server.setupMs.toFixed(0)} ms, compute nice ${nice})`,
+        `  ${server.label.padEnd(7)} ${server.root} (set-up ${server.setupMs.toFixed(0)} ms, compute nice ${nice}, runtime threads spared: ${spared})`,
       );
       // Warm-up (JIT, first connections), not counted.
       await challenge(server, videoUrl, `warm-${server.label}`, options.budgetS);
     }
     console.log(
-      'server   at-once  run  ok/n  frames   late max   min  run−budget  timer  teardown   loop max   p99   own max   p99   client max',
+      'server   at-once  run  ok/n  frames   late max   min  run−budget  timer  teardown   loop max   p99   own max   p99   worst: cpu/wait/slept   client max',
     );
     const figures = new Map<string, RunFigures[]>();
     for (let run = 1; run <= options.runs; run += 1) {
@@ -511,7 +561,8 @@ async function bench(options: Options): Promise<boolean> {
               `${fmt(Math.max(...result.deadlines.map((d) => d.timerLateMs)), 5)} ` +
               `${fmt(Math.max(...result.deadlines.map((d) => d.teardownMs)), 9)}  ` +
               `${fmt(result.loop.maxMs, 9)} ${fmt(result.loop.p99Ms, 5)}  ${fmt(result.loop.ownMaxMs, 8)} ` +
-              `${fmt(result.loop.ownP99Ms, 5)}  ${fmt(result.clientLoop.maxMs, 11)}` +
+              `${fmt(result.loop.ownP99Ms, 5)}  ${splitText(result.loop.worst).padStart(22)}  ` +
+              `${fmt(result.clientLoop.maxMs, 11)}` +
               (errors.length > 0 ? `  errors: ${errors.join(', ')}` : ''),
           );
         }
@@ -579,6 +630,7 @@ if (options.role === 'server') {
     Math.max(...options.concurrency),
     options.resolutionMs,
     options.computeNice,
+    options.spareRuntime,
   ).catch((error: unknown) => {
     process.send?.({
       type: 'failed',

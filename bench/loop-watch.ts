@@ -29,8 +29,8 @@ setInterval(() => {
     stall ??= { started: now - behind, seen: new Map() };
     const stat = read('stat');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    const call = read('syscall').split(' ')[0];
-    const key = state + ' ' + (call === 'running' ? 'user' : (names[call] ?? 'sys' + call)) + ' ' + read('wchan');
+    const call = read('syscall').trim().split(' ')[0];
+    const key = state + ' ' + (call === 'running' ? 'user' : (names[call] ?? 'sys' + call)) + ' ' + (read('wchan').trim() || '-');
     stall.seen.set(key, (stall.seen.get(key) ?? 0) + 1);
   } else if (stall) {
     const ms = Number(now - stall.started) / 1e6;

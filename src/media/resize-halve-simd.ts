@@ -15,6 +15,8 @@
 const BAND_ROWS = 16;
 /** Destination pixels per SIMD step. */
 const GROUP = 16;
+/** 64 KiB pages the kernel starts with: a band of a 1920-wide source and its planes (230 KB). */
+const INITIAL_PAGES = 4;
 
 /** One channel's destination plane: value (x, y) at `data[offset + y * rowStride + x]`. */
 export interface HalvePlane {
@@ -224,7 +226,9 @@ function moduleBytes(): Uint8Array {
     0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
     ...section(1, [1, 0x60, 6, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]), // type 0: (6 × i32) → ()
     ...section(3, [1, 0]),
-    ...section(5, [1, 0, 1]), // one memory of one page, grown by the caller
+    // One memory, sized for a band of a 1920-wide source (a wider one grows it): nothing to allocate at
+    // the first frame of the usual sizes.
+    ...section(5, [1, 0, INITIAL_PAGES]),
     ...section(7, [2, ...name('memory'), 2, 0, ...name('halve'), 0, 0]),
     ...section(10, [1, ...leb128(body.length), ...body]),
   ]);

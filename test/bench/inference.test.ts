@@ -1,0 +1,136 @@
+/**
+ * The inference benchmark (bench/inference.ts) in CI size: the figures it makes from a run's events on
+ * made-up events (exact values), its options, then the whole benchmark in this process on the short test
+ * clip, checking that every figure it prints is there and sane (no timing is asserted).
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  batchesOf,
+  benchInference,
+  firstResultSplit,
+  readSettings,
+  type Settings,
+} from '../../bench/inference.js';
+import type { StageEvent, StageName } from '../../src/core/events.js';
+import { testFixtures } from '../support/fixtures.js';
+
+const event = (
+  stage: StageName,
+  name: string,
+  at: number,
+  data: Record<string, unknown> = {},
+): StageEvent => ({
+  stage,
+  name,
+  at,
+  data,
+});
+
+describe('the figures of a run', () => {
+  const events: StageEvent[] = [
+    event('decode', 'first-frame', 100),
+    event('infer', 'run-start', 103, { run: 1, frames: 1, batch: 1 }),
+    event('infer', 'run-end', 170, { run: 1, frames: 1, ms: 67 }),
+    event('pipeline', 'first-result', 172.5),
+    event('infer', 'run-start', 180, { run: 2, frames: 2, batch: 2 }),
+    event('infer', 'run-error', 200, { run: 2, frames: 2, ms: 20 }),
+    event('infer', 'run-start', 210, { run: 3, frames: 3, batch: 4 }),
+    event('infer', 'run-end', 400, { run: 3, frames: 3, ms: 190 }),
+  ];
+
+  it('lists the model runs that ended, with their batch shape (a failed run is left out)', () => {
+    expect(batchesOf(events)).toEqual([
+      { batch: 1, frames: 1, ms: 67 },
+      { batch: 4, frames: 3, ms: 190 },
+    ]);
+  });
+
+  it('splits first frame → first result at the first run', () => {
+    expect(firstResultSplit(events)).toEqual({ toRunMs: 3, runMs: 67, toResultMs: 2.5 });
+    expect(firstResultSplit(events.filter((e) => e.name !== 'first-result'))).toBeNull();
+  });
+});
+
+describe('readSettings', () => {
+  it('has the seeds’ link and three fresh processes of two runs by default', () => {
+    expect(readSettings([])).toEqual({
+      clip: undefined,
+      rateBytesPerSec: 1_660_000,
+      ttfbMs: 100,
+      processes: 3,
+      budgetS: 60,
+      runs: 2,
+      steady: 5,
+      rounds: 3,
+      overheadFrames: 60,
+      oneOff: false,
+      inProcess: false,
+      json: false,
+    });
+    expect(readSettings(['--budget', 'profile']).budgetS).toBeUndefined();
+  });
+
+  it('refuses a count that is not a positive integer, naming the option', () => {
+    expect(() => readSettings(['--runs', '0'])).toThrow('--runs: expected a positive integer, got "0"');
+    expect(() => readSettings(['--ttfb=-1'])).toThrow('--ttfb: expected a number of ms >= 0, got "-1"');
+  });
+});
+
+describe('benchInference on the test clip', () => {
+  it('prints every target with PASS or FAIL and figures that make sense', { timeout: 240_000 }, async () => {
+    const clip = (await testFixtures()).clips['faststart']!;
+    const settings: Settings = {
+      ...readSettings([]),
+      clip: clip.file,
+      rateBytesPerSec: 20_000_000,
+      ttfbMs: 10,
+      processes: 1,
+      steady: 1,
+      rounds: 1,
+      overheadFrames: 4,
+      oneOff: true,
+      inProcess: true,
+    };
+    const lines: string[] = [];
+    const result = await benchInference(settings, (line) => lines.push(line));
+    const text = lines.join('\n');
+
+    expect(result.processes).toHaveLength(1);
+    const runs = result.processes[0]!.runs;
+    expect(runs).toHaveLength(2);
+    expect(runs.every((run) => run.timings.endedBy === 'end' && run.batches.length > 0)).toBe(true);
+    // Every shape the runs used is measured, batch 1 (the first frame alone) first.
+    const used = new Set(runs.flatMap((run) => run.batches.map((b) => b.batch)));
+    expect(result.shapes.map((shape) => shape.batch).sort()).toEqual([...used].sort());
+    expect(result.shapes[0]!.batch).toBe(1);
+    for (const shape of result.shapes) {
+      expect(shape.firstMs).toBeGreaterThan(0);
+      expect(shape.steadyMs).toBeGreaterThan(0);
+      expect(shape.ratio).toBeCloseTo(shape.firstMs / shape.steadyMs, 10);
+    }
+    for (const figures of [result.firstResult.cold, result.firstResult.warm!]) {
+      expect(figures.firstResultMs).toBeGreaterThan(figures.firstFrameMs);
+      expect(figures.limitMs).toBeCloseTo(figures.firstFrameMs + 1.2 * result.shapes[0]!.steadyMs + 15, 6);
+      expect(figures.split.runMs).toBeGreaterThan(0);
+    }
+    // 10 ms, then the clip's bytes at 20 MB/s.
+    expect(result.total.transferMs).toBeCloseTo(10 + (1000 * clip.bytes) / 20_000_000, 6);
+    expect(result.total.runs).toHaveLength(2);
+    for (const total of result.total.runs) {
+      expect(total.framesInferred).toBe(20); // 100 frames, every 5th
+      expect(total.ratio).toBeGreaterThan(0);
+    }
+    expect(result.overhead.frames).toBe(4);
+    expect(result.overhead.source).toBe('640×360');
+    expect(result.overhead.totalMs).toBeGreaterThan(0);
+    expect(result.overhead.mainThreadMs).toBeLessThanOrEqual(result.overhead.totalMs);
+
+    expect(text).toMatch(/^bench\/inference: .*load \d+\.\d\d/m);
+    expect(text.match(/^ {2}\s*\d+ .* (PASS|FAIL) \(≤ 1\.15\)$/gm)).toHaveLength(result.shapes.length);
+    expect(text).toMatch(/^ {2}cold: first frame .* (PASS|FAIL);/m);
+    expect(text).toMatch(/^ {2}warm: first frame .* (PASS|FAIL);/m);
+    expect(text).toMatch(/^ {2}median \d+\.\d{3} {3}(PASS|FAIL) \(≤ 1\.15\)$/m);
+    expect(text).toMatch(/^ {2}total \d+\.\d\d ms {3}(PASS|FAIL) \(≤ 3\); on the main thread/m);
+    expect(text).toMatch(/^load average at end/m);
+  });
+});

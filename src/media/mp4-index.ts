@@ -560,6 +560,24 @@ function walkToFirstShown(
   };
   const times = sampleTimes(view, stbl);
   if (typeof times === 'string') return times;
+  // The common case, settled at the first sample: it is shown first (the edit only covers the B-frame
+  // delay). Then no decoder starts anywhere else; the tables need no walk.
+  const firstPts = sampleTimes(view, stbl) as Generator<{ dts: number; pts: number }>;
+  const first = firstPts.next();
+  if (!first.done && first.value.pts === mediaTime && isSync(0)) {
+    nextSync = 0;
+    const size = sizeOf(0);
+    const sample = { index: 0, offset: chunkOffset(0), size, pts: mediaTime };
+    return {
+      timescale,
+      mediaTime,
+      samples,
+      sync: sample,
+      firstShown: sample,
+      neededEnd: sample.offset + size,
+    };
+  }
+  nextSync = 0;
 
   let sync: SampleInFile | undefined;
   let syncCandidate: SampleInFile | undefined;

@@ -23,6 +23,7 @@ import { FrameNumbering } from './decode/frame-numbers.js';
 import { HeaderChecks } from './decode/header-checks.js';
 import { LayoutSniff } from './decode/layout-sniff.js';
 import { MoovAtEnd } from './decode/moov-end.js';
+import { warmDecodeWith, type WarmDecodeResult } from './decode/warm.js';
 import {
   validate,
   type DecodedFrame,
@@ -35,6 +36,7 @@ import type { ByteChunk, ResourceInfo } from '../sources/types.js';
 export type { ContainerLayout } from '../media/layout.js';
 export type { StreamHeader } from './decode/stream-header.js';
 export type { DecodedFrame, DecodeOptions, VideoStreamInfo } from './decode/options.js';
+export type { WarmDecodeResult } from './decode/warm.js';
 
 /**
  * One subscription to {@link decode}: composes the parts in the order bytes meet them, and owns what they
@@ -474,4 +476,16 @@ export function decode(options: DecodeOptions = {}): OperatorFunction<ByteChunk,
       session.start(source);
       return () => session.dispose();
     });
+}
+
+/**
+ * A fresh process's first decode, done now on a tiny bundled clip over loopback HTTP (see
+ * src/operators/decode/warm.ts): call it while preparing a pipeline, so that a run's first frame does not
+ * pay for undici's first connection, FFmpeg's first decoder and demuxer, the first filter graph and V8's
+ * first compilation of the path. `options`: the run's imgSize and preprocess.
+ */
+export function warmDecode(
+  options: Pick<DecodeOptions, 'imgSize' | 'preprocess' | 'padValue'> = {},
+): Promise<WarmDecodeResult> {
+  return warmDecodeWith(decode, options);
 }

@@ -1,0 +1,67 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { lastValueFrom, take, toArray, type OperatorFunction } from 'rxjs';
+import { createDispatcher } from '../../sources/dispatcher.js';
+import { httpSource } from '../../sources/http.js';
+import type { ByteChunk } from '../../sources/types.js';
+import type { DecodedFrame, DecodeOptions } from './options.js';
+import { WARM_CLIP_BASE64 } from './warm-clip.js';
+
+/** What {@link warmDecode} did, in milliseconds of wall time. */
+export interface WarmDecodeResult {
+  readonly ms: number;
+  /** Frames the warm-up decoded (2: frame 0 from the MP4 index, frame 1 from FFmpeg's demuxer). */
+  readonly frames: number;
+}
+
+/**
+ * Runs a fresh process's first decode on a tiny bundled clip (160×90, 4 frames; warm-clip.ts), served over
+ * loopback HTTP from this process and read with `httpSource` on a throwaway dispatcher, so that a real
+ * run's first frame does not pay what only the first run of a process pays: undici's first connection
+ * (its HTTP parser's WebAssembly compiled, its connector built), the first H.264 decoder (FFmpeg's static
+ * tables), the first governor write and demuxer open, the first letterbox filter graph, and V8 compiling
+ * the code on the way (source, sniffing, the MP4 index, the frame's hand-over). Call it while preparing,
+ * off a run's clock; `decode` builds its operator with `options` (imgSize, preprocess) so that the same
+ * conversion is warmed.
+ *
+ * The loopback server listens on 127.0.0.1, on a port of the system's choosing, for this call only.
+ * `decode` is the operator's factory (src/operators/decode.ts exports `warmDecode(options)`, which passes it).
+ */
+export async function warmDecodeWith(
+  decode: (options: DecodeOptions) => OperatorFunction<ByteChunk, DecodedFrame>,
+  options: Pick<DecodeOptions, 'imgSize' | 'preprocess' | 'padValue'> = {},
+): Promise<WarmDecodeResult> {
+  const startedAt = performance.now();
+  const clip = Buffer.from(WARM_CLIP_BASE64, 'base64');
+  const server = createServer((request, response) => {
+    response.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.byteLength });
+    response.end(request.method === 'HEAD' ? undefined : clip);
+  });
+  await listen(server);
+  const dispatcher = createDispatcher();
+  try {
+    const { port } = server.address() as AddressInfo;
+    const frames = await lastValueFrom(
+      httpSource(`http://127.0.0.1:${port}/warm.mp4`, { dispatcher }).pipe(
+        decode({ ...options, keepFrame: () => true }),
+        take(2),
+        toArray(),
+      ),
+    );
+    return { ms: performance.now() - startedAt, frames: frames.length };
+  } finally {
+    await dispatcher.destroy().catch(() => undefined);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function listen(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
-import { parseCommand, type CommandSpec } from '../../src/cli/args.js';
+import { parseCommand, type CommandSpec, type OptionSpecs } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
 
 const COMMANDS = ['run', 'diagnose', 'bench', 'cdn', 'serve', 'fixtures', 'models'] as const;
@@ -42,7 +42,7 @@ const SPEC = {
     plugin: { type: 'string', multiple: true, value: 'MODULE', description: 'a plugin (repeatable)' },
     'log-level': { type: 'string', value: 'LEVEL', description: 'level', env: 'LOG_LEVEL', bindEnv: true },
   },
-} as const satisfies CommandSpec<typeof SPEC.options>;
+} as const satisfies CommandSpec<OptionSpecs>;
 
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const stdout = capture();

@@ -10,36 +10,16 @@ import { FILL_OPTION_CODECS, type FillOptions } from '../tracking/fill.js';
 import {
   STAGE_KINDS,
   pipelineCodes,
+  type OperatorCatalog,
   type OperatorDefinition,
   type OperatorRegistry,
   type StageKind,
 } from './registry.js';
+import type { ShippedOperators } from './operators.js';
 import { LIST_STAGE_KINDS, isListStageKind } from './stage-lists.js';
 
-/**
- * A pipeline document: which operator runs each stage and with which options. Written in YAML or JSON:
- *
- * ```yaml
- * version: 1
- * name: my-pipeline
- * extends: default          # start from a shipped profile (optional)
- * imgSize: 640
- * prefetch: { frames: 32, policy: block }
- * source: { operator: http-partial, partialMb: 4 }
- * decode: { operator: beamcoder, skipNonReference: true }
- * stride: { every: 5 }
- * batch: { size: 16, rampUp: 4, earlyFlushFirstFrame: true, maxWaitMs: 50 }
- * infer: { model: models/my-yolo.onnx, confThreshold: 0.3 }
- * sink: { budgetS: 1.5, drainS: 0.2 }
- * fill: { maxGapFrames: 30, horizonFrames: 10 }   # answer every frame (see src/tracking/fill.ts); false: off
- * classes: { maxPerClass: { ball: 1 } }           # class map, minimum sizes, at most N per class
- * ```
- *
- * A stage without `operator` keeps the operator of the document it extends (or the stage's default); a
- * stage that names another operator starts from that operator's defaults, not from the options of the
- * one it replaces.
- */
-export interface PipelineDocument {
+/** What a document says besides its stages. */
+export interface DocumentHeader {
   version?: 1;
   name?: string;
   description?: string;
@@ -52,15 +32,6 @@ export interface PipelineDocument {
   plugins?: string[];
   imgSize?: number;
   prefetch?: { frames?: number; policy?: PrefetchPolicy };
-  source?: StageSpec;
-  decode?: StageSpec;
-  /** One operator, or a list applied in order (a frame goes on only if every member keeps it). */
-  stride?: StageSpec | StageSpec[];
-  batch?: StageSpec;
-  infer?: StageSpec;
-  /** One operator, or a list applied in order to the results. */
-  track?: StageSpec | StageSpec[];
-  sink?: StageSpec;
   /**
    * The fill stage after tracking: every frame of the clip answered from the inferred ones (interpolated
    * along tracks, carried a bounded gap past the ends). An object of options (`{}`: the defaults) turns
@@ -72,10 +43,99 @@ export interface PipelineDocument {
   classes?: ClassRulesOptions;
 }
 
+/** No operators beyond the shipped ones. */
+export type NoExtraOperators = Record<never, never>;
+
+/** The operators of one stage kind a typed document may name (name → options): the shipped ones and `Extra`'s. */
+export type OperatorsFor<K extends StageKind, Extra extends OperatorCatalog> = ShippedOperators[K] &
+  (K extends keyof Extra ? NonNullable<Extra[K]> : unknown);
+
+/**
+ * One stage of a typed document, for the operators `Ops` (name → options) of its kind: either it names
+ * one (`operator: 'batch'`) and gives that operator's options, or it names none and gives options of
+ * the operator it keeps (any of the kind's). A misspelt option or operator name fails to compile.
+ */
+export type TypedStageSpec<Ops> =
+  | { [N in keyof Ops & string]: { operator: N } & Ops[N] }[keyof Ops & string]
+  | ({ operator?: undefined } & Ops[keyof Ops]);
+
+/** One stage of kind `K` of a typed document (see {@link TypedStageSpec}). */
+export type StageOf<K extends StageKind, Extra extends OperatorCatalog = NoExtraOperators> = TypedStageSpec<
+  OperatorsFor<K, Extra>
+>;
+
+/**
+ * A pipeline document: which operator runs each stage and with which options. Written in YAML or JSON:
+ *
+ * ```yaml
+ * version: 1
+ * name: my-pipeline
+ * extends: default          # start from a shipped profile (optional)
+ * plugins: [./my-operators.js]   # modules exporting `operators` (optional)
+ * imgSize: 640
+ * prefetch: { frames: 32, policy: block }
+ * source: { operator: http-partial, partialMb: 4 }
+ * decode: { operator: beamcoder, skipNonReference: true }
+ * stride: { every: 5 }      # or a list: [{ operator: every-nth, every: 5 }, { operator: my-filter }]
+ * batch: { size: 16, rampUp: 4, earlyFlushFirstFrame: true, maxWaitMs: 50 }
+ * infer: { model: models/my-yolo.onnx, confThreshold: 0.3 }
+ * sink: { budgetS: 1.5, drainS: 0.2 }
+ * fill: { maxGapFrames: 30, horizonFrames: 10 }   # answer every frame (see src/tracking/fill.ts); false: off
+ * classes: { maxPerClass: { ball: 1 } }           # class map, minimum sizes, at most N per class
+ * ```
+ *
+ * A stage without `operator` keeps the operator of the document it extends (or the stage's default); a
+ * stage that names another operator starts from that operator's defaults, not from the options of the
+ * one it replaces. `stride` and `track` may hold a list of operators, applied in order (see
+ * LIST_STAGE_KINDS in src/pipelines/stage-lists.ts).
+ *
+ * In TypeScript the stages are typed from the operators' io-ts codecs (the ones that check a document at
+ * run time): each shipped operator's options by name ({@link ShippedOperators}), so that
+ * `const doc: PipelineDocument = { batch: { sise: 4 } }` fails to compile. Your own operators join
+ * through `Extra` (operators by kind, then name, then options), most simply from their definitions:
+ *
+ * ```ts
+ * const doc: PipelineDocument<OperatorsOf<typeof operators>> = {
+ *   stride: [{ operator: 'every-nth', every: 5 }, { operator: 'brightness', min: 0.3 }],
+ * };
+ * ```
+ *
+ * (or by hand: `PipelineDocument<{ stride: { brightness: { min?: number } } }>`). A generic rather than
+ * declaration merging: two plugins' catalogs combine as `OperatorsOf<[...a, ...b]>` without touching the
+ * module's types, and a document built at run time can be typed {@link UntypedPipelineDocument}, which
+ * every function taking a document accepts (the same codecs check it when it is resolved, every problem
+ * listed at once).
+ */
+export interface PipelineDocument<Extra extends OperatorCatalog = NoExtraOperators> extends DocumentHeader {
+  source?: StageOf<'source', Extra>;
+  decode?: StageOf<'decode', Extra>;
+  /** One operator, or a list applied in order (a frame goes on only if every member keeps it). */
+  stride?: StageOf<'stride', Extra> | Array<StageOf<'stride', Extra>>;
+  batch?: StageOf<'batch', Extra>;
+  infer?: StageOf<'infer', Extra>;
+  /** One operator, or a list applied in order to the results. */
+  track?: StageOf<'track', Extra> | Array<StageOf<'track', Extra>>;
+  sink?: StageOf<'sink', Extra>;
+}
+
+/**
+ * A document whose stages are not typed (any operator name, any options): what a parsed file is, and
+ * what every function taking a document accepts. Checked when it is resolved.
+ */
+export interface UntypedPipelineDocument extends DocumentHeader {
+  source?: StageSpec;
+  decode?: StageSpec;
+  stride?: StageSpec | StageSpec[];
+  batch?: StageSpec;
+  infer?: StageSpec;
+  track?: StageSpec | StageSpec[];
+  sink?: StageSpec;
+}
+
 /** The fill options a document may give (everything but code: `select` is the class rules' limit). */
 export type FillDocumentOptions = Omit<FillOptions, 'select'>;
 
-/** One stage: the operator's name and its options, side by side. */
+/** One stage of an untyped document: the operator's name and its options, side by side. */
 export interface StageSpec {
   operator?: string;
   [option: string]: unknown;
@@ -118,7 +178,7 @@ export interface ResolvedPipeline {
   /** Relative paths (models) are resolved against this directory. */
   readonly baseDir: string;
   /** The merged document, as it could be written back to a file. */
-  readonly document: PipelineDocument;
+  readonly document: UntypedPipelineDocument;
 }
 
 const TOP_LEVEL_KEYS = [
@@ -151,7 +211,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
  * Parses YAML or JSON text (JSON is YAML) into a document object; syntax errors are reported with their
  * line and column, all at once. The shape is checked by {@link resolvePipeline}.
  */
-export function parsePipelineText(text: string, origin: string): PipelineDocument {
+export function parsePipelineText(text: string, origin: string): UntypedPipelineDocument {
   const lines = new LineCounter();
   const parsed = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
   if (parsed.errors.length > 0) {
@@ -172,7 +232,7 @@ export function parsePipelineText(text: string, origin: string): PipelineDocumen
       { origin },
     );
   }
-  return value as PipelineDocument;
+  return value as UntypedPipelineDocument;
 }
 
 /**
@@ -181,7 +241,10 @@ export function parsePipelineText(text: string, origin: string): PipelineDocumen
  * stage, a list replaces it, and a single stage is merged into its first member when it names no other
  * operator (FRAME_STRIDE over `[every-nth, my-filter]` sets the every-nth's `every`), else replaces it.
  */
-export function mergeDocuments(base: PipelineDocument, over: PipelineDocument): PipelineDocument {
+export function mergeDocuments(
+  base: UntypedPipelineDocument,
+  over: UntypedPipelineDocument,
+): UntypedPipelineDocument {
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
     if (value === undefined) continue;
@@ -215,13 +278,13 @@ export function mergeDocuments(base: PipelineDocument, over: PipelineDocument): 
     }
     merged[key] = value;
   }
-  return merged as PipelineDocument;
+  return merged as UntypedPipelineDocument;
 }
 
 export interface ResolveOptions {
   registry: OperatorRegistry;
   /** Shipped profiles, for `extends`. */
-  profiles?: Readonly<Record<string, PipelineDocument>>;
+  profiles?: Readonly<Record<string, UntypedPipelineDocument>>;
   /** Where relative paths in the document point from; default the working directory. */
   baseDir?: string;
   /** Prefixes every problem, e.g. the file name. */
@@ -233,7 +296,7 @@ export interface ResolveOptions {
  * stage's options against that operator's codecs (unknown options included). Every problem is reported
  * at once, one line each with its path: `batch.size: expected a positive integer, got 0`.
  */
-export function resolvePipeline(input: PipelineDocument, options: ResolveOptions): ResolvedPipeline {
+export function resolvePipeline(input: UntypedPipelineDocument, options: ResolveOptions): ResolvedPipeline {
   const problems: string[] = [];
   const prefix = options.origin ? `${options.origin}: ` : '';
   const raw = input as Record<string, unknown>;
@@ -305,7 +368,7 @@ export function resolvePipeline(input: PipelineDocument, options: ResolveOptions
   if (problems.length > 0) {
     throw new ConfigError(pipelineCodes.invalid, problems, { origin: options.origin });
   }
-  const prefetch = (doc.prefetch ?? {}) as PipelineDocument['prefetch'] & object;
+  const prefetch = (doc.prefetch ?? {}) as DocumentHeader['prefetch'] & object;
   return {
     name: (doc.name as string | undefined) ?? (doc.extends as string | undefined) ?? 'pipeline',
     description: doc.description as string | undefined,

@@ -6,7 +6,7 @@ import {
   mergeDocuments,
   parsePipelineText,
   resolvePipeline,
-  type PipelineDocument,
+  type UntypedPipelineDocument,
   type ResolvedPipeline,
 } from './document.js';
 import { defaultRegistry } from './operators.js';
@@ -36,15 +36,15 @@ import { STAGE_KINDS, createRegistry, pipelineCodes, type OperatorRegistry } fro
  */
 export function envOverrides(
   env: EnvConfig,
-  base: PipelineDocument,
-): { document: PipelineDocument; conflicts: string[] } {
+  base: UntypedPipelineDocument,
+): { document: UntypedPipelineDocument; conflicts: string[] } {
   const conflicts: string[] = [];
   const source: Record<string, unknown> = {};
   const decode: Record<string, unknown> = {};
   const batch: Record<string, unknown> = {};
   const infer: Record<string, unknown> = {};
   const sink: Record<string, unknown> = {};
-  const document: PipelineDocument = {};
+  const document: UntypedPipelineDocument = {};
 
   const streaming = [env.STREAMING_DOWNLOAD, env.CHUNKED_STREAMING].filter((v) => v !== undefined);
   if (streaming.length === 2 && streaming[0] !== streaming[1]) {
@@ -127,7 +127,7 @@ export interface LoadPipelineOptions {
   /** A pipeline document file (YAML or JSON). */
   file?: string;
   /** A document given as an object (TypeScript users). */
-  document?: PipelineDocument;
+  document?: UntypedPipelineDocument;
   /**
    * Where a `document` object's relative paths (models, plugins) point from; default the working
    * directory. A `file`'s are relative to its own directory.
@@ -136,13 +136,13 @@ export interface LoadPipelineOptions {
   /** The miners' variables, laid over the profile or document; omit to use none. */
   env?: EnvConfig;
   /** Laid over everything else (command-line options). */
-  overrides?: PipelineDocument;
+  overrides?: UntypedPipelineDocument;
   registry?: OperatorRegistry;
 }
 
 /** The document a load starts from (a file's, a given object, a profile) and where it points from. */
 interface BaseDocument {
-  readonly base: PipelineDocument;
+  readonly base: UntypedPipelineDocument;
   readonly origin: string | undefined;
   readonly baseDir: string;
 }

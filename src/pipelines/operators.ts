@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type * as t from 'io-ts';
 import { isAbsolute, join, resolve } from 'node:path';
 import { defer, identity, map, timer, toArray, type Observable } from 'rxjs';
 import { ConfigError, isFirstframeError } from '../core/errors.js';
@@ -32,6 +33,7 @@ import {
   defineOperator,
   pipelineCodes,
   type OperatorRegistry,
+  type OptionsOf,
   type SetupContext,
   type SinkContext,
 } from './registry.js';
@@ -551,6 +553,31 @@ const budgetOperator = defineOperator({
     return Object.assign(sink, { deadline$ });
   },
 });
+
+/** The options a document may give for codecs `P`: each codec's type, every one optional. */
+export type OptionsOfProps<P extends t.Props> = { [O in keyof P]?: t.TypeOf<P[O]> };
+
+/**
+ * The shipped operators by stage kind and name, each with the options a document may give it, typed from
+ * the same codecs that check documents at run time (see PipelineDocument).
+ */
+export interface ShippedOperators {
+  source: Record<
+    'http-stream' | 'http-partial' | 'http-full' | 'http-ranges',
+    OptionsOfProps<typeof httpOptions>
+  >;
+  decode: {
+    beamcoder: OptionsOfProps<typeof decodeOptions>;
+    'beamcoder-nvdec': OptionsOfProps<
+      typeof decodeOptions & { outWidth: typeof PositiveInt; outHeight: typeof PositiveInt }
+    >;
+  };
+  stride: { 'every-nth': OptionsOf<typeof everyNth>; 'fit-budget': OptionsOf<typeof fitBudget> };
+  batch: { batch: OptionsOf<typeof batchOperator> };
+  infer: { onnx: OptionsOf<typeof onnxOperator>; soccer: OptionsOf<typeof soccerOperator> };
+  track: { none: OptionsOf<typeof noTracking>; bytetrack: OptionsOf<typeof byteTrack> };
+  sink: { budget: OptionsOf<typeof budgetOperator> };
+}
 
 /** A registry holding the shipped operators; register your own on it. */
 export function defaultRegistry(): OperatorRegistry {

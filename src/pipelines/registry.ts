@@ -115,9 +115,14 @@ export interface StageImplementations {
  * One named implementation of a stage. `options` gives each option's codec: a document's stage object is
  * checked against it (unknown keys are reported too) before `create` sees it.
  */
-export interface OperatorDefinition<K extends StageKind = StageKind, P extends t.Props = t.Props> {
+export interface OperatorDefinition<
+  K extends StageKind = StageKind,
+  P extends t.Props = t.Props,
+  N extends string = string,
+> {
   readonly kind: K;
-  readonly name: string;
+  /** The name documents give as `operator:`; kept as a literal type by defineOperator (see OperatorsOf). */
+  readonly name: N;
   /** One line for `--help` and README tables. */
   readonly summary: string;
   readonly options: P;
@@ -129,17 +134,61 @@ export interface OperatorDefinition<K extends StageKind = StageKind, P extends t
   ): StageImplementations[K] | Promise<StageImplementations[K]>;
 }
 
-/** Infers option types from the codecs: `defineOperator({ kind: 'batch', options: { size: PositiveInt }, … })`. */
-export function defineOperator<K extends StageKind, P extends t.Props>(
-  definition: OperatorDefinition<K, P>,
-): OperatorDefinition<K, P> {
+/**
+ * Infers option types from the codecs: `defineOperator({ kind: 'batch', options: { size: PositiveInt }, … })`.
+ * The kind and the name keep their literal types, so that `OperatorsOf<typeof operators>` can type the
+ * documents that use them.
+ */
+export function defineOperator<K extends StageKind, P extends t.Props, N extends string>(
+  definition: OperatorDefinition<K, P, N>,
+): OperatorDefinition<K, P, N> {
   return definition;
 }
 
-// The registry stores definitions whatever their option types; `create` only ever sees options that
-// passed that definition's own codecs.
+/** The options a document may give an operator: each option's codec type, every one optional. */
+export type OptionsOf<D> = D extends { readonly options: infer P extends t.Props }
+  ? { [O in keyof P]?: t.TypeOf<P[O]> }
+  : never;
+
+/**
+ * Operators by stage kind, then by name, each with the options a document may give it:
+ * `{ stride: { brightness: { min?: number } } }`. What `PipelineDocument<Extra>` adds to the shipped ones.
+ */
+export type OperatorCatalog = { readonly [K in StageKind]?: object };
+
+/** What {@link OperatorsOf} reads of a definition (any definition made with defineOperator has it). */
+export interface DefinitionShape {
+  readonly kind: StageKind;
+  readonly name: string;
+  readonly options: t.Props;
+}
+
+/**
+ * The catalog of some definitions, for `PipelineDocument<OperatorsOf<typeof operators>>`:
+ *
+ * ```ts
+ * export const operators = [brightness, smoother] as const;   // made with defineOperator
+ * const doc: PipelineDocument<OperatorsOf<typeof operators>> = {
+ *   stride: [{ operator: 'every-nth', every: 5 }, { operator: 'brightness', min: 0.3 }],
+ * };
+ * ```
+ */
+export type OperatorsOf<Definitions extends ReadonlyArray<DefinitionShape>> = {
+  [K in StageKind]: {
+    [
+      D in Definitions[number] as D extends { readonly kind: K; readonly name: infer N extends string }
+        ? N
+        : never
+    ]: OptionsOf<D>;
+  };
+};
+
+/**
+ * A definition whatever its option types: what the registry stores (`create` only ever sees options that
+ * passed that definition's own codecs).
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyDefinition = OperatorDefinition<StageKind, any>;
+export type AnyOperatorDefinition = OperatorDefinition<StageKind, any>;
 
 /** Operators by stage kind and name. A pipeline document picks one per stage with `operator: NAME`. */
 export interface OperatorRegistry {
@@ -148,13 +197,15 @@ export interface OperatorRegistry {
     definition: OperatorDefinition<K, P>,
     options?: { replace?: boolean },
   ): OperatorRegistry;
-  get(kind: StageKind, name: string): AnyDefinition | undefined;
+  get(kind: StageKind, name: string): AnyOperatorDefinition | undefined;
   /** Registered names of a kind, in registration order. */
   names(kind: StageKind): string[];
 }
 
-export function createRegistry(definitions: readonly AnyDefinition[] = []): OperatorRegistry {
-  const byKind = new Map<StageKind, Map<string, AnyDefinition>>(STAGE_KINDS.map((kind) => [kind, new Map()]));
+export function createRegistry(definitions: readonly AnyOperatorDefinition[] = []): OperatorRegistry {
+  const byKind = new Map<StageKind, Map<string, AnyOperatorDefinition>>(
+    STAGE_KINDS.map((kind) => [kind, new Map()]),
+  );
   const registry: OperatorRegistry = {
     register(definition, options = {}) {
       const named = byKind.get(definition.kind);
@@ -168,7 +219,7 @@ export function createRegistry(definitions: readonly AnyDefinition[] = []): Oper
           `register: a ${definition.kind} operator named ${JSON.stringify(definition.name)} exists; pass { replace: true } to replace it`,
         ]);
       }
-      named.set(definition.name, definition as AnyDefinition);
+      named.set(definition.name, definition as AnyOperatorDefinition);
       return registry;
     },
     get: (kind, name) => byKind.get(kind)?.get(name),

@@ -1,5 +1,6 @@
 // What patches/beamcoder+0.7.1.patch changes in beamcoder, checked on the real library (package.json's
 // postinstall applies the patch and builds it). Each test here fails on the unpatched build.
+import { createHook } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,12 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FixtureSet } from '../../src/fixtures/make.js';
-import {
-  beamcoder,
-  closeDecoder,
-  closeDecoderOffThread,
-  type Beamcoder,
-} from '../../src/media/beamcoder.js';
+import { beamcoder, closeDecoder, closeDecoderOffThread, type Beamcoder } from '../../src/media/beamcoder.js';
 import { testFixtures } from '../support/fixtures.js';
 import { processThreadCount } from '../support/threads.js';
 
@@ -137,6 +133,45 @@ describe('beamcoder, as patched', () => {
     observer.disconnect();
     expect(frames).toBe(800);
     expect(markCompacts).toBeLessThanOrEqual(7);
+  });
+
+  it('a frame whose data is dropped gives its buffers back to their pool on a libuv worker, not the event loop', async () => {
+    // The pool's lock is shared with the decoder's frame threads; on the event loop, a lowered frame thread
+    // preempted inside it stalled the loop (up to 100 ms seen). Each drop queues one FrameRelease work.
+    const bc = beamcoder();
+    const released: number[] = [];
+    const hook = createHook({
+      init(id, type) {
+        if (type === 'FrameRelease') released.push(id);
+      },
+    });
+    const demuxer = await bc.demuxer(`file:${fixtures.clips['faststart']!.file}`);
+    const decoder = bc.decoder({
+      demuxer,
+      stream_index: 0,
+      thread_count: 2,
+      thread_type: { FRAME: true, SLICE: false },
+    } as unknown as { demuxer: Beamcoder.Demuxer; stream_index: number });
+    const frames: Beamcoder.Frame[] = [];
+    for (let i = 0; i < 12; i += 1) frames.push(...(await decoder.decode((await demuxer.read())!)).frames);
+    hook.enable();
+    for (const frame of frames) (frame as unknown as { data: null }).data = null;
+    hook.disable();
+    // Two frame threads and the B-pictures' reordering hold three back: 12 packets in, 9 frames out.
+    expect(frames).toHaveLength(9);
+    expect(released).toHaveLength(9);
+    // The frame gives its pixels up at once; the decoder goes on decoding into the pool they went back to.
+    expect(frames.map((frame) => frame.data.length)).toEqual(new Array(9).fill(0));
+    const more: Beamcoder.Frame[] = [];
+    for (let i = 0; i < 12; i += 1) more.push(...(await decoder.decode((await demuxer.read())!)).frames);
+    expect(more.map((frame) => frame.width)).toEqual(new Array(12).fill(640));
+    // A frame with no buffers left queues nothing.
+    hook.enable();
+    (frames[0] as unknown as { data: null }).data = null;
+    hook.disable();
+    expect(released).toHaveLength(9);
+    closeDecoder(decoder);
+    demuxer.forceClose();
   });
 
   it("decoder.close() ends the decoder's threads at once; the decoder stays usable", async () => {

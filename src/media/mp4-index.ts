@@ -519,6 +519,9 @@ function sampleTimes(view: DataView, stbl: Box): Generator<{ dts: number; pts: n
   })();
 }
 
+/** Samples {@link editStart} walks at most looking for the first one shown (about 9 h at 30 fps). */
+const EDIT_WALK_MAX_SAMPLES = 1 << 20;
+
 function walkToFirstShown(
   view: DataView,
   stbl: Box,
@@ -595,6 +598,9 @@ function walkToFirstShown(
     for (let chunk = firstChunk; chunk < lastChunk && index < samples; chunk += 1) {
       let offset = chunkOffset(chunk);
       for (let n = 0; n < perChunk && index < samples; n += 1, index += 1) {
+        // A hostile table (2^32 samples of duration 0 before the edit) must not hold the main thread.
+        if (index >= EDIT_WALK_MAX_SAMPLES)
+          return `no sample shown within the first ${EDIT_WALK_MAX_SAMPLES}`;
         const time = times.next();
         if (time.done) return 'stts lists fewer samples than stsz';
         const { dts, pts } = time.value;

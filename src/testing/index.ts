@@ -21,6 +21,7 @@ export {
   type TimedEvent,
   type TimedModelRun,
   type TimedResult,
+  type VirtualDocument,
   type VirtualFrames,
   type VirtualRun,
   type VirtualRunOptions,

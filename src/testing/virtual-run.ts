@@ -6,7 +6,7 @@ import { ConfigError, FirstframeError, codes } from '../core/errors.js';
 import type { StageEvent } from '../core/events.js';
 import type { Detection } from '../inference/heads/types.js';
 import type { DecodedFrame } from '../operators/decode.js';
-import { resolvePipeline, type PipelineDocument } from '../pipelines/document.js';
+import { resolvePipeline } from '../pipelines/document.js';
 import { defaultRegistry } from '../pipelines/operators.js';
 import { PROFILES } from '../pipelines/profiles.js';
 import { STAGE_KINDS, createRegistry, type OperatorRegistry } from '../pipelines/registry.js';
@@ -25,6 +25,12 @@ import {
   virtualSource,
   withVirtualFrames,
 } from './virtual-stages.js';
+
+/**
+ * A pipeline document, as `resolvePipeline` takes it: the stages are checked against the registry's codecs
+ * when the document is prepared (your own operators' names and options too).
+ */
+export type VirtualDocument = Parameters<typeof resolvePipeline>[0];
 
 /** The frames of a virtual run. */
 export type VirtualFrames =
@@ -127,7 +133,7 @@ function virtualRegistry(registry: OperatorRegistry, model: FakeModel): Operator
  * @returns a prepared pipeline for {@link runInVirtualTime}; release it when done (the fake holds nothing).
  */
 export async function prepareVirtual(
-  document: PipelineDocument,
+  document: VirtualDocument,
   options: PrepareVirtualOptions = {},
 ): Promise<PreparedPipeline> {
   const model = options.model ?? fakeModel();
@@ -138,7 +144,7 @@ export async function prepareVirtual(
       source: { operator: VIRTUAL_OPERATOR },
       decode: { operator: VIRTUAL_OPERATOR },
       infer: { operator: model.name },
-    },
+    } as VirtualDocument,
     { registry, profiles: PROFILES, ...(options.baseDir ? { baseDir: options.baseDir } : {}) },
   );
   return preparePipeline(pipeline);
@@ -201,11 +207,11 @@ function framesOf(options: VirtualRunOptions, helpers: RunHelpers): Observable<D
  * it is made after the sink's answer.
  *
  * ```text
- * frames:   a 39ms b 39ms c …        frames(100, { fps: 25 })
- * batch:    ----50ms----[a,b]        batch: { size: 4, maxWaitMs: 50 }
- * model:                [--30ms--]   fakeModel({ latencyMs: 30 })
- * results:  ------------80ms---(ab)  firstResultAt: 80
- * sink:     … 1000ms: deadline, answer with what came (endedBy: 'budget')
+ * frames(750, { fps: 25 })         a frame every 40 ms: 0 at 0 ms, 1 at 40, 2 at 80, 3 at 120, …
+ * batch { size: 4, maxWaitMs: 50 } [0, 1] at 50 ms (its first frame waited 50 ms), [2, 3] at 130, …
+ * fakeModel({ latencyMs: 30 })      [0, 1] runs from 50 to 80 ms, [2, 3] from 130 to 160, …
+ * results                           0 and 1 at 80 ms (firstResultAt), 2 and 3 at 160, … 22 and 23 at 960
+ * sink { budgetS: 1 }               the deadline at 1000 ms: the answer, 24 frames, endedBy 'budget'
  * ```
  *
  * @example
@@ -219,7 +225,7 @@ function framesOf(options: VirtualRunOptions, helpers: RunHelpers): Observable<D
  *   never end and no budget), and with the run's error if it fails outside the sink (which answers errors).
  */
 export async function runInVirtualTime(
-  pipeline: PipelineDocument | PreparedPipeline,
+  pipeline: VirtualDocument | PreparedPipeline,
   options: VirtualRunOptions,
 ): Promise<VirtualRun> {
   validate(options);
@@ -234,7 +240,7 @@ export async function runInVirtualTime(
   return runPrepared(pipeline, options);
 }
 
-const isPrepared = (pipeline: PipelineDocument | PreparedPipeline): pipeline is PreparedPipeline =>
+const isPrepared = (pipeline: VirtualDocument | PreparedPipeline): pipeline is PreparedPipeline =>
   typeof (pipeline as Partial<PreparedPipeline>).run$ === 'function';
 
 async function runPrepared(prepared: PreparedPipeline, options: VirtualRunOptions): Promise<VirtualRun> {

@@ -1,7 +1,9 @@
 /**
  * firstframe as a dependency (issue 16): `npm pack`, then `npm install <tarball>` with plain npm in a fresh
  * project that already depends on another rxjs 7 patch version (7.8.1), then, in that project, a user script
- * that decodes a clip through the installed package, the installed CLI, and the rxjs copies.
+ * that decodes a clip through the installed package, a user marble test (the README's "Testing your
+ * pipeline" example, word for word, run by vitest through the installed `firstframe/testing`), the installed
+ * CLI, and the rxjs copies.
  *
  * The environment is built from nothing: PATH, HOME (so npm's cache ~/.npm is reused) and the XDG cache in a
  * temporary folder. Two more observe without changing what is installed: a `make` first on PATH records the
@@ -27,6 +29,7 @@ import {
 import { writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ClipInfo } from '../../src/fixtures/make.js';
@@ -103,6 +106,24 @@ function rxjsCopies(nodeModules: string): string[] {
     .map((entry) => join(entry.parentPath, entry.name));
 }
 
+/** The README's "Testing your pipeline" example: the test file a user copies. */
+function readmeMarbleTest(): string {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Testing your pipeline'));
+  const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!example?.includes("from 'firstframe/testing'")) {
+    throw new Error('README.md: no "Testing your pipeline" example importing firstframe/testing');
+  }
+  return example;
+}
+
+/**
+ * This repository's vitest, run in the app: vitest resolves its own `vitest` import wherever it runs, so the
+ * app needs no copy of its own (the install stays the one under test); everything else the test imports
+ * (firstframe/testing, rxjs) resolves from the app's node_modules.
+ */
+const VITEST = join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs');
+
 const USER_SCRIPT = `
 import { createRequire } from 'node:module';
 import { lastValueFrom, map, Observable, toArray } from 'rxjs';
@@ -168,6 +189,7 @@ describe.skipIf(skipReason !== undefined)('npm install firstframe-0.1.0.tgz in a
       JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { rxjs: APP_RXJS } }),
     );
     await writeFile(join(app, 'decode.mjs'), USER_SCRIPT);
+    await writeFile(join(app, 'pipeline.test.ts'), readmeMarbleTest());
     install = await run('npm', ['install', tarball], { cwd: app, env, timeoutMs: 270_000 });
     console.log(`npm pack ${pack.seconds.toFixed(1)} s, npm install ${install.seconds.toFixed(1)} s`);
   }, 360_000);
@@ -218,6 +240,27 @@ describe.skipIf(skipReason !== undefined)('npm install firstframe-0.1.0.tgz in a
       rxjsVersionOfFirstframe: APP_RXJS,
     });
     console.log(`user script ${script.seconds.toFixed(1)} s`);
+  });
+
+  it("runs the README's marble test: a whole pipeline in virtual time, through the installed firstframe/testing", async () => {
+    expect(install.code, tail(install)).toBe(0);
+    const args = [VITEST, 'run', 'pipeline.test.ts', '--root', app, '--reporter=verbose'];
+    const test = await run(process.execPath, args, {
+      cwd: app,
+      env,
+      timeoutMs: 90_000,
+    });
+    expect(test.code, tail(test)).toBe(0);
+    // Both tests of the example ran and passed (a TestScheduler of another rxjs copy would see no results).
+    const report = stripVTControlCharacters(test.stdout);
+    expect(report).toMatch(
+      /✓ pipeline.test.ts > answers 24 frames in a 1 s budget, the first 80 ms after the start/,
+    );
+    expect(report).toMatch(
+      /✓ pipeline.test.ts > a stalled decoder: a full batch at once, then the last frame alone/,
+    );
+    expect(report).toMatch(/Tests +2 passed \(2\)/);
+    console.log(`user marble test ${test.seconds.toFixed(1)} s`);
   });
 
   it('runs the installed CLI, writing generated models to the user cache, not into the package', async () => {

@@ -32,7 +32,10 @@ describe('the run clock', () => {
     expect(nextTaskOfCore).toBe(nextTask);
     const virtual: Clock = {
       now: () => 0,
-      nextTask: () => Promise.resolve().then(() => order.push('virtual')),
+      nextTask: () =>
+        Promise.resolve().then(() => {
+          order.push('virtual');
+        }),
     };
     await withClock(virtual, () => nextTask());
     expect(order).toEqual(['immediate', 'next task', 'virtual']);

@@ -169,6 +169,12 @@ export interface ResolvedPipeline {
   readonly name: string;
   readonly description: string | undefined;
   readonly imgSize: number;
+  /**
+   * Whether the user gave `imgSize` (their document, IMG_SIZE, an option) rather than a shipped profile or
+   * the default: when false, a model with a fixed input size decides it at preparation (preparePipeline;
+   * the prepared pipeline's `imgSize` is then the model's). Absent: taken as given.
+   */
+  readonly imgSizeGiven?: boolean;
   readonly prefetch: { readonly frames: number; readonly policy: PrefetchPolicy };
   readonly stages: Readonly<Record<StageKind, ResolvedStage>>;
   /** The fill stage's options, or false when the answer is the inferred frames only. */
@@ -373,6 +379,7 @@ export function resolvePipeline(input: UntypedPipelineDocument, options: Resolve
     name: (doc.name as string | undefined) ?? (doc.extends as string | undefined) ?? 'pipeline',
     description: doc.description as string | undefined,
     imgSize: (doc.imgSize as number | undefined) ?? 640,
+    imgSizeGiven: input.imgSize !== undefined,
     prefetch: { frames: prefetch.frames ?? 32, policy: prefetch.policy ?? 'block' },
     stages,
     fill,

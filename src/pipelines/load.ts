@@ -145,6 +145,8 @@ interface BaseDocument {
   readonly base: UntypedPipelineDocument;
   readonly origin: string | undefined;
   readonly baseDir: string;
+  /** The base is a shipped profile (not the user's document). */
+  readonly fromProfile: boolean;
 }
 
 function readBase(options: LoadPipelineOptions): BaseDocument {
@@ -164,10 +166,17 @@ function readBase(options: LoadPipelineOptions): BaseDocument {
         `${options.file}: cannot read the pipeline document: ${(error as Error).message}`,
       ]);
     }
-    return { base: parsePipelineText(text, options.file), origin: options.file, baseDir: dirname(path) };
+    return {
+      base: parsePipelineText(text, options.file),
+      origin: options.file,
+      baseDir: dirname(path),
+      fromProfile: false,
+    };
   }
   const baseDir = resolve(options.baseDir ?? process.cwd());
-  if (options.document !== undefined) return { base: options.document, origin: undefined, baseDir };
+  if (options.document !== undefined) {
+    return { base: options.document, origin: undefined, baseDir, fromProfile: false };
+  }
   const name = options.profile ?? 'default';
   const profile = PROFILES[name];
   if (!profile) {
@@ -175,11 +184,11 @@ function readBase(options: LoadPipelineOptions): BaseDocument {
       `unknown profile ${JSON.stringify(name)}; known: ${Object.keys(PROFILES).join(', ')}`,
     ]);
   }
-  return { base: profile, origin: undefined, baseDir };
+  return { base: profile, origin: undefined, baseDir, fromProfile: true };
 }
 
 function resolveLoaded(
-  { base, origin, baseDir }: BaseDocument,
+  { base, origin, baseDir, fromProfile }: BaseDocument,
   options: LoadPipelineOptions,
   registry: OperatorRegistry,
 ): ResolvedPipeline {
@@ -208,7 +217,12 @@ function resolveLoaded(
       problems,
     );
   }
-  return resolved;
+  // A shipped profile's imgSize is a preference: a model with a fixed input size overrides it.
+  const imgSizeGiven =
+    options.overrides?.imgSize !== undefined ||
+    env.document.imgSize !== undefined ||
+    (!fromProfile && base.imgSize !== undefined);
+  return { ...resolved, imgSizeGiven };
 }
 
 /**

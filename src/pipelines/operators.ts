@@ -288,22 +288,34 @@ async function loadFor(
   setup: SetupContext,
 ): Promise<LoadedModel> {
   const path = await resolveModel(reference, setup.imgSize, setup.baseDir);
-  return loadModel(path, {
-    device: (options.device ?? 'cpu') as Device,
-    // The output decoder (src/inference/heads); unknown names: FF_ERR_UNKNOWN_HEAD listing the known ones.
-    ...(options.head ? { head: options.head } : {}),
-    imgSize: setup.imgSize,
-    ...(setup.batchSizes ? { warmup: { batches: setup.batchSizes } } : {}),
-    ...(options.tensorrt ? { tensorrt: true } : {}),
-    ...(options.threads ? { threads: options.threads } : {}),
-    ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
-  }).catch((error: unknown) => {
-    if (isFirstframeError(error) && error.code === modelCodes.input) {
-      // A model whose fixed input disagrees with IMG_SIZE: a configuration conflict, not a broken run.
-      throw new ConfigError(pipelineCodes.conflict, [`imgSize ${setup.imgSize}: ${error.message}`], { path });
-    }
-    throw error;
-  });
+  const load = (imgSize: number | undefined) =>
+    loadModel(path, {
+      device: (options.device ?? 'cpu') as Device,
+      // The output decoder (src/inference/heads); unknown names: FF_ERR_UNKNOWN_HEAD listing the known ones.
+      ...(options.head ? { head: options.head } : {}),
+      ...(imgSize !== undefined ? { imgSize } : {}),
+      ...(setup.batchSizes ? { warmup: { batches: setup.batchSizes } } : {}),
+      ...(options.tensorrt ? { tensorrt: true } : {}),
+      ...(options.threads ? { threads: options.threads } : {}),
+      ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
+    });
+  return load(setup.imgSize)
+    .catch((error: unknown) => {
+      // No size of the user's: the preferred size gives way to a model's fixed one (loaded again without it).
+      if (setup.imgSizeGiven === false && isFirstframeError(error) && error.code === modelCodes.input) {
+        return load(undefined);
+      }
+      throw error;
+    })
+    .catch((error: unknown) => {
+      if (isFirstframeError(error) && error.code === modelCodes.input) {
+        // A model whose fixed input disagrees with IMG_SIZE: a configuration conflict, not a broken run.
+        throw new ConfigError(pipelineCodes.conflict, [`imgSize ${setup.imgSize}: ${error.message}`], {
+          path,
+        });
+      }
+      throw error;
+    });
 }
 
 /** What every model stage takes: where it runs and how its output is filtered. */

@@ -76,6 +76,11 @@ export interface SinkContext {
 export interface SetupContext {
   /** The document's image size (IMG_SIZE). */
   readonly imgSize: number;
+  /**
+   * False when no document, variable or option of the user's gave the image size (`imgSize` is then a
+   * profile's or the default 640): a model with a fixed input size uses its own, without a conflict.
+   */
+  readonly imgSizeGiven?: boolean;
   /** Relative paths in the document are resolved against this directory. */
   readonly baseDir: string;
   readonly onEvent?: EventSink;

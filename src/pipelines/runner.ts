@@ -37,6 +37,7 @@ import type { DeadlineSinkContext } from './operators.js';
 import {
   STAGE_KINDS,
   type RunContext,
+  type SetupContext,
   type SinkContext,
   type StageImplementations,
   type StageKind,
@@ -287,22 +288,30 @@ function documentFrame(result: AnswerFrame): ResultFrame {
  * is `setupMs` and not part of any run.
  */
 export async function preparePipeline(
-  pipeline: ResolvedPipeline,
+  resolved: ResolvedPipeline,
   options: PrepareOptions = {},
 ): Promise<PreparedPipeline> {
   const logger = options.logger ?? silentLogger;
   const setupStarted = performance.now();
   const built: Partial<Built> = {};
+  let pipeline = resolved;
   const batchSize = pipeline.stages.batch.options['size'];
   const batchSizes =
     options.warmBatchSizes && typeof batchSize === 'number' && Number.isInteger(batchSize) && batchSize > 1
       ? [batchSize, 1]
       : [1];
+  // Without an image size of the user's, the model's fixed input size decides: the model stage is built
+  // first, and the others with its size.
+  const sizeFromModel = resolved.imgSizeGiven === false;
+  const order = sizeFromModel
+    ? (['infer', ...STAGE_KINDS.filter((kind) => kind !== 'infer')] as const)
+    : STAGE_KINDS;
   try {
-    for (const kind of STAGE_KINDS) {
+    for (const kind of order) {
       const stage = pipeline.stages[kind];
-      const setup = {
+      const setup: SetupContext = {
         imgSize: pipeline.imgSize,
+        ...(sizeFromModel ? { imgSizeGiven: false } : {}),
         baseDir: pipeline.baseDir,
         batchSizes,
         logger: logger.child({ stage: kind }),
@@ -311,6 +320,18 @@ export async function preparePipeline(
       (built as Record<StageKind, unknown>)[kind] = isListStageKind(kind)
         ? await createListStage(kind, stage, setup)
         : await stage.definition.create(stage.options, setup);
+      const modelSize = kind === 'infer' ? built.infer?.describe['imgSize'] : undefined;
+      if (sizeFromModel && typeof modelSize === 'number' && modelSize !== pipeline.imgSize) {
+        logger.info(
+          { imgSize: modelSize, preferred: pipeline.imgSize },
+          `image size ${modelSize} from the model's fixed input (no imgSize given; ${pipeline.imgSize} preferred)`,
+        );
+        pipeline = {
+          ...pipeline,
+          imgSize: modelSize,
+          document: { ...pipeline.document, imgSize: modelSize },
+        };
+      }
     }
   } catch (error) {
     await built.infer?.release();

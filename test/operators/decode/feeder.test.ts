@@ -40,6 +40,22 @@ describe('Feeder', () => {
     expect(feeder.bytesFed).toBe(6);
   });
 
+  it('zeros for skipped bytes: after the bytes before them, in pieces of at most 1 MiB, not counted as fed', async () => {
+    const context = recordingContext({});
+    const { governor, written } = fakeGovernor();
+    const feeder = new Feeder(context, governor, 8 * 1024 * 1024);
+    feeder.feed(new Uint8Array([1, 2]));
+    feeder.feedZeros(2.5 * 1024 * 1024);
+    feeder.feedZeros(0);
+    feeder.feed(new Uint8Array([3]));
+    await feeder.writes;
+    expect(written.map((buffer) => buffer.byteLength)).toEqual([2, 1048576, 1048576, 524288, 1]);
+    expect(written.slice(1, 4).every((buffer) => buffer.every((byte) => byte === 0))).toBe(true);
+    expect([...written[4]!]).toEqual([3]);
+    expect(feeder.bytesFed).toBe(3);
+    expect(feeder.zerosFed).toBe(2.5 * 1024 * 1024);
+  });
+
   it('nothing is fed once the session is over, and nothing queued is written', async () => {
     const context = recordingContext({});
     const { governor, written } = fakeGovernor();

@@ -82,6 +82,7 @@ export type { ByteChunk, ResourceInfo } from './sources/types.js';
 
 export { decode, type DecodeOptions, type DecodedFrame } from './operators/decode.js';
 export { stride, strideKeeps } from './operators/stride.js';
+export { releasingSkipped, type SlottedFrame } from './operators/stride-release.js';
 export { batch, type BatchOptions } from './operators/batch.js';
 export {
   prefetchGate,
@@ -144,6 +145,7 @@ export type { SoccerInferOptions } from './operators/soccer.js';
 export type { TrackedDetection } from './operators/track.js';
 export type { Device, ModelOutput } from './inference/model.js';
 export type { ModelInput } from './inference/input-tensor.js';
+export type { RunTimings } from './inference/session-worker.js';
 export type { LetterboxGeometry, LetterboxedImage, Preprocess } from './media/letterbox.js';
 export type { FilledObject, FillOptions, FillSource, FillStats } from './tracking/fill.js';
 export type { PrepareOptions, ResultFrame, ResultObject } from './pipelines/runner.js';

@@ -205,7 +205,7 @@ const HeaderCodec = t.partial({
   name: NonEmptyString,
   description: t.string,
   extends: NonEmptyString,
-  plugins: t.array(NonEmptyString),
+  plugins: t.array(NonEmptyString, 'a list of module names (paths or packages)'),
   imgSize: ImageSize,
   prefetch: t.partial({ frames: PositiveInt, policy: oneOf(['block', 'drop-newest', 'drop-oldest']) }),
 });

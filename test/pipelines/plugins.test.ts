@@ -171,6 +171,19 @@ describe('loadPipelineWithPlugins', () => {
     );
   });
 
+  it('a `plugins` that is not a list of module names: FF_ERR_PIPELINE_INVALID with its path', async () => {
+    const error = await configError(
+      loadPipelineWithPlugins({
+        document: { extends: 'default', plugins: './operators.mjs' } as never,
+        baseDir: dir,
+      }),
+    );
+    expect(error.code).toBe('FF_ERR_PIPELINE_INVALID');
+    expect(error.problems).toEqual([
+      'plugins: expected a list of module names (paths or packages), got "./operators.mjs"',
+    ]);
+  });
+
   it('a module named twice (document and options, two spellings) is loaded once', async () => {
     const pipeline = await loadPipelineWithPlugins({
       file: join(dir, 'pipeline.yaml'),

@@ -3,6 +3,7 @@ import { Subject } from 'rxjs';
 import { DEFAULT_START_WITHIN_MS, budgetSink, type BudgetOutcome } from '../../src/sinks/budget.js';
 import type { StageEvent } from '../../src/core/events.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { withClock } from '../../src/core/clock.js';
 import { marbleScheduler } from '../support/marbles.js';
 
 const outcome = (results: string[], endedBy: BudgetOutcome<string>['endedBy'], error?: unknown) =>
@@ -236,5 +237,27 @@ describe('budgetSink', () => {
         'sink.drainMs: expected a number >= 0, got -1',
       ]);
     }
+  });
+});
+
+describe("budgetSink's event times", () => {
+  it('are the run clock’s: virtual milliseconds when a virtual clock is in place', () => {
+    const testScheduler = marbleScheduler();
+    const events: StageEvent[] = [];
+    const virtual = { now: () => testScheduler.now(), nextTask: () => Promise.resolve() };
+    withClock(virtual, () =>
+      testScheduler.run(({ cold, expectObservable }) => {
+        const e1 = cold('-a--b--c--d--|');
+        const sink = budgetSink<string>({ budgetMs: 8, drainMs: 2, onEvent: (event) => events.push(event) });
+        expectObservable(e1.pipe(sink)).toBe('----------(x|)', {
+          x: outcome(['a', 'b', 'c', 'd'], 'budget'),
+        });
+      }),
+    );
+    expect(events.map((event) => [event.name, event.at])).toEqual([
+      ['budget-start', 0],
+      ['deadline', 8],
+      ['end', 10],
+    ]);
   });
 });

@@ -145,7 +145,6 @@ export type { SoccerInferOptions } from './operators/soccer.js';
 export type { TrackedDetection } from './operators/track.js';
 export type { Device, ModelOutput } from './inference/model.js';
 export type { ModelInput } from './inference/input-tensor.js';
-export type { RunTimings } from './inference/session-worker.js';
 export type { LetterboxGeometry, LetterboxedImage, Preprocess } from './media/letterbox.js';
 export type { FilledObject, FillOptions, FillSource, FillStats } from './tracking/fill.js';
 export type { PrepareOptions, ResultFrame, ResultObject } from './pipelines/runner.js';

@@ -251,7 +251,7 @@ describe.skipIf(skipReason !== undefined)('npm install firstframe-0.1.0.tgz in a
       timeoutMs: 90_000,
     });
     expect(test.code, tail(test)).toBe(0);
-    // Both tests of the example ran and passed (a TestScheduler of another rxjs copy would see no results).
+    // Both tests of the example ran and passed, with the exact virtual times the README shows.
     const report = stripVTControlCharacters(test.stdout);
     expect(report).toMatch(
       /✓ pipeline.test.ts > answers 24 frames in a 1 s budget, the first 80 ms after the start/,

@@ -1,6 +1,6 @@
 // run: npm run build && npx tsx bench/inference.ts [--clip FILE] [--rate B/S] [--ttfb MS] [--processes 3]
 //                                                [--runs 2] [--steady 5] [--rounds 3] [--overhead-frames 60]
-//                                                [--budget S|profile] [--one-off] [--in-process] [--json]
+//                                                [--budget S|profile] [--one-off] [--prime] [--in-process] [--json]
 //
 // Issue 15 items 2 and 3 in one command: the default pipeline (bundled detector, 640, every 5th frame,
 // ramped batches 1, 2, 4, 8, 16) on the bench 720p clip, served by the network simulator at the seeds'
@@ -13,7 +13,9 @@
 //    The sink's budget is raised to --budget (default 60 s) so that a run infers every kept frame and its
 //    total time says what the pipeline's throughput is (with the profile's 10 s the 720p clip's runs end by
 //    the budget, about a third of the frames short on 2 cores, and the total is the budget); `--budget
-//    profile` keeps the profile's. The first result does not depend on it.
+//    profile` keeps the profile's. The first result does not depend on it. --prime: each process runs the
+//    clip's first second from disk once after preparing, before the timed runs (what a pipeline-level
+//    warm-up at prepare would do: the decode, conversion and result paths compiled off the clock).
 // 2. Steady inference: a session loaded as the pipeline loads its model (same file, warm-up and set-up
 //    runs), then every batch shape the runs used, in the order they first appeared: its first run, then
 //    --steady more (median); medians over --rounds such sessions. First/steady per shape: target ≤ 1.15.
@@ -24,10 +26,11 @@
 //    (their shapes' steady medians summed). Target ≤ 1.15 (medians over the runs).
 // 5. Framework overhead per inferred frame at 640 from the 720p clip, measured while the clip is decoded
 //    beside it (the decode operator, nothing converted, in a loop): stride (the keep test), conversion
-//    (FFmpeg's filter graph on a libuv thread, then the letterbox resize and pad), the model input
-//    (the worker's byte → float conversion, fillInput, the same code), output decoding (the model's head,
-//    on a real output). Medians over --overhead-frames kept frames. Target: their sum ≤ 3 ms. The
-//    main-thread share (what issue 14 item 7's event-loop delay counts) is printed beside it.
+//    (FFmpeg's filter graph on a libuv thread, then the letterbox resize and pad), the model input (built
+//    in the session's worker: its own timing, ModelOutput.timings), the output copied back (the worker's
+//    timing too) and decoded by the model's head. Each kept frame runs through the model alone. Medians
+//    over --overhead-frames kept frames. Target: their sum ≤ 3 ms. The main-thread share (what issue 14
+//    item 7's event-loop delay counts) is printed beside it.
 //
 // Prints PASS/FAIL per target, the load average and the figures (with --json, the JSON document on stdout);
 // exits 0 whatever the figures say: a benchmark, not a test. The wall times of a shared machine include
@@ -41,15 +44,10 @@ import { parseArgs } from 'node:util';
 import { lastValueFrom, takeUntil, timer, Subject } from 'rxjs';
 import type { StageEvent } from '../src/core/events.js';
 import { defaultFixtureDir, makeFixtures } from '../src/fixtures/make.js';
-import { fillInput, planeOf } from '../src/inference/input-tensor.js';
+import { planeOf } from '../src/inference/input-tensor.js';
 import { loadModel, type LoadedModel } from '../src/inference/model.js';
 import { beamcoder, type Beamcoder } from '../src/media/beamcoder.js';
-import {
-  letterboxGeometry,
-  letterboxOutputFormat,
-  packLetterbox,
-  type LetterboxedImage,
-} from '../src/media/letterbox.js';
+import { letterboxGeometry, letterboxOutputFormat, packLetterbox } from '../src/media/letterbox.js';
 import { decode } from '../src/operators/decode.js';
 import { letterboxFilterer } from '../src/operators/decode/convert.js';
 import { loadPipeline } from '../src/pipelines/load.js';
@@ -82,6 +80,8 @@ export interface Settings {
   overheadFrames: number;
   /** The sink's budget for the runs, seconds; undefined: the profile's (10 s). */
   budgetS: number | undefined;
+  /** Run the clip's first second from disk once after preparing, before the timed runs. */
+  prime: boolean;
   /** Prepare as a one-off run does (warm-up at batch 1 only) instead of as `serve` does. */
   oneOff: boolean;
   inProcess: boolean;
@@ -136,16 +136,28 @@ export function batchesOf(events: readonly StageEvent[]): RunFigures['batches'] 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = (path: string) => pathToFileURL(join(REPO_ROOT, 'dist', path)).href;
 
+/** What each process does: how it prepares, what it runs before the timed runs, how many. */
+interface RunPlan {
+  readonly target: string;
+  readonly runs: number;
+  readonly warmBatchSizes: boolean;
+  /** The sink's budget; undefined keeps the profile's. */
+  readonly budgetS: number | undefined;
+  /** A local clip run once after preparing, before the timed runs (--prime). */
+  readonly prime: string | undefined;
+}
+
 /**
- * One process's share: prepare, then `runs` runs, as plain ESM for `node` on dist/. Kept to what
+ * One process's share: prepare, prime, then the runs, as plain ESM for `node` on dist/. Kept to what
  * {@link runsInProcess} does, so both measure the same thing.
  */
 const CHILD = `
-const [runnerUrl, loadUrl, target, optionsJson] = process.argv.slice(2);
+const [runnerUrl, loadUrl, planJson] = process.argv.slice(2);
 const { preparePipeline } = await import(runnerUrl);
 const { loadPipeline } = await import(loadUrl);
-const { profile, overrides, runs, warmBatchSizes } = JSON.parse(optionsJson);
+const { profile, overrides, target, runs, warmBatchSizes, prime } = JSON.parse(planJson);
 const prepared = await preparePipeline(loadPipeline({ profile, overrides }), { warmBatchSizes });
+if (prime) await prepared.run(prime);
 const kept = (event) =>
   event.stage === 'infer' ||
   (event.stage === 'decode' && event.name === 'first-frame') ||
@@ -200,29 +212,18 @@ export function firstResultSplit(events: readonly StageEvent[]): FirstResultSpli
  * Runs {@link CHILD} in a fresh node. From a file, not `--eval`: a worker thread inherits the process's
  * `--input-type=module`, and the session worker's CommonJS source would not run.
  */
-async function runChild(
-  target: string,
-  runs: number,
-  warmBatchSizes: boolean,
-  budgetS: number | undefined,
-): Promise<ProcessFigures> {
+async function runChild(plan: RunPlan): Promise<ProcessFigures> {
   const dir = await mkdtemp(join(tmpdir(), 'ff-bench-inference-'));
   const childScript = join(dir, 'runs.mjs');
   await writeFile(childScript, CHILD);
   try {
-    return await childRuns(childScript, target, runs, warmBatchSizes, budgetS);
+    return await childRuns(childScript, plan);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function childRuns(
-  childScript: string,
-  target: string,
-  runs: number,
-  warmBatchSizes: boolean,
-  budgetS: number | undefined,
-): Promise<ProcessFigures> {
+function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -230,8 +231,7 @@ function childRuns(
         childScript,
         DIST('pipelines/runner.js'),
         DIST('pipelines/load.js'),
-        target,
-        JSON.stringify({ profile: PROFILE, overrides: overridesFor(budgetS), runs, warmBatchSizes }),
+        JSON.stringify({ ...plan, profile: PROFILE, overrides: overridesFor(plan.budgetS) }),
       ],
       {
         cwd: REPO_ROOT,
@@ -259,23 +259,15 @@ function childRuns(
   });
 }
 
-async function runsInProcess(
-  target: string,
-  runs: number,
-  warmBatchSizes: boolean,
-  budgetS: number | undefined,
-): Promise<ProcessFigures> {
-  const prepared = await preparePipeline(
-    loadPipeline({ profile: PROFILE, overrides: overridesFor(budgetS) }),
-    {
-      warmBatchSizes,
-    },
-  );
+async function runsInProcess(plan: RunPlan): Promise<ProcessFigures> {
+  const pipeline = loadPipeline({ profile: PROFILE, overrides: overridesFor(plan.budgetS) });
+  const prepared = await preparePipeline(pipeline, { warmBatchSizes: plan.warmBatchSizes });
   const out: RunFigures[] = [];
   try {
-    for (let i = 0; i < runs; i += 1) {
+    if (plan.prime) await prepared.run(plan.prime);
+    for (let i = 0; i < plan.runs; i += 1) {
       const events: StageEvent[] = [];
-      const document = await prepared.run(target, {
+      const document = await prepared.run(plan.target, {
         onEvent: (event) => {
           if (keptEvent(event)) events.push(event);
         },
@@ -286,6 +278,23 @@ async function runsInProcess(
     await prepared.release();
   }
   return { setupMs: prepared.setupMs, runs: out };
+}
+
+/** The clip's first second, stream-copied by ffmpeg into `dir`: what --prime runs before the clock. */
+async function primeClip(clip: string, dir: string): Promise<string> {
+  const file = join(dir, 'prime.mp4');
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('ffmpeg', ['-v', 'error', '-i', clip, '-t', '1', '-an', '-c', 'copy', '-y', file], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`ffmpeg could not cut ${clip}: ${stderr.trim()}`)),
+    );
+  });
+  return file;
 }
 
 // ---- 2. steady inference per batch shape ----------------------------------------------------------------
@@ -354,7 +363,10 @@ export interface OverheadFigures {
   strideMs: number;
   filterMs: number;
   resizeMs: number;
+  /** The input tensor, built in the session's worker (its own timing). */
   tensorMs: number;
+  /** The outputs copied back to the main thread's memory, in the worker (its own timing). */
+  outputCopyMs: number;
   outputMs: number;
   totalMs: number;
   /** What of it runs on the main thread (resize, output decoding, stride). */
@@ -397,9 +409,8 @@ async function overheadFigures(file: string, wanted: number): Promise<OverheadFi
   const resizeMs: number[] = [];
   const tensorMs: number[] = [];
   const outputMs: number[] = [];
-  const images: LetterboxedImage[] = [];
+  const outputCopyMs: number[] = [];
   const keep = (frameNumber: number) => frameNumber % STRIDE === 0;
-  const tensor = new Float32Array(planeOf(IMG_SIZE));
   let frameNumber = 0;
   let width = 0;
   let height = 0;
@@ -440,33 +451,22 @@ async function overheadFigures(file: string, wanted: number): Promise<OverheadFi
         letterboxOutputFormat(geometry),
       );
       const resized = performance.now();
-      fillInput([{ frameNumber, image }], tensor, IMG_SIZE);
-      tensorMs.push(performance.now() - resized);
       filterMs.push(resizeStarted - filterStarted);
       resizeMs.push(resized - resizeStarted);
-      if (images.length < 8) images.push(image);
+      // The frame through the model as the infer stage runs it: the input tensor built in the session's
+      // worker (its own timing), then the output decoded here by the model's head.
+      const output = await model.runImages!([image.data], 1);
+      tensorMs.push(output.timings!.inputMs);
+      outputCopyMs.push(output.timings!.outputMs);
+      const decodeStarted = performance.now();
+      model.head!.decode(
+        output.outputs!,
+        { index: 0, geometry: image, source: { width, height } },
+        { confThreshold: 0.25, maxDetections: 300 },
+      );
+      outputMs.push(performance.now() - decodeStarted);
+      model.recycleOutput?.(output);
       if (filterMs.length >= wanted) break;
-    }
-    // Output decoding: a real output of a batch of real frames, each image's detections decoded as the
-    // infer stage decodes them.
-    const output = await model.runImages!(
-      images.map((image) => image.data),
-      images.length,
-    );
-    const head = model.head!;
-    for (let round = 0; round < Math.ceil(wanted / images.length); round += 1) {
-      images.forEach((image, index) => {
-        const started = performance.now();
-        head.decode(
-          output.outputs!,
-          { index, geometry: image, source: { width, height } },
-          {
-            confThreshold: 0.25,
-            maxDetections: 300,
-          },
-        );
-        outputMs.push(performance.now() - started);
-      });
     }
   } finally {
     stop$.next();
@@ -479,13 +479,20 @@ async function overheadFigures(file: string, wanted: number): Promise<OverheadFi
     filterMs: median(filterMs),
     resizeMs: median(resizeMs),
     tensorMs: median(tensorMs),
+    outputCopyMs: median(outputCopyMs),
     outputMs: median(outputMs),
   };
   return {
     frames: filterMs.length,
     source: `${width}×${height}`,
     ...figures,
-    totalMs: figures.strideMs + figures.filterMs + figures.resizeMs + figures.tensorMs + figures.outputMs,
+    totalMs:
+      figures.strideMs +
+      figures.filterMs +
+      figures.resizeMs +
+      figures.tensorMs +
+      figures.outputCopyMs +
+      figures.outputMs,
     mainThreadMs: figures.strideMs + figures.resizeMs + figures.outputMs,
     backgroundDecodes,
   };
@@ -564,20 +571,25 @@ export async function benchInference(
   say(
     `bench/inference: ${clip} (${bytes.length} B) at ${settings.rateBytesPerSec} B/s, ${settings.ttfbMs} ms TTFB; ` +
       `profile ${PROFILE} (budget ${settings.budgetS === undefined ? "the profile's" : `${settings.budgetS} s`}), prepared as ${settings.oneOff ? 'a one-off run (warm-up at batch 1)' : 'serve (warm-up at every batch size)'}; ` +
-      `${settings.processes} ${settings.inProcess ? 'preparations in this process' : 'fresh node processes on dist/'} × ${settings.runs} runs; ` +
+      `${settings.prime ? "primed with the clip's first second from disk, " : ''}${settings.processes} ${settings.inProcess ? 'preparations in this process' : 'fresh node processes on dist/'} × ${settings.runs} runs; ` +
       `${availableParallelism()} cpus, load ${loadStart.map((x) => x.toFixed(2)).join(' ')}`,
   );
   const processes: ProcessFigures[] = [];
+  const primeDir = settings.prime ? await mkdtemp(join(tmpdir(), 'ff-bench-prime-')) : undefined;
   try {
+    const plan: RunPlan = {
+      target,
+      runs: settings.runs,
+      warmBatchSizes,
+      budgetS: settings.budgetS,
+      prime: primeDir ? await primeClip(clip, primeDir) : undefined,
+    };
     for (let i = 0; i < settings.processes; i += 1) {
-      processes.push(
-        settings.inProcess
-          ? await runsInProcess(target, settings.runs, warmBatchSizes, settings.budgetS)
-          : await runChild(target, settings.runs, warmBatchSizes, settings.budgetS),
-      );
+      processes.push(settings.inProcess ? await runsInProcess(plan) : await runChild(plan));
     }
   } finally {
     await sim.close();
+    if (primeDir) await rm(primeDir, { recursive: true, force: true });
   }
 
   const shapesUsed = [
@@ -654,7 +666,7 @@ export async function benchInference(
   say(
     `  stride ${overhead.strideMs.toFixed(3)}, filter graph ${overhead.filterMs.toFixed(2)} (libuv thread), ` +
       `resize + pad ${overhead.resizeMs.toFixed(2)}, input tensor ${overhead.tensorMs.toFixed(2)} (worker), ` +
-      `output decoding ${overhead.outputMs.toFixed(2)}`,
+      `output copy ${overhead.outputCopyMs.toFixed(2)} (worker), output decoding ${overhead.outputMs.toFixed(2)}`,
   );
   say(
     `  total ${overhead.totalMs.toFixed(2)} ms   ${overhead.totalMs <= OVERHEAD_TARGET_MS ? 'PASS' : 'FAIL'} (≤ ${OVERHEAD_TARGET_MS}); ` +
@@ -691,6 +703,7 @@ export function readSettings(argv: readonly string[]): Settings {
       rounds: { type: 'string', default: '3' },
       'overhead-frames': { type: 'string', default: '60' },
       'one-off': { type: 'boolean', default: false },
+      prime: { type: 'boolean', default: false },
       'in-process': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -719,6 +732,7 @@ export function readSettings(argv: readonly string[]): Settings {
     rounds: positive('rounds', values.rounds),
     overheadFrames: positive('overhead-frames', values['overhead-frames']),
     oneOff: values['one-off'],
+    prime: values.prime,
     inProcess: values['in-process'],
     json: values.json,
   };

@@ -18,12 +18,14 @@ import {
 import { OnnxFormatError, readOnnxMetadata } from './onnx-metadata.js';
 import {
   SESSION_WORKER_SOURCE,
+  type RunTimings,
   type SessionWorkerData,
   type WorkerReply,
   type WorkerRequest,
 } from './session-worker.js';
 
 export { modelCodes };
+export type { RunTimings };
 export { anchorsFor } from './heads/yolo.js';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -82,6 +84,11 @@ export interface ModelOutput {
    * hand-made model's output: then `data` is the only one.
    */
   readonly outputs?: readonly HeadOutput[];
+  /**
+   * Where the run's time went in the session's thread (input building, inference, output copy), as the
+   * worker measured it; absent from a hand-made model's output.
+   */
+  readonly timings?: RunTimings;
 }
 
 /** A loaded, validated and warmed-up model: one ONNX Runtime session, runs queued one at a time. */
@@ -156,9 +163,9 @@ function outputSpec(output: Ort.InferenceSession.ValueMetadata): OutputSpec {
 }
 
 /** A run's outputs as `LoadedModel.run` answers them. */
-function modelOutput(outputs: readonly HeadOutput[]): ModelOutput {
+function modelOutput(outputs: readonly HeadOutput[], timings: RunTimings): ModelOutput {
   const first = outputs[0]!;
-  return { data: first.data, anchors: first.dims[2] ?? 0, outputs };
+  return { data: first.data, anchors: first.dims[2] ?? 0, outputs, timings };
 }
 
 /**
@@ -361,7 +368,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
           { path, count },
         );
       }
-      return modelOutput(out.outputs);
+      return modelOutput(out.outputs, out.timings);
     });
     queue = task.catch(() => undefined);
     return task;
@@ -386,7 +393,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const task = queue.then(async () => {
       try {
         const out = await session.runImages(shared.images, inputType, [count, 3, imgSize, imgSize], fetch);
-        return modelOutput(out.outputs);
+        return modelOutput(out.outputs, out.timings);
       } catch (error) {
         throw new ModelError(
           modelCodes.run,

@@ -64,6 +64,7 @@ describe('readSettings', () => {
       rounds: 3,
       overheadFrames: 60,
       oneOff: false,
+      prime: false,
       inProcess: false,
       json: false,
     });

@@ -195,6 +195,24 @@ describe('runInVirtualTime', () => {
     expect(run.document.timings).toMatchObject({ framesInferred: 4, framesAnswered: 20, framesFilled: 16 });
   });
 
+  it('a shipped profile (extends: default): its stride, ramped batches and budget, with the fake model', async () => {
+    const run = await runInVirtualTime(
+      { extends: 'default' },
+      { model: fakeModel({ latencyMs: 20 }), frames: frames(100, { fps: 25 }) },
+    );
+    // Every 5th frame (200 ms apart); the first alone at once, each later one after the 50 ms wait.
+    expect(run.batches.slice(0, 3)).toEqual([
+      { at: 0, size: 1, reason: 'first-frame' },
+      { at: 250, size: 1, reason: 'timeout' },
+      { at: 450, size: 1, reason: 'timeout' },
+    ]);
+    expect(run.results.map(({ at, frameNumber }) => [at, frameNumber])).toEqual(
+      Array.from({ length: 20 }, (_, index) => [index === 0 ? 20 : index * 200 + 70, index * 5]),
+    );
+    expect(run.endedAt).toBe(3960);
+    expect(run.document.timings.endedBy).toBe('end');
+  });
+
   it("a user's operator from the registry runs too (here a track stage that drops empty frames)", async () => {
     const registry = defaultRegistry().register(
       defineOperator({

@@ -135,7 +135,7 @@ class DecodeSession implements SessionContext {
   };
 
   start(source: Observable<ByteChunk>): void {
-    (this.mainTiming as { startedAt: number }).startedAt = performance.now();
+    this.mainTiming.startedAt = performance.now();
     this.upstream = source.subscribe({
       next: (chunk) => this.onChunk(chunk),
       error: (error: unknown) => {

@@ -22,7 +22,7 @@ export interface EditSkipHost extends SessionContext {
 /** How the main response has come so far: what one more request costs (its TTFB × its rate). */
 export interface MainTiming {
   /** performance.now() when the main request went out (the session subscribed to its source). */
-  readonly startedAt: number;
+  startedAt: number;
   /** When its first chunk came, and where that chunk ended. */
   firstChunkAt: number | undefined;
   firstChunkEnd: number;

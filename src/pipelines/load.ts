@@ -232,7 +232,22 @@ function resolveLoaded(
  * synchronous): use {@link loadPipelineWithPlugins}, or register the plugins' operators on `registry`.
  */
 export function loadPipeline(options: LoadPipelineOptions = {}): ResolvedPipeline {
-  return resolveLoaded(readBase(options), options, options.registry ?? defaultRegistry());
+  const base = readBase(options);
+  try {
+    return resolveLoaded(base, options, options.registry ?? defaultRegistry());
+  } catch (error) {
+    const plugins = base.base.plugins;
+    const unknown = error instanceof ConfigError && error.problems.some((line) => line.includes('unknown'));
+    if (!unknown || !Array.isArray(plugins) || plugins.length === 0) throw error;
+    throw new ConfigError(
+      (error as ConfigError).code,
+      [
+        ...(error as ConfigError).problems,
+        `plugins: ${plugins.join(', ')} not loaded: loadPipeline is synchronous; use loadPipelineWithPlugins, or register their operators on \`registry\``,
+      ],
+      (error as ConfigError).context,
+    );
+  }
 }
 
 /** A registry holding what `registry` holds, to which a run's plugins can be added without touching it. */

@@ -166,9 +166,18 @@ describe('loadPipelineWithPlugins', () => {
     await loadPipelineWithPlugins({ file: join(dir, 'pipeline.yaml'), registry });
     expect(registry.get('stride', 'multiple-of')).toBeUndefined();
     // And loadPipeline, synchronous, does not load plugins: the operator is unknown there.
-    expect(() => loadPipeline({ file: join(dir, 'pipeline.yaml') })).toThrow(
-      /stride\.operator: unknown stride operator "multiple-of"/,
-    );
+    let error: unknown;
+    try {
+      loadPipeline({ file: join(dir, 'pipeline.yaml') });
+    } catch (caught) {
+      error = caught;
+    }
+    const file = join(dir, 'pipeline.yaml');
+    expect((error as ConfigError).problems).toEqual([
+      `${file}: stride.operator: unknown stride operator "multiple-of"; known: every-nth, fit-budget`,
+      `${file}: track.operator: unknown track operator "count-frames"; known: none, bytetrack`,
+      'plugins: ./operators.mjs not loaded: loadPipeline is synchronous; use loadPipelineWithPlugins, or register their operators on `registry`',
+    ]);
   });
 
   it('a `plugins` that is not a list of module names: FF_ERR_PIPELINE_INVALID with its path', async () => {

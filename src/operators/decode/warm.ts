@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { lastValueFrom, take, toArray, type OperatorFunction } from 'rxjs';
+import { DEFAULT_PREPROCESS, warmUpLetterbox } from '../../media/letterbox.js';
 import { createDispatcher } from '../../sources/dispatcher.js';
 import { httpSource } from '../../sources/http.js';
 import type { ByteChunk } from '../../sources/types.js';
@@ -19,10 +20,10 @@ export interface WarmDecodeResult {
  * loopback HTTP from this process and read with `httpSource` on a throwaway dispatcher, so that a real
  * run's first frame does not pay what only the first run of a process pays: undici's first connection
  * (its HTTP parser's WebAssembly compiled, its connector built), the first H.264 decoder (FFmpeg's static
- * tables), the first governor write and demuxer open, the first letterbox filter graph, and V8 compiling
- * the code on the way (source, sniffing, the MP4 index, the frame's hand-over). Call it while preparing,
- * off a run's clock; `decode` builds its operator with `options` (imgSize, preprocess) so that the same
- * conversion is warmed.
+ * tables), the first governor write and demuxer open, the first letterbox filter graph and resize kernels
+ * (warmUpLetterbox), and V8 compiling the code on the way (source, sniffing, the MP4 index, the frame's
+ * hand-over). Call it while preparing, off a run's clock; `decode` builds its operator with `options`
+ * (imgSize, preprocess) so that the same conversion is warmed.
  *
  * The loopback server listens on 127.0.0.1, on a port of the system's choosing, for this call only.
  * `decode` is the operator's factory (src/operators/decode.ts exports `warmDecode(options)`, which passes it).
@@ -32,6 +33,8 @@ export async function warmDecodeWith(
   options: Pick<DecodeOptions, 'imgSize' | 'preprocess' | 'padValue'> = {},
 ): Promise<WarmDecodeResult> {
   const startedAt = performance.now();
+  // The OpenCV-equal resize's kernels, compiled on small frames (the tiny clip's frames only upscale).
+  if ((options.preprocess ?? DEFAULT_PREPROCESS) === 'opencv') warmUpLetterbox();
   const clip = Buffer.from(WARM_CLIP_BASE64, 'base64');
   const server = createServer((request, response) => {
     response.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.byteLength });

@@ -43,7 +43,8 @@ export interface BenchGroupResult {
   readonly name: string;
   readonly kind: 'strategy' | 'pipeline';
   readonly description: string;
-  readonly pipeline: { readonly name: string; readonly source: string };
+  /** `model`: the file the model stage loaded (`--model`, or the document's), null when not prepared. */
+  readonly pipeline: { readonly name: string; readonly source: string; readonly model: string | null };
   /** Model loading and warm-up, once per group, outside every run's clock. */
   readonly setupMs: number | null;
   readonly runs: readonly BenchRunRecord[];
@@ -61,6 +62,9 @@ export interface PeerResult {
   readonly runs: readonly PeerRun[];
   readonly stats: { readonly firstFrameMs: Spread | null };
 }
+
+const modelPathOf = (prepared: PreparedPipeline | undefined): string | null =>
+  typeof prepared?.model.path === 'string' ? prepared.model.path : null;
 
 /** What `firstframe bench --json` prints. */
 export interface BenchDocument {
@@ -253,7 +257,11 @@ export async function runBench(options: RunBenchOptions): Promise<BenchOutcome> 
         name: group.name,
         kind: group.kind,
         description: group.description,
-        pipeline: { name: group.pipeline.name, source: group.pipeline.stages.source.operator },
+        pipeline: {
+          name: group.pipeline.name,
+          source: group.pipeline.stages.source.operator,
+          model: modelPathOf(prepared.get(group.name)),
+        },
         setupMs: prepared.has(group.name) ? Math.round(prepared.get(group.name)!.setupMs * 10) / 10 : null,
         runs,
         stats: benchStats(runs),

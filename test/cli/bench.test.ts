@@ -6,7 +6,15 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +22,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchDocument } from '../../src/bench/bench.js';
 import type { FixtureSet } from '../../src/fixtures/make.js';
+import { buildSoccerDetector } from '../../src/models/generate.js';
+import { serializeModel } from '../../src/models/onnx-writer.js';
 import { chromiumPath, liveProcessesInGroup, screenshot } from '../../src/report/chromium.js';
 import { palette } from '../../src/report/palette.js';
 import type { BenchReport } from '../../src/report/types.js';
@@ -226,6 +236,41 @@ describe('firstframe bench', () => {
       'ffmpeg: skipped: no ffmpeg on PATH',
     ]);
     expect(benches[0]!.groups[0]!.runs).toHaveLength(1);
+  }, 60_000);
+
+  it('--model: every strategy and document runs the given model', async () => {
+    const model = join(scratch, 'my-detector.onnx');
+    writeFileSync(model, serializeModel(buildSoccerDetector({ imgSize: 640 })));
+    const document = join(scratch, 'doc.yaml');
+    writeFileSync(document, 'name: doc\nextends: default\n');
+    const result = await runCli(
+      [
+        'bench',
+        fixtures.clips['faststart']!.file,
+        '--strategies',
+        'stream',
+        '--pipeline',
+        document,
+        '--model',
+        model,
+        '--runs',
+        '1',
+        '--budget',
+        '1',
+        '--peers',
+        'none',
+        '--json',
+      ],
+      { env, timeoutMs: 60_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const { benches } = JSON.parse(result.stdout) as { benches: BenchDocument[] };
+    expect(benches[0]!.groups.map((group) => [group.name, group.pipeline.model])).toEqual([
+      ['stream', model],
+      ['doc', model],
+    ]);
+    // The path is the one the model stage loaded: each group was prepared with that file.
+    expect(benches[0]!.groups.map((group) => group.runs.length)).toEqual([1, 1]);
   }, 60_000);
 
   it('invalid options: every problem at once, exit 2, nothing run', async () => {

@@ -6,7 +6,7 @@ import { ConfigError, FirstframeError, codes } from '../core/errors.js';
 import type { StageEvent } from '../core/events.js';
 import type { Detection } from '../inference/heads/types.js';
 import type { DecodedFrame } from '../operators/decode.js';
-import { resolvePipeline } from '../pipelines/document.js';
+import { resolvePipeline, type UntypedPipelineDocument } from '../pipelines/document.js';
 import { defaultRegistry } from '../pipelines/operators.js';
 import { PROFILES } from '../pipelines/profiles.js';
 import { STAGE_KINDS, createRegistry, type OperatorRegistry } from '../pipelines/registry.js';
@@ -27,10 +27,11 @@ import {
 } from './virtual-stages.js';
 
 /**
- * A pipeline document, as `resolvePipeline` takes it: the stages are checked against the registry's codecs
- * when the document is prepared (your own operators' names and options too).
+ * A pipeline document, as every function taking one accepts it: a typed `PipelineDocument` (a misspelt
+ * option fails `tsc`) or one built at run time; the stages are checked against the registry's codecs when
+ * the document is prepared (your own operators' names and options too).
  */
-export type VirtualDocument = Parameters<typeof resolvePipeline>[0];
+export type VirtualDocument = UntypedPipelineDocument;
 
 /** The frames of a virtual run. */
 export type VirtualFrames =

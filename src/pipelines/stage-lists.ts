@@ -1,4 +1,12 @@
-import { catchError, defer, pipe, tap, type MonoTypeOperatorFunction, type UnaryFunction } from 'rxjs';
+import {
+  catchError,
+  defer,
+  pipe,
+  tap,
+  throwError,
+  type MonoTypeOperatorFunction,
+  type UnaryFunction,
+} from 'rxjs';
 import { FirstframeError, isFirstframeError } from '../core/errors.js';
 import type { DecodedFrame } from '../operators/decode.js';
 import type { FrameResult } from '../operators/infer.js';
@@ -48,11 +56,17 @@ export function namedFailures<T extends { frameNumber: number }>(
   return (source) =>
     defer(() => {
       let last: number | undefined;
+      /** An error from the stages before this one passes as it is: it is not this operator's. */
+      let upstream: { readonly error: unknown } | undefined;
       return source.pipe(
+        catchError((error: unknown) => {
+          upstream = { error };
+          return throwError(() => error);
+        }),
         tap((item) => (last = item.frameNumber)),
         operator,
         catchError((error: unknown) => {
-          if (isFirstframeError(error)) throw error;
+          if (isFirstframeError(error) || (upstream && upstream.error === error)) throw error;
           const message = error instanceof Error ? error.message : String(error);
           const where = last === undefined ? 'before its first frame' : `at frame ${last}`;
           throw new FirstframeError(

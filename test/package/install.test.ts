@@ -284,7 +284,17 @@ describe.skipIf(skipReason !== undefined)('npm install firstframe-0.1.0.tgz in a
     const cacheModels = join(env.XDG_CACHE_HOME!, 'firstframe', 'models');
     expect(existsSync(join(cacheModels, 'soccer-detector.onnx'))).toBe(true);
     const packageFiles = readdirSync(installed()).filter((name) => name !== 'node_modules');
-    expect(packageFiles.sort()).toEqual(['README.md', 'bin', 'dist', 'package.json', 'patches', 'scripts']);
+    // bench: the OpenCV peer script `bench` runs; ecosystem.config.cjs: the pm2 file (package.json `files`).
+    expect(packageFiles.sort()).toEqual([
+      'README.md',
+      'bench',
+      'bin',
+      'dist',
+      'ecosystem.config.cjs',
+      'package.json',
+      'patches',
+      'scripts',
+    ]);
     console.log(`firstframe run ${result.seconds.toFixed(1)} s`);
   });
 });

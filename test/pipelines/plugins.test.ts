@@ -10,6 +10,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
+import { mergeDocuments } from '../../src/pipelines/document.js';
 import { loadPipeline, loadPipelineWithPlugins } from '../../src/pipelines/load.js';
 import { defaultRegistry } from '../../src/pipelines/operators.js';
 import { loadPlugins } from '../../src/pipelines/plugins.js';
@@ -199,6 +200,16 @@ describe('loadPipelineWithPlugins', () => {
       plugins: [join(dir, 'operators.mjs'), pathToFileURL(join(dir, 'operators.mjs')).href],
     });
     expect(pipeline.stages.stride.operator).toBe('multiple-of');
+  });
+});
+
+describe('plugins in merged documents', () => {
+  it('a document laid over another keeps the plugins of both, once each', () => {
+    expect(mergeDocuments({ plugins: ['./a.js', 'pkg'] }, { plugins: ['pkg', './b.js'] }).plugins).toEqual([
+      './a.js',
+      'pkg',
+      './b.js',
+    ]);
   });
 });
 

@@ -27,7 +27,7 @@ export interface OptionSpec {
   /** The environment variable this option stands for, shown in the help as `[NAME]`. */
   readonly env?: string;
   /**
-   * Read `env` when the flag is not given (flag > environment). Leave it off where the command reads the
+   * Read `env` when the flag is not given (flag > environment); string options only. Leave it off where the command reads the
    * variable itself (the miners' variables go through the pipeline document's overrides).
    */
   readonly bindEnv?: boolean;
@@ -196,8 +196,13 @@ export function parseCommand<const O extends OptionSpecs>(
     if (command.getOptionValueSource(attribute) === 'cli') {
       values[name] = parsed[attribute];
       sources[name] = 'flag';
-    } else if (option.bindEnv && option.env && io.env?.[option.env] !== undefined) {
-      values[name] = option.type === 'boolean' ? io.env[option.env] !== '' : io.env[option.env];
+    } else if (
+      option.bindEnv &&
+      option.type === 'string' &&
+      option.env &&
+      io.env?.[option.env] !== undefined
+    ) {
+      values[name] = option.multiple ? [io.env[option.env]] : io.env[option.env];
       sources[name] = 'env';
     }
   }

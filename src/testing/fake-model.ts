@@ -145,8 +145,8 @@ function settleOn<T>(scheduler: SchedulerLike, ms: number, outcome: () => T): Pr
  *
  * ```text
  * batches:  -A---B|                 fakeModel({ latencyMs: 3 })
- * runs:      [A][B]
- * results:  ----a--(b|)             a: one result per frame of A, 3 ms after A
+ * model:    -AAA-BBB                one run at a time, 3 ms each
+ * results:  ----a---(b|)            a: the results of A's frames, when its run ends
  * ```
  *
  * @example

@@ -143,7 +143,7 @@ export type { Numbered } from './operators/stride.js';
 export type { StrideReport, StrideSettings } from './operators/stride-budget.js';
 export type { SoccerInferOptions } from './operators/soccer.js';
 export type { TrackedDetection } from './operators/track.js';
-export type { Device, ModelOutput } from './inference/model.js';
+export type { Device, ModelOutput, RunTimings } from './inference/model.js';
 export type { ModelInput } from './inference/input-tensor.js';
 export type { LetterboxGeometry, LetterboxedImage, Preprocess } from './media/letterbox.js';
 export type { FilledObject, FillOptions, FillSource, FillStats } from './tracking/fill.js';

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { DiagnoseDocument } from '../../src/bench/diagnose.js';
 import type { FixtureSet } from '../../src/fixtures/make.js';
 import type { RunDocument } from '../../src/pipelines/runner.js';
 import type { ChallengeResponse } from '../../src/server/challenge.js';
@@ -65,7 +66,7 @@ afterAll(async () => {
   await sim?.close();
 });
 
-describe('firstframe run --plugin', () => {
+describe('firstframe run and diagnose --plugin', () => {
   it('runs the plugin operator the document names: exactly the frames it keeps', async () => {
     const result = await runCli(
       ['run', fixtures.clips['faststart']!.file, '--pipeline', documentFile, '--plugin', plugin, '--json'],
@@ -76,6 +77,29 @@ describe('firstframe run --plugin', () => {
     expect(document.frames.map((frame) => frame.frameNumber)).toEqual(SEVENTHS);
     expect(document.frames.every((frame) => frame.source === 'inferred')).toBe(true);
     expect(document.timings.endedBy).toBe('end');
+  }, 150_000);
+
+  it('diagnose --plugin: the diagnosed run infers the frames the plugin keeps', async () => {
+    const result = await runCli(
+      [
+        'diagnose',
+        fixtures.clips['faststart']!.file,
+        '--pipeline',
+        documentFile,
+        '--plugin',
+        plugin,
+        '--json',
+      ],
+      { timeoutMs: 120_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const { coverage } = JSON.parse(result.stdout) as DiagnoseDocument;
+    expect(coverage).toMatchObject({
+      framesInClip: 100,
+      framesAnswered: 15,
+      framesInferred: 15,
+      framesFilled: 0,
+    });
   }, 150_000);
 
   it('without the plugin the document names an unknown operator; a missing plugin is FF_ERR_PLUGIN_NOT_FOUND', async () => {

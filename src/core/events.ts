@@ -1,3 +1,4 @@
+import { now } from './clock.js';
 import { Observable, Subject } from 'rxjs';
 
 /** The pipeline stages that report timing events. */
@@ -42,7 +43,7 @@ export interface Timeline {
   complete(): void;
 }
 
-export function createTimeline(startedAt: number = performance.now()): Timeline {
+export function createTimeline(startedAt: number = now()): Timeline {
   const events: StageEvent[] = [];
   const subject = new Subject<StageEvent>();
   const firsts = new Map<string, StageEvent>();

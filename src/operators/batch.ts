@@ -5,6 +5,7 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
+import { now } from '../core/clock.js';
 import { ConfigError, codes } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 
@@ -92,7 +93,7 @@ export function batch<T>(options: BatchOptions): OperatorFunction<T, T[]> {
         onEvent?.({
           stage: 'batch',
           name: 'batch',
-          at: performance.now(),
+          at: now(),
           data: { index, size: frames.length, reason },
         });
         index += 1;

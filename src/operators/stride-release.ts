@@ -1,4 +1,5 @@
 import { Observable, Subject, type MonoTypeOperatorFunction } from 'rxjs';
+import { now } from '../core/clock.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import type { PrefetchGate, PrefetchSlot } from './prefetch.js';
 
@@ -59,7 +60,7 @@ export function releasingSkipped<T extends SlottedFrame>(
                 onEvent?.({
                   stage: 'stride',
                   name: 'frame-late',
-                  at: performance.now(),
+                  at: now(),
                   data: { frameNumber: frame.frameNumber, late },
                 });
                 return;

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type * as t from 'io-ts';
 import { isAbsolute, join, resolve } from 'node:path';
 import { defer, identity, map, timer, toArray, type Observable } from 'rxjs';
+import { now } from '../core/clock.js';
 import { ConfigError, isFirstframeError } from '../core/errors.js';
 import { loadModel, modelCodes, type Device, type LoadedModel } from '../inference/model.js';
 import { defaultModelDir, writeModels, MODEL_FILES, type GeneratedModelKind } from '../models/generate.js';
@@ -558,7 +559,7 @@ const budgetOperator = defineOperator({
     // A deadline given with the run counts from before the run (a request's arrival): the clock is
     // already running, so it does not wait for the first frame, and what is left is read when the run
     // subscribes, so that the sink's clock ends at the deadline itself.
-    const leftMs = () => Math.max(1, Math.min(budgetMs, deadlineAt - performance.now()));
+    const leftMs = () => Math.max(1, Math.min(budgetMs, deadlineAt - now()));
     const sink = (source: Observable<FrameResult>) =>
       defer(() => source.pipe(budgetSink<FrameResult>(sinkOptions(leftMs()))));
     const deadline$ = defer(() => timer(leftMs())).pipe(map((): void => undefined));

@@ -1,3 +1,4 @@
+import { now } from '../core/clock.js';
 import { nextTask } from '../core/next-task.js';
 import {
   NEVER,
@@ -20,7 +21,12 @@ import { createTimeline, safeSink, type EventSink, type StageEvent } from '../co
 import { silentLogger, type Logger } from '../core/logger.js';
 import { sniffLayout } from '../media/layout.js';
 import { compileClassRules, type ClassRules } from '../operators/class-rules.js';
-import type { StreamHeader, VideoStreamInfo } from '../operators/decode.js';
+import {
+  warmDecode,
+  type DecodeOptions,
+  type StreamHeader,
+  type VideoStreamInfo,
+} from '../operators/decode.js';
 import type { FrameResult } from '../operators/infer.js';
 import { prefetchGate } from '../operators/prefetch.js';
 import { budgetCodes, type RunStride, type StrideReport } from '../operators/stride-budget.js';
@@ -224,6 +230,13 @@ export interface PrepareOptions {
    * a one-off run.
    */
   warmBatchSizes?: boolean;
+  /**
+   * Decode a tiny bundled clip over loopback HTTP once (warmDecode in src/operators/decode.ts) when the decode
+   * stage is firstframe's own, so that what only a process's first decode pays (undici's first connection,
+   * FFmpeg's first decoder and filter graph, V8 compiling the MP4 readers) is set-up, not the first run's
+   * first frame. About 50–100 ms, once per prepare. Default true.
+   */
+  warmDecode?: boolean;
 }
 
 /** A pipeline whose stages are built and whose model is loaded and warmed up: ready to run, many times. */
@@ -281,6 +294,25 @@ function documentFrame(result: AnswerFrame): ResultFrame {
     }),
     ...(extra.keypoints ? { keypoints: extra.keypoints } : {}),
   };
+}
+
+/** Decode operators whose first run warmDecode warms (firstframe's own; NVDEC's shares its first steps). */
+const WARMED_DECODERS = new Set(['beamcoder', 'beamcoder-nvdec']);
+
+/** warmDecode with the pipeline's size and preprocess; a failed warm-up is logged, never fatal. */
+async function warmDecodeStage(
+  pipeline: ResolvedPipeline,
+  onEvent: EventSink | undefined,
+  logger: Logger,
+): Promise<void> {
+  const preprocess = pipeline.stages.decode.options['preprocess'] as DecodeOptions['preprocess'] | undefined;
+  try {
+    const warm = await warmDecode({ imgSize: pipeline.imgSize, ...(preprocess ? { preprocess } : {}) });
+    onEvent?.({ stage: 'decode', name: 'warm-up', at: performance.now(), data: { ...warm } });
+    logger.debug({ ms: Math.round(warm.ms), frames: warm.frames }, 'decode warmed up');
+  } catch (error) {
+    logger.warn({ err: error }, `decode warm-up failed (the first run pays a fresh process's first decode)`);
+  }
 }
 
 /**
@@ -348,6 +380,9 @@ export async function preparePipeline(
   const classStage: OperatorFunction<FrameResult, FrameResult> = rules
     ? map((result: FrameResult): FrameResult => ({ ...result, objects: rules.apply(result.objects) }))
     : identity;
+  if (options.warmDecode !== false && WARMED_DECODERS.has(pipeline.stages.decode.definition.name)) {
+    await warmDecodeStage(pipeline, options.onEvent, logger);
+  }
   const setupMs = performance.now() - setupStarted;
 
   const run$ = (target: string, runOptions: RunOptions = {}): Observable<PipelineEvent> =>
@@ -365,12 +400,12 @@ export async function preparePipeline(
         subscriber.next({ type: 'stage', event });
       };
       const emit = (name: string, data: Record<string, unknown>) =>
-        onEvent({ stage: 'pipeline', name, at: performance.now(), data });
+        onEvent({ stage: 'pipeline', name, at: now(), data });
       const signal = runOptions.signal;
       const cancel$ = !signal ? NEVER : signal.aborted ? of(true) : fromEvent(signal, 'abort').pipe(take(1));
       const gate = prefetchGate(pipeline.prefetch.frames, pipeline.prefetch.policy);
       const deadlineAt = runOptions.deadlineAt;
-      const spent = deadlineAt !== undefined && deadlineAt <= performance.now();
+      const spent = deadlineAt !== undefined && deadlineAt <= now();
       const sinkContext: DeadlineSinkContext = {
         firstFrame$,
         cancel$,
@@ -402,7 +437,7 @@ export async function preparePipeline(
         isPlannedStride(stages.stride) && !spent
           ? stages.stride.forRun({
               target,
-              now: () => performance.now(),
+              now,
               perFrameMs: typeof perFrameMs === 'number' && perFrameMs > 0 ? perFrameMs : undefined,
               budgetMs: typeof sinkBudgetS === 'number' ? sinkBudgetS * 1000 : undefined,
               deadlineAt,
@@ -442,7 +477,7 @@ export async function preparePipeline(
             () =>
               new FirstframeError(
                 budgetCodes.spent,
-                `${target}: the deadline passed ${Math.round(performance.now() - deadlineAt!)} ms before the run could start (its budget counts from the request's arrival)`,
+                `${target}: the deadline passed ${Math.round(now() - deadlineAt!)} ms before the run could start (its budget counts from the request's arrival)`,
                 { url: target, deadlineAt },
               ),
           )
@@ -450,7 +485,7 @@ export async function preparePipeline(
       const subscription = source$
         .pipe(
           tap((chunk) => {
-            firstByteAt ??= performance.now();
+            firstByteAt ??= now();
             resource ??= chunk.resource;
             if (chunk.offset === 0 && !prefix) prefix = chunk.bytes.subarray(0, 64 * 1024);
             bytes += chunk.bytes.byteLength;
@@ -490,7 +525,7 @@ export async function preparePipeline(
         )
         .subscribe({
           next: (outcome) => {
-            const totalMs = performance.now() - timeline.startedAt;
+            const totalMs = now() - timeline.startedAt;
             answerFrames(outcome.results, pipeline, rules, {
               frameCount: stream?.frameCount ?? null,
               lastDecodedFrame,

@@ -33,3 +33,28 @@ describe('model warm-up at prepare', () => {
     });
   }, 60_000);
 });
+
+describe('decode warm-up at prepare', () => {
+  async function decodeWarmUps(options: { warmDecode?: boolean }, document: Record<string, unknown> = {}) {
+    const events: StageEvent[] = [];
+    const prepared = await preparePipeline(loadPipeline({ document: { extends: 'default', ...document } }), {
+      onEvent: (event) => events.push(event),
+      ...options,
+    });
+    await prepared.release();
+    return events.filter((event) => event.stage === 'decode' && event.name === 'warm-up');
+  }
+
+  it("firstframe's decoder decodes the bundled clip's first two frames once, at the pipeline's size", async () => {
+    const warmUps = await decodeWarmUps({});
+    expect(warmUps).toHaveLength(1);
+    expect(warmUps[0]!.data).toEqual({ ms: expect.any(Number), frames: 2 });
+    // The stream-colour path is warmed too (its own filter graph), with the same two frames.
+    const streamColour = await decodeWarmUps({}, { imgSize: 320, decode: { preprocess: 'stream-colour' } });
+    expect(streamColour.map((event) => event.data?.['frames'])).toEqual([2]);
+  }, 60_000);
+
+  it('warmDecode: false skips it', async () => {
+    expect(await decodeWarmUps({ warmDecode: false })).toEqual([]);
+  }, 60_000);
+});

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { BenchDocument } from '../../src/bench/bench.js';
 import type { DiagnoseDocument } from '../../src/bench/diagnose.js';
 import type { FixtureSet } from '../../src/fixtures/make.js';
 import type { RunDocument } from '../../src/pipelines/runner.js';
@@ -66,7 +67,7 @@ afterAll(async () => {
   await sim?.close();
 });
 
-describe('firstframe run and diagnose --plugin', () => {
+describe('firstframe run, diagnose and bench --plugin', () => {
   it('runs the plugin operator the document names: exactly the frames it keeps', async () => {
     const result = await runCli(
       ['run', fixtures.clips['faststart']!.file, '--pipeline', documentFile, '--plugin', plugin, '--json'],
@@ -100,6 +101,32 @@ describe('firstframe run and diagnose --plugin', () => {
       framesInferred: 15,
       framesFilled: 0,
     });
+  }, 150_000);
+
+  it('bench --plugin: the document runs infer the frames the plugin keeps', async () => {
+    const result = await runCli(
+      [
+        'bench',
+        fixtures.clips['faststart']!.file,
+        '--strategies',
+        'none',
+        '--pipeline',
+        documentFile,
+        '--plugin',
+        plugin,
+        '--runs',
+        '1',
+        '--peers',
+        'none',
+        '--json',
+      ],
+      { timeoutMs: 120_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const { benches } = JSON.parse(result.stdout) as { benches: BenchDocument[] };
+    expect(
+      benches[0]!.groups.map((group) => [group.name, group.runs.map((run) => run.framesInferred)]),
+    ).toEqual([['sevenths', [15]]]);
   }, 150_000);
 
   it('without the plugin the document names an unknown operator; a missing plugin is FF_ERR_PLUGIN_NOT_FOUND', async () => {

@@ -2,7 +2,9 @@ import { basename, extname } from 'node:path';
 import type { EnvConfig } from '../core/config.js';
 import { ConfigError, codes } from '../core/errors.js';
 import type { PipelineDocument, ResolvedPipeline, StageSpec } from '../pipelines/document.js';
-import { loadPipeline } from '../pipelines/load.js';
+import { loadPipeline, loadPipelineWithPlugins } from '../pipelines/load.js';
+import { defaultRegistry } from '../pipelines/operators.js';
+import { loadPlugins } from '../pipelines/plugins.js';
 import type { OperatorRegistry } from '../pipelines/registry.js';
 
 /** A way of fetching the video that `firstframe bench` compares: a shipped profile and the source laid over it. */
@@ -90,6 +92,8 @@ export interface BenchGroupsOptions {
   overrides?: PipelineDocument;
   /** Where the groups' operators are looked up (with `--plugin`s' operators registered); default the shipped ones. */
   registry?: OperatorRegistry;
+  /** Pipeline files already loaded (with their plugins) by {@link loadBenchGroups}, or why they could not be. */
+  preloaded?: ReadonlyMap<string, ResolvedPipeline | ConfigError>;
 }
 
 /**
@@ -125,12 +129,16 @@ export function benchGroups(options: BenchGroupsOptions): BenchGroup[] {
   }
   for (const file of options.pipelineFiles) {
     collect(() => {
-      const pipeline = loadPipeline({
-        file,
-        ...(options.env ? { env: options.env } : {}),
-        ...(options.registry ? { registry: options.registry } : {}),
-        overrides,
-      });
+      const preloaded = options.preloaded?.get(file);
+      if (preloaded instanceof ConfigError) throw preloaded;
+      const pipeline =
+        preloaded ??
+        loadPipeline({
+          file,
+          ...(options.env ? { env: options.env } : {}),
+          ...(options.registry ? { registry: options.registry } : {}),
+          overrides,
+        });
       const stem = basename(file, extname(file));
       let name = stem;
       for (let n = 2; groups.some((group) => group.name === name); n += 1) name = `${stem}-${n}`;
@@ -139,4 +147,34 @@ export function benchGroups(options: BenchGroupsOptions): BenchGroup[] {
   }
   if (problems.length > 0) throw new ConfigError(code, problems);
   return groups;
+}
+
+/**
+ * {@link benchGroups} with plugins: `plugins` (the command line's `--plugin`s, from the working directory)
+ * are registered for every group, and each pipeline file's own `plugins:` (from its directory) for that
+ * file. Every problem, the plugins' included, is reported at once in one ConfigError.
+ */
+export async function loadBenchGroups(
+  options: Omit<BenchGroupsOptions, 'registry' | 'preloaded'> & { plugins?: readonly string[] },
+): Promise<BenchGroup[]> {
+  const registry = defaultRegistry();
+  await loadPlugins(options.plugins ?? [], { baseDir: process.cwd(), registry });
+  const preloaded = new Map<string, ResolvedPipeline | ConfigError>();
+  for (const file of options.pipelineFiles) {
+    try {
+      preloaded.set(
+        file,
+        await loadPipelineWithPlugins({
+          file,
+          registry,
+          ...(options.env ? { env: options.env } : {}),
+          ...(options.overrides ? { overrides: options.overrides } : {}),
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      preloaded.set(file, error);
+    }
+  }
+  return benchGroups({ ...options, registry, preloaded });
 }

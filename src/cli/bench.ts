@@ -8,7 +8,7 @@ import { basename, extname, join } from 'node:path';
 import { readEnvConfig } from '../core/config.js';
 import { ConfigError, codes } from '../core/errors.js';
 import type { PipelineDocument } from '../pipelines/document.js';
-import { defaultRegistry, isUrl } from '../pipelines/operators.js';
+import { isUrl } from '../pipelines/operators.js';
 import { writeReport } from '../report/html.js';
 import { runBench, type BenchDocument } from '../bench/bench.js';
 import { formatBench } from '../bench/bench-text.js';
@@ -18,12 +18,12 @@ import { progressBar, type ProgressBar } from '../bench/progress.js';
 import {
   BENCH_STRATEGIES,
   STRATEGY_PRESETS,
-  benchGroups,
+  loadBenchGroups,
   parseStrategyList,
+  type BenchGroup,
   type BenchStrategy,
 } from '../bench/strategies.js';
 import { createRootLogger } from '../core/logger.js';
-import { loadPlugins } from '../pipelines/plugins.js';
 import {
   PLUGIN_OPTION,
   logLevelOf,
@@ -174,12 +174,16 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
     ...(budget !== undefined ? { sink: { budgetS: budget } } : {}),
     ...(values.model !== undefined ? { infer: { model: values.model } } : {}),
   };
-  let groups: ReturnType<typeof benchGroups> = [];
+  let groups: BenchGroup[] = [];
   let code: string = codes.config.usage;
   try {
-    const registry = defaultRegistry();
-    await loadPlugins(values.plugin ?? [], { baseDir: process.cwd(), registry });
-    groups = benchGroups({ strategies, pipelineFiles, env: readEnvConfig(io.env), overrides, registry });
+    groups = await loadBenchGroups({
+      strategies,
+      pipelineFiles,
+      env: readEnvConfig(io.env),
+      overrides,
+      plugins: values.plugin ?? [],
+    });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     if (problems.length === 0) code = error.code;

@@ -103,7 +103,12 @@ describe('firstframe run, diagnose and bench --plugin', () => {
     });
   }, 150_000);
 
-  it('bench --plugin: the document runs infer the frames the plugin keeps', async () => {
+  it('bench --plugin, and a document naming its own plugins: the runs infer the frames the plugin keeps', async () => {
+    const ownPlugins = join(scratch, 'own-plugins.yaml');
+    writeFileSync(
+      ownPlugins,
+      'name: own-plugins\nextends: default\nplugins: [./stride-7.mjs]\nstride: { operator: every-7th }\nsink: { budgetS: 120 }\n',
+    );
     const result = await runCli(
       [
         'bench',
@@ -112,6 +117,8 @@ describe('firstframe run, diagnose and bench --plugin', () => {
         'none',
         '--pipeline',
         documentFile,
+        '--pipeline',
+        ownPlugins,
         '--plugin',
         plugin,
         '--runs',
@@ -126,7 +133,10 @@ describe('firstframe run, diagnose and bench --plugin', () => {
     const { benches } = JSON.parse(result.stdout) as { benches: BenchDocument[] };
     expect(
       benches[0]!.groups.map((group) => [group.name, group.runs.map((run) => run.framesInferred)]),
-    ).toEqual([['sevenths', [15]]]);
+    ).toEqual([
+      ['sevenths', [15]],
+      ['own-plugins', [15]],
+    ]);
   }, 150_000);
 
   it('without the plugin the document names an unknown operator; a missing plugin is FF_ERR_PLUGIN_NOT_FOUND', async () => {

@@ -44,7 +44,14 @@ function locate(specifier: string, baseDir: string): Located {
     return { problem: `plugin ${JSON.stringify(specifier)}: expected a module path or package name` };
   }
   if (specifier.startsWith('file:')) {
-    const path = fileURLToPath(specifier);
+    let path: string;
+    try {
+      path = fileURLToPath(specifier);
+    } catch (error) {
+      return {
+        problem: `plugin ${specifier}: not a file URL this machine can open: ${(error as Error).message}`,
+      };
+    }
     return existsSync(path)
       ? { specifier, url: specifier }
       : { problem: `plugin ${specifier}: no such file: ${path}` };

@@ -231,6 +231,15 @@ describe('loadPlugins', () => {
       `plugin ./missing.js: no such file: ${join(dir, 'missing.js')}`,
       'plugin /nowhere/plugin.mjs: no such file: /nowhere/plugin.mjs',
     ]);
+    // A file: URL with a host (not this machine's) is a problem listed like the others, not a TypeError.
+    const remote = await configError(
+      loadPlugins(['file://host/x.mjs', './missing.js'], { baseDir: dir, registry: defaultRegistry() }),
+    );
+    expect(remote.code).toBe('FF_ERR_PLUGIN_NOT_FOUND');
+    expect(remote.problems).toHaveLength(2);
+    expect(remote.problems[0]).toMatch(
+      /^plugin file:\/\/host\/x\.mjs: not a file URL this machine can open: /,
+    );
     const pkg = await configError(
       loadPlugins(['no-such-package-ff'], { baseDir: dir, registry: defaultRegistry() }),
     );

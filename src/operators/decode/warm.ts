@@ -1,12 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { lastValueFrom, take, toArray, type OperatorFunction } from 'rxjs';
+import { lastValueFrom, take, timeout, toArray, type OperatorFunction } from 'rxjs';
 import { DEFAULT_PREPROCESS, warmUpLetterbox } from '../../media/letterbox.js';
 import { createDispatcher } from '../../sources/dispatcher.js';
 import { httpSource } from '../../sources/http.js';
 import type { ByteChunk } from '../../sources/types.js';
 import type { DecodedFrame, DecodeOptions } from './options.js';
 import { WARM_CLIP_BASE64 } from './warm-clip.js';
+
+/** How long the warm-up may take before it is abandoned (it takes 50–100 ms; the caller logs the failure). */
+const WARM_TIMEOUT_MS = 10_000;
 
 /** What {@link warmDecode} did, in milliseconds of wall time. */
 export interface WarmDecodeResult {
@@ -48,6 +51,9 @@ export async function warmDecodeWith(
       httpSource(`http://127.0.0.1:${port}/warm.mp4`, { dispatcher }).pipe(
         decode({ ...options, keepFrame: () => true }),
         take(2),
+        // Two frames of a 4.7 KB clip from this process: a wedged decoder must not hold set-up (and a
+        // server's port) for ever. The unsubscription frees the decoder and the connection.
+        timeout({ first: WARM_TIMEOUT_MS, each: WARM_TIMEOUT_MS }),
         toArray(),
       ),
     );

@@ -88,8 +88,10 @@ export function lowerComputeThreads(options: {
     let lowered = 0;
     const threads = otherThreads() ?? [];
     const alive = new Set(threads);
-    // Thread ids are reused: forget those that have exited (the runtime's threads never exit).
+    // Thread ids are reused: forget those that have exited, so that a compute thread given the id of one
+    // that was spared (a thread alive at the call that was not the runtime's own) is lowered all the same.
     for (const tid of settled) if (!alive.has(tid)) settled.delete(tid);
+    for (const tid of spared) if (!alive.has(tid)) spared.delete(tid);
     for (const tid of threads) {
       if (settled.has(tid) || spared.has(tid)) continue;
       settled.add(tid);
@@ -107,5 +109,13 @@ export function lowerComputeThreads(options: {
   sweep();
   const timer = setInterval(sweep, options.intervalMs ?? 250);
   timer.unref();
-  return { nice, supported, spared: spared.size, sweep, stop: () => clearInterval(timer) };
+  return {
+    nice,
+    supported,
+    get spared() {
+      return spared.size;
+    },
+    sweep,
+    stop: () => clearInterval(timer),
+  };
 }

@@ -75,6 +75,19 @@ export interface PrefetchGate {
    * slot is no longer counted in `inFlight`, cannot be evicted, and gets no pixels. Idempotent per slot.
    */
   detach(slots: readonly PrefetchSlot[]): void;
+  /**
+   * Counts detached slots in `inFlight` again (their frames came out of the operator that held them and go
+   * on to inference): `inFlight` may pass `limit` for a while, and `acquire` waits (block) until it is back
+   * under it, so a stage that holds frames and lets them go later keeps the window's bound. A slot that is
+   * not detached (held, released, abandoned) is left as it is.
+   */
+  readmit(slots: readonly PrefetchSlot[]): void;
+  /**
+   * Frees the slots' places and forgets their pixel buffers without giving them back to the pool: an
+   * operator may still read the frames (passed over while it holds them), so no later slot may get their
+   * buffers; the garbage collector takes them once nothing holds the frames. Idempotent per slot.
+   */
+  abandon(slots: readonly PrefetchSlot[]): void;
   /** Wakes every waiter with an error: the pipeline is ending. */
   close(): void;
   /**
@@ -110,6 +123,8 @@ export function prefetchGate(
   let dropped = 0;
   let closed = false;
   const held = new Set<number>();
+  /** Slots detached (see `detach`) and not released, abandoned or readmitted since. */
+  const detached = new Set<number>();
   const pool = options.pixelBuffers ?? sharedPixelBuffers;
   /** The pixel buffer of each held slot that asked for one. */
   const buffers = new Map<number, Uint8Array>();
@@ -134,6 +149,8 @@ export function prefetchGate(
     if (!held.delete(slot.id)) return;
     const index = waiting.indexOf(slot);
     if (index >= 0) waiting.splice(index, 1);
+    // A readmitted slot may have taken the window past its limit: a waiter gets a place once it is under.
+    if (held.size >= limit) return;
     const waiter = waiters.shift();
     if (waiter) waiter.resolve(take());
   };
@@ -177,11 +194,31 @@ export function prefetchGate(
     release(slots) {
       for (const slot of slots) {
         vacate(slot);
+        detached.delete(slot.id);
         letGo(slot);
       }
     },
     detach(slots) {
-      for (const slot of slots) vacate(slot);
+      for (const slot of slots) {
+        if (!held.has(slot.id)) continue;
+        vacate(slot);
+        detached.add(slot.id);
+      }
+    },
+    readmit(slots) {
+      for (const slot of slots) {
+        if (!detached.delete(slot.id)) continue;
+        held.add(slot.id);
+        // As any slot whose run has not started: drop-oldest may evict it.
+        waiting.push(slot);
+      }
+    },
+    abandon(slots) {
+      for (const slot of slots) {
+        vacate(slot);
+        detached.delete(slot.id);
+        buffers.delete(slot.id);
+      }
     },
     close() {
       closed = true;

@@ -71,6 +71,46 @@ describe('prefetchGate', () => {
     expect(gate.inFlight).toBe(0);
   });
 
+  it('readmit counts a detached slot again, past the limit for a while: acquire waits until it is back under', async () => {
+    const gate = prefetchGate(2, 'block', { pixelBuffers: new PixelBufferPool() });
+    const a = gate.acquire() as PrefetchSlot;
+    const buffer = gate.pixels(a, 16);
+    gate.detach([a]);
+    const b = gate.acquire() as PrefetchSlot;
+    const c = gate.acquire() as PrefetchSlot;
+    expect(gate.inFlight).toBe(2);
+    gate.readmit([a]);
+    gate.readmit([a]); // idempotent
+    expect(gate.inFlight).toBe(3);
+    expect(gate.pixels(a, 16)).toBe(buffer);
+    const waiting = gate.acquire();
+    expect(waiting).toBeInstanceOf(Promise);
+    gate.release([b]);
+    expect(gate.inFlight).toBe(2);
+    gate.release([c]);
+    expect((await waiting)!.id).toBe(4);
+    // A released (or never detached) slot is not readmitted.
+    gate.release([a]);
+    gate.readmit([a, c]);
+    expect(gate.inFlight).toBe(1);
+  });
+
+  it('abandon frees the place but never gives the pixel buffer to a later slot', () => {
+    const pool = new PixelBufferPool();
+    const gate = prefetchGate(1, 'block', { pixelBuffers: pool });
+    const a = gate.acquire() as PrefetchSlot;
+    const buffer = gate.pixels(a, 16);
+    gate.detach([a]);
+    gate.abandon([a]);
+    expect(gate.inFlight).toBe(0);
+    expect(pool.idleBytes).toBe(0);
+    const b = gate.acquire() as PrefetchSlot;
+    expect(gate.pixels(b, 16)).not.toBe(buffer);
+    gate.abandon([b]);
+    expect(gate.inFlight).toBe(0);
+    expect(pool.idleBytes).toBe(0);
+  });
+
   it('close rejects the waiters; bad options throw', async () => {
     const gate = prefetchGate(1);
     gate.acquire();

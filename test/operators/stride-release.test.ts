@@ -10,8 +10,10 @@ import {
   firstValueFrom,
   lastValueFrom,
   map,
+  delay,
   mergeMap,
   of,
+  take,
   timer,
   toArray,
   type Observable,
@@ -40,8 +42,10 @@ async function decodeInto(
   input: Subject<Frame>,
   frames: number,
   buffers = new Map<number, Uint8Array>(),
+  paceMs = 0,
 ): Promise<number> {
   for (let frameNumber = 0; frameNumber < frames; frameNumber += 1) {
+    if (paceMs > 0) await firstValueFrom(timer(paceMs));
     const taken = gate.acquire();
     const slot =
       taken instanceof Promise
@@ -202,6 +206,157 @@ describe('releasingSkipped', () => {
       input.next({ frameNumber, slot: gate.acquire() as PrefetchSlot });
     }
     expect((failed as Error).message).toBe('boom');
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it('an operator that lets frames out later keeps the window bound: with inference never done, decoding stops at `limit`', async () => {
+    const gate = prefetchGate(4, 'block', { pixelBuffers: new PixelBufferPool() });
+    const input = new Subject<Frame>();
+    const out: Frame[] = [];
+    // Inference never gives a slot back.
+    input
+      .pipe(
+        releasingSkipped(
+          gate,
+          concatMap((frame: Frame) => of(frame).pipe(delay(1))),
+        ),
+      )
+      .subscribe((frame) => out.push(frame));
+    // Decoding paced at 5 ms a frame: each frame comes out of the operator before the next is decoded.
+    expect(await decodeInto(gate, input, 200, new Map(), 5)).toBe(4);
+    expect(numbers(out)).toEqual([0, 1, 2, 3]);
+    expect(gate.inFlight).toBe(4);
+    gate.close();
+  });
+
+  it('a frame let out later takes its place again, past the limit for a while, and decoding waits', () => {
+    const gate = prefetchGate(2, 'block', { pixelBuffers: new PixelBufferPool() });
+    const input = new Subject<Frame>();
+    const letOut = new Subject<void>();
+    const out: Frame[] = [];
+    input
+      .pipe(
+        releasingSkipped(
+          gate,
+          concatMap((frame: Frame) =>
+            letOut.pipe(
+              take(1),
+              map(() => frame),
+            ),
+          ),
+        ),
+      )
+      .subscribe((frame) => out.push(frame));
+    // Two frames go in and wait in the operator: their places are free, decoding goes on.
+    for (let frameNumber = 0; frameNumber < 2; frameNumber += 1)
+      input.next({ frameNumber, slot: gate.acquire() as PrefetchSlot });
+    expect(gate.inFlight).toBe(0);
+    const third = gate.acquire() as PrefetchSlot;
+    const fourth = gate.acquire() as PrefetchSlot;
+    letOut.next();
+    letOut.next();
+    expect(numbers(out)).toEqual([0, 1]);
+    expect(gate.inFlight).toBe(4);
+    expect(gate.acquire()).toBeInstanceOf(Promise);
+    gate.release([third, fourth, ...out.map((frame) => frame.slot!)]);
+    expect(gate.inFlight).toBe(1); // the waiter's slot
+    gate.close();
+  });
+
+  it('a frame passed over while the operator still holds it: its pixel buffer goes to no later frame', () => {
+    const pool = new PixelBufferPool();
+    const gate = prefetchGate(2, 'block', { pixelBuffers: pool });
+    const input = new Subject<Frame>();
+    const letOut = new Map<number, Subject<void>>();
+    const buffers = new Map<number, Uint8Array>();
+    const read: Array<[number, boolean]> = [];
+    // A scorer that reads each frame's pixels when it is done with it, in any order.
+    const scorer = mergeMap((frame: Frame) => {
+      const done = new Subject<void>();
+      letOut.set(frame.frameNumber, done);
+      return done.pipe(
+        take(1),
+        map(() => {
+          read.push([frame.frameNumber, buffers.get(frame.frameNumber)![0] === frame.frameNumber]);
+          return frame;
+        }),
+      );
+    });
+    const out: Frame[] = [];
+    input.pipe(releasingSkipped(gate, scorer)).subscribe((frame) => {
+      out.push(frame);
+      gate.release([frame.slot!]); // inference done at once
+    });
+    const decodeOne = (frameNumber: number) => {
+      const slot = gate.acquire() as PrefetchSlot;
+      const pixels = gate.pixels(slot, 16)!;
+      pixels.fill(frameNumber);
+      buffers.set(frameNumber, pixels);
+      input.next({ frameNumber, slot });
+    };
+    decodeOne(0);
+    decodeOne(1);
+    letOut.get(1)!.next(); // 1 comes out first: 0 is passed over
+    decodeOne(2);
+    decodeOne(3);
+    expect(buffers.get(2)).not.toBe(buffers.get(0));
+    expect(buffers.get(3)).not.toBe(buffers.get(0));
+    letOut.get(0)!.next(); // the scorer reads 0's pixels now: still its own
+    expect(read).toEqual([
+      [1, true],
+      [0, true],
+    ]);
+    expect(numbers(out)).toEqual([1]);
+    gate.close();
+  });
+
+  it('a frame whose slot was evicted before the stage goes through, not taken for a late frame', async () => {
+    const gate = prefetchGate(1, 'drop-oldest', { pixelBuffers: new PixelBufferPool() });
+    const events: StageEvent[] = [];
+    const input = new Subject<Frame>();
+    const evicted = gate.acquire() as PrefetchSlot;
+    const kept = gate.acquire() as PrefetchSlot;
+    expect(evicted.dropped).toBe(true);
+    const out = lastValueFrom(
+      input.pipe(
+        releasingSkipped(
+          gate,
+          concatMap((frame: Frame) => timer(1).pipe(map(() => frame))),
+          {
+            onEvent: (event) => events.push(event),
+          },
+        ),
+        toArray(),
+      ),
+    );
+    input.next({ frameNumber: 0, slot: evicted });
+    input.next({ frameNumber: 1, slot: kept });
+    input.complete();
+    expect(numbers(await out)).toEqual([0, 1]);
+    expect(events).toEqual([]);
+  });
+
+  it('an operator that emits a frame twice: the second is dropped with a frame-repeated event', async () => {
+    const gate = prefetchGate(4, 'block', { pixelBuffers: new PixelBufferPool() });
+    const events: StageEvent[] = [];
+    const input = new Subject<Frame>();
+    const twice = concatMap((frame: Frame) => of(frame, frame));
+    const out = lastValueFrom(
+      input.pipe(
+        releasingSkipped(gate, twice, { onEvent: (event) => events.push(event) }),
+        map((frame) => {
+          gate.release([frame.slot!]);
+          return frame;
+        }),
+        toArray(),
+      ),
+    );
+    expect(await decodeInto(gate, input, 2)).toBe(2);
+    expect(numbers(await out)).toEqual([0, 1]);
+    expect(events.map((event) => [event.stage, event.name, event.data])).toEqual([
+      ['stride', 'frame-repeated', { frameNumber: 0, repeated: 1 }],
+      ['stride', 'frame-repeated', { frameNumber: 1, repeated: 2 }],
+    ]);
     expect(gate.inFlight).toBe(0);
   });
 });

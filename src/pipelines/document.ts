@@ -16,7 +16,7 @@ import {
   type StageKind,
 } from './registry.js';
 import type { ShippedOperators } from './operators.js';
-import { LIST_STAGE_KINDS, isListStageKind } from './stage-lists.js';
+import { LIST_STAGE_KINDS, PLANNED_STRIDE_OPERATORS, isListStageKind } from './stage-lists.js';
 
 /** What a document says besides its stages. */
 export interface DocumentHeader {
@@ -244,12 +244,14 @@ export function parsePipelineText(text: string, origin: string): UntypedPipeline
 /**
  * Lays `over` on top of `base`: scalar settings replace, stages merge option by option, a stage that
  * names a different operator replaces the base stage whole, and `plugins` lists are joined. Over a list
- * stage, a list replaces it, and a single stage is merged into its first member when it names no other
- * operator (FRAME_STRIDE over `[every-nth, my-filter]` sets the every-nth's `every`), else replaces it.
+ * stage, a list replaces it; a single stage goes to one member (see {@link listMemberFor}): merged into it
+ * when it names no operator or the member's, else it replaces that member. A single stage naming an
+ * operator no member has, in a list without a planned member, replaces the whole list.
  */
 export function mergeDocuments(
   base: UntypedPipelineDocument,
   over: UntypedPipelineDocument,
+  options: { readonly registry?: OperatorRegistry } = {},
 ): UntypedPipelineDocument {
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
@@ -261,15 +263,14 @@ export function mergeDocuments(
     }
     if ((STAGE_KINDS as readonly string[]).includes(key) || key === 'prefetch' || key === 'fill') {
       if (Array.isArray(previous) && isRecord(value) && previous.length > 0) {
-        // Options without an operator (or naming the first member's) go to the list's first member
-        // (FRAME_STRIDE, --stride); a stage naming another operator replaces the whole list.
-        const first: unknown = previous[0];
-        if (
-          isRecord(first) &&
-          (value.operator === undefined ||
-            value.operator === (first.operator ?? DEFAULT_OPERATORS[key as StageKind]))
-        ) {
-          merged[key] = [{ ...first, ...value }, ...previous.slice(1)];
+        const at = listMemberFor(key as StageKind, previous, value, options.registry);
+        if (at !== undefined) {
+          const member = previous[at] as Record<string, unknown>;
+          const same =
+            value.operator === undefined || value.operator === operatorOf(key as StageKind, member);
+          merged[key] = previous.map((entry: unknown, index) =>
+            index !== at ? entry : same ? { ...member, ...value } : { ...value },
+          );
           continue;
         }
       }
@@ -285,6 +286,48 @@ export function mergeDocuments(
     merged[key] = value;
   }
   return merged as UntypedPipelineDocument;
+}
+
+const operatorOf = (kind: StageKind, member: Record<string, unknown>): unknown =>
+  member.operator ?? DEFAULT_OPERATORS[kind];
+
+/**
+ * The member of a list stage that a single stage laid over it goes to (FRAME_STRIDE, --stride,
+ * DISABLE_TRACKING), undefined when it replaces the whole list:
+ *
+ * - naming an operator: the member with that operator, else the planned stride member (it replaces it);
+ * - naming none: the first member whose operator takes every option given (known from `registry`), else
+ *   the planned stride member, else the first member.
+ */
+function listMemberFor(
+  kind: StageKind,
+  list: readonly unknown[],
+  over: Record<string, unknown>,
+  registry: OperatorRegistry | undefined,
+): number | undefined {
+  const members = list.map((entry) => (isRecord(entry) ? entry : undefined));
+  const planned = members.findIndex(
+    (member) =>
+      kind === 'stride' &&
+      member !== undefined &&
+      PLANNED_STRIDE_OPERATORS.includes(String(operatorOf(kind, member))),
+  );
+  const found = (index: number) => (index >= 0 ? index : undefined);
+  if (over.operator !== undefined) {
+    return (
+      found(members.findIndex((member) => member && operatorOf(kind, member) === over.operator)) ??
+      found(planned)
+    );
+  }
+  const keys = Object.keys(over);
+  if (registry) {
+    const taking = members.findIndex((member) => {
+      const definition = member && registry.get(kind, String(operatorOf(kind, member)));
+      return definition !== undefined && keys.every((option) => option in definition.options);
+    });
+    if (taking >= 0) return taking;
+  }
+  return found(planned) ?? (members[0] ? 0 : undefined);
 }
 
 export interface ResolveOptions {
@@ -314,7 +357,7 @@ export function resolvePipeline(input: UntypedPipelineDocument, options: Resolve
       const known = Object.keys(options.profiles ?? {}).join(', ') || 'none';
       problems.push(`${prefix}extends: unknown profile ${JSON.stringify(raw.extends)}; known: ${known}`);
     } else {
-      document = mergeDocuments(base, input);
+      document = mergeDocuments(base, input, { registry: options.registry });
     }
   }
   const doc = document as Record<string, unknown>;
@@ -363,6 +406,16 @@ export function resolvePipeline(input: UntypedPipelineDocument, options: Resolve
         resolveStage(kind, `${kind}[${index}]`, member, options.registry, prefix, problems),
       );
       if (members.every((member): member is ResolvedStage => member !== undefined)) {
+        const planned = members.flatMap((member, index) =>
+          kind === 'stride' && PLANNED_STRIDE_OPERATORS.includes(member.operator)
+            ? [`${kind}[${index}] ${member.operator}`]
+            : [],
+        );
+        if (planned.length > 1) {
+          problems.push(
+            `${prefix}${kind}: at most one planned operator (${PLANNED_STRIDE_OPERATORS.join(', ')}) per list (a run has one plan), got ${planned.join(' and ')}`,
+          );
+        }
         stages[kind] = { ...members[0]!, members };
       }
       continue;

@@ -1,13 +1,14 @@
 import {
   catchError,
   defer,
+  filter,
   pipe,
   tap,
   throwError,
   type MonoTypeOperatorFunction,
   type UnaryFunction,
 } from 'rxjs';
-import { FirstframeError, isFirstframeError } from '../core/errors.js';
+import { ConfigError, FirstframeError, isFirstframeError } from '../core/errors.js';
 import type { DecodedFrame } from '../operators/decode.js';
 import type { FrameResult } from '../operators/infer.js';
 import type { RunStride } from '../operators/stride-budget.js';
@@ -33,6 +34,12 @@ export type ListStageKind = (typeof LIST_STAGE_KINDS)[number];
 
 export const isListStageKind = (kind: string): kind is ListStageKind =>
   (LIST_STAGE_KINDS as readonly string[]).includes(kind);
+
+/**
+ * The shipped stride operators that plan per run (their stage has `forRun`). A stride list holds at most
+ * one planned member: the run has one plan (one `strideRun`), so a second would be silently lost.
+ */
+export const PLANNED_STRIDE_OPERATORS: readonly string[] = ['every-nth', 'fit-budget'];
 
 type StrideStage = StageImplementations['stride'];
 type TrackStage = StageImplementations['track'];
@@ -132,23 +139,42 @@ export async function createListStage(
     namedStride(member, members[index]!.operator),
   );
   if (strides.length === 1) return strides[0]!;
+  // resolvePipeline rejects two shipped planned operators; a plugin's planned stride is seen only here.
+  const plannedAt = strides.flatMap((member, index) => (isPlannedStride(member) ? [index] : []));
+  if (plannedAt.length > 1) {
+    throw new ConfigError(pipelineCodes.invalid, [
+      `stride: at most one planned operator per list (a run has one plan), got ${plannedAt
+        .map((index) => `stride[${index}] ${members[index]!.operator}`)
+        .join(' and ')}`,
+    ]);
+  }
+  const keeps = (frameNumber: number) => strides.every((member) => member.keeps(frameNumber));
   const list: StrideList = {
-    keeps: (frameNumber) => strides.every((member) => member.keeps(frameNumber)),
-    operator: (context) => composed(strides.map((member) => member.operator(context))),
+    keeps,
+    operator: (context) => composed([keptOnly(keeps), ...strides.map((member) => member.operator(context))]),
     members: strides,
   };
-  const planned = strides.find(isPlannedStride);
-  return planned
+  const planned = strides[plannedAt[0] ?? -1];
+  return planned && isPlannedStride(planned)
     ? ({ ...list, settings: planned.settings, forRun: planned.forRun } as StrideList & PlannedStrideStage)
     : list;
 }
+
+/**
+ * Drops the frames the list's ANDed keeps refuse before any member sees them: the decoder converted
+ * none of them (`image` undefined), and a member listed before the one that refuses them would otherwise
+ * be handed frames without pixels.
+ */
+const keptOnly = (keeps: (frameNumber: number) => boolean): MonoTypeOperatorFunction<DecodedFrame> =>
+  filter((frame: DecodedFrame) => keeps(frame.frameNumber));
 
 const isStrideList = (stage: StrideStage): stage is StrideStage & StrideList =>
   Array.isArray((stage as Partial<StrideList>).members);
 
 /**
  * A run's stride decision and operator: a planned stage's run (`strideRun`, from its `forRun`) stands in
- * for the planned member, the other members as they are; every member's keeps ANDed, operators in order.
+ * for the planned member, the other members as they are; every member's keeps ANDed, operators in order,
+ * after the frames the ANDed keeps refuse are dropped (every member sees only frames with pixels).
  */
 export function strideForRun(
   stage: StrideStage,
@@ -157,11 +183,12 @@ export function strideForRun(
 ): MonoTypeOperatorFunction<DecodedFrame> {
   if (!isStrideList(stage)) return strideRun ? strideRun.operator<DecodedFrame>() : stage.operator(context);
   const planned = strideRun ? stage.members.find(isPlannedStride) : undefined;
-  return composed(
-    stage.members.map((member) =>
+  return composed([
+    keptOnly(strideKeepsForRun(stage, strideRun)),
+    ...stage.members.map((member) =>
       member === planned ? strideRun!.operator<DecodedFrame>() : member.operator(context),
     ),
-  );
+  ]);
 }
 
 /** The decoder's keep decision for a run (see {@link strideForRun}). */

@@ -55,6 +55,17 @@ interface Box {
 class IndexError extends Error {}
 
 /**
+ * A co64 chunk offset as a number: one past 2^53 (no file's, and not exact as a number) makes the moov
+ * malformed rather than a position that later arithmetic would round.
+ */
+function wideOffset(view: DataView, at: number): number {
+  const offset = view.getBigUint64(at);
+  if (offset > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new IndexError(`a chunk offset of ${offset} (past 2^53)`);
+  return Number(offset);
+}
+
+/**
  * The boxes in [from, to). A size-0 box ("to the end of the file") is only a top-level box's right: the
  * root walk (`from` 0) accepts it, a walk inside a box does not.
  */
@@ -176,8 +187,7 @@ function readFirstSample(
   if (!stco) return 'no chunk offsets';
   need(view, stco, stco.type === 'co64' ? 16 : 12);
   if (view.getUint32(stco.body + 4) === 0) return 'no chunks';
-  const offset =
-    stco.type === 'co64' ? Number(view.getBigUint64(stco.body + 8)) : view.getUint32(stco.body + 8);
+  const offset = stco.type === 'co64' ? wideOffset(view, stco.body + 8) : view.getUint32(stco.body + 8);
   const stss = child(view, stbl, 'stss');
   if (stss) {
     need(view, stss, 8);
@@ -543,7 +553,7 @@ function walkToFirstShown(
   const chunks = view.getUint32(stco.body + 4);
   need(view, stco, 8 + chunks * (wide ? 8 : 4));
   const chunkOffset = (chunk: number) =>
-    wide ? Number(view.getBigUint64(stco.body + 8 + chunk * 8)) : view.getUint32(stco.body + 8 + chunk * 4);
+    wide ? wideOffset(view, stco.body + 8 + chunk * 8) : view.getUint32(stco.body + 8 + chunk * 4);
   need(view, stsc, 8);
   const stscEntries = view.getUint32(stsc.body + 4);
   need(view, stsc, 8 + stscEntries * 12);

@@ -77,6 +77,10 @@ class DecodeSession implements SessionContext {
   /** An edit list trims the start past a sync sample: the bytes before it may be skipped. */
   private editSkip: EditStartSkip | undefined;
   resource: ResourceInfo | undefined;
+  /** The run's byte limit: the edit-start skip never jumps past it. */
+  get byteLimit(): number | undefined {
+    return this.options.maxBytes;
+  }
   layout: ContainerLayout = 'other';
   firstBytesSeen: Uint8Array | undefined;
   offsetReached = 0;
@@ -140,9 +144,9 @@ class DecodeSession implements SessionContext {
       next: (chunk) => this.onChunk(chunk),
       error: (error: unknown) => {
         this.sourceError = error;
-        this.endInput();
+        this.mainEnded();
       },
-      complete: () => this.endInput(),
+      complete: () => this.mainEnded(),
     });
     // A source that delivered synchronously may already be done with (endAtMoov).
     if (this.inputCutAt !== undefined) this.upstream.unsubscribe();
@@ -271,6 +275,12 @@ class DecodeSession implements SessionContext {
     if (this.active) this.takeChunk(chunk);
   };
 
+  /** The main response ended: a skip still waiting for its Range response is dropped first. */
+  private mainEnded(): void {
+    this.editSkip?.mainEnded();
+    this.endInput();
+  }
+
   readonly onInputEnd = (error?: unknown) => {
     if (error !== undefined) this.sourceError = error;
     this.endInput();
@@ -293,7 +303,7 @@ class DecodeSession implements SessionContext {
   cutInput(offset: number): void {
     this.inputCutAt = offset;
     this.upstream?.unsubscribe();
-    this.endInput();
+    this.mainEnded();
   }
 
   private endInput(): void {

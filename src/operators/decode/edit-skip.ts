@@ -5,9 +5,18 @@ import type { SessionContext } from './context.js';
 
 /** The shortest stretch of the main response its rate is measured over. */
 const RATE_WINDOW_MS = 10;
+/**
+ * The furthest byte a skip jumps to when nothing else bounds it (the resource's size unknown, no byte
+ * limit): FFmpeg reads zeros for the gap, 1 MiB per governor write, so the gap costs time on a libuv thread
+ * (a memcpy per byte) though no memory. A sync sample this far in is no soccer clip's; a moov saying so is
+ * hostile or broken, and the run reads from offset 0 as without the skip.
+ */
+export const EDIT_SKIP_MAX_OFFSET = 1024 * 1024 * 1024;
 
 /** What the edit-start skip needs of the session. */
 export interface EditSkipHost extends SessionContext {
+  /** The run's byte limit (DecodeOptions.maxBytes), when it has one: the skip never jumps past it. */
+  readonly byteLimit: number | undefined;
   /** End of the furthest byte the input delivered. */
   readonly offsetReached: number;
   readonly inputEnded: boolean;
@@ -37,6 +46,13 @@ export interface MainTiming {
  * response's first byte is in (a server that refuses the Range leaves it untouched); then it is closed,
  * FFmpeg gets zeros in place of the skipped bytes (its index starts at or before the sync sample, and the
  * demuxer drops every packet before it), and the Range response is the input from there on.
+ *
+ * The sync sample's offset comes from the moov, and the Range response's start from its Content-Range:
+ * both are the server's word. A sync sample at or past the resource's size, the media data's end (moov at
+ * the end), the main response's own limit (`partial`), the run's byte limit or {@link EDIT_SKIP_MAX_OFFSET}
+ * is declined before any request (the zeros for the gap would otherwise stand for bytes no download could
+ * reach, up to 2^64 of them); a Range response that names another start, or a size the sync sample lies
+ * past, is abandoned. The Range ends where the main response would have (`partial`).
  *
  * ```text
  * file:     [ftyp][moov][mdat: I0 P B B … | I60 P63 B61 B62 …]      frame 0 = B62
@@ -86,6 +102,8 @@ export class EditStartSkip {
     if (this.state !== 'planned' || !this.host.active) return;
     if (this.host.inputEnded) return this.over('the input ended');
     if (reached >= syncAt) return this.over('the input already reached the sync sample');
+    const unreachable = this.unreachable(syncAt);
+    if (unreachable) return this.over(unreachable);
     const fetchRange = this.host.resource?.fetchRange;
     if (!fetchRange) return this.over('the source cannot fetch ranges');
     const { startedAt, firstChunkAt, firstChunkEnd } = this.timing;
@@ -102,8 +120,8 @@ export class EditStartSkip {
       return;
     }
     this.state = 'fetching';
-    const range: ByteRange =
-      this.rangeEnd === undefined ? { start: syncAt } : { start: syncAt, end: this.rangeEnd };
+    const end = this.lastByte();
+    const range: ByteRange = end === undefined ? { start: syncAt } : { start: syncAt, end };
     this.host.emit('edit-skip', {
       syncOffset: syncAt,
       firstShownOffset: this.plan.firstShown.offset,
@@ -123,7 +141,11 @@ export class EditStartSkip {
             this.abandon(`the Range response began at byte ${chunk.offset}, not ${syncAt}`);
             return;
           }
+          // Its Content-Range may have given the resource another size since the decision.
+          const unreachable = this.unreachable(syncAt);
+          if (unreachable) return this.abandon(unreachable);
           this.state = 'switched';
+          // At most syncAt (bounded above), at least 0 (the main response past it abandons the skip).
           const filler = syncAt - this.host.offsetReached;
           this.host.emit('edit-skip-switched', { at: this.host.offsetReached, fillerBytes: filler });
           this.host.switchInput(filler);
@@ -139,6 +161,45 @@ export class EditStartSkip {
         else this.abandon('the Range response was empty');
       },
     });
+  }
+
+  /**
+   * The main response ended (completed, failed, or cut at its limit) before the Range response's first
+   * byte: the skip is dropped and its Range closed, so that no byte of it reaches a finished input.
+   */
+  mainEnded(): void {
+    if (this.state === 'fetching') this.abandon('the main response ended before the Range response began');
+    else if (this.state === 'planned') this.state = 'over';
+  }
+
+  /** Why the skip cannot jump to `syncAt`, or undefined when it may. */
+  private unreachable(syncAt: number): string | undefined {
+    const at = `the sync sample at byte ${syncAt}`;
+    if (!Number.isSafeInteger(syncAt) || syncAt < 0) return `${at} is not a usable offset`;
+    const total = this.host.resource?.totalBytes;
+    if (total !== undefined && syncAt >= total) return `${at} lies past the resource's ${total} bytes`;
+    if (this.rangeEnd !== undefined && syncAt > this.rangeEnd) {
+      return `${at} lies past the media data (the moov at byte ${this.rangeEnd + 1})`;
+    }
+    const partial = this.host.resource?.partialBytes;
+    if (partial !== undefined && syncAt >= partial) {
+      return `${at} lies past the ${partial} bytes the main response reads`;
+    }
+    const limit = this.host.byteLimit;
+    if (limit !== undefined && syncAt >= limit) return `${at} lies past the run's byte limit of ${limit}`;
+    if (syncAt > EDIT_SKIP_MAX_OFFSET) {
+      return `${at} lies past the ${EDIT_SKIP_MAX_OFFSET} bytes a skip may jump`;
+    }
+    return undefined;
+  }
+
+  /** The last byte the Range fetches: the moov's (moov at the end) or the main response's limit. */
+  private lastByte(): number | undefined {
+    const partial = this.host.resource?.partialBytes;
+    const ends = [this.rangeEnd, partial === undefined ? undefined : partial - 1].filter(
+      (end): end is number => end !== undefined,
+    );
+    return ends.length === 0 ? undefined : Math.min(...ends);
   }
 
   /** Release: the Range response is closed. */

@@ -43,9 +43,12 @@ export class Feeder {
     private readonly maxQueuedBytes: number,
   ) {}
 
-  /** Queues `bytes` for FFmpeg; false when nothing was fed (the session is over, or no bytes). */
+  /**
+   * Queues `bytes` for FFmpeg; false when nothing was fed (the session is over, the governor finished, or
+   * no bytes).
+   */
   feed(bytes: Uint8Array): boolean {
-    if (!this.ctx.active || bytes.byteLength === 0) return false;
+    if (!this.ctx.active || this.governorFinished || bytes.byteLength === 0) return false;
     this.bytesFed += bytes.byteLength;
     // beamcoder's governor pins every Buffer written to it with a reference that only a later demuxer
     // read releases: chunks still queued when decoding stops, or fed to an open that failed, would stay
@@ -68,19 +71,26 @@ export class Feeder {
 
   /**
    * Queues `count` zero bytes for FFmpeg in place of bytes never fetched (the edit-start skip): FFmpeg reads
-   * past them (its packets there are dropped). One shared zero buffer, written in pieces of at most 1 MiB;
-   * not counted in {@link bytesFed}, and no copy to free.
+   * past them (its packets there are dropped). One shared zero buffer, written in pieces of at most 1 MiB,
+   * each once the one before it is written (a piece is made only when its turn comes: the count is the
+   * caller's to bound, the memory is one piece); {@link zerosFed} counts the pieces written, not
+   * {@link bytesFed}. The buffer is freed with the fed copies.
    */
   feedZeros(count: number): void {
-    if (!this.ctx.active || count <= 0) return;
+    if (!this.ctx.active || this.governorFinished || count <= 0) return;
     const zeros = Buffer.alloc(Math.min(count, ZERO_PIECE));
-    this.zerosFed += count;
-    for (let left = count; left > 0; left -= zeros.byteLength) {
-      const piece = left >= zeros.byteLength ? zeros : zeros.subarray(0, left);
-      this.writes = this.writes
-        .then(() => (this.ctx.active ? this.governor.write(piece) : undefined))
-        .catch(() => undefined);
-    }
+    // The governor pins it as it pins the copies: detached with them once FFmpeg is done.
+    this.fedMemory.push(new WeakRef(zeros.buffer));
+    this.writes = this.writes
+      .then(async () => {
+        for (let left = count; left > 0 && this.ctx.active;) {
+          const piece = left >= zeros.byteLength ? zeros : zeros.subarray(0, left);
+          left -= piece.byteLength;
+          this.zerosFed += piece.byteLength;
+          await this.governor.write(piece);
+        }
+      })
+      .catch(() => undefined);
   }
 
   /** The demuxer returned a packet ending at `end` of the fed bytes. */

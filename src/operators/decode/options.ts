@@ -107,6 +107,12 @@ export interface DecodeOptions {
    */
   editSkip?: boolean;
   /**
+   * The run's byte limit (RunLimits.maxBytes, the sources' byte budget), when it has one: the edit-start
+   * skip never jumps to a sync sample past it (the zeros FFmpeg gets for the gap stand for bytes no
+   * download within the limit could reach).
+   */
+  maxBytes?: number;
+  /**
    * Bounds how far decoding runs ahead of inference (PREFETCH_FRAMES): a slot is taken before a kept frame
    * is converted; while none is free, decoding waits (and the download pauses, see maxQueuedBytes).
    */
@@ -175,6 +181,7 @@ export function validate(options: DecodeOptions): void {
   ) {
     problems.push(`decode.padValue: expected an integer 0..255, got ${JSON.stringify(options.padValue)}`);
   }
+  positiveInt('maxBytes', options.maxBytes);
   if (options.editSkip !== undefined && typeof options.editSkip !== 'boolean') {
     problems.push(`decode.editSkip: expected true or false, got ${JSON.stringify(options.editSkip)}`);
   }

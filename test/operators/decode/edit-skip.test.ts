@@ -223,6 +223,7 @@ describe('EditStartSkip: the decision', () => {
       },
     });
     const host: EditSkipHost = Object.assign(context, {
+      byteLimit: undefined,
       offsetReached: reached,
       inputEnded: false,
       switchInput: () => undefined,

@@ -56,6 +56,49 @@ describe('Feeder', () => {
     expect(feeder.zerosFed).toBe(2.5 * 1024 * 1024);
   });
 
+  it('zeros are written one piece after the other: none is queued before the one before it is written', async () => {
+    const context = recordingContext({});
+    const written: number[] = [];
+    const pending: (() => void)[] = [];
+    // A governor whose writes complete only when the test says so.
+    const governor = {
+      write: (buffer: Buffer) => {
+        written.push(buffer.byteLength);
+        return new Promise<void>((resolve) => pending.push(resolve));
+      },
+      finish: () => undefined,
+    } as unknown as Governor;
+    const feeder = new Feeder(context, governor, 8 * 1024 * 1024);
+    // 2^50 zeros (a hostile skip's gap): nothing but the first piece exists until it is written.
+    feeder.feedZeros(2 ** 50);
+    await settle();
+    expect(written).toEqual([1048576]);
+    expect(feeder.zerosFed).toBe(1048576);
+    pending.shift()!();
+    await settle();
+    expect(written).toEqual([1048576, 1048576]);
+    expect(feeder.zerosFed).toBe(2 * 1048576);
+    // The session ends: the piece being written is the last.
+    context.active = false;
+    pending.shift()!();
+    await feeder.writes;
+    expect(written).toHaveLength(2);
+  });
+
+  it('nothing is fed once the governor is finished (a late byte of a dropped Range)', async () => {
+    const context = recordingContext({});
+    const fake = fakeGovernor();
+    const feeder = new Feeder(context, fake.governor, 1024);
+    feeder.feed(new Uint8Array([1]));
+    feeder.finish(Promise.resolve());
+    expect(feeder.feed(new Uint8Array([2]))).toBe(false);
+    feeder.feedZeros(10);
+    await feeder.writes;
+    await settle();
+    expect(fake.written.map((buffer) => [...buffer])).toEqual([[1]]);
+    expect([feeder.bytesFed, feeder.zerosFed, fake.finished()]).toEqual([1, 0, 1]);
+  });
+
   it('nothing is fed once the session is over, and nothing queued is written', async () => {
     const context = recordingContext({});
     const { governor, written } = fakeGovernor();
@@ -139,5 +182,17 @@ describe('Feeder', () => {
     expect(written[0]!.byteLength).toBe(3);
     feeder.freeFedMemory();
     expect(written[0]!.byteLength).toBe(0);
+  });
+
+  it("the zeros' shared buffer is let go with the fed copies", async () => {
+    const context = recordingContext({});
+    const { governor, written } = fakeGovernor();
+    const feeder = new Feeder(context, governor, 1024);
+    feeder.feedZeros(3000);
+    feeder.feed(new Uint8Array([1]));
+    await feeder.writes;
+    expect(written.map((buffer) => buffer.byteLength)).toEqual([3000, 1]);
+    feeder.freeFedMemory();
+    expect(written.map((buffer) => buffer.byteLength)).toEqual([0, 0]);
   });
 });

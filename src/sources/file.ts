@@ -145,6 +145,7 @@ export function fileSource(path: string, options: FileSourceOptions = {}): Obser
         totalBytes: size,
         rangeHonoured: options.limitBytes === undefined ? undefined : true,
         contentType: undefined,
+        ...(options.limitBytes === undefined ? {} : { partialBytes: options.limitBytes }),
         fetchRange: (range: ByteRange) => {
           const start = 'suffix' in range ? Math.max(0, size - range.suffix) : range.start;
           const end = 'suffix' in range ? size - 1 : Math.min(range.end ?? size - 1, size - 1);

@@ -415,6 +415,7 @@ export function httpSource(url: string | URL, options: HttpSourceOptions = {}): 
       totalBytes: undefined,
       rangeHonoured: undefined,
       contentType: undefined,
+      ...(strategy === 'partial' ? { partialBytes: options.partialBytes ?? 4 * MEBIBYTE } : {}),
       fetchRange: (range) =>
         requestBytes(ctx, resource, { range, acceptWholeBody: false, buffered: false }, flow),
       pause: () => flow.pause(),

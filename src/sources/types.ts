@@ -15,6 +15,11 @@ export interface ResourceInfo {
   rangeHonoured: boolean | undefined;
   contentType: string | undefined;
   /**
+   * The main transfer reads bytes [0, partialBytes) only (strategy `partial`, a file's `limitBytes`):
+   * readers that fetch further ranges in its place stop there too. Undefined: it reads to the end.
+   */
+  readonly partialBytes?: number;
+  /**
    * Fetches another range of the same resource, e.g. the moov box at the end of a file while the first
    * response keeps streaming. Cold: nothing is requested until it is subscribed.
    */

@@ -38,7 +38,12 @@ export interface ClipFacts {
   readonly fps?: number | undefined;
   /** Seconds, from a header (the index, the demuxer). */
   readonly durationS?: number | undefined;
-  /** Bytes in so far, the total when the server said it, and when the first one came (performance.now()). */
+  /**
+   * Bytes read so far by every request of the run (its byte budget's count: the main response, a Range
+   * request after an edit-skip switch or for a moov at the end), the total when the server said it, and
+   * when the first one came (performance.now()). The bytes an edit-skip leaves unread are known to the stride
+   * from the decoder's `edit-skip-switched` event (see `observe`).
+   */
   readonly bytes: number;
   readonly totalBytes?: number | undefined;
   readonly firstByteAt?: number | undefined;
@@ -194,11 +199,15 @@ export function runStride(settings: StrideSettings, run: StrideRunContext): RunS
     return { frames: settings.assumeFrames, from: 'assumed' };
   };
 
+  /** Bytes of the file the download will never read: the gaps edit-skip switches jumped over. */
+  let skippedBytes = 0;
+  /** At the rate of every byte read so far, the time until the rest (less what was skipped) is in. */
   const downloadLeftMs = (now: number): number => {
     const { bytes, totalBytes, firstByteAt } = run.clip();
-    if (totalBytes === undefined || firstByteAt === undefined || bytes <= 0 || bytes >= totalBytes) return 0;
+    if (totalBytes === undefined || firstByteAt === undefined || bytes <= 0) return 0;
+    const left = totalBytes - bytes - skippedBytes;
     const elapsed = now - firstByteAt;
-    return elapsed > 0 ? ((totalBytes - bytes) * elapsed) / bytes : 0;
+    return left > 0 && elapsed > 0 ? (left * elapsed) / bytes : 0;
   };
 
   const plan = (): void => {
@@ -304,6 +313,12 @@ export function runStride(settings: StrideSettings, run: StrideRunContext): RunS
   };
 
   const observe = (event: StageEvent): void => {
+    if (event.stage === 'decode' && event.name === 'edit-skip-switched') {
+      // The main response was closed at `at`; the Range response goes on from `at + fillerBytes`.
+      const filler = Number(event.data?.['fillerBytes']);
+      if (Number.isFinite(filler) && filler > 0) skippedBytes += filler;
+      return;
+    }
     if (event.stage === 'sink' && event.name === 'budget-start') {
       const budgetMs = Number(event.data?.['budgetMs']);
       if (Number.isFinite(budgetMs)) {

@@ -445,7 +445,8 @@ export async function preparePipeline(
                 frameCount: stream?.frameCount,
                 fps: stream?.fps,
                 durationS,
-                bytes,
+                // Every request's bytes (an edit-skip's Range response, a moov's), not the main response's only.
+                bytes: budget.used,
                 totalBytes: resource?.totalBytes ?? undefined,
                 firstByteAt,
               }),
@@ -559,7 +560,8 @@ export async function preparePipeline(
             firstFrameMs: round1(timeline.msTo('decode', 'first-frame')),
             firstResultMs: round1(timeline.msTo('pipeline', 'first-result')),
             totalMs: round1(totalMs) ?? 0,
-            bytesDownloaded: bytes,
+            // What every request of the run read (the byte budget's count), Range responses included.
+            bytesDownloaded: budget.used,
             framesDecoded,
             framesInferred: answer.framesInferred,
             framesInClip: stream?.frameCount ?? null,
@@ -585,7 +587,7 @@ export async function preparePipeline(
           endedBy: outcome.endedBy,
           failed: document.error !== undefined,
           headersMs: document.timings.headersMs,
-          bytes,
+          bytes: document.timings.bytesDownloaded,
           framesDecoded,
           framesInferred: answer.framesInferred,
           totalMs,

@@ -2,6 +2,7 @@ import { Observable, lastValueFrom, of, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { StageEvent } from '../../src/core/events.js';
 import { ConfigError, FirstframeError } from '../../src/core/errors.js';
+import { byteBudget } from '../../src/sources/budget.js';
 import {
   budgetCodes,
   runStride,
@@ -251,6 +252,51 @@ describe('runStride (fit-budget)', () => {
       of({ frameNumber: 0 }, { frameNumber: 1 }).pipe(enough.stride.operator(), toArray()),
     );
     expect(kept).toEqual([{ frameNumber: 0 }]);
+  });
+});
+
+describe('runStride: the download left after an edit-skip switch', () => {
+  it('counts the Range response and the skipped gap: the time left falls as the Range response comes in', () => {
+    // 1 ms a frame: the download decides the need (download left + one frame).
+    const h = harness({}, { perFrameMs: 1 });
+    // Every request of the run is charged to its byte budget, as the sources do.
+    const budget = byteBudget(undefined, () => new FirstframeError('FF_ERR_LIMIT_BYTES', 'over'));
+    const facts = () => ({
+      frameCount: 750,
+      fps: 25,
+      bytes: budget.used,
+      totalBytes: 1_000_000,
+      firstByteAt: 0,
+    });
+    h.budgetStart(0, 12_000);
+    expect(h.kept(0, 1)).toEqual([0]); // the first plan, before any byte
+    // 1 s in: 100 kB of the main response, 100 B/ms: 900 kB left, 9 s.
+    h.setNow(1000);
+    budget.take(100_000);
+    h.setClip(facts());
+    expect(h.stride.report(0).marginMs).toBe(11_000 - (9000 + 1));
+    // The decoder closes the main response at 100 kB and goes on with a Range from 500 kB: 400 kB skipped.
+    h.stride.observe({
+      stage: 'decode',
+      name: 'edit-skip-switched',
+      at: 1000,
+      data: { at: 100_000, fillerBytes: 400_000 },
+    });
+    // 2 s in: 100 kB of the Range response besides; 400 kB left (1 MB − 200 kB read − 400 kB skipped) at
+    // 100 B/ms: 4 s.
+    h.setNow(2000);
+    budget.take(100_000);
+    h.setClip(facts());
+    expect(h.stride.report(0).marginMs).toBe(10_000 - (4000 + 1));
+    // 3 s in: 300 kB read, 300 kB left at 100 B/ms: 3 s. Then everything is in: nothing left.
+    h.setNow(3000);
+    budget.take(100_000);
+    h.setClip(facts());
+    expect(h.stride.report(0).marginMs).toBe(9000 - (3000 + 1));
+    h.setNow(6000);
+    budget.take(300_000);
+    h.setClip(facts());
+    expect(h.stride.report(0)).toMatchObject({ marginMs: 6000 - 750, stride: 1, fits: true });
   });
 });
 

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { lastValueFrom, toArray } from 'rxjs';
+import { Subject, lastValueFrom, toArray } from 'rxjs';
 import type { Dispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SourceError } from '../../../src/core/errors.js';
@@ -254,6 +254,70 @@ describe('EditStartSkip: the decision', () => {
     waiting.skip.consider(100);
     expect(waiting.ranges).toEqual([]);
     expect(waiting.context.events).toEqual([]);
+  });
+
+  it('the main response ends while the Range is on its way: the Range is closed, a late byte ignored', () => {
+    const range = new Subject<ByteChunk>();
+    const chunks: ByteChunk[] = [];
+    const context = recordingContext({ fetchRange: () => range });
+    const host: EditSkipHost = Object.assign(context, {
+      byteLimit: undefined,
+      offsetReached: 10_000,
+      inputEnded: false,
+      switchInput: () => undefined,
+      onInputChunk: (chunk: ByteChunk) => chunks.push(chunk),
+      onInputEnd: () => undefined,
+    });
+    const skip = new EditStartSkip(
+      host,
+      { startedAt: 90, firstChunkAt: 100, firstChunkEnd: 1000 },
+      plan,
+      0,
+      undefined,
+    );
+    skip.consider(110);
+    expect(range.observed).toBe(true);
+    skip.mainEnded();
+    expect(range.observed).toBe(false);
+    range.next({ bytes: new Uint8Array(10), offset: 50_000, receivedAt: 120, resource: context.resource! });
+    expect(chunks).toEqual([]);
+    expect(skip.switched).toBe(false);
+    expect(context.named('edit-skip-abandoned')).toEqual([
+      { reason: 'the main response ended before the Range response began' },
+    ]);
+  });
+
+  it.each([
+    ['the partial limit', { partialBytes: 80_000 }, undefined, [{ start: 50_000, end: 79_999 }]],
+    [
+      'the moov (moov at the end) before the partial limit',
+      { partialBytes: 80_000 },
+      69_999,
+      [{ start: 50_000, end: 69_999 }],
+    ],
+    ['the partial limit before the moov', { partialBytes: 60_000 }, 69_999, [{ start: 50_000, end: 59_999 }]],
+  ] as const)('the Range ends at %s', (_, resource, rangeEnd, ranges) => {
+    const asked: ByteRange[] = [];
+    const context = recordingContext({
+      ...resource,
+      fetchRange: (range: ByteRange) => (asked.push(range), new Subject<ByteChunk>()),
+    });
+    const host: EditSkipHost = Object.assign(context, {
+      byteLimit: undefined,
+      offsetReached: 10_000,
+      inputEnded: false,
+      switchInput: () => undefined,
+      onInputChunk: () => undefined,
+      onInputEnd: () => undefined,
+    });
+    new EditStartSkip(
+      host,
+      { startedAt: 90, firstChunkAt: 100, firstChunkEnd: 1000 },
+      plan,
+      0,
+      rangeEnd,
+    ).consider(110);
+    expect(asked).toEqual(ranges);
   });
 
   it('declines once the input is past the sync sample', () => {

@@ -7,9 +7,10 @@ import type { SessionContext } from './context.js';
 const RATE_WINDOW_MS = 10;
 /**
  * The furthest byte a skip jumps to when nothing else bounds it (the resource's size unknown, no byte
- * limit): FFmpeg reads zeros for the gap, 1 MiB per governor write, so the gap costs time on a libuv thread
- * (a memcpy per byte) though no memory. A sync sample this far in is no soccer clip's; a moov saying so is
- * hostile or broken, and the run reads from offset 0 as without the skip.
+ * limit): FFmpeg reads zeros for the gap, 1 MiB per governor write, which costs no memory but time on a
+ * libuv thread (measured: 40 frames of the edit-start clip behind a 1023 MiB gap in 274 ms, 229 ms behind
+ * 256 MiB, load 5.7 on 2 cores). A sync sample this far in is no soccer clip's: a moov that says so is hostile
+ * or broken, and the run reads from offset 0 as without the skip.
  */
 export const EDIT_SKIP_MAX_OFFSET = 1024 * 1024 * 1024;
 

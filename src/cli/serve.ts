@@ -223,6 +223,10 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   }
   if (problems.length > 0) throw new ConfigError(codes.config.usage, problems);
 
+  // Before plugins are imported and models load: the runtime's threads (libuv's pool, V8's workers) are
+  // told apart from compute threads by being alive now; ONNX Runtime's threads, started from a lowered
+  // worker, are lowered from birth.
+  const priority = lowerComputeThreads({ nice: settings.computeNice ?? DEFAULT_COMPUTE_NICE });
   const profile = settings.profile ?? (PROFILES['soccer'] ? 'soccer' : 'default');
   const pipeline = await loadPipelineWithPlugins({
     ...(settings.pipeline !== undefined ? { file: settings.pipeline } : { profile }),
@@ -239,8 +243,6 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   const graceMs = (settings.graceS ?? 15) * 1000;
   const warmIntervalS = settings.warmIntervalS ?? 20;
 
-  // Before the models load: ONNX Runtime's threads, started from a lowered worker, are lowered from birth.
-  const priority = lowerComputeThreads({ nice: settings.computeNice ?? DEFAULT_COMPUTE_NICE });
   const server = await startServer({
     pipeline,
     host: settings.host ?? '0.0.0.0',
@@ -276,6 +278,17 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
           },
         }),
   });
+  logger.info(
+    {
+      event: 'compute-priority',
+      nice: priority.nice,
+      spared: priority.spared,
+      supported: priority.supported,
+    },
+    priority.nice > 0
+      ? `decoding and inference at nice ${priority.nice}; the event loop and ${priority.spared} runtime threads (libuv's pool, V8's workers) at 0`
+      : 'every thread at the same priority (--compute-nice 0)',
+  );
   if (settings.noVerify) {
     logger.warn({ event: 'unsigned' }, '--no-verify: challenges are served without checking any signature');
   }

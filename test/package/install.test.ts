@@ -106,6 +106,29 @@ function rxjsCopies(nodeModules: string): string[] {
     .map((entry) => join(entry.parentPath, entry.name));
 }
 
+/**
+ * A user's plugin in the app: a stride operator made with the installed package's `defineOperator`, named by
+ * a pipeline document that lists the plugin itself (`plugins:`, relative to the document).
+ */
+const PLUGIN = `import { filter } from 'rxjs';
+import { defineOperator } from 'firstframe';
+
+export const operators = [
+  defineOperator({
+    kind: 'stride',
+    name: 'every-30th',
+    summary: 'frames whose number is a multiple of 30',
+    options: {},
+    create: () => ({
+      keeps: (frameNumber) => frameNumber % 30 === 0,
+      operator: () => filter((frame) => frame.frameNumber % 30 === 0),
+    }),
+  }),
+];
+`;
+const PLUGIN_DOCUMENT =
+  'name: thirtieths\nextends: default\nplugins: [./every-30th.mjs]\nstride: { operator: every-30th }\nsink: { budgetS: 120 }\n';
+
 /** The README's "Testing your pipeline" example: the test file a user copies. */
 function readmeMarbleTest(): string {
   const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
@@ -190,6 +213,8 @@ describe.skipIf(skipReason !== undefined)('npm install firstframe-0.1.0.tgz in a
     );
     await writeFile(join(app, 'decode.mjs'), USER_SCRIPT);
     await writeFile(join(app, 'pipeline.test.ts'), readmeMarbleTest());
+    await writeFile(join(app, 'every-30th.mjs'), PLUGIN);
+    await writeFile(join(app, 'thirtieths.yaml'), PLUGIN_DOCUMENT);
     install = await run('npm', ['install', tarball], { cwd: app, env, timeoutMs: 270_000 });
     console.log(`npm pack ${pack.seconds.toFixed(1)} s, npm install ${install.seconds.toFixed(1)} s`);
   }, 360_000);
@@ -283,6 +308,27 @@ describe.skipIf(skipReason !== undefined)('npm install firstframe-0.1.0.tgz in a
     ]);
     const cacheModels = join(env.XDG_CACHE_HOME!, 'firstframe', 'models');
     expect(existsSync(join(cacheModels, 'soccer-detector.onnx'))).toBe(true);
+
+    // The app's plugin pipeline through the installed CLI: the document's own plugin keeps frames 0, 30, …
+    const plugged = await run(
+      'npx',
+      ['firstframe', 'run', clip.file, '--pipeline', 'thirtieths.yaml', '--json'],
+      {
+        cwd: app,
+        env,
+        timeoutMs: 150_000,
+      },
+    );
+    expect(plugged.code, tail(plugged)).toBe(0);
+    const thirtieths = JSON.parse(plugged.stdout) as {
+      frames: Array<{ frameNumber: number; source: string }>;
+    };
+    expect(thirtieths.frames.map((frame) => [frame.frameNumber, frame.source])).toEqual([
+      [0, 'inferred'],
+      [30, 'inferred'],
+      [60, 'inferred'],
+      [90, 'inferred'],
+    ]);
     const packageFiles = readdirSync(installed()).filter((name) => name !== 'node_modules');
     // bench: the OpenCV peer script `bench` runs; ecosystem.config.cjs: the pm2 file (package.json `files`).
     expect(packageFiles.sort()).toEqual([

@@ -320,6 +320,47 @@ describe('EditStartSkip: the decision', () => {
     expect(asked).toEqual(ranges);
   });
 
+  it.each([
+    ['the resource size', { totalBytes: 50_000 }, undefined, undefined, "the resource's 50000 bytes"],
+    ['the media data (moov at the end)', {}, 49_999, undefined, 'the media data (the moov at byte 50000)'],
+    [
+      'the partial limit',
+      { partialBytes: 50_000 },
+      undefined,
+      undefined,
+      'the 50000 bytes the main response reads',
+    ],
+    ['the run byte limit', {}, undefined, 50_000, "the run's byte limit of 50000"],
+  ] as const)(
+    'declines a sync sample at or past %s, before any request',
+    (_, resource, rangeEnd, byteLimit, bound) => {
+      const asked: ByteRange[] = [];
+      const context = recordingContext({
+        ...resource,
+        fetchRange: (range: ByteRange) => (asked.push(range), new Subject<ByteChunk>()),
+      });
+      const host: EditSkipHost = Object.assign(context, {
+        byteLimit,
+        offsetReached: 10_000,
+        inputEnded: false,
+        switchInput: () => undefined,
+        onInputChunk: () => undefined,
+        onInputEnd: () => undefined,
+      });
+      new EditStartSkip(
+        host,
+        { startedAt: 90, firstChunkAt: 100, firstChunkEnd: 1000 },
+        plan,
+        0,
+        rangeEnd,
+      ).consider(110);
+      expect(asked).toEqual([]);
+      expect(context.named('edit-skip-declined')).toEqual([
+        { reason: `the sync sample at byte 50000 lies past ${bound}` },
+      ]);
+    },
+  );
+
   it('declines once the input is past the sync sample', () => {
     const past = skipWith(50_000, {});
     past.skip.consider(200);

@@ -53,7 +53,8 @@ export interface MainTiming {
  * the end), the main response's own limit (`partial`), the run's byte limit or {@link EDIT_SKIP_MAX_OFFSET}
  * is declined before any request (the zeros for the gap would otherwise stand for bytes no download could
  * reach, up to 2^64 of them); a Range response that names another start, or a size the sync sample lies
- * past, is abandoned. The Range ends where the main response would have (`partial`).
+ * past, is abandoned, and so is one still on its way when the main response ends (its bytes would reach a
+ * finished input). The Range ends where the main response would have (`partial`).
  *
  * ```text
  * file:     [ftyp][moov][mdat: I0 P B B … | I60 P63 B61 B62 …]      frame 0 = B62
@@ -194,7 +195,7 @@ export class EditStartSkip {
     return undefined;
   }
 
-  /** The last byte the Range fetches: the moov's (moov at the end) or the main response's limit. */
+  /** The last byte the Range fetches: the one before the moov (moov at the end), or the partial limit's. */
   private lastByte(): number | undefined {
     const partial = this.host.resource?.partialBytes;
     const ends = [this.rangeEnd, partial === undefined ? undefined : partial - 1].filter(

@@ -24,6 +24,7 @@ describe('decode options', () => {
         minStartWaitMs: 0,
         threads: 'auto',
         padValue: 255,
+        maxBytes: 1,
       }),
     ).toEqual([]);
   });
@@ -38,6 +39,7 @@ describe('decode options', () => {
         minStartWaitMs: Number.POSITIVE_INFINITY,
         threads: 'fast' as 'auto',
         padValue: 256,
+        maxBytes: 0,
       }),
     ).toEqual([
       'decode.imgSize: expected a positive integer, got 0',
@@ -47,6 +49,7 @@ describe('decode options', () => {
       'decode.minStartWaitMs: expected a number of milliseconds >= 0, got null',
       'decode.threads: expected slice, frame or auto, got "fast"',
       'decode.padValue: expected an integer 0..255, got 256',
+      'decode.maxBytes: expected a positive integer, got 0',
     ]);
   });
 });

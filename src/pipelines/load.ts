@@ -194,10 +194,17 @@ function resolveLoaded(
 ): ResolvedPipeline {
   const extended =
     typeof base.extends === 'string' && PROFILES[base.extends]
-      ? mergeDocuments(PROFILES[base.extends]!, base)
+      ? mergeDocuments(PROFILES[base.extends]!, base, { registry })
       : base;
   const env = options.env ? envOverrides(options.env, extended) : { document: {}, conflicts: [] };
-  const merged = mergeDocuments(mergeDocuments(extended, env.document), options.overrides ?? {});
+  // With the registry, an option laid over a stage list goes to the member whose operator takes it.
+  const merged = mergeDocuments(
+    mergeDocuments(extended, env.document, { registry }),
+    options.overrides ?? {},
+    {
+      registry,
+    },
+  );
   let resolved: ResolvedPipeline | undefined;
   const problems = [...env.conflicts];
   try {

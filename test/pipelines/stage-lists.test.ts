@@ -202,6 +202,18 @@ describe('a single stage laid over a list (FRAME_STRIDE, --stride, overrides)', 
     ]);
   });
 
+  it("loadPipeline's command-line overrides reach the member whose operator takes the option", () => {
+    const pipeline = loadPipeline({
+      document: { extends: 'default', stride: list },
+      overrides: { stride: { threshold: 9 } },
+      registry: registry(),
+    });
+    expect(pipeline.stages.stride.members?.map((member) => [member.operator, member.options])).toEqual([
+      ['pixel-reader', { threshold: 9 }],
+      ['every-nth', { every: 5 }],
+    ]);
+  });
+
   it('options without an operator go to the member whose operator takes them (given the registry), else the planned one', () => {
     expect(mergeDocuments({ stride: list }, { stride: { threshold: 9 } }, { registry: registry() })).toEqual({
       stride: [{ operator: 'pixel-reader', threshold: 9 }, { every: 5 }],

@@ -164,6 +164,9 @@ function decodeOperator(nvdec: boolean) {
           ...(options.maxQueuedMb ? { maxQueuedBytes: Math.round(options.maxQueuedMb * MEBIBYTE) } : {}),
           ...(options.probeSize ? { probeSize: options.probeSize } : {}),
           ...(options.preprocess ? { preprocess: options.preprocess } : {}),
+          // The edit-start skip never jumps past the run's byte limit (a hostile index cannot make it feed
+          // gigabytes of filler).
+          ...(context.bytes.limit !== undefined ? { maxBytes: context.bytes.limit } : {}),
         };
         return decode(decodeOptions);
       };

@@ -290,6 +290,22 @@ export const PLUGIN_OPTION = {
 } as const satisfies OptionSpec;
 
 /**
+ * `env` without the variables whose option was given on the command line: the flag wins (flag > environment),
+ * so a bad value in a variable it replaces is no problem of this run.
+ */
+export function envUnderFlags<O extends OptionSpecs>(
+  spec: CommandSpec<O>,
+  parsed: Pick<ParsedCommand<O>, 'sources'>,
+  env: NodeJS.ProcessEnv,
+): NodeJS.ProcessEnv {
+  const left = { ...env };
+  for (const [name, option] of Object.entries(spec.options)) {
+    if (option.env && parsed.sources[name as keyof O] === 'flag') delete left[option.env];
+  }
+  return left;
+}
+
+/**
  * The pipeline a command's `--pipeline FILE` or `--profile NAME` names, with its plugins and the command's
  * `--plugin`s loaded, the miners' variables from `env` and the command's own `overrides` laid over it
  * (flag > environment > document). Throws one ConfigError with the command's `problems` found so far and

@@ -54,6 +54,9 @@ ${Object.values(COMMANDS)
 
 Run "firstframe help <command>" or "firstframe <command> --help" for a command's options.`;
 
+/** Commands that check the miners' variables with their own problems (see pipelineFromArgs). */
+const READS_ENV_ITSELF = new Set(['run', 'diagnose']);
+
 const commandOf = (name: string | undefined) =>
   name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 
@@ -85,8 +88,11 @@ export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<num
     }
     const chosen = commandOf(command);
     if (!chosen) return unknown(command);
-    // Bad environment values stop every command at start, with every bad variable named.
-    readEnvConfig(full.env);
+    // Bad environment values stop a command at start, with every bad variable named; run and diagnose read
+    // the variables themselves, beside their other problems and under their flags (flag > environment), and
+    // a command's help is shown whatever the environment holds.
+    const helpAsked = rest.some((arg) => arg === '--help' || arg === '-h');
+    if (!helpAsked && !READS_ENV_ITSELF.has(command)) readEnvConfig(full.env);
     return await (
       await chosen.load()
     )(rest, full);

@@ -18,6 +18,7 @@ import {
   logLevelOf,
   logLevelOption,
   parseCommand,
+  envUnderFlags,
   pipelineFromArgs,
   type CommandSpec,
   type OptionSpecs,
@@ -257,7 +258,12 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   }
   const level = logLevelOf(parsed, problems, 'warn');
   // Every problem of the options, the document and the environment at once (exit 2).
-  const pipeline = await pipelineFromArgs(values, io.env, overrides, problems);
+  const pipeline = await pipelineFromArgs(
+    values,
+    envUnderFlags(RUN_COMMAND, parsed, io.env),
+    overrides,
+    problems,
+  );
   if (values['print-pipeline']) {
     io.stdout.write(stringify(pipeline.document));
     return 0;

@@ -136,6 +136,25 @@ describe('firstframe: help and version on every command', () => {
     });
   }
 
+  it("a bad variable does not stop a command's help; a flag given replaces its variable (flag > environment)", async () => {
+    const badStride = { FRAME_STRIDE: 'abc' };
+    for (const command of COMMANDS) {
+      const help = await cli([command, '--help'], badStride);
+      expect(help.code, `${command} --help`).toBe(0);
+      expect(help.stdout.split('\n')[0]).toMatch(new RegExp(`^usage: firstframe ${command}\\b`));
+    }
+    // The flag replaces FRAME_STRIDE: the run's document has the flag's stride, and no problem is left.
+    const flagged = await cli(['run', '--stride', '2', '--print-pipeline'], badStride);
+    expect(flagged.stderr).toBe('');
+    expect(flagged.code).toBe(0);
+    expect(flagged.stdout).toMatch(/^stride:\n(?: {2}.*\n)*? {2}every: 2$/m);
+    // Without the flag the variable's problem is listed beside the command line's own.
+    const unflagged = await cli(['run', '--bogus', '--print-pipeline'], badStride);
+    expect(unflagged.code).toBe(2);
+    expect(unflagged.stderr).toMatch(/--bogus/);
+    expect(unflagged.stderr).toMatch(/FRAME_STRIDE/);
+  });
+
   it('--version, -V and version print the version; help of an unknown command exits 2', async () => {
     for (const argv of [['--version'], ['-V'], ['version']]) {
       expect(await cli(argv)).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });

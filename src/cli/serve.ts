@@ -1,7 +1,8 @@
-import { readEnvConfig } from '../core/config.js';
+import { readEnvConfig, type EnvConfig } from '../core/config.js';
 import { createRootLogger } from '../core/logger.js';
 import { lowerComputeThreads } from '../core/thread-priority.js';
 import { ConfigError, codes } from '../core/errors.js';
+import type { ResolvedPipeline } from '../pipelines/document.js';
 import { loadPipelineWithPlugins } from '../pipelines/load.js';
 import { PROFILES } from '../pipelines/profiles.js';
 import type { RunLimits } from '../pipelines/runner.js';
@@ -221,18 +222,38 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
   }
-  if (problems.length > 0) throw new ConfigError(codes.config.usage, problems);
-
   // Before plugins are imported and models load: the runtime's threads (libuv's pool, V8's workers) are
   // told apart from compute threads by being alive now; ONNX Runtime's threads, started from a lowered
-  // worker, are lowered from birth.
-  const priority = lowerComputeThreads({ nice: settings.computeNice ?? DEFAULT_COMPUTE_NICE });
-  const profile = settings.profile ?? (PROFILES['soccer'] ? 'soccer' : 'default');
-  const pipeline = await loadPipelineWithPlugins({
-    ...(settings.pipeline !== undefined ? { file: settings.pipeline } : { profile }),
-    env: readEnvConfig(io.env),
-    plugins: parsed.values.plugin ?? [],
+  // worker, are lowered from birth. With bad settings nothing is lowered: the command only lists problems.
+  const priority = lowerComputeThreads({
+    nice: problems.length > 0 ? 0 : (settings.computeNice ?? DEFAULT_COMPUTE_NICE),
   });
+  const profile = settings.profile ?? (PROFILES['soccer'] ? 'soccer' : 'default');
+  // The settings' problems and the pipeline's (plugins, document, environment) are listed together.
+  let pipeline: ResolvedPipeline | undefined;
+  let code: string = codes.config.usage;
+  let env: EnvConfig | undefined;
+  try {
+    env = readEnvConfig(io.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  try {
+    pipeline = await loadPipelineWithPlugins({
+      ...(settings.pipeline !== undefined ? { file: settings.pipeline } : { profile }),
+      ...(env ? { env } : {}),
+      plugins: parsed.values.plugin ?? [],
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    if (problems.length === 0) code = error.code;
+    problems.push(...error.problems);
+  }
+  if (problems.length > 0 || !pipeline) {
+    priority.stop();
+    throw new ConfigError(code, problems);
+  }
   const limits: RunLimits = {
     ...(settings.maxVideoMb !== undefined ? { maxBytes: Math.round(settings.maxVideoMb * MIB) } : {}),
     ...(settings.maxWidth !== undefined ? { maxWidth: settings.maxWidth } : {}),

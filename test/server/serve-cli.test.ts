@@ -117,8 +117,21 @@ afterAll(async () => {
 describe('firstframe serve', () => {
   it('bad settings from flags and environment exit 2, every problem named, before any model is loaded', async () => {
     const serve = spawnServe(
-      ['--concurrency', '0', '--allow-host', 'a/b', '--port', '0', '--no-verify', '--compute-nice', '20'],
+      [
+        '--concurrency',
+        '0',
+        '--allow-host',
+        'a/b',
+        '--port',
+        '0',
+        '--no-verify',
+        '--compute-nice',
+        '20',
+        '--plugin',
+        '/nowhere/plugin.mjs',
+      ],
       {
+        FRAME_STRIDE: 'abc',
         FIRSTFRAME_QUEUE: '-1',
         FIRSTFRAME_PORT: '70000',
         FIRSTFRAME_ALLOW_PRIVATE: 'maybe',
@@ -137,6 +150,9 @@ describe('firstframe serve', () => {
       '  FIRSTFRAME_ALLOW_PRIVATE: expected a boolean (1/0, true/false, yes/no, on/off), got "maybe"',
       '  FIRSTFRAME_PORT: expected a port number from 0 to 65535, got "70000"',
       '  FIRSTFRAME_QUEUE: expected an integer >= 0, got "-1"',
+      // The pipeline's problems (its plugins, the miners' variables) in the same list.
+      '  FRAME_STRIDE: expected a positive integer, got "abc"',
+      '  plugin /nowhere/plugin.mjs: no such file: /nowhere/plugin.mjs',
     ]);
   });
 

@@ -23,7 +23,7 @@ import {
 } from '../pipelines/runner.js';
 import { createAdmission, type Admission, type ReleaseSlot } from './admission.js';
 import {
-  challengeFrames,
+  challengeFramesInTasks,
   challengeIdOf,
   decodeChallenge,
   overlongFields,
@@ -518,10 +518,10 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
     metrics.observeRun(document);
 
     // The answer is built in tasks of its own, each well under the 50 ms the event loop may be held: the
-    // run's last task filled the frames; the frames' conversion (about 25 ms for 270 filled 720p frames) and
-    // the JSON text (about 7 ms for 600 KB) each get one, so timers and other challenges run in between.
-    await nextTask();
-    const frames = challengeFrames(document);
+    // run's last task filled the frames; the frames' conversion (about 25 ms for 270 filled 720p frames, 64
+    // frames a task) and the JSON text (about 7 ms for 600 KB) follow, so timers and other challenges run in
+    // between.
+    const frames = await challengeFramesInTasks(document, nextTask);
     const endedBy = document.timings.endedBy;
     let status = 200;
     let outcome: ChallengeOutcome;

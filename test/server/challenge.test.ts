@@ -12,6 +12,7 @@ import {
   CHALLENGE_FIELD_MAX_CHARS,
   PITCH_KEYPOINTS,
   challengeFrames,
+  challengeFramesInTasks,
   decodeChallenge,
   overlongFields,
   overlongProblem,
@@ -59,6 +60,41 @@ describe('decodeChallenge', () => {
 function documentWith(frames: RunDocument['frames']): RunDocument {
   return { frames } as RunDocument;
 }
+
+describe('challengeFramesInTasks', () => {
+  it('converts 64 frames a task, each slice after a task boundary, to exactly what challengeFrames gives', async () => {
+    const frames = Array.from({ length: 150 }, (_, frameNumber) => ({
+      frameNumber,
+      pts: frameNumber / 25,
+      objects: [
+        {
+          bbox: [1, 2, 3, 4] as [number, number, number, number],
+          classId: 2,
+          className: 'player',
+          score: 0.9,
+          trackId: frameNumber,
+        },
+      ],
+    }));
+    const document = documentWith(frames);
+    const sliceStarts: number[] = [];
+    let converted = 0;
+    const inTasks = await challengeFramesInTasks(document, async () => {
+      sliceStarts.push(converted);
+      converted += 64;
+    });
+    // Three slices (0–63, 64–127, 128–149), each started in a task of its own.
+    expect(sliceStarts).toEqual([0, 64, 128]);
+    expect(inTasks).toEqual(challengeFrames(document));
+    expect(inTasks.map((frame) => frame.frame_number)).toEqual([...Array(150).keys()]);
+  });
+
+  it('no frames: one task, an empty list', async () => {
+    let tasks = 0;
+    expect(await challengeFramesInTasks(documentWith([]), async () => void (tasks += 1))).toEqual([]);
+    expect(tasks).toBe(1);
+  });
+});
 
 describe('challengeFrames', () => {
   const object = (trackId?: number) => ({

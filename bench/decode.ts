@@ -518,6 +518,9 @@ type OpenCv =
  * JSON line on its stdout, so OpenCV's runs alternate with ours while Python and cv2 load once, before any
  * timed run (as in a miner, where they are loaded long before a video comes).
  */
+/** How long one OpenCV run may take before the peer is stopped. */
+const OPENCV_RUN_TIMEOUT_MS = 30_000;
+
 async function startOpenCv(): Promise<OpenCv> {
   const skipped = (note: string): OpenCv => ({
     available: false,
@@ -572,7 +575,24 @@ async function startOpenCv(): Promise<OpenCv> {
     version: parsed.version ?? 'unknown',
     run: async (url) => {
       python.stdin.write(`${url}\n`);
-      const line = await nextLine();
+      // OpenCV's VideoCapture has no timeout of its own: one that never gets its frame would hold the whole
+      // benchmark (seen once on an edit-start clip). Past OPENCV_RUN_TIMEOUT_MS the peer is stopped, and
+      // this and every later OpenCV run of the benchmark report it instead of a time.
+      let timer: NodeJS.Timeout | undefined;
+      const line = await Promise.race([
+        nextLine(),
+        new Promise<'timeout'>(
+          (resolve) => (timer = setTimeout(() => resolve('timeout'), OPENCV_RUN_TIMEOUT_MS)),
+        ),
+      ]).finally(() => clearTimeout(timer));
+      if (line === 'timeout') {
+        python.kill();
+        return {
+          ms: Number.NaN,
+          ok: false,
+          error: `OpenCV gave no frame within ${OPENCV_RUN_TIMEOUT_MS} ms: stopped`,
+        };
+      }
       if (line === undefined) return { ms: Number.NaN, ok: false, error: `OpenCV exited: ${stderr.trim()}` };
       return JSON.parse(line) as OpenCvRun;
     },

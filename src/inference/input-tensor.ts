@@ -6,6 +6,7 @@
  */
 import { ModelError } from '../core/errors.js';
 import { modelCodes } from './codes.js';
+import { leb128, simdOp, sleb128, wasmName, wasmSection } from '../media/wasm-bytes.js';
 
 /** Input values of a model: float32, or float16 bits for a model whose input is float16. */
 export type ModelInput = Float32Array | Uint16Array;
@@ -313,35 +314,10 @@ function bytesToFloats(source: Uint8Array, target: Float32Array, at: number): vo
 // The kernel's WebAssembly binary, written out here rather than shipped as an opaque file: one memory
 // (input bytes at 0, output floats at CHUNK) and one function, `convert(count)`.
 
-/** Unsigned LEB128 (sizes, indices, opcodes). */
-function leb128(value: number): number[] {
-  const out: number[] = [];
-  let rest = value >>> 0;
-  do {
-    const low = rest & 0x7f;
-    rest >>>= 7;
-    out.push(rest ? low | 0x80 : low);
-  } while (rest);
-  return out;
-}
-
-/** Signed LEB128, what `i32.const` takes: 64 is [0xc0, 0x00], not [0x40] (which reads as −64). */
-function sleb128(value: number): number[] {
-  const out: number[] = [];
-  let rest = value | 0;
-  for (;;) {
-    const low = rest & 0x7f;
-    rest >>= 7;
-    const done = (rest === 0 && (low & 0x40) === 0) || (rest === -1 && (low & 0x40) !== 0);
-    out.push(done ? low : low | 0x80);
-    if (done) return out;
-  }
-}
-
 function simdModuleBytes(): Uint8Array {
-  const name = (text: string) => [text.length, ...Array.from(text, (c) => c.charCodeAt(0))];
-  const section = (id: number, body: number[]) => [id, ...leb128(body.length), ...body];
-  const simd = (opcode: number) => [0xfd, ...leb128(opcode)];
+  const name = wasmName;
+  const section = wasmSection;
+  const simd = simdOp;
   const [LOCAL_GET, LOCAL_SET, LOCAL_TEE, I32_CONST, I32_ADD, I32_GE_U] = [
     0x20, 0x21, 0x22, 0x41, 0x6a, 0x4f,
   ];

@@ -10,6 +10,7 @@
  * stays in the cache for the kernel to read). Columns past the last whole group of 16 are left to the
  * caller. The numbers are those of resize-linear.ts's scalar halving, byte for byte (its tests run both).
  */
+import { leb128, simdOp, sleb128, wasmName, wasmSection } from './wasm-bytes.js';
 
 /** Destination rows per band. */
 const BAND_ROWS = 16;
@@ -125,33 +126,10 @@ export function halveBgrSimd(
 // halve(rows, groups, rowBytes, outStride, outBase, planeBytes). Source row pairs are at 0, `rowBytes`
 // apart; destination plane c (0 blue, 1 green, 2 red) at outBase + c·planeBytes, rows outStride apart.
 
-function leb128(value: number): number[] {
-  const out: number[] = [];
-  let rest = value >>> 0;
-  do {
-    const low = rest & 0x7f;
-    rest >>>= 7;
-    out.push(rest ? low | 0x80 : low);
-  } while (rest);
-  return out;
-}
-
-function sleb128(value: number): number[] {
-  const out: number[] = [];
-  let rest = value | 0;
-  for (;;) {
-    const low = rest & 0x7f;
-    rest >>= 7;
-    const done = (rest === 0 && (low & 0x40) === 0) || (rest === -1 && (low & 0x40) !== 0);
-    out.push(done ? low : low | 0x80);
-    if (done) return out;
-  }
-}
-
 function moduleBytes(): Uint8Array {
-  const name = (text: string) => [text.length, ...Array.from(text, (c) => c.charCodeAt(0))];
-  const section = (id: number, body: number[]) => [id, ...leb128(body.length), ...body];
-  const simd = (opcode: number) => [0xfd, ...leb128(opcode)];
+  const name = wasmName;
+  const section = wasmSection;
+  const simd = simdOp;
   const [LOCAL_GET, LOCAL_SET, I32_CONST, I32_ADD, I32_MUL, I32_GE_U] = [0x20, 0x21, 0x41, 0x6a, 0x6c, 0x4f];
   const [BLOCK, LOOP, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x0c, 0x0d, 0x0b, 0x40];
   const [V128_LOAD, V128_STORE, V128_CONST, SHUFFLE] = [0x00, 0x0b, 0x0c, 0x0d];

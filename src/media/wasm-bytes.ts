@@ -1,0 +1,41 @@
+/**
+ * The pieces of a WebAssembly binary that the hand-written kernels (input-tensor.ts's conversion,
+ * resize-halve-simd.ts's halving) both spell out: LEB128 numbers, names, sections and SIMD opcodes.
+ */
+
+/** Unsigned LEB128 (sizes, indices, opcodes). */
+export function leb128(value: number): number[] {
+  const out: number[] = [];
+  let rest = value >>> 0;
+  do {
+    const low = rest & 0x7f;
+    rest >>>= 7;
+    out.push(rest ? low | 0x80 : low);
+  } while (rest);
+  return out;
+}
+
+/** Signed LEB128, what `i32.const` takes: 64 is [0xc0, 0x00], not [0x40] (which reads as −64). */
+export function sleb128(value: number): number[] {
+  const out: number[] = [];
+  let rest = value | 0;
+  for (;;) {
+    const low = rest & 0x7f;
+    rest >>= 7;
+    const done = (rest === 0 && (low & 0x40) === 0) || (rest === -1 && (low & 0x40) !== 0);
+    out.push(done ? low : low | 0x80);
+    if (done) return out;
+  }
+}
+
+/** A name as the binary spells it: its length, then its bytes (ASCII). */
+export const wasmName = (text: string): number[] => [
+  text.length,
+  ...Array.from(text, (c) => c.charCodeAt(0)),
+];
+
+/** A section: its id, its body's size, its body. */
+export const wasmSection = (id: number, body: number[]): number[] => [id, ...leb128(body.length), ...body];
+
+/** A SIMD instruction (the 0xfd prefix and its opcode). */
+export const simdOp = (opcode: number): number[] => [0xfd, ...leb128(opcode)];

@@ -279,48 +279,58 @@ function readTrex(view: DataView, moov: Box, trackId: number): VideoTrackIndex['
 }
 
 /**
+ * The moov box at the start of `view` and its first video `trak` (handler 'vide'), as FFmpeg orders
+ * streams; a string says why there is none. Throws where a box is too short (the callers' catch).
+ */
+function firstVideoTrak(view: DataView, byteLength: number): { root: Box; trak: Box } | string {
+  const root = children(view, 0, byteLength).next().value as Box | undefined;
+  if (!root || root.type !== 'moov') return 'not a moov box';
+  for (const trak of children(view, root.body, root.end)) {
+    if (trak.type !== 'trak') continue;
+    const hdlr = path(view, trak, 'mdia', 'hdlr');
+    if (hdlr && (need(view, hdlr, 12), view.getUint32(hdlr.body + 8)) === 0x76696465) return { root, trak }; // 'vide'
+  }
+  return 'no video track';
+}
+
+/**
  * The first video track of a `moov` box (the whole box, header included), as FFmpeg orders streams; a
  * string says why it is not read here.
  */
 export function readVideoTrack(moov: Uint8Array): VideoTrackIndex | string {
   const view = new DataView(moov.buffer, moov.byteOffset, moov.byteLength);
   try {
-    const root = children(view, 0, moov.byteLength).next().value as Box | undefined;
-    if (!root || root.type !== 'moov') return 'not a moov box';
-    for (const trak of children(view, root.body, root.end)) {
-      if (trak.type !== 'trak') continue;
-      const hdlr = path(view, trak, 'mdia', 'hdlr');
-      if (!hdlr || (need(view, hdlr, 12), view.getUint32(hdlr.body + 8)) !== 0x76696465) continue; // 'vide'
-      const tkhd = child(view, trak, 'tkhd');
-      const mdhd = path(view, trak, 'mdia', 'mdhd');
-      const stbl = path(view, trak, 'mdia', 'minf', 'stbl');
-      if (!tkhd || !mdhd || !stbl) return 'a video track without tkhd, mdhd or stbl';
-      need(view, tkhd, 24);
-      const trackId = view.getUint32(tkhd.body + (version(view, tkhd) === 1 ? 20 : 12));
-      need(view, mdhd, 24);
-      const timescale = view.getUint32(mdhd.body + (version(view, mdhd) === 1 ? 20 : 12));
-      if (timescale === 0) return 'a zero timescale';
-      const entry = readSampleEntry(view, stbl);
-      if (typeof entry === 'string') return entry;
-      const edit = readEdit(view, trak);
-      if (typeof edit === 'string') return edit;
-      const first = readFirstSample(view, stbl, edit);
-      if (typeof first === 'string') return first;
-      const fragmentDefaults = readTrex(view, root, trackId);
-      const fragmented = fragmentDefaults !== undefined;
-      if (!first && !fragmented) return 'a video track without samples';
-      return {
-        trackId,
-        ...entry,
-        timescale,
-        fps: first ? frameRate(view, child(view, stbl, 'stts'), timescale) : undefined,
-        editMediaTime: edit,
-        fragmented,
-        first,
-        fragmentDefaults,
-      };
-    }
-    return 'no video track';
+    const found = firstVideoTrak(view, moov.byteLength);
+    if (typeof found === 'string') return found;
+    const { root, trak } = found;
+    const tkhd = child(view, trak, 'tkhd');
+    const mdhd = path(view, trak, 'mdia', 'mdhd');
+    const stbl = path(view, trak, 'mdia', 'minf', 'stbl');
+    if (!tkhd || !mdhd || !stbl) return 'a video track without tkhd, mdhd or stbl';
+    need(view, tkhd, 24);
+    const trackId = view.getUint32(tkhd.body + (version(view, tkhd) === 1 ? 20 : 12));
+    need(view, mdhd, 24);
+    const timescale = view.getUint32(mdhd.body + (version(view, mdhd) === 1 ? 20 : 12));
+    if (timescale === 0) return 'a zero timescale';
+    const entry = readSampleEntry(view, stbl);
+    if (typeof entry === 'string') return entry;
+    const edit = readEdit(view, trak);
+    if (typeof edit === 'string') return edit;
+    const first = readFirstSample(view, stbl, edit);
+    if (typeof first === 'string') return first;
+    const fragmentDefaults = readTrex(view, root, trackId);
+    const fragmented = fragmentDefaults !== undefined;
+    if (!first && !fragmented) return 'a video track without samples';
+    return {
+      trackId,
+      ...entry,
+      timescale,
+      fps: first ? frameRate(view, child(view, stbl, 'stts'), timescale) : undefined,
+      editMediaTime: edit,
+      fragmented,
+      first,
+      fragmentDefaults,
+    };
   } catch (error) {
     if (error instanceof IndexError || error instanceof RangeError)
       return `a malformed moov: ${error.message}`;
@@ -467,24 +477,19 @@ export interface SampleInFile {
 export function editStart(moov: Uint8Array): EditStart | string {
   const view = new DataView(moov.buffer, moov.byteOffset, moov.byteLength);
   try {
-    const root = children(view, 0, moov.byteLength).next().value as Box | undefined;
-    if (!root || root.type !== 'moov') return 'not a moov box';
-    for (const trak of children(view, root.body, root.end)) {
-      if (trak.type !== 'trak') continue;
-      const hdlr = path(view, trak, 'mdia', 'hdlr');
-      if (!hdlr || (need(view, hdlr, 12), view.getUint32(hdlr.body + 8)) !== 0x76696465) continue; // 'vide'
-      const mdhd = path(view, trak, 'mdia', 'mdhd');
-      const stbl = path(view, trak, 'mdia', 'minf', 'stbl');
-      if (!mdhd || !stbl) return 'a video track without mdhd or stbl';
-      need(view, mdhd, 24);
-      const timescale = view.getUint32(mdhd.body + (version(view, mdhd) === 1 ? 20 : 12));
-      const mediaTime = readEdit(view, trak);
-      if (typeof mediaTime === 'string') return mediaTime;
-      if (mediaTime === 0) return 'no edit trims the start';
-      if (child(view, trak, 'mvex') || child(view, root, 'mvex')) return 'a fragmented track';
-      return walkToFirstShown(view, stbl, timescale, mediaTime);
-    }
-    return 'no video track';
+    const found = firstVideoTrak(view, moov.byteLength);
+    if (typeof found === 'string') return found;
+    const { root, trak } = found;
+    const mdhd = path(view, trak, 'mdia', 'mdhd');
+    const stbl = path(view, trak, 'mdia', 'minf', 'stbl');
+    if (!mdhd || !stbl) return 'a video track without mdhd or stbl';
+    need(view, mdhd, 24);
+    const timescale = view.getUint32(mdhd.body + (version(view, mdhd) === 1 ? 20 : 12));
+    const mediaTime = readEdit(view, trak);
+    if (typeof mediaTime === 'string') return mediaTime;
+    if (mediaTime === 0) return 'no edit trims the start';
+    if (child(view, trak, 'mvex') || child(view, root, 'mvex')) return 'a fragmented track';
+    return walkToFirstShown(view, stbl, timescale, mediaTime);
   } catch (error) {
     if (error instanceof IndexError || error instanceof RangeError)
       return `a malformed moov: ${error.message}`;

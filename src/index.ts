@@ -80,7 +80,13 @@ export { warm } from './sources/warm.js';
 export { createDispatcher, sharedDispatcher, closeSharedDispatcher } from './sources/dispatcher.js';
 export type { ByteChunk, ResourceInfo } from './sources/types.js';
 
-export { decode, type DecodeOptions, type DecodedFrame } from './operators/decode.js';
+export {
+  decode,
+  warmDecode,
+  type DecodeOptions,
+  type DecodedFrame,
+  type WarmDecodeResult,
+} from './operators/decode.js';
 export { stride, strideKeeps } from './operators/stride.js';
 export { releasingSkipped, type SlottedFrame } from './operators/stride-release.js';
 export { batch, type BatchOptions } from './operators/batch.js';

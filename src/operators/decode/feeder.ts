@@ -1,5 +1,6 @@
 import type { Beamcoder } from '../../media/beamcoder.js';
 import type { SessionContext } from './context.js';
+import { forget, wakeAtExit } from './exit-wake.js';
 
 /** How long FFmpeg may wait for bytes while the source is paused before the source is resumed. */
 const STARVATION_MS = 20;
@@ -41,7 +42,9 @@ export class Feeder {
     private readonly ctx: SessionContext,
     readonly governor: Governor,
     private readonly maxQueuedBytes: number,
-  ) {}
+  ) {
+    wakeAtExit(governor);
+  }
 
   /**
    * Queues `bytes` for FFmpeg; false when nothing was fed (the session is over, the governor finished, or
@@ -149,6 +152,7 @@ export class Feeder {
     // demuxerComplete) when an open that starts on an already finished governor fails, e.g. on a cut-off
     // moov (measured: every time, 300 of 300 attempts; never with the open called first).
     void Promise.all([this.writes, openCalled]).then(() => this.governor.finish());
+    // Until then the exit guard keeps it: release() forgets it.
   }
 
   /** Release: no more resuming, and a read blocked on bytes that will never come wakes. */
@@ -157,6 +161,7 @@ export class Feeder {
     // Finishing the governor wakes a read blocked on bytes that will never come; the demuxer is closed
     // only once nothing of FFmpeg's is running on it any more.
     this.governor.finish();
+    forget(this.governor);
   }
 
   /** Once the demuxer is closed: the fed bytes' memory goes. */

@@ -199,21 +199,41 @@ function spread(values: readonly number[]): Spread {
   return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
 }
 
-/** Runs a command to its end; rejects on a spawn error or a non-zero exit, with the end of its stderr. */
+/** How long one child (a cold run, an ffmpeg command) may take before it is killed and the bench stops. */
+const CHILD_TIMEOUT_MS = 120_000;
+
+/**
+ * Runs a command to its end; rejects on a spawn error, a non-zero exit or {@link CHILD_TIMEOUT_MS}, with the
+ * end of its stderr. (A cold child once hung for good in process.exit() while FFmpeg's reader waited for
+ * bytes, and the bench with it: now fixed in decode/exit-wake.ts, and a hang stops the bench with a reason.)
+ */
 function runCommand(command: string, args: readonly string[]): Promise<{ stdout: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const startedAt = performance.now();
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, CHILD_TIMEOUT_MS);
     child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
     child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.once('error', reject);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
     child.once('close', (code) => {
+      clearTimeout(timer);
       const ms = performance.now() - startedAt;
-      if (code === 0) resolve({ stdout, ms });
-      else
-        reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim().slice(-800)}`));
+      const what = `${command} ${args.join(' ').slice(-300)}`;
+      if (timedOut)
+        reject(
+          new Error(`${what} ran past ${CHILD_TIMEOUT_MS} ms and was killed: ${stderr.trim().slice(-800)}`),
+        );
+      else if (code === 0) resolve({ stdout, ms });
+      else reject(new Error(`${what} exited with ${code}: ${stderr.trim().slice(-800)}`));
     });
   });
 }

@@ -7,6 +7,7 @@ import type { Decoders } from './decoders.js';
 import type { FirstFrameShortcut } from './first-frame.js';
 import type { DecodeOptions, Mutable, VideoStreamInfo } from './options.js';
 import { autoThreads, initialThreads, isEntryPoint, threadCount } from './threads.js';
+import { TrimmedStartLead } from './trimmed-lead.js';
 
 /** Packets an NVDEC decoder may take before its first frame; past this it is taken for broken. */
 const NVDEC_FIRST_FRAME_PACKETS = 16;
@@ -68,6 +69,8 @@ export class Decoding {
   private waitingBatch: Beamcoder.Packet[] | undefined;
   /** `threads: 'auto'`: frame threads from the next entry point, once the stream has started. */
   private frameThreadsFrom: 'never' | 'next-entry' | 'switched' = 'never';
+  /** An edit list trims the start: frame 0 from a throwaway decoder taking the packets up to it. */
+  private lead: TrimmedStartLead | undefined;
 
   constructor(
     private readonly host: DecodingHost,
@@ -223,17 +226,28 @@ export class Decoding {
    * drained at once, and the main decoder's own copy of that frame is dropped when it comes.
    */
   private firstFrameAlone(packet: Beamcoder.Packet): Promise<Beamcoder.Frame | undefined> | undefined {
+    if (this.lead) return this.leadTakes(packet);
     if (!this.shortcut.claim()) return undefined;
-    if (!packet.flags?.KEY || packet.pts === null || packet.pts !== this.startTimestamp || this.nvdecPackets)
-      return undefined;
     const demuxer = this.demuxer;
-    if (!demuxer) return undefined;
-    const alone = this.decoders.own({ demuxer, stream_index: this.videoIndex, thread_count: 1 });
+    if (!demuxer || this.nvdecPackets) return undefined;
+    const single = () => this.decoders.own({ demuxer, stream_index: this.videoIndex, thread_count: 1 });
+    this.lead = TrimmedStartLead.forFirstPacket(packet, this.startTimestamp, this.decoders, single);
+    if (this.lead) return this.leadTakes(packet);
+    if (!packet.flags?.KEY || packet.pts === null || packet.pts !== this.startTimestamp) return undefined;
+    const alone = single();
     return alone
       .decode(packet)
       .then(async (decoded) => [...decoded.frames, ...(await alone.flush()).frames][0])
       .catch(() => undefined)
       .finally(() => this.decoders.close(alone));
+  }
+
+  /** The lead takes the packet; frame 0's promise when it was frame 0's packet. */
+  private leadTakes(packet: Beamcoder.Packet): Promise<Beamcoder.Frame | undefined> | undefined {
+    const lead = this.lead!;
+    const frame0 = lead.take(packet);
+    if (!lead.taking) this.lead = undefined;
+    return frame0;
   }
 
   /**

@@ -104,7 +104,8 @@ describe('decode: frame 0 without the reorder delay', () => {
     ['faststart', true],
     ['fragmented', true],
     ['mpegts', true],
-    ['editlist', false], // its first packet is before the edit: not the first frame shown
+    // Its first packet is before the edit: frame 0 comes from the trimmed-start lead (trimmed-lead.ts).
+    ['editlist', true],
   ])('%s: decoded alone: %s', async (name, alone) => {
     const clip = fixtures.clips[name]!;
     const { frames, named } = await decodeAll(fileSource(clip.file));

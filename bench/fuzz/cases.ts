@@ -5,6 +5,9 @@
 
 import { readFile } from 'node:fs/promises';
 import type { ClipLayout, FixtureSet } from '../../src/fixtures/make.js';
+
+/** The clips fuzzed: every layout, and the faststart clip whose edit list trims its start. */
+export type FuzzClip = ClipLayout | 'editlist';
 import { MKV_MUTATORS } from './mutate-mkv.js';
 import { MP4_MUTATORS } from './mutate-mp4.js';
 import { TS_MUTATORS } from './mutate-ts.js';
@@ -15,7 +18,7 @@ import { makeCutCase } from './sweep.js';
 export type Family = 'mp4' | 'ts' | 'mkv';
 
 /** The clips mutated, how often each is drawn, and which structural mutators apply to it. */
-export const CLIPS: Record<ClipLayout, { weight: number; family: Family; ext: string }> = {
+export const CLIPS: Record<FuzzClip, { weight: number; family: Family; ext: string }> = {
   faststart: { weight: 3, family: 'mp4', ext: 'mp4' },
   'moov-end': { weight: 3, family: 'mp4', ext: 'mp4' },
   fragmented: { weight: 3, family: 'mp4', ext: 'mp4' },
@@ -23,6 +26,8 @@ export const CLIPS: Record<ClipLayout, { weight: number; family: Family; ext: st
   mpegts: { weight: 2, family: 'ts', ext: 'm2ts' },
   matroska: { weight: 1.5, family: 'mkv', ext: 'mkv' },
   webm: { weight: 1.5, family: 'mkv', ext: 'webm' },
+  // Starts at a sync sample FFmpeg marks DISCARD: the trimmed-start lead and the trimmed-picture skip.
+  editlist: { weight: 1.5, family: 'mp4', ext: 'mp4' },
 };
 
 const STRUCTURAL: Record<Family, Record<string, { weight: number; mutate: Mutator }>> = {
@@ -37,7 +42,7 @@ const GENERIC_SHARE = 0.3;
 export interface FuzzCase {
   /** `seed-index`, or `cut-LAYOUT-OFFSET` for the truncation sweep. */
   id: string;
-  clip: ClipLayout;
+  clip: FuzzClip;
   kind: string;
   detail: string;
   /** File extension of the clip (mp4, m2ts, mkv, webm). */
@@ -46,11 +51,11 @@ export interface FuzzCase {
 }
 
 /** The unmutated clips, by layout. */
-export type ClipBytes = Record<ClipLayout, Uint8Array>;
+export type ClipBytes = Record<FuzzClip, Uint8Array>;
 
 export async function readClips(fixtures: FixtureSet): Promise<ClipBytes> {
   const entries = await Promise.all(
-    (Object.keys(CLIPS) as ClipLayout[]).map(async (layout) => {
+    (Object.keys(CLIPS) as FuzzClip[]).map(async (layout) => {
       const clip = fixtures.clips[layout];
       if (!clip) throw new Error(`fuzz: the fixture set in ${fixtures.dir} has no ${layout} clip`);
       return [layout, new Uint8Array(await readFile(clip.file))] as const;
@@ -72,7 +77,7 @@ export function parseCaseId(id: string): { seed: number; index: number } {
 /** Any case by its id: `SEED-INDEX` (a seeded mutation) or `cut-LAYOUT-OFFSET` (the truncation sweep). */
 export function caseById(clips: ClipBytes, id: string): FuzzCase {
   const cut = /^cut-([a-z-]+)-(\d+)$/.exec(id);
-  if (cut && cut[1]! in CLIPS) return makeCutCase(clips, cut[1] as ClipLayout, Number(cut[2]));
+  if (cut && cut[1]! in CLIPS) return makeCutCase(clips, cut[1] as FuzzClip, Number(cut[2]));
   const { seed, index } = parseCaseId(id);
   return makeCase(clips, seed, index);
 }
@@ -89,7 +94,7 @@ export function makeCase(clips: ClipBytes, seed: number, index: number): FuzzCas
   const rng = createRng(seed, index);
   const clip = rng.weighted(
     Object.fromEntries(Object.entries(CLIPS).map(([layout, info]) => [layout, info.weight])) as Record<
-      ClipLayout,
+      FuzzClip,
       number
     >,
   );

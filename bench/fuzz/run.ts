@@ -5,8 +5,7 @@
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClipLayout } from '../../src/fixtures/make.js';
-import { caseById, type ClipBytes, type FuzzCase } from './cases.js';
+import { caseById, type ClipBytes, type FuzzCase, type FuzzClip } from './cases.js';
 import { classify, type CaseClass } from './classify.js';
 import { createFuzzPool, type PoolResult } from './pool.js';
 import type { Transport } from './protocol.js';
@@ -30,7 +29,7 @@ export interface FuzzRunOptions {
 
 export interface CaseRecord {
   id: string;
-  clip: ClipLayout;
+  clip: FuzzClip;
   kind: string;
   detail: string;
   inputBytes: number;

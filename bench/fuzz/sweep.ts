@@ -4,16 +4,14 @@
  * but clusters' children), instead of a random one. Case ids are `cut-LAYOUT-OFFSET`.
  */
 
-import type { ClipLayout } from '../../src/fixtures/make.js';
-import type { ClipBytes, FuzzCase } from './cases.js';
-import { CLIPS } from './cases.js';
+import { CLIPS, type ClipBytes, type FuzzCase, type FuzzClip } from './cases.js';
 import { walkEbml } from './mutate-mkv.js';
 import { walkMp4 } from './mp4-walk.js';
 
 export const SWEEP_KIND = 'boundary-cut';
 
 /** Every boundary of a clip, in file order, without 0 and the file's end. */
-export function boundaries(clips: ClipBytes, layout: ClipLayout): number[] {
+export function boundaries(clips: ClipBytes, layout: FuzzClip): number[] {
   const bytes = clips[layout];
   const family = CLIPS[layout].family;
   let offsets: number[];
@@ -33,12 +31,12 @@ export function boundaries(clips: ClipBytes, layout: ClipLayout): number[] {
 
 /** The ids of the whole sweep, clip by clip. */
 export function sweepIds(clips: ClipBytes): string[] {
-  return (Object.keys(CLIPS) as ClipLayout[]).flatMap((layout) =>
+  return (Object.keys(CLIPS) as FuzzClip[]).flatMap((layout) =>
     boundaries(clips, layout).map((at) => `cut-${layout}-${at}`),
   );
 }
 
-export function makeCutCase(clips: ClipBytes, layout: ClipLayout, at: number): FuzzCase {
+export function makeCutCase(clips: ClipBytes, layout: FuzzClip, at: number): FuzzCase {
   const bytes = clips[layout];
   if (!(at > 0 && at < bytes.length)) {
     throw new Error(`fuzz: cut-${layout}-${at}: the cut must lie inside the clip (1..${bytes.length - 1})`);

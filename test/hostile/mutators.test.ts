@@ -248,6 +248,7 @@ describe('makeCase', () => {
     }
     expect(unchanged).toEqual([]);
     expect([...clipsSeen].sort()).toEqual([
+      'editlist',
       'faststart',
       'fragmented',
       'matroska',

@@ -1,5 +1,5 @@
 import type { ContainerLayout } from '../../media/layout.js';
-import { editStart } from '../../media/mp4-index.js';
+import { editStart } from '../../media/mp4-edit-start.js';
 import type { ByteChunk } from '../../sources/types.js';
 import { EditStartSkip, type EditSkipHost, type MainTiming } from './edit-skip.js';
 

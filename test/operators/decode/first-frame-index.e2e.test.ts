@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { StageEvent } from '../../../src/core/events.js';
@@ -12,33 +11,10 @@ import {
   overHttp,
   useDecodeServer,
 } from './e2e-harness.js';
+import { firstPacket } from '../../media/mp4-samples.js';
 
 // The decode operator end to end: frame 0 from the MP4 index (first-frame-index.ts).
 useDecodeServer();
-
-/** ffprobe's first video packet of a file: where it lies and its pts in the stream's time base. */
-function firstPacket(file: string): { pos: number; size: number; pts: number } {
-  const json = execFileSync(
-    'ffprobe',
-    [
-      '-v',
-      'error',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'packet=pos,size,pts',
-      '-read_intervals',
-      '%+#1',
-      '-of',
-      'json',
-      file,
-    ],
-    { encoding: 'utf8' },
-  );
-  const [packet] = (JSON.parse(json) as { packets: Array<{ pos: string; size: string; pts: number }> })
-    .packets;
-  return { pos: Number(packet!.pos), size: Number(packet!.size), pts: packet!.pts };
-}
 
 describe('decode: frame 0 from the MP4 index, before FFmpeg opens the file', () => {
   it.each(['faststart', 'moov-end', 'fragmented', 'audio'])('%s', async (name) => {
@@ -49,7 +25,7 @@ describe('decode: frame 0 from the MP4 index, before FFmpeg opens the file', () 
     );
     const packet = firstPacket(clip.file);
     expect(named('index')[0]!.data).toEqual({
-      offset: packet.pos,
+      offset: packet.offset,
       size: packet.size,
       pts: packet.pts,
       fragmented: name === 'fragmented',

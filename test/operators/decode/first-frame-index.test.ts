@@ -146,6 +146,22 @@ describe('FirstFrameFromIndex', () => {
     await run.index.settled;
     expect(run.context.named('index-skipped')).toEqual([{ reason: 'the input ended before frame 0 was in' }]);
     expect(run.emitted).toEqual([]);
+    // The decoder made when the moov was read, ahead of frame 0's bytes, is closed unused (never fed from
+    // JavaScript memory: off the main thread).
+    await settle();
+    expect(run.closed).toEqual(['off the main thread']);
+  });
+
+  it('released before frame 0 is in: the decoder made ahead is closed', async () => {
+    const file = new Uint8Array(readFileSync(fixtures.clips['faststart']!.file));
+    const moov = scanTopLevelBoxes(file).find((box) => box.type === 'moov')!;
+    const run = indexing('faststart');
+    run.index.hold(0, file.subarray(0, moov.offset + moov.size));
+    expect(run.closed).toEqual([]);
+    run.index.release();
+    run.index.release();
+    await settle();
+    expect(run.closed).toEqual(['off the main thread']);
   });
 
   it('an mdat before any moov (not faststart after all): given up naming it', async () => {

@@ -1,3 +1,4 @@
+import { strideLine } from '../operators/stride-budget.js';
 import { isUrl } from '../pipelines/operators.js';
 import { coverageLine } from '../pipelines/coverage.js';
 import type { DiagnoseDocument } from './diagnose.js';
@@ -12,7 +13,7 @@ const baseName = (path: string | null) => (path === null ? 'model' : (path.split
  * `firstframe diagnose`'s human output: what ran, the stage table (when each stage happened and how long it
  * took, since the run's start), the time to first result by part, and the verdict.
  */
-export function formatDiagnosis({ breakdown: b, verdict: v, coverage }: DiagnoseDocument): string {
+export function formatDiagnosis({ breakdown: b, verdict: v, coverage, stride }: DiagnoseDocument): string {
   const p = b.pipeline;
   const n = b.network;
   const l = b.layout;
@@ -29,7 +30,8 @@ export function formatDiagnosis({ breakdown: b, verdict: v, coverage }: Diagnose
     p.source + (p.partialMb !== null ? ` ${p.partialMb} MiB` : ''),
     p.decode,
     `${p.imgSize} px`,
-    `stride ${p.stride}`,
+    // The stride the run used (a fit-budget plan may change it as batches come in), else the document's.
+    stride ? strideLine(stride) : `stride ${p.stride}`,
     batchWords.join(', '),
     `${baseName(b.model.path)} on ${b.model.device ?? 'cpu'}`,
     `budget ${p.budgetS === null ? 'none' : `${p.budgetS} s`}`,

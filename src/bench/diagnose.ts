@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { logEvents } from '../core/log-events.js';
 import type { Logger } from '../core/logger.js';
 import type { ResolvedPipeline } from '../pipelines/document.js';
+import type { StrideReport } from '../operators/stride-budget.js';
 import { coverageOf, type Coverage } from '../pipelines/coverage.js';
 import { preparePipeline } from '../pipelines/runner.js';
 import { breakdownOf, pipelineFacts, type DiagnoseBreakdown } from './breakdown.js';
@@ -15,6 +16,8 @@ export interface DiagnoseDocument {
   readonly verdict: Verdict;
   /** Frames answered, inferred and filled, against the clip's frame count; objects by source. */
   readonly coverage: Coverage;
+  /** The stride the run used (a fit-budget plan's segments); null when the stride stage reported none. */
+  readonly stride: StrideReport | null;
 }
 
 export interface DiagnoseOptions {
@@ -64,7 +67,12 @@ export async function diagnose(
       document: run.document,
       probe,
     });
-    return { breakdown, verdict: verdict(breakdown), coverage: coverageOf(run.document) };
+    return {
+      breakdown,
+      verdict: verdict(breakdown),
+      coverage: coverageOf(run.document),
+      stride: run.document.timings.stride ?? null,
+    };
   } finally {
     await prepared.release();
   }

@@ -136,6 +136,10 @@ describe('firstframe diagnose', () => {
     expect(result.stderr).toContain(`diagnosing ${url}`);
     const out = result.stdout;
     expect(out).toMatch(/^stage +at \(ms\) +took \(ms\) +detail$/m);
+    // The stride the run used, as `run` prints it: its operator, segments, per-frame time and margin.
+    expect(out).toMatch(
+      /^pipeline: default: .*; stride (\d+) \(every-nth: \1 from frame 0; \d+ ms per frame from the (set-up|batches); margin [\d.]+ s, (fits|does not fit)\);/m,
+    );
     for (const stage of [
       'model load \\+ warm-up',
       'DNS',

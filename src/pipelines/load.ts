@@ -12,7 +12,7 @@ import {
 import { defaultRegistry } from './operators.js';
 import { PROFILES } from './profiles.js';
 import { loadPluginGroups } from './plugins.js';
-import { STAGE_KINDS, createRegistry, pipelineCodes, type OperatorRegistry } from './registry.js';
+import { copyRegistry, pipelineCodes, type OperatorRegistry } from './registry.js';
 
 /**
  * The miners' environment variables as a partial pipeline document, laid over a profile or a document.
@@ -255,13 +255,6 @@ export function loadPipeline(options: LoadPipelineOptions = {}): ResolvedPipelin
       (error as ConfigError).context,
     );
   }
-}
-
-/** A registry holding what `registry` holds, to which a run's plugins can be added without touching it. */
-function copyRegistry(registry: OperatorRegistry): OperatorRegistry {
-  return createRegistry(
-    STAGE_KINDS.flatMap((kind) => registry.names(kind).map((name) => registry.get(kind, name)!)),
-  );
 }
 
 /**

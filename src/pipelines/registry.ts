@@ -207,6 +207,13 @@ export interface OperatorRegistry {
   names(kind: StageKind): string[];
 }
 
+/** A new registry holding every operator `registry` holds: operators added to it leave `registry` as it was. */
+export function copyRegistry(registry: OperatorRegistry): OperatorRegistry {
+  return createRegistry(
+    STAGE_KINDS.flatMap((kind) => registry.names(kind).map((name) => registry.get(kind, name)!)),
+  );
+}
+
 export function createRegistry(definitions: readonly AnyOperatorDefinition[] = []): OperatorRegistry {
   const byKind = new Map<StageKind, Map<string, AnyOperatorDefinition>>(
     STAGE_KINDS.map((kind) => [kind, new Map()]),

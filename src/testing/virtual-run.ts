@@ -9,7 +9,7 @@ import type { DecodedFrame } from '../operators/decode.js';
 import { resolvePipeline, type UntypedPipelineDocument } from '../pipelines/document.js';
 import { defaultRegistry } from '../pipelines/operators.js';
 import { PROFILES } from '../pipelines/profiles.js';
-import { STAGE_KINDS, createRegistry, type OperatorRegistry } from '../pipelines/registry.js';
+import { copyRegistry, type OperatorRegistry } from '../pipelines/registry.js';
 import {
   preparePipeline,
   type PipelineEvent,
@@ -116,10 +116,7 @@ let virtualRuns = 0;
 
 /** A copy of `registry` with the virtual source and decode stages and `model`'s infer operator. */
 function virtualRegistry(registry: OperatorRegistry, model: FakeModel): OperatorRegistry {
-  const copy = createRegistry();
-  for (const kind of STAGE_KINDS) {
-    for (const name of registry.names(kind)) copy.register(registry.get(kind, name)!);
-  }
+  const copy = copyRegistry(registry);
   copy.register(virtualSource, { replace: true });
   copy.register(virtualDecode, { replace: true });
   copy.register(model.operator, { replace: true });

@@ -305,18 +305,32 @@ export function envUnderFlags<O extends OptionSpecs>(
   return left;
 }
 
+/** The options {@link pipelineFromArgs} reads of a command. */
+interface PipelineOptionSpecs extends OptionSpecs {
+  pipeline: OptionSpec;
+  profile: OptionSpec;
+  plugin: OptionSpec;
+}
+
 /**
  * The pipeline a command's `--pipeline FILE` or `--profile NAME` names, with its plugins and the command's
  * `--plugin`s loaded, the miners' variables from `env` and the command's own `overrides` laid over it
- * (flag > environment > document). Throws one ConfigError with the command's `problems` found so far and
- * every problem of the plugins, the document and the environment: the user sees them all at once (exit 2).
+ * (flag > environment > document: a variable whose option was given is left out, see {@link envUnderFlags}).
+ * Throws one ConfigError with the command's `problems` found so far and every problem of the plugins, the
+ * document and the environment: the user sees them all at once (exit 2).
  */
-export async function pipelineFromArgs(
-  values: { pipeline?: string | undefined; profile?: string | undefined; plugin?: string[] | undefined },
+export async function pipelineFromArgs<O extends PipelineOptionSpecs>(
+  spec: CommandSpec<O>,
+  parsed: Pick<ParsedCommand<O>, 'sources' | 'values'>,
   env: NodeJS.ProcessEnv,
   overrides: PipelineDocument,
   problems: readonly string[],
 ): Promise<ResolvedPipeline> {
+  const values = parsed.values as {
+    pipeline?: string | undefined;
+    profile?: string | undefined;
+    plugin?: string[] | undefined;
+  };
   const all = [...problems];
   let pipeline: ResolvedPipeline | undefined;
   let code: string = codes.config.usage;
@@ -324,7 +338,7 @@ export async function pipelineFromArgs(
     pipeline = await loadPipelineWithPlugins({
       ...(values.pipeline !== undefined ? { file: values.pipeline } : {}),
       ...(values.profile !== undefined ? { profile: values.profile } : {}),
-      env: readEnvConfig(env),
+      env: readEnvConfig(envUnderFlags(spec, parsed, env)),
       overrides,
       plugins: values.plugin ?? [],
     });

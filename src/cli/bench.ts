@@ -28,6 +28,7 @@ import {
   PLUGIN_OPTION,
   logLevelOf,
   logLevelOption,
+  envUnderFlags,
   parseCommand,
   type CommandSpec,
   type OptionSpecs,
@@ -180,7 +181,8 @@ export async function benchCommand(argv: string[], io: CliIo): Promise<number> {
     groups = await loadBenchGroups({
       strategies,
       pipelineFiles,
-      env: readEnvConfig(io.env),
+      // flag > environment: a variable whose option was given (--budget) is no problem of this run.
+      env: readEnvConfig(envUnderFlags(BENCH_COMMAND, parsed, io.env)),
       overrides,
       plugins: values.plugin ?? [],
     });

@@ -16,7 +16,6 @@ import {
   logLevelOf,
   logLevelOption,
   parseCommand,
-  envUnderFlags,
   pipelineFromArgs,
   type CommandSpec,
   type OptionSpecs,
@@ -74,12 +73,7 @@ export async function diagnoseCommand(argv: string[], io: CliIo): Promise<number
     problems.push(`no such file: ${target}`);
   }
   const overrides: PipelineDocument = values.model !== undefined ? { infer: { model: values.model } } : {};
-  const pipeline = await pipelineFromArgs(
-    values,
-    envUnderFlags(DIAGNOSE_COMMAND, parsed, io.env),
-    overrides,
-    problems,
-  );
+  const pipeline = await pipelineFromArgs(DIAGNOSE_COMMAND, parsed, io.env, overrides, problems);
   if (target === undefined) throw new ConfigError(codes.config.usage, problems);
 
   const aborter = new AbortController();

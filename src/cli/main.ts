@@ -55,7 +55,7 @@ ${Object.values(COMMANDS)
 Run "firstframe help <command>" or "firstframe <command> --help" for a command's options.`;
 
 /** Commands that check the miners' variables with their own problems (see pipelineFromArgs). */
-const READS_ENV_ITSELF = new Set(['run', 'diagnose', 'serve']);
+const READS_ENV_ITSELF = new Set(['run', 'diagnose', 'serve', 'bench']);
 
 const commandOf = (name: string | undefined) =>
   name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
@@ -88,7 +88,7 @@ export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<num
     }
     const chosen = commandOf(command);
     if (!chosen) return unknown(command);
-    // Bad environment values stop a command at start, with every bad variable named; run, diagnose and serve read
+    // Bad environment values stop a command at start, with every bad variable named; run, diagnose, serve and bench read
     // the variables themselves, beside their other problems and under their flags (flag > environment), and
     // a command's help is shown whatever the environment holds.
     const helpAsked = rest.some((arg) => arg === '--help' || arg === '-h');

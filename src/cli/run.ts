@@ -18,7 +18,6 @@ import {
   logLevelOf,
   logLevelOption,
   parseCommand,
-  envUnderFlags,
   pipelineFromArgs,
   type CommandSpec,
   type OptionSpecs,
@@ -258,12 +257,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   }
   const level = logLevelOf(parsed, problems, 'warn');
   // Every problem of the options, the document and the environment at once (exit 2).
-  const pipeline = await pipelineFromArgs(
-    values,
-    envUnderFlags(RUN_COMMAND, parsed, io.env),
-    overrides,
-    problems,
-  );
+  const pipeline = await pipelineFromArgs(RUN_COMMAND, parsed, io.env, overrides, problems);
   if (values['print-pipeline']) {
     io.stdout.write(stringify(pipeline.document));
     return 0;

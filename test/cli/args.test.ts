@@ -153,6 +153,16 @@ describe('firstframe: help and version on every command', () => {
     expect(unflagged.code).toBe(2);
     expect(unflagged.stderr).toMatch(/--bogus/);
     expect(unflagged.stderr).toMatch(/FRAME_STRIDE/);
+    // bench too: --budget replaces TIME_BUDGET_S; only the command line's own problem is left.
+    const badBudget = { TIME_BUDGET_S: 'abc' };
+    const benchFlagged = await cli(['bench', '--budget', '5', '--runs', '0'], badBudget);
+    expect(benchFlagged.code).toBe(2);
+    expect(benchFlagged.stderr).toMatch(/--runs/);
+    expect(benchFlagged.stderr).not.toMatch(/TIME_BUDGET_S/);
+    const benchUnflagged = await cli(['bench', '--runs', '0'], badBudget);
+    expect(benchUnflagged.code).toBe(2);
+    expect(benchUnflagged.stderr).toMatch(/--runs/);
+    expect(benchUnflagged.stderr).toMatch(/TIME_BUDGET_S/);
   });
 
   it('--version, -V and version print the version; help of an unknown command exits 2', async () => {

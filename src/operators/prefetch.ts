@@ -1,3 +1,11 @@
+import {
+  Observable,
+  asapScheduler,
+  asyncScheduler,
+  type MonoTypeOperatorFunction,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import { ConfigError, codes } from '../core/errors.js';
 
 /** What happens to a new frame when `limit` frames are already waiting for inference. */
@@ -63,9 +71,15 @@ export interface PrefetchGate {
   /** Frames holding a slot now. */
   readonly inFlight: number;
   readonly dropped: number;
-  /** A slot, undefined when the frame is to be dropped (drop-newest); may wait (block). */
-  acquire(): PrefetchSlot | undefined | Promise<PrefetchSlot>;
-  /** The frames' run has started: their slots can no longer be evicted. */
+  /**
+   * A slot, undefined when the frame is to be dropped (drop-newest); may wait (block, or while the first
+   * run holds decoding back: `holdDuringFirstRun`).
+   */
+  acquire(): PrefetchSlot | undefined | Promise<PrefetchSlot | undefined>;
+  /**
+   * The frames' run has started: their slots can no longer be evicted. The first call with slots starts
+   * the hold of `holdDuringFirstRun`.
+   */
   started(slots: readonly PrefetchSlot[]): void;
   /** Gives slots back (a run finished, or the frames left the pipeline), pixel buffers included. Idempotent per slot. */
   release(slots: readonly PrefetchSlot[]): void;
@@ -88,6 +102,13 @@ export interface PrefetchGate {
    * buffers; the garbage collector takes them once nothing holds the frames. Idempotent per slot.
    */
   abandon(slots: readonly PrefetchSlot[]): void;
+  /** Whether the first run holds decoding back now (`holdDuringFirstRun`). */
+  readonly holding: boolean;
+  /**
+   * Calls `listener` once the first run's hold is over, synchronously as it ends (at once when it is not
+   * on); the function returned forgets the listener.
+   */
+  afterHold(listener: () => void): () => void;
   /** Wakes every waiter with an error: the pipeline is ending. */
   close(): void;
   /**
@@ -99,9 +120,32 @@ export interface PrefetchGate {
   pixels(slot: PrefetchSlot, byteLength: number): Uint8Array | undefined;
 }
 
+/** How the hold of {@link PrefetchGateOptions.holdDuringFirstRun} ended. */
+export interface FirstRunHold {
+  /** How long it lasted, from the first run's start. */
+  readonly ms: number;
+  /** `run-ended`: the first run's slots came back; `max-wait`: `maxMs` passed first; `closed`: the gate closed. */
+  readonly reason: 'run-ended' | 'max-wait' | 'closed';
+  /** Acquisitions that waited for it. */
+  readonly waited: number;
+}
+
 export interface PrefetchGateOptions {
   /** Where slots' pixel buffers come from and go back to; default {@link sharedPixelBuffers}. */
   pixelBuffers?: PixelBufferPool;
+  /**
+   * Decoding waits while the first model run is in flight: from the first {@link PrefetchGate.started}
+   * until those slots are released (the run is over), or `maxMs` later, whichever comes first, `acquire`
+   * waits, whatever the policy. On a machine with few cores the decoder's threads (and the conversion)
+   * otherwise compete with the first inference, which then takes 2–3 × its steady time (issue 15). The
+   * decoder stops at the next kept frame (frames the stride drops still go by), and the download goes on up
+   * to the decoder's byte bound. `onEnd` is told once, when the hold ends.
+   */
+  holdDuringFirstRun?: {
+    readonly maxMs: number;
+    readonly scheduler?: SchedulerLike;
+    readonly onEnd?: (hold: FirstRunHold) => void;
+  };
 }
 
 export function prefetchGate(
@@ -115,6 +159,12 @@ export function prefetchGate(
   if (!['block', 'drop-newest', 'drop-oldest'].includes(policy)) {
     problems.push(
       `prefetch.policy: expected block, drop-newest or drop-oldest, got ${JSON.stringify(policy)}`,
+    );
+  }
+  const hold = options.holdDuringFirstRun;
+  if (hold && !(hold.maxMs >= 0 && Number.isFinite(hold.maxMs))) {
+    problems.push(
+      `prefetch.holdDuringFirstRun.maxMs: expected a number of ms >= 0, got ${JSON.stringify(hold.maxMs)}`,
     );
   }
   if (problems.length > 0) throw new ConfigError(codes.config.invalidOption, problems, { stage: 'prefetch' });
@@ -137,6 +187,17 @@ export function prefetchGate(
   /** Slots taken but whose run has not started: the ones drop-oldest may evict, oldest first. */
   const waiting: PrefetchSlot[] = [];
   const waiters: Array<{ resolve: (slot: PrefetchSlot) => void; reject: (error: Error) => void }> = [];
+  /** The first run's hold: not started yet, on (its slots' ids), or over. */
+  let holdState: 'before' | 'on' | 'over' = hold ? 'before' : 'over';
+  const firstRun = new Set<number>();
+  let holdStartedAt = 0;
+  let holdTimer: Subscription | undefined;
+  const heldBack: Array<{
+    resolve: (slot: PrefetchSlot | undefined | Promise<PrefetchSlot | undefined>) => void;
+    reject: (error: Error) => void;
+  }> = [];
+  const scheduler = hold?.scheduler ?? asyncScheduler;
+  const holdListeners = new Set<() => void>();
 
   const take = (): PrefetchSlot => {
     const slot: PrefetchSlot = { id: (nextId += 1), dropped: false };
@@ -144,15 +205,60 @@ export function prefetchGate(
     waiting.push(slot);
     return slot;
   };
+  /** A slot now, none (drop-newest), or a wait for one: the policy's answer, the hold aside. */
+  const acquireNow = (): PrefetchSlot | undefined | Promise<PrefetchSlot> => {
+    if (held.size < limit) return take();
+    if (policy === 'drop-newest') {
+      dropped += 1;
+      return undefined;
+    }
+    if (policy === 'drop-oldest') {
+      const oldest = waiting.shift();
+      if (oldest) {
+        oldest.dropped = true;
+        held.delete(oldest.id);
+        // Its frame is passed over by every stage (slot.dropped): nothing reads its pixels any more.
+        letGo(oldest);
+        dropped += 1;
+        return take();
+      }
+      // Every slot is in a running batch: nothing can be evicted, so wait like `block`.
+    }
+    return new Promise<PrefetchSlot>((resolve, reject) => waiters.push({ resolve, reject }));
+  };
+  const endHold = (reason: FirstRunHold['reason']) => {
+    if (holdState !== 'on') return;
+    holdState = 'over';
+    holdTimer?.unsubscribe();
+    const listeners = [...holdListeners];
+    holdListeners.clear();
+    for (const listener of listeners) listener();
+    const waited = heldBack.splice(0);
+    try {
+      hold?.onEnd?.({ ms: scheduler.now() - holdStartedAt, reason, waited: waited.length });
+    } catch {
+      // A listener's failure is not the gate's: the waiters go on.
+    }
+    for (const waiter of waited) {
+      if (reason === 'closed') waiter.reject(new Error('prefetch gate closed'));
+      else waiter.resolve(acquireNow());
+    }
+  };
+  /** The first run's slot is back (or gone): the hold ends with the last of them. */
+  const firstRunLeft = (slot: PrefetchSlot) => {
+    if (firstRun.delete(slot.id) && firstRun.size === 0) endHold('run-ended');
+  };
   /** Frees the slot's place in the window; its pixel buffer stays with the slot (see `detach`). */
   const vacate = (slot: PrefetchSlot) => {
-    if (!held.delete(slot.id)) return;
-    const index = waiting.indexOf(slot);
-    if (index >= 0) waiting.splice(index, 1);
-    // A readmitted slot may have taken the window past its limit: a waiter gets a place once it is under.
-    if (held.size >= limit) return;
-    const waiter = waiters.shift();
-    if (waiter) waiter.resolve(take());
+    if (held.delete(slot.id)) {
+      const index = waiting.indexOf(slot);
+      if (index >= 0) waiting.splice(index, 1);
+      // A readmitted slot may have taken the window past its limit: a waiter gets a place once it is under.
+      const waiter = held.size < limit ? waiters.shift() : undefined;
+      if (waiter) waiter.resolve(take());
+    }
+    // After the place is free: the frames held back take theirs.
+    firstRunLeft(slot);
   };
 
   return {
@@ -166,30 +272,22 @@ export function prefetchGate(
     },
     acquire() {
       if (closed) return Promise.reject(new Error('prefetch gate closed'));
-      if (held.size < limit) return take();
-      if (policy === 'drop-newest') {
-        dropped += 1;
-        return undefined;
+      if (holdState === 'on') {
+        return new Promise<PrefetchSlot | undefined>((resolve, reject) => heldBack.push({ resolve, reject }));
       }
-      if (policy === 'drop-oldest') {
-        const oldest = waiting.shift();
-        if (oldest) {
-          oldest.dropped = true;
-          held.delete(oldest.id);
-          // Its frame is passed over by every stage (slot.dropped): nothing reads its pixels any more.
-          letGo(oldest);
-          dropped += 1;
-          return take();
-        }
-        // Every slot is in a running batch: nothing can be evicted, so wait like `block`.
-      }
-      return new Promise<PrefetchSlot>((resolve, reject) => waiters.push({ resolve, reject }));
+      return acquireNow();
     },
     started(slots) {
       for (const slot of slots) {
         const index = waiting.indexOf(slot);
         if (index >= 0) waiting.splice(index, 1);
       }
+      const running = slots.filter((slot) => held.has(slot.id));
+      if (holdState !== 'before' || running.length === 0) return;
+      holdState = 'on';
+      holdStartedAt = scheduler.now();
+      for (const slot of running) firstRun.add(slot.id);
+      holdTimer = scheduler.schedule(() => endHold('max-wait'), hold!.maxMs);
     },
     release(slots) {
       for (const slot of slots) {
@@ -220,8 +318,20 @@ export function prefetchGate(
         buffers.delete(slot.id);
       }
     },
+    get holding() {
+      return holdState === 'on';
+    },
+    afterHold(listener) {
+      if (holdState !== 'on') {
+        listener();
+        return () => undefined;
+      }
+      holdListeners.add(listener);
+      return () => holdListeners.delete(listener);
+    },
     close() {
       closed = true;
+      endHold('closed');
       for (const waiter of waiters.splice(0)) waiter.reject(new Error('prefetch gate closed'));
     },
     pixels(slot, byteLength) {
@@ -238,4 +348,70 @@ export function prefetchGate(
       return buffer;
     },
   };
+}
+
+/**
+ * Holds the values (the download's chunks, on their way to the decoder) back while `gate`'s first run holds
+ * decoding back, and lets them through in order once the hold is over: the decoder then has nothing new to
+ * demux or decode while the first inference runs, which the acquire-side hold alone does not stop (the
+ * decoder opens FFmpeg's demuxer and decodes the frames the stride drops meanwhile). Completion and errors
+ * wait for the held values. Outside the hold it changes nothing. The held values go on in a task of
+ * `scheduler` (default asap: right after the code that ended the hold, such as the first run's results).
+ *
+ * ```text
+ * chunks:   -a-b--c-d---e-|
+ * hold:     ---[=====]            from the first run's start to its end (or maxMs)
+ * result:   -a-------(bcd)-e-|    b, c, d held, out in order at the hold's end
+ * ```
+ *
+ * @example source$.pipe(heldDuringFirstRun(gate), decode({ gate, … }))
+ * @returns an operator that delays, never drops, reorders or adds a value.
+ */
+export function heldDuringFirstRun<T>(
+  gate: PrefetchGate,
+  scheduler: SchedulerLike = asapScheduler,
+): MonoTypeOperatorFunction<T> {
+  return (source) =>
+    new Observable<T>((subscriber) => {
+      /** Values held, and how the source ended meanwhile; undefined while nothing is held. */
+      let held: { values: T[]; ended?: { error: unknown } | 'complete' } | undefined;
+      let forget: (() => void) | undefined;
+      let flushing: Subscription | undefined;
+      const release = () => {
+        const out = held;
+        held = undefined;
+        if (!out) return;
+        for (const value of out.values) {
+          if (subscriber.closed) return;
+          subscriber.next(value);
+        }
+        if (out.ended === 'complete') subscriber.complete();
+        else if (out.ended) subscriber.error(out.ended.error);
+      };
+      const upstream = source.subscribe({
+        next: (value) => {
+          if (held) held.values.push(value);
+          else if (gate.holding) {
+            held = { values: [value] };
+            forget = gate.afterHold(() => {
+              flushing = scheduler.schedule(release);
+            });
+          } else subscriber.next(value);
+        },
+        error: (error: unknown) => {
+          if (held) held.ended = { error };
+          else subscriber.error(error);
+        },
+        complete: () => {
+          if (held) held.ended = 'complete';
+          else subscriber.complete();
+        },
+      });
+      return () => {
+        held = undefined;
+        forget?.();
+        flushing?.unsubscribe();
+        upstream.unsubscribe();
+      };
+    });
 }

@@ -16,7 +16,7 @@ import {
   type OperatorFunction,
 } from 'rxjs';
 import type { Dispatcher } from 'undici';
-import { FirstframeError, isFirstframeError } from '../core/errors.js';
+import { ConfigError, FirstframeError, codes, isFirstframeError } from '../core/errors.js';
 import { createTimeline, safeSink, type EventSink, type StageEvent } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { sniffLayout } from '../media/layout.js';
@@ -28,7 +28,7 @@ import {
   type VideoStreamInfo,
 } from '../operators/decode.js';
 import type { FrameResult } from '../operators/infer.js';
-import { prefetchGate } from '../operators/prefetch.js';
+import { heldDuringFirstRun, prefetchGate, type FirstRunHold } from '../operators/prefetch.js';
 import { budgetCodes, type RunStride, type StrideReport } from '../operators/stride-budget.js';
 import { releasingSkipped } from '../operators/stride-release.js';
 import { isPlannedStride } from '../operators/stride-stage.js';
@@ -38,6 +38,7 @@ import type { ResourceInfo } from '../sources/types.js';
 import { fillInTasks, type FillSource, type FillStats } from '../tracking/fill.js';
 import type { ResolvedPipeline } from './document.js';
 import { emptyRunError } from './outcome.js';
+import { primeWith } from './prime.js';
 import { createListStage, isListStageKind, strideForRun, strideKeepsForRun } from './stage-lists.js';
 import type { DeadlineSinkContext } from './operators.js';
 import {
@@ -237,7 +238,32 @@ export interface PrepareOptions {
    * first frame. About 50–100 ms, once per prepare. Default true.
    */
   warmDecode?: boolean;
+  /**
+   * Run the prepared pipeline once on the bundled warm-up clip over loopback HTTP (src/pipelines/prime.ts),
+   * when its source is one of the HTTP sources and its decoder firstframe's own: what only a pipeline's first
+   * run pays (the stages after decode compiled, the infer stage's buffers allocated, the model's first run
+   * on a real picture) then happens here and not on the first run's clock. One `pipeline/prime` event with
+   * its ms. A failed prime is logged, never fatal. Default true.
+   */
+  prime?: boolean;
+  /**
+   * The longest each run holds decoding back while its first model run is in flight (prefetchGate's
+   * `holdDuringFirstRun`): on a machine with few cores, the decoder's threads otherwise take the cores the
+   * first inference needs, and the first result comes later. One `pipeline/decode-held` event per run
+   * says how long it held and why it ended. 0 turns it off. Default {@link DEFAULT_HOLD_DECODE_MS}.
+   */
+  holdDecodeMs?: number;
 }
+
+/**
+ * The default cap of {@link PrepareOptions.holdDecodeMs}: a first run on a CPU ends well before (68 ms
+ * steady for the bundled detector at 640 on 2 cores), and a run that takes longer (a slow model, a wedged
+ * session) delays decoding by this much at most, once per run.
+ */
+export const DEFAULT_HOLD_DECODE_MS = 500;
+
+/** Source operators that take a loopback URL: the ones a prime can run through. */
+const PRIMED_SOURCES = new Set(['http-stream', 'http-partial', 'http-full', 'http-ranges']);
 
 /** A pipeline whose stages are built and whose model is loaded and warmed up: ready to run, many times. */
 export interface PreparedPipeline {
@@ -341,6 +367,14 @@ export async function preparePipeline(
   resolved: ResolvedPipeline,
   options: PrepareOptions = {},
 ): Promise<PreparedPipeline> {
+  const holdDecodeMs = options.holdDecodeMs ?? DEFAULT_HOLD_DECODE_MS;
+  if (!(holdDecodeMs >= 0 && Number.isFinite(holdDecodeMs))) {
+    throw new ConfigError(
+      codes.config.invalidOption,
+      [`holdDecodeMs: expected a number of ms >= 0, got ${JSON.stringify(options.holdDecodeMs)}`],
+      { stage: 'prefetch' },
+    );
+  }
   const logger = options.logger ?? silentLogger;
   const setupStarted = performance.now();
   const built: Partial<Built> = {};
@@ -401,7 +435,7 @@ export async function preparePipeline(
   if (options.warmDecode !== false && WARMED_DECODERS.has(pipeline.stages.decode.definition.name)) {
     await warmDecodeStage(pipeline, options.onEvent, logger);
   }
-  const setupMs = performance.now() - setupStarted;
+  let setupMs = performance.now() - setupStarted;
 
   const run$ = (target: string, runOptions: RunOptions = {}): Observable<PipelineEvent> =>
     new Observable<PipelineEvent>((subscriber) => {
@@ -421,7 +455,15 @@ export async function preparePipeline(
         onEvent({ stage: 'pipeline', name, at: now(), data });
       const signal = runOptions.signal;
       const cancel$ = !signal ? NEVER : signal.aborted ? of(true) : fromEvent(signal, 'abort').pipe(take(1));
-      const gate = prefetchGate(pipeline.prefetch.frames, pipeline.prefetch.policy);
+      const onHoldEnd = (hold: FirstRunHold) => {
+        if (!subscriber.closed)
+          onEvent({ stage: 'pipeline', name: 'decode-held', at: now(), data: { ...hold } });
+      };
+      const gate = prefetchGate(
+        pipeline.prefetch.frames,
+        pipeline.prefetch.policy,
+        holdDecodeMs > 0 ? { holdDuringFirstRun: { maxMs: holdDecodeMs, onEnd: onHoldEnd } } : {},
+      );
       const deadlineAt = runOptions.deadlineAt;
       const spent = deadlineAt !== undefined && deadlineAt <= now();
       const sinkContext: DeadlineSinkContext = {
@@ -512,7 +554,8 @@ export async function preparePipeline(
             // for any other source, the main stream is counted here.
             budget.atLeast(bytes, { url: chunk.resource.url });
           }),
-          stages.decode(context),
+          // The bytes wait while the first model run holds decoding back (counted above, as they came).
+          (chunks$) => stages.decode(context)(chunks$.pipe(heldDuringFirstRun(gate))),
           tap((frame) => {
             framesDecoded += 1;
             layout ??= frame.stream.layout;
@@ -634,20 +677,55 @@ export async function preparePipeline(
       };
     });
 
+  const run = (target: string, runOptions?: RunOptions): Promise<RunDocument> =>
+    lastValueFrom(
+      run$(target, runOptions).pipe(
+        filter((event): event is Extract<PipelineEvent, { type: 'result' }> => event.type === 'result'),
+        map((event) => event.result),
+      ),
+    );
+  if (
+    options.prime !== false &&
+    PRIMED_SOURCES.has(pipeline.stages.source.definition.name) &&
+    WARMED_DECODERS.has(pipeline.stages.decode.definition.name)
+  ) {
+    await primeStage(run, options.onEvent, logger);
+    setupMs = performance.now() - setupStarted;
+  }
+
   return {
     pipeline,
     setupMs,
     model: stages.infer.describe,
     run$,
-    run: (target, runOptions) =>
-      lastValueFrom(
-        run$(target, runOptions).pipe(
-          filter((event): event is Extract<PipelineEvent, { type: 'result' }> => event.type === 'result'),
-          map((event) => event.result),
-        ),
-      ),
+    run,
     release: () => stages.infer.release(),
   };
+}
+
+/** One run on the bundled clip (primeWith); a failed prime is logged, never fatal. */
+async function primeStage(
+  run: (target: string, options: RunOptions) => Promise<RunDocument>,
+  onEvent: EventSink | undefined,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const primed = await primeWith(async (target, primeOptions) => {
+      const document = await run(target, primeOptions);
+      return { ...document.timings, ...(document.error ? { error: document.error } : {}) };
+    });
+    onEvent?.({ stage: 'pipeline', name: 'prime', at: performance.now(), data: { ...primed } });
+    if (primed.error) {
+      logger.warn(
+        { ms: Math.round(primed.ms), code: primed.error.code },
+        `pipeline prime ended with ${primed.error.code} (the first run pays what it would have warmed)`,
+      );
+    } else {
+      logger.debug({ ms: Math.round(primed.ms), frames: primed.framesInferred }, 'pipeline primed');
+    }
+  } catch (error) {
+    logger.warn({ err: error }, `pipeline prime failed (the first run pays what it would have warmed)`);
+  }
 }
 
 /**

@@ -6,6 +6,8 @@ import {
   letterboxOutputFormat,
   packGbrpPlanes,
   packLetterbox,
+  prepareLetterbox,
+  resizePlanReady,
 } from '../../src/media/letterbox.js';
 
 describe('letterboxGeometry', () => {
@@ -88,6 +90,24 @@ function gbrpFrame(width: number, height: number, linesize: number): Uint8Array[
 }
 
 describe('packLetterbox (opencv)', () => {
+  it('prepareLetterbox makes the resize tables ahead of the first frame, which then packs as without it', () => {
+    const prepared = letterboxGeometry(8, 5, 6);
+    const fresh = letterboxGeometry(8, 5, 6);
+    expect(resizePlanReady(prepared)).toBe(false);
+    prepareLetterbox(prepared);
+    expect(resizePlanReady(prepared)).toBe(true);
+    expect(resizePlanReady(fresh)).toBe(false);
+    const frame = bgrFrame(8, 5, 24);
+    expect(packLetterbox([frame], [24], prepared, undefined, 'bgr24').data).toEqual(
+      packLetterbox([frame], [24], fresh, undefined, 'bgr24').data,
+    );
+    expect(resizePlanReady(fresh)).toBe(true);
+    // stream-colour: FFmpeg's graph resizes, no tables.
+    const streamColour = letterboxGeometry(8, 5, 6, 'stream-colour');
+    prepareLetterbox(streamColour);
+    expect(resizePlanReady(streamColour)).toBe(false);
+  });
+
   it('a frame of the scaled size is copied into the centre, the rest is padding, planes R, G, B', () => {
     const geometry = letterboxGeometry(4, 2, 4); // scale 1: rows 1 and 2 of 4
     const image = packLetterbox([bgrFrame(4, 2, 16)], [16], geometry, undefined, 'bgr24');

@@ -6,6 +6,7 @@ import {
   letterboxGeometry,
   letterboxOutputFormat,
   packLetterbox,
+  prepareLetterbox,
   type LetterboxGeometry,
   type Preprocess,
   type LetterboxedImage,
@@ -72,6 +73,7 @@ export class PictureConverter {
     if (this.filterer && key === this.filterKey) return this.filterer;
     this.filterKey = key;
     const geometry = letterboxGeometry(width, height, this.options.imgSize, this.options.preprocess);
+    prepareLetterbox(geometry);
     const timeBase = this.timeBase() ?? [1, 1];
     this.filterer = letterboxFilterer(
       this.bc,

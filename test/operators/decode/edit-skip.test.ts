@@ -71,7 +71,7 @@ function probeStart(file: string): { syncPos: number; firstShownPos: number; fir
   };
 }
 
-describe('editStart (src/media/mp4-index.ts): where a trimmed start begins', () => {
+describe('editStart (src/media/mp4-edit-start.ts): where a trimmed start begins', () => {
   it.each(['faststart', 'moov-end'] as const)(
     '%s: the sync sample and the first sample shown, as ffprobe says',
     (layout) => {

@@ -4,7 +4,8 @@
 // OpenCV on the same link, and how fast it decodes a whole clip against the ffmpeg CLI.
 //
 // 1. Time to first frame: the bench clips (1280×720, 30 fps, 30 s, ~15 MB; moov first, moov last,
-//    fragmented) served by the network simulator (default 1 660 000 B/s, 100 ms TTFB). Each run subscribes
+//    fragmented; and 10 s of the moov-first one at 848×478, 1.5 Mbit/s, whose frame 0 is small enough for
+//    fixed costs to count) served by the network simulator (default 1 660 000 B/s, 100 ms TTFB). Each run subscribes
 //    `httpSource(url).pipe(decode({ imgSize: 640 }))` on a fresh dispatcher and stops the clock at the first
 //    DecodedFrame (decoded and letterboxed), then unsubscribes.
 // 2. Physical limit of each layout, from where frame 0's bytes lie (ffprobe's packet list):
@@ -55,6 +56,7 @@ import { firstValueFrom, lastValueFrom, take, tap } from 'rxjs';
 import type { StageEvent } from '../src/core/events.js';
 import { makeEditStartClips } from '../src/fixtures/edit-start.js';
 import { makeFixtures, defaultFixtureDir, type ClipInfo } from '../src/fixtures/make.js';
+import { makeSmallFaststartClip } from '../src/fixtures/small-faststart.js';
 import { scanTopLevelBoxes } from '../src/media/mp4-boxes.js';
 import { editStart } from '../src/media/mp4-index.js';
 import { letterboxFilterSpec, letterboxGeometry } from '../src/media/letterbox.js';
@@ -78,10 +80,20 @@ const THROUGHPUT_RUNS = 5;
 /** Frame 0 is the smallest pts among the first packets; with B-frames it is never further than this. */
 const FIRST_PACKETS = 16;
 
-type Layout = 'faststart' | 'moov-end' | 'fragmented' | 'edit-start-faststart' | 'edit-start-moov-end';
-/** edit-start-*: the moov-end clip with an edit list that trims 4.74 s (src/fixtures/edit-start.ts). */
+type Layout =
+  | 'faststart'
+  | 'faststart-848x478'
+  | 'moov-end'
+  | 'fragmented'
+  | 'edit-start-faststart'
+  | 'edit-start-moov-end';
+/**
+ * edit-start-*: the moov-end clip with an edit list that trims 4.74 s (src/fixtures/edit-start.ts);
+ * faststart-848x478: 10 s of the faststart clip scaled to 848×478 at 1.5 Mbit/s (src/fixtures/small-faststart.ts).
+ */
 const LAYOUTS: readonly Layout[] = [
   'faststart',
+  'faststart-848x478',
   'moov-end',
   'fragmented',
   'edit-start-faststart',
@@ -992,7 +1004,13 @@ async function main(): Promise<void> {
   const set = await makeFixtures(defaultFixtureDir(), { profile: 'bench', log: progress });
   servedRoot = set.dir;
   const editClips = await makeEditStartClips(set, 'bench');
+  const small = await makeSmallFaststartClip(set);
   const clipOf = (layout: Layout): ClipInfo => {
+    if (layout === 'faststart-848x478') {
+      // frames 0: counted from ffprobe's packets in layoutFacts.
+      const { file, bytes, width, height } = small;
+      return { ...clipOf('faststart'), name: layout, file, bytes, width, height, frames: 0 };
+    }
     if (layout === 'edit-start-faststart' || layout === 'edit-start-moov-end') {
       const made = editClips[layout === 'edit-start-faststart' ? 'faststart' : 'moov-end'];
       // frames 0: counted from ffprobe's packets (those not dropped before the edit) in layoutFacts.
@@ -1100,7 +1118,7 @@ async function main(): Promise<void> {
     // OpenCV's FFmpeg reads the edit-start clips with Range too (its HTTP input seeks to the first sample
     // its index keeps): no head start to hold it to, only no slower.
     const factor =
-      f.layout === 'faststart' || f.layout.startsWith('edit-start')
+      f.layout.startsWith('faststart') || f.layout.startsWith('edit-start')
         ? OPENCV_FACTOR_MOOV_FIRST
         : OPENCV_FACTOR_OTHERS;
     let openCvPass: boolean | undefined;

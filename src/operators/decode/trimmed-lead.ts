@@ -3,7 +3,7 @@ import type { Decoders } from './decoders.js';
 
 /**
  * Most packets the lead decoder takes looking for the first picture shown: past this (a GOP of 20 s at
- * 30 fps) it stops, and frame 0 comes from the main decoder as it would without it.
+ * 30 fps), or at the next keyframe, it stops, and frame 0 comes from the main decoder as it would without it.
  */
 export const LEAD_MAX_PACKETS = 600;
 
@@ -66,6 +66,11 @@ export class TrimmedStartLead {
    */
   take(packet: Beamcoder.Packet): Promise<Beamcoder.Frame | undefined> | undefined {
     if (this.over) return undefined;
+    if (this.packets > 0 && packet.flags?.KEY) {
+      // The next GOP: frame 0's packet never came (a stride that skipped it undecoded, or a broken stream).
+      this.stop();
+      return undefined;
+    }
     this.packets += 1;
     const decoder = this.decoder;
     const decoding = this.chain.then(() => decoder.decode(packet));

@@ -114,9 +114,10 @@ describe('TrimmedStartLead: frame 0 of an edit-trimmed stream from a throwaway d
       return made.at(-1)!;
     };
     // Every packet but frame 0's, over and over: frame 0 never comes.
-    const others = packets.filter((packet) => packet.pts !== startTimestamp);
+    const others = packets.filter((packet) => packet.pts !== startTimestamp && !packet.flags?.KEY);
     const lead = TrimmedStartLead.forFirstPacket(packets[0]!, startTimestamp, counting, make)!;
-    let taken = 0;
+    expect(lead.take(packets[0]!)).toBeUndefined();
+    let taken = 1;
     while (lead.taking) {
       expect(lead.take(others[taken % 20]!)).toBeUndefined();
       taken += 1;
@@ -127,6 +128,24 @@ describe('TrimmedStartLead: frame 0 of an edit-trimmed stream from a throwaway d
     // Its one decoder, closed once its calls were done.
     expect(made.length).toBe(1);
     expect(closed).toEqual(made);
+  });
+});
+
+describe('TrimmedStartLead: where it stops', () => {
+  it("at the next keyframe when frame 0's packet never came (a stride skipped it): closed, no frame", async () => {
+    const { demuxer, packets, startTimestamp } = await demux(clips.faststart.file);
+    const { decoders, make } = decodersFor(demuxer);
+    const lead = TrimmedStartLead.forFirstPacket(packets[0]!, startTimestamp, decoders, make)!;
+    // The clip's last GOP: its packets but frame 0's, then a keyframe (the sync sample's packet again).
+    const shown = packets.findIndex((packet) => packet.pts === startTimestamp);
+    for (const packet of packets.slice(0, shown + 3)) {
+      if (packet.pts !== startTimestamp) expect(lead.take(packet)).toBeUndefined();
+    }
+    expect(lead.taking).toBe(true);
+    expect(lead.take(packets[0]!)).toBeUndefined();
+    expect(lead.taking).toBe(false);
+    await decoders.tail;
+    decoders.closeAll();
   });
 });
 

@@ -1,6 +1,7 @@
 // run: npm run build && npx tsx bench/inference.ts [--clip FILE] [--rate B/S] [--ttfb MS] [--processes 3]
 //                                                [--runs 2] [--steady 5] [--rounds 3] [--overhead-frames 60]
-//                                                [--budget S|profile] [--one-off] [--prime] [--in-process] [--json]
+//                                                [--budget S|profile] [--one-off] [--variants LIST] [--in-process]
+//                                                [--json]
 //
 // Issue 15 items 2 and 3 in one command: the default pipeline (bundled detector, 640, every 5th frame,
 // ramped batches 1, 2, 4, 8, 16) on the bench 720p clip, served by the network simulator at the seeds'
@@ -13,11 +14,18 @@
 //    The sink's budget is raised to --budget (default 60 s) so that a run infers every kept frame and its
 //    total time says what the pipeline's throughput is (with the profile's 10 s the 720p clip's runs end by
 //    the budget, about a third of the frames short on 2 cores, and the total is the budget); `--budget
-//    profile` keeps the profile's. The first result does not depend on it. --prime: each process runs the
-//    clip's first second from disk once after preparing, before the timed runs (what a pipeline-level
-//    warm-up at prepare would do: the decode, conversion and result paths compiled off the clock).
+//    profile` keeps the profile's. The first result does not depend on it. --variants: how the processes
+//    prepare, compared side by side (each round runs one process of every variant, in turn): `default`
+//    (preparePipeline's defaults: the prime on the bundled clip, decoding held during the first model
+//    run), `before` (neither: the pipeline before issue 15 item 2's changes), `no-prime`, `no-hold`,
+//    `decode-1-thread` / `decode-2-threads` (the defaults with the decoder's thread count set). Default
+//    `default`; the first listed is the one the PASS/FAIL lines judge.
+//    Each run also says where its time went: the infer stage's busy time against the steady time of its
+//    batches (the slowdown of inference inside the run), its idle time between runs, and the CPU time of
+//    the session's inference thread, of the main thread and of every other thread (the decoder's, the
+//    conversions on libuv's pool, the download), from /proc (Linux).
 // 2. Steady inference: a session loaded as the pipeline loads its model (same file, warm-up and set-up
-//    runs), then every batch shape the runs used, in the order they first appeared: its first run, then
+//    runs, and the prime's one run of batch 1 unless the judged variant has no prime), then every batch shape the runs used, in the order they first appeared: its first run, then
 //    --steady more (median); medians over --rounds such sessions. First/steady per shape: target ≤ 1.15.
 // 3. First result: cold and warm, medians over the processes, against the run's own first frame + 1.2 ×
 //    the steady batch-1 inference + 15 ms.
@@ -36,6 +44,7 @@
 // exits 0 whatever the figures say: a benchmark, not a test. The wall times of a shared machine include
 // waiting for a core: read them with the load average.
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -80,8 +89,8 @@ export interface Settings {
   overheadFrames: number;
   /** The sink's budget for the runs, seconds; undefined: the profile's (10 s). */
   budgetS: number | undefined;
-  /** Run the clip's first second from disk once after preparing, before the timed runs. */
-  prime: boolean;
+  /** How the processes prepare (VARIANTS), side by side; the first is judged. */
+  variants: VariantName[];
   /** Prepare as a one-off run does (warm-up at batch 1 only) instead of as `serve` does. */
   oneOff: boolean;
   inProcess: boolean;
@@ -95,7 +104,40 @@ export interface RunFigures {
   /** Each model run: its batch shape (the input's first dimension) and its wall time. */
   batches: { batch: number; frames: number; ms: number }[];
   firstResultSplit: FirstResultSplit | null;
+  /** Where the run's time went (null without /proc). */
+  time: RunTime | null;
+  /** How long decoding was held back during the first model run (`pipeline/decode-held`), if it was. */
+  heldMs?: number;
 }
+
+/** Where a run's time went. */
+export interface RunTime {
+  /** The infer stage: the model runs' wall time summed, the gaps between runs, before the first. */
+  inferBusyMs: number;
+  inferIdleMs: number;
+  beforeFirstRunMs: number;
+  /** CPU time over the run: the session's inference thread, the main thread, every other thread. */
+  cpuInferenceMs: number;
+  cpuMainMs: number;
+  cpuOtherMs: number;
+}
+
+/**
+ * How a process prepares its pipeline: preparePipeline's options and the stage overrides laid over the
+ * profile. `before` is the pipeline as it was before issue 15 items 2 (no prime, no hold).
+ */
+export const VARIANTS = {
+  default: { prepare: {}, overrides: {} },
+  before: { prepare: { prime: false, holdDecodeMs: 0 }, overrides: {} },
+  'no-prime': { prepare: { prime: false }, overrides: {} },
+  'no-hold': { prepare: { holdDecodeMs: 0 }, overrides: {} },
+  'decode-1-thread': { prepare: {}, overrides: { decode: { threadCount: 1 } } },
+  'decode-2-threads': { prepare: {}, overrides: { decode: { threadCount: 2 } } },
+} as const satisfies Record<
+  string,
+  { prepare: { prime?: boolean; holdDecodeMs?: number }; overrides: PipelineDocument }
+>;
+export type VariantName = keyof typeof VARIANTS;
 
 /** First frame → first result: to the first model run's start, the run (input built in the worker,
  * inference, output back), its end to the result (output decoding, the stages after infer). */
@@ -131,69 +173,162 @@ export function batchesOf(events: readonly StageEvent[]): RunFigures['batches'] 
   return batches;
 }
 
+/** The infer stage's busy and idle time in a run, from its events (the run's start: `pipeline/start`). */
+export function inferTime(
+  events: readonly StageEvent[],
+): Pick<RunTime, 'inferBusyMs' | 'inferIdleMs' | 'beforeFirstRunMs'> {
+  const startedAt =
+    events.find((e) => e.stage === 'pipeline' && e.name === 'start')?.at ?? events[0]?.at ?? 0;
+  let busy = 0;
+  let idle = 0;
+  let before: number | undefined;
+  let lastEnd: number | undefined;
+  for (const event of events) {
+    if (event.stage !== 'infer') continue;
+    if (event.name === 'run-start') {
+      before ??= event.at - startedAt;
+      if (lastEnd !== undefined) idle += event.at - lastEnd;
+      lastEnd = undefined;
+    } else if (event.name === 'run-end' || event.name === 'run-error') {
+      busy += event.data?.['ms'] as number;
+      lastEnd = event.at;
+    }
+  }
+  return { inferBusyMs: busy, inferIdleMs: idle, beforeFirstRunMs: before ?? Number.NaN };
+}
+
 // ---- 1. runs ----------------------------------------------------------------------------------------
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = (path: string) => pathToFileURL(join(REPO_ROOT, 'dist', path)).href;
 
-/** What each process does: how it prepares, what it runs before the timed runs, how many. */
+/** What each process does: how it prepares, how many runs. */
 interface RunPlan {
   readonly target: string;
   readonly runs: number;
   readonly warmBatchSizes: boolean;
   /** The sink's budget; undefined keeps the profile's. */
   readonly budgetS: number | undefined;
-  /** A local clip run once after preparing, before the timed runs (--prime). */
-  readonly prime: string | undefined;
+  readonly variant: VariantName;
+}
+
+/** CPU milliseconds of each thread of this process, by thread id, from /proc (empty elsewhere). */
+export function threadCpuMs(): Map<string, number> {
+  const cpu = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      try {
+        // utime and stime, in clock ticks (100 a second on Linux), after the command's name.
+        const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        cpu.set(tid, (Number(fields[11]) + Number(fields[12])) * 10);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  } catch {
+    // No /proc: no CPU split.
+  }
+  return cpu;
 }
 
 /**
- * One process's share: prepare, prime, then the runs, as plain ESM for `node` on dist/. Kept to what
- * {@link runsInProcess} does, so both measure the same thing.
+ * One process's share: prepare, then the runs, as plain ESM for `node` on dist/. Kept to what
+ * {@link runsInProcess} does, so both measure the same thing: its threadCpu is {@link threadCpuMs}, and the
+ * session's inference thread is the new thread that worked most while the pipeline was prepared (the
+ * model's warm-up runs there).
  */
 const CHILD = `
+import { readdirSync, readFileSync } from 'node:fs';
 const [runnerUrl, loadUrl, planJson] = process.argv.slice(2);
 const { preparePipeline } = await import(runnerUrl);
 const { loadPipeline } = await import(loadUrl);
-const { profile, overrides, target, runs, warmBatchSizes, prime } = JSON.parse(planJson);
-const prepared = await preparePipeline(loadPipeline({ profile, overrides }), { warmBatchSizes });
-if (prime) await prepared.run(prime);
+const { profile, overrides, target, runs, warmBatchSizes, prepare } = JSON.parse(planJson);
+const threadCpu = () => {
+  const cpu = new Map();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      try {
+        const fields = readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').split(') ')[1].split(' ');
+        cpu.set(tid, (Number(fields[11]) + Number(fields[12])) * 10);
+      } catch {}
+    }
+  } catch {}
+  return cpu;
+};
+const beforePrepare = threadCpu();
+const prepared = await preparePipeline(loadPipeline({ profile, overrides }), { warmBatchSizes, ...prepare });
+const afterPrepare = threadCpu();
+const inferenceThread = [...afterPrepare.keys()]
+  .filter((tid) => !beforePrepare.has(tid))
+  .sort((a, b) => afterPrepare.get(b) - afterPrepare.get(a))[0];
 const kept = (event) =>
   event.stage === 'infer' ||
   (event.stage === 'decode' && event.name === 'first-frame') ||
-  (event.stage === 'pipeline' && event.name === 'first-result');
+  (event.stage === 'pipeline' && ['start', 'first-result', 'decode-held'].includes(event.name));
 const out = [];
 for (let i = 0; i < runs; i += 1) {
   const events = [];
+  const before = threadCpu();
   const document = await prepared.run(target, { onEvent: (event) => { if (kept(event)) events.push(event); } });
-  out.push({ document, events });
+  const after = threadCpu();
+  const cpu = {};
+  for (const [tid, ms] of after) cpu[tid] = ms - (before.get(tid) ?? 0);
+  out.push({ document, events, cpu });
 }
 await prepared.release();
-process.stdout.write(JSON.stringify({ setupMs: prepared.setupMs, runs: out }));
+process.stdout.write(JSON.stringify({ setupMs: prepared.setupMs, inferenceThread, mainThread: String(process.pid), runs: out }));
 `;
 
 /** The events a run's figures are made from ({@link CHILD} keeps the same). */
 const keptEvent = (event: StageEvent) =>
   event.stage === 'infer' ||
   (event.stage === 'decode' && event.name === 'first-frame') ||
-  (event.stage === 'pipeline' && event.name === 'first-result');
+  (event.stage === 'pipeline' && ['start', 'first-result', 'decode-held'].includes(event.name));
 
-/** The sink's budget raised (or not: undefined keeps the profile's). */
-const overridesFor = (budgetS: number | undefined): PipelineDocument =>
-  budgetS === undefined ? {} : { sink: { budgetS } };
+/** The sink's budget raised (or not: undefined keeps the profile's), the variant's overrides laid on. */
+const overridesFor = (budgetS: number | undefined, variant: VariantName): PipelineDocument => ({
+  ...VARIANTS[variant].overrides,
+  ...(budgetS === undefined ? {} : { sink: { budgetS } }),
+});
 
-interface ProcessFigures {
+export interface ProcessFigures {
+  variant: VariantName;
   setupMs: number;
   runs: RunFigures[];
 }
 
-function figuresOf(document: RunDocument, events: readonly StageEvent[]): RunFigures {
+/** Each thread's CPU ms over a run, and which threads are the inference session's and the main one. */
+interface RunCpu {
+  readonly cpu: Readonly<Record<string, number>>;
+  readonly inferenceThread: string | undefined;
+  readonly mainThread: string;
+}
+
+function figuresOf(document: RunDocument, events: readonly StageEvent[], cpu: RunCpu): RunFigures {
+  const threads = Object.entries(cpu.cpu);
+  const of = (tid: string | undefined) => (tid === undefined ? 0 : (cpu.cpu[tid] ?? 0));
+  const total = threads.reduce((sum, [, ms]) => sum + ms, 0);
   return {
     timings: document.timings,
     ...(document.error ? { error: document.error } : {}),
     batches: batchesOf(events),
     firstResultSplit: firstResultSplit(events),
+    ...heldOf(events),
+    time:
+      threads.length === 0
+        ? null
+        : {
+            ...inferTime(events),
+            cpuInferenceMs: of(cpu.inferenceThread),
+            cpuMainMs: of(cpu.mainThread),
+            cpuOtherMs: total - of(cpu.inferenceThread) - of(cpu.mainThread),
+          },
   };
+}
+
+function heldOf(events: readonly StageEvent[]): { heldMs?: number } {
+  const held = events.find((e) => e.stage === 'pipeline' && e.name === 'decode-held');
+  return held ? { heldMs: held.data?.['ms'] as number } : {};
 }
 
 /** Where the time from the first frame to the first result went, from the run's events (ms). */
@@ -231,7 +366,12 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
         childScript,
         DIST('pipelines/runner.js'),
         DIST('pipelines/load.js'),
-        JSON.stringify({ ...plan, profile: PROFILE, overrides: overridesFor(plan.budgetS) }),
+        JSON.stringify({
+          ...plan,
+          profile: PROFILE,
+          overrides: overridesFor(plan.budgetS, plan.variant),
+          prepare: VARIANTS[plan.variant].prepare,
+        }),
       ],
       {
         cwd: REPO_ROOT,
@@ -249,52 +389,54 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
         return reject(new Error(`the run process exited with ${code}: ${stderr.trim().slice(-800)}`));
       const parsed = JSON.parse(stdout) as {
         setupMs: number;
-        runs: { document: RunDocument; events: StageEvent[] }[];
+        inferenceThread: string | undefined;
+        mainThread: string;
+        runs: { document: RunDocument; events: StageEvent[]; cpu: Record<string, number> }[];
       };
       resolve({
+        variant: plan.variant,
         setupMs: parsed.setupMs,
-        runs: parsed.runs.map(({ document, events }) => figuresOf(document, events)),
+        runs: parsed.runs.map(({ document, events, cpu }) =>
+          figuresOf(document, events, {
+            cpu,
+            inferenceThread: parsed.inferenceThread,
+            mainThread: parsed.mainThread,
+          }),
+        ),
       });
     });
   });
 }
 
 async function runsInProcess(plan: RunPlan): Promise<ProcessFigures> {
-  const pipeline = loadPipeline({ profile: PROFILE, overrides: overridesFor(plan.budgetS) });
-  const prepared = await preparePipeline(pipeline, { warmBatchSizes: plan.warmBatchSizes });
+  const pipeline = loadPipeline({ profile: PROFILE, overrides: overridesFor(plan.budgetS, plan.variant) });
+  const beforePrepare = threadCpuMs();
+  const prepared = await preparePipeline(pipeline, {
+    warmBatchSizes: plan.warmBatchSizes,
+    ...VARIANTS[plan.variant].prepare,
+  });
+  const afterPrepare = threadCpuMs();
+  const inferenceThread = [...afterPrepare.keys()]
+    .filter((tid) => !beforePrepare.has(tid))
+    .sort((a, b) => afterPrepare.get(b)! - afterPrepare.get(a)!)[0];
   const out: RunFigures[] = [];
   try {
-    if (plan.prime) await prepared.run(plan.prime);
     for (let i = 0; i < plan.runs; i += 1) {
       const events: StageEvent[] = [];
+      const before = threadCpuMs();
       const document = await prepared.run(plan.target, {
         onEvent: (event) => {
           if (keptEvent(event)) events.push(event);
         },
       });
-      out.push(figuresOf(document, events));
+      const cpu: Record<string, number> = {};
+      for (const [tid, ms] of threadCpuMs()) cpu[tid] = ms - (before.get(tid) ?? 0);
+      out.push(figuresOf(document, events, { cpu, inferenceThread, mainThread: String(process.pid) }));
     }
   } finally {
     await prepared.release();
   }
-  return { setupMs: prepared.setupMs, runs: out };
-}
-
-/** The clip's first second, stream-copied by ffmpeg into `dir`: what --prime runs before the clock. */
-async function primeClip(clip: string, dir: string): Promise<string> {
-  const file = join(dir, 'prime.mp4');
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('ffmpeg', ['-v', 'error', '-i', clip, '-t', '1', '-an', '-c', 'copy', '-y', file], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.once('error', reject);
-    child.once('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`ffmpeg could not cut ${clip}: ${stderr.trim()}`)),
-    );
-  });
-  return file;
+  return { variant: plan.variant, setupMs: prepared.setupMs, runs: out };
 }
 
 // ---- 2. steady inference per batch shape ----------------------------------------------------------------
@@ -306,8 +448,11 @@ export interface ShapeFigures {
   ratio: number;
 }
 
-/** Loads the model as the default pipeline does (warm-up, then the stage's set-up runs). */
-async function pipelineModel(warmBatches: readonly number[]): Promise<LoadedModel> {
+/**
+ * Loads the model as the default pipeline does: warm-up, the stage's set-up runs, then (`primed`) the
+ * prime's one run of batch 1 (preparePipeline's prime infers the bundled clip's frame 0).
+ */
+async function pipelineModel(warmBatches: readonly number[], primed: boolean): Promise<LoadedModel> {
   const path = await resolveModel(MODEL, IMG_SIZE, REPO_ROOT);
   const model = await loadModel(path, { imgSize: IMG_SIZE, warmup: { batches: warmBatches } });
   const image = new Uint8Array(planeOf(IMG_SIZE));
@@ -316,12 +461,14 @@ async function pipelineModel(warmBatches: readonly number[]): Promise<LoadedMode
       await model.runImages!([image, image].slice(0, SETUP_RUNS.batch), SETUP_RUNS.batch),
     );
   }
+  if (primed) model.recycleOutput?.(await model.runImages!([image], 1));
   return model;
 }
 
 async function shapeFigures(
   shapes: readonly number[],
   warmBatches: readonly number[],
+  primed: boolean,
   steadyRuns: number,
   rounds: number,
 ): Promise<ShapeFigures[]> {
@@ -329,7 +476,7 @@ async function shapeFigures(
   const firsts = new Map<number, number[]>();
   const steadies = new Map<number, number[]>();
   for (let round = 0; round < rounds; round += 1) {
-    const model = await pipelineModel(warmBatches);
+    const model = await pipelineModel(warmBatches, primed);
     const timed = async (count: number) => {
       const images = Array.from({ length: count }, () => image);
       const started = performance.now();
@@ -504,17 +651,26 @@ export interface InferenceBenchResult {
   clip: string;
   link: { rateBytesPerSec: number; ttfbMs: number };
   prepare: 'serve' | 'one-off';
+  /** The first variant's processes, first results and totals (the ones judged). */
   processes: ProcessFigures[];
   shapes: ShapeFigures[];
-  firstResult: {
-    cold: FirstResultFigures;
-    warm: FirstResultFigures | null;
-  };
-  total: { transferMs: number; runs: TotalFigures[]; medianRatio: number; passes: boolean };
+  firstResult: VariantFigures['firstResult'];
+  total: VariantFigures['total'];
+  /** Every variant, side by side (the first is the one above). */
+  variants: VariantFigures[];
   overhead: OverheadFigures;
   ratiosPass: boolean;
   load: { start: number[]; end: number[] };
   cpus: number;
+}
+
+export interface VariantFigures {
+  variant: VariantName;
+  processes: ProcessFigures[];
+  firstResult: { cold: FirstResultFigures; warm: FirstResultFigures | null };
+  total: { transferMs: number; runs: TotalFigures[]; medianRatio: number; passes: boolean };
+  /** Medians over the runs of where their time went (null without /proc). */
+  time: (RunTime & { totalMs: number; steadyMs: number }) | null;
 }
 
 export interface FirstResultFigures {
@@ -524,6 +680,8 @@ export interface FirstResultFigures {
   passes: boolean;
   /** Medians of the runs' splits. */
   split: FirstResultSplit;
+  /** Medians of how long decoding was held back during the first run (NaN when it was not). */
+  heldMs: number;
 }
 
 export interface TotalFigures {
@@ -549,6 +707,57 @@ function firstResult(runs: readonly RunFigures[], steadyBatch1Ms: number): First
       runMs: median(splits.map((split) => split.runMs)),
       toResultMs: median(splits.map((split) => split.toResultMs)),
     },
+    heldMs: median(runs.flatMap((run) => (run.heldMs === undefined ? [] : [run.heldMs]))),
+  };
+}
+
+function variantFigures(
+  variant: VariantName,
+  processes: ProcessFigures[],
+  steadyOf: ReadonlyMap<number, number>,
+  transferMs: number,
+): VariantFigures {
+  const steady1 = steadyOf.get(1) ?? Number.NaN;
+  const cold = firstResult(
+    processes.map((p) => p.runs[0]!),
+    steady1,
+  );
+  const warmRuns = processes.flatMap((p) => p.runs.slice(1, 2));
+  const warm = warmRuns.length > 0 ? firstResult(warmRuns, steady1) : null;
+  const runs = processes.flatMap((p) => p.runs);
+  const steadyOfRun = (run: RunFigures) =>
+    run.batches.reduce((sum, b) => sum + (steadyOf.get(b.batch) ?? Number.NaN), 0);
+  const totals: TotalFigures[] = runs.map((run) => {
+    const inferenceMs = steadyOfRun(run);
+    return {
+      totalMs: run.timings.totalMs,
+      inferenceMs,
+      framesInferred: run.timings.framesInferred,
+      endedBy: run.timings.endedBy,
+      ratio: run.timings.totalMs / Math.max(transferMs, inferenceMs),
+    };
+  });
+  const medianRatio = median(totals.map((t) => t.ratio));
+  const timed = runs.filter((run) => run.time !== null);
+  const medianOf = (pick: (run: RunFigures) => number) => median(timed.map(pick));
+  return {
+    variant,
+    processes,
+    firstResult: { cold, warm },
+    total: { transferMs, runs: totals, medianRatio, passes: medianRatio <= RATIO_TARGET },
+    time:
+      timed.length === 0
+        ? null
+        : {
+            totalMs: medianOf((run) => run.timings.totalMs),
+            steadyMs: medianOf(steadyOfRun),
+            beforeFirstRunMs: medianOf((run) => run.time!.beforeFirstRunMs),
+            inferBusyMs: medianOf((run) => run.time!.inferBusyMs),
+            inferIdleMs: medianOf((run) => run.time!.inferIdleMs),
+            cpuInferenceMs: medianOf((run) => run.time!.cpuInferenceMs),
+            cpuMainMs: medianOf((run) => run.time!.cpuMainMs),
+            cpuOtherMs: medianOf((run) => run.time!.cpuOtherMs),
+          },
   };
 }
 
@@ -571,32 +780,36 @@ export async function benchInference(
   say(
     `bench/inference: ${clip} (${bytes.length} B) at ${settings.rateBytesPerSec} B/s, ${settings.ttfbMs} ms TTFB; ` +
       `profile ${PROFILE} (budget ${settings.budgetS === undefined ? "the profile's" : `${settings.budgetS} s`}), prepared as ${settings.oneOff ? 'a one-off run (warm-up at batch 1)' : 'serve (warm-up at every batch size)'}; ` +
-      `${settings.prime ? "primed with the clip's first second from disk, " : ''}${settings.processes} ${settings.inProcess ? 'preparations in this process' : 'fresh node processes on dist/'} × ${settings.runs} runs; ` +
+      `variants ${settings.variants.join(', ')}: ${settings.processes} ${settings.inProcess ? 'preparations in this process' : 'fresh node processes on dist/'} each × ${settings.runs} runs; ` +
       `${availableParallelism()} cpus, load ${loadStart.map((x) => x.toFixed(2)).join(' ')}`,
   );
-  const processes: ProcessFigures[] = [];
-  const primeDir = settings.prime ? await mkdtemp(join(tmpdir(), 'ff-bench-prime-')) : undefined;
+  const byVariant = new Map<VariantName, ProcessFigures[]>(settings.variants.map((v) => [v, []]));
   try {
-    const plan: RunPlan = {
-      target,
-      runs: settings.runs,
-      warmBatchSizes,
-      budgetS: settings.budgetS,
-      prime: primeDir ? await primeClip(clip, primeDir) : undefined,
-    };
+    // Round by round, one process of each variant in turn: a change in the machine's load falls on all.
     for (let i = 0; i < settings.processes; i += 1) {
-      processes.push(settings.inProcess ? await runsInProcess(plan) : await runChild(plan));
+      for (const variant of settings.variants) {
+        const plan: RunPlan = {
+          target,
+          runs: settings.runs,
+          warmBatchSizes,
+          budgetS: settings.budgetS,
+          variant,
+        };
+        byVariant.get(variant)!.push(settings.inProcess ? await runsInProcess(plan) : await runChild(plan));
+      }
     }
   } finally {
     await sim.close();
-    if (primeDir) await rm(primeDir, { recursive: true, force: true });
   }
+  const allProcesses = [...byVariant.values()].flat();
 
   const shapesUsed = [
-    ...new Set(processes.flatMap((p) => p.runs.flatMap((run) => run.batches.map((b) => b.batch)))),
+    ...new Set(allProcesses.flatMap((p) => p.runs.flatMap((run) => run.batches.map((b) => b.batch)))),
   ];
   const warmBatches = warmBatchSizes ? [16, 1] : [1];
-  const shapes = await shapeFigures(shapesUsed, warmBatches, settings.steady, settings.rounds);
+  // As the judged variant prepares its model (with or without the prime's run).
+  const primed = (VARIANTS[settings.variants[0]!].prepare as { prime?: boolean }).prime !== false;
+  const shapes = await shapeFigures(shapesUsed, warmBatches, primed, settings.steady, settings.rounds);
   const steadyOf = new Map(shapes.map((shape) => [shape.batch, shape.steadyMs]));
   const ratiosPass = shapes.every((shape) => shape.ratio <= RATIO_TARGET);
   say(
@@ -612,51 +825,58 @@ export async function benchInference(
   }
 
   const steady1 = steadyOf.get(1) ?? Number.NaN;
-  const cold = firstResult(
-    processes.map((p) => p.runs[0]!),
-    steady1,
+  const transferMs = settings.ttfbMs + (1000 * bytes.length) / settings.rateBytesPerSec;
+  const variants = settings.variants.map((variant) =>
+    variantFigures(variant, byVariant.get(variant)!, steadyOf, transferMs),
   );
-  const warmRuns = processes.flatMap((p) => p.runs.slice(1, 2));
-  const warm = warmRuns.length > 0 ? firstResult(warmRuns, steady1) : null;
+  const judged = variants[0]!;
+  const label = (figures: VariantFigures) => (variants.length > 1 ? ` [${figures.variant}]` : '');
   say(
-    `\nfirst result ≤ first frame + ${FIRST_RESULT_FACTOR} × steady batch-1 inference (${steady1.toFixed(1)} ms) + ${FIRST_RESULT_SLACK_MS} ms, medians over ${processes.length}`,
+    `\nfirst result ≤ first frame + ${FIRST_RESULT_FACTOR} × steady batch-1 inference (${steady1.toFixed(1)} ms) + ${FIRST_RESULT_SLACK_MS} ms, medians over ${settings.processes}`,
   );
-  for (const [name, figures] of [
-    ['cold', cold],
-    ['warm', warm],
-  ] as const) {
-    if (!figures) continue;
-    say(
-      `  ${name}: first frame ${figures.firstFrameMs.toFixed(1)} ms, first result ${figures.firstResultMs.toFixed(1)} ms, ` +
-        `limit ${figures.limitMs.toFixed(1)} ms   ${figures.passes ? 'PASS' : 'FAIL'}; first frame → run ` +
-        `${figures.split.toRunMs.toFixed(1)} ms, run ${figures.split.runMs.toFixed(1)} ms, → result ${figures.split.toResultMs.toFixed(1)} ms`,
-    );
+  for (const figures of variants) {
+    for (const [name, first] of [
+      ['cold', figures.firstResult.cold],
+      ['warm', figures.firstResult.warm],
+    ] as const) {
+      if (!first) continue;
+      say(
+        `  ${name}${label(figures)}: first frame ${first.firstFrameMs.toFixed(1)} ms, first result ${first.firstResultMs.toFixed(1)} ms, ` +
+          `limit ${first.limitMs.toFixed(1)} ms   ${first.passes ? 'PASS' : 'FAIL'}; first frame → run ` +
+          `${first.split.toRunMs.toFixed(1)} ms, run ${first.split.runMs.toFixed(1)} ms (${(first.split.runMs / steady1).toFixed(2)} × steady), → result ${first.split.toResultMs.toFixed(1)} ms` +
+          (Number.isNaN(first.heldMs) ? '' : `; decoding held ${first.heldMs.toFixed(1)} ms`),
+      );
+    }
   }
 
-  const transferMs = settings.ttfbMs + (1000 * bytes.length) / settings.rateBytesPerSec;
-  const totals: TotalFigures[] = processes.flatMap((p) =>
-    p.runs.map((run) => {
-      const inferenceMs = run.batches.reduce((sum, b) => sum + (steadyOf.get(b.batch) ?? Number.NaN), 0);
-      return {
-        totalMs: run.timings.totalMs,
-        inferenceMs,
-        framesInferred: run.timings.framesInferred,
-        endedBy: run.timings.endedBy,
-        ratio: run.timings.totalMs / Math.max(transferMs, inferenceMs),
-      };
-    }),
-  );
-  const medianRatio = median(totals.map((t) => t.ratio));
   say(`\ntotal / max(transfer ${transferMs.toFixed(0)} ms, steady inference of the batches run), per run`);
-  for (const t of totals) {
+  for (const figures of variants) {
+    for (const t of figures.total.runs) {
+      say(
+        `  total${label(figures)} ${t.totalMs.toFixed(0)} ms, inference ${t.inferenceMs.toFixed(0)} ms (${t.framesInferred} frames), ` +
+          `ended by ${t.endedBy}: ${t.ratio.toFixed(3)}`,
+      );
+    }
     say(
-      `  total ${t.totalMs.toFixed(0)} ms, inference ${t.inferenceMs.toFixed(0)} ms (${t.framesInferred} frames), ` +
-        `ended by ${t.endedBy}: ${t.ratio.toFixed(3)}`,
+      `  median${label(figures)} ${figures.total.medianRatio.toFixed(3)}   ${figures.total.passes ? 'PASS' : 'FAIL'} (≤ ${RATIO_TARGET})`,
     );
   }
-  say(
-    `  median ${medianRatio.toFixed(3)}   ${medianRatio <= RATIO_TARGET ? 'PASS' : 'FAIL'} (≤ ${RATIO_TARGET})`,
-  );
+  say('\nwhere a run’s time went (medians over the runs), ms');
+  for (const figures of variants) {
+    const time = figures.time;
+    if (!time) {
+      say(`  ${figures.variant}: no /proc, no CPU split`);
+      continue;
+    }
+    const cpuMs = time.cpuInferenceMs + time.cpuMainMs + time.cpuOtherMs;
+    say(
+      `  ${figures.variant}: total ${time.totalMs.toFixed(0)} = before the first run ${time.beforeFirstRunMs.toFixed(0)} + ` +
+        `inferring ${time.inferBusyMs.toFixed(0)} (steady ${time.steadyMs.toFixed(0)}: × ${(time.inferBusyMs / time.steadyMs).toFixed(2)}) + ` +
+        `idle between runs ${time.inferIdleMs.toFixed(0)} + the rest; CPU ${cpuMs.toFixed(0)} (${(cpuMs / time.totalMs).toFixed(2)} cores): ` +
+        `inference thread ${time.cpuInferenceMs.toFixed(0)}, main ${time.cpuMainMs.toFixed(0)}, ` +
+        `decoder, conversion and the rest ${time.cpuOtherMs.toFixed(0)}`,
+    );
+  }
 
   const overhead = await overheadFigures(clip, settings.overheadFrames);
   say(
@@ -678,15 +898,27 @@ export async function benchInference(
     clip,
     link: { rateBytesPerSec: settings.rateBytesPerSec, ttfbMs: settings.ttfbMs },
     prepare: settings.oneOff ? 'one-off' : 'serve',
-    processes,
+    processes: judged.processes,
     shapes,
-    firstResult: { cold, warm },
-    total: { transferMs, runs: totals, medianRatio, passes: medianRatio <= RATIO_TARGET },
+    firstResult: judged.firstResult,
+    total: judged.total,
+    variants,
     overhead,
     ratiosPass,
     load: { start: loadStart, end: loadEnd },
     cpus: availableParallelism(),
   };
+}
+
+function variantsOf(list: string): VariantName[] {
+  const names = list.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(name in VARIANTS));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new RangeError(
+      `--variants: expected a list of ${Object.keys(VARIANTS).join(', ')}, got ${JSON.stringify(list)}`,
+    );
+  }
+  return [...new Set(names)] as VariantName[];
 }
 
 export function readSettings(argv: readonly string[]): Settings {
@@ -703,7 +935,7 @@ export function readSettings(argv: readonly string[]): Settings {
       rounds: { type: 'string', default: '3' },
       'overhead-frames': { type: 'string', default: '60' },
       'one-off': { type: 'boolean', default: false },
-      prime: { type: 'boolean', default: false },
+      variants: { type: 'string', default: 'default' },
       'in-process': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -732,7 +964,7 @@ export function readSettings(argv: readonly string[]): Settings {
     rounds: positive('rounds', values.rounds),
     overheadFrames: positive('overhead-frames', values['overhead-frames']),
     oneOff: values['one-off'],
-    prime: values.prime,
+    variants: variantsOf(values.variants),
     inProcess: values['in-process'],
     json: values.json,
   };

@@ -8,6 +8,7 @@ import {
   batchesOf,
   benchInference,
   firstResultSplit,
+  inferTime,
   readSettings,
   type Settings,
 } from '../../bench/inference.js';
@@ -49,6 +50,19 @@ describe('the figures of a run', () => {
     expect(firstResultSplit(events)).toEqual({ toRunMs: 3, runMs: 67, toResultMs: 2.5 });
     expect(firstResultSplit(events.filter((e) => e.name !== 'first-result'))).toBeNull();
   });
+
+  it("sums the infer stage's busy time (failed runs too) and its gaps, from the run's start", () => {
+    expect(inferTime([event('pipeline', 'start', 40), ...events])).toEqual({
+      inferBusyMs: 67 + 20 + 190,
+      inferIdleMs: 10 + 10,
+      beforeFirstRunMs: 63,
+    });
+    expect(inferTime([event('pipeline', 'start', 0)])).toEqual({
+      inferBusyMs: 0,
+      inferIdleMs: 0,
+      beforeFirstRunMs: Number.NaN,
+    });
+  });
 });
 
 describe('readSettings', () => {
@@ -64,16 +78,20 @@ describe('readSettings', () => {
       rounds: 3,
       overheadFrames: 60,
       oneOff: false,
-      prime: false,
+      variants: ['default'],
       inProcess: false,
       json: false,
     });
     expect(readSettings(['--budget', 'profile']).budgetS).toBeUndefined();
+    expect(readSettings(['--variants', 'before,default,before']).variants).toEqual(['before', 'default']);
   });
 
   it('refuses a count that is not a positive integer, naming the option', () => {
     expect(() => readSettings(['--runs', '0'])).toThrow('--runs: expected a positive integer, got "0"');
     expect(() => readSettings(['--ttfb=-1'])).toThrow('--ttfb: expected a number of ms >= 0, got "-1"');
+    expect(() => readSettings(['--variants', 'default,fast'])).toThrow(
+      '--variants: expected a list of default, before, no-prime, no-hold, decode-1-thread, decode-2-threads, got "default,fast"',
+    );
   });
 });
 
@@ -91,17 +109,24 @@ describe('benchInference on the test clip', () => {
       overheadFrames: 4,
       oneOff: true,
       inProcess: true,
+      variants: ['default', 'before'],
     };
     const lines: string[] = [];
     const result = await benchInference(settings, (line) => lines.push(line));
     const text = lines.join('\n');
 
     expect(result.processes).toHaveLength(1);
+    expect(result.variants.map((v) => v.variant)).toEqual(['default', 'before']);
+    expect(result.variants[0]!.processes).toBe(result.processes);
     const runs = result.processes[0]!.runs;
     expect(runs).toHaveLength(2);
     expect(runs.every((run) => run.timings.endedBy === 'end' && run.batches.length > 0)).toBe(true);
-    // Every shape the runs used is measured, batch 1 (the first frame alone) first.
-    const used = new Set(runs.flatMap((run) => run.batches.map((b) => b.batch)));
+    // Every shape the runs of every variant used is measured, batch 1 (the first frame alone) first.
+    const used = new Set(
+      result.variants.flatMap((v) =>
+        v.processes.flatMap((p) => p.runs.flatMap((run) => run.batches.map((b) => b.batch))),
+      ),
+    );
     expect(result.shapes.map((shape) => shape.batch).sort()).toEqual([...used].sort());
     expect(result.shapes[0]!.batch).toBe(1);
     for (const shape of result.shapes) {
@@ -121,6 +146,14 @@ describe('benchInference on the test clip', () => {
       expect(total.framesInferred).toBe(20); // 100 frames, every 5th
       expect(total.ratio).toBeGreaterThan(0);
     }
+    // The defaults hold decoding during the first run; `before` does not.
+    expect(runs.every((run) => typeof run.heldMs === 'number')).toBe(true);
+    expect(result.variants[1]!.processes[0]!.runs.map((run) => run.heldMs)).toEqual([undefined, undefined]);
+    for (const variant of result.variants) {
+      const time = variant.time!;
+      expect(time.inferBusyMs).toBeGreaterThan(0);
+      expect(time.cpuInferenceMs + time.cpuMainMs + time.cpuOtherMs).toBeGreaterThan(0);
+    }
     expect(result.overhead.frames).toBe(4);
     expect(result.overhead.source).toBe('640×360');
     expect(result.overhead.totalMs).toBeGreaterThan(0);
@@ -128,9 +161,10 @@ describe('benchInference on the test clip', () => {
 
     expect(text).toMatch(/^bench\/inference: .*load \d+\.\d\d/m);
     expect(text.match(/^ {2}\s*\d+ .* (PASS|FAIL) \(≤ 1\.15\)$/gm)).toHaveLength(result.shapes.length);
-    expect(text).toMatch(/^ {2}cold: first frame .* (PASS|FAIL);/m);
-    expect(text).toMatch(/^ {2}warm: first frame .* (PASS|FAIL);/m);
-    expect(text).toMatch(/^ {2}median \d+\.\d{3} {3}(PASS|FAIL) \(≤ 1\.15\)$/m);
+    expect(text).toMatch(/^ {2}cold \[default\]: first frame .* (PASS|FAIL);.*; decoding held/m);
+    expect(text).toMatch(/^ {2}warm \[before\]: first frame .* (PASS|FAIL);/m);
+    expect(text).toMatch(/^ {2}median \[default\] \d+\.\d{3} {3}(PASS|FAIL) \(≤ 1\.15\)$/m);
+    expect(text).toMatch(/^ {2}before: total \d+ = before the first run \d+ \+ inferring/m);
     expect(text).toMatch(/^ {2}total \d+\.\d\d ms {3}(PASS|FAIL) \(≤ 3\); on the main thread/m);
     expect(text).toMatch(/^load average at end/m);
   });

@@ -77,6 +77,8 @@ function readSampleEntry(
   if (entry.body + fields > entry.end) return 'a cut-off sample entry';
   const width = view.getUint16(entry.body + 24);
   const height = view.getUint16(entry.body + 26);
+  // Nothing decodes into a picture of no size: FFmpeg's demuxer (which reads the SPS) takes over.
+  if (width === 0 || height === 0) return `a sample entry of ${width}×${height}`;
   const config = child(
     view,
     { type: entry.type, body: entry.body + fields, end: entry.end },

@@ -273,13 +273,12 @@ function horizontalPass(
 ): void {
   const { width, xofs, alpha0, alpha1, xmax } = plan;
   const [c0, c1, c2] = source;
-  if (
+  // One packed picture: the three views on one buffer, 3 bytes a pixel, the same rows.
+  const packed =
     c0.data === c1.data &&
     c1.data === c2.data &&
-    c0.pixelStride === 3 &&
-    c1.pixelStride === 3 &&
-    c2.pixelStride === 3
-  ) {
+    [c0, c1, c2].every((view) => view.pixelStride === 3 && view.rowStride === c0.rowStride);
+  if (packed) {
     horizontalPassPacked(
       plan,
       c0.data,

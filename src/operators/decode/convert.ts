@@ -73,7 +73,11 @@ export class PictureConverter {
     if (this.filterer && key === this.filterKey) return this.filterer;
     this.filterKey = key;
     const geometry = letterboxGeometry(width, height, this.options.imgSize, this.options.preprocess);
-    prepareLetterbox(geometry);
+    try {
+      prepareLetterbox(geometry);
+    } catch {
+      // A size no resize can take (0 from a hostile sample entry): the first convert says so, typed.
+    }
     const timeBase = this.timeBase() ?? [1, 1];
     this.filterer = letterboxFilterer(
       this.bc,

@@ -27,6 +27,11 @@ export class Decoders {
    * all of them, and release closes nothing before they are done.
    */
   tail: Promise<unknown> = Promise.resolve();
+  /**
+   * Calls of decoders that run beside the main one without holding up its calls (the trimmed-start lead):
+   * release waits for them too ({@link idle}).
+   */
+  private readonly beside = new Set<Promise<unknown>>();
   /** Every decoder made and not yet closed: the main one, and those retired or used once beside it. */
   private readonly decoders = new Set<Beamcoder.Decoder>();
   /** Decoders fed packets made from JavaScript memory, closed on the main thread (see close). */
@@ -38,6 +43,27 @@ export class Decoders {
     private readonly active: () => boolean,
     private readonly closers: DecoderClosers = beamcoderClosers,
   ) {}
+
+  /** Whether the session still runs: a call beside the main decoder's is skipped once it does not. */
+  get running(): boolean {
+    return this.active();
+  }
+
+  /** A call that runs beside the main decoder's queue: release waits for it, the next main call does not. */
+  besideMain<T>(call: Promise<T>): Promise<T> {
+    const settled = call.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.beside.add(settled);
+    void settled.then(() => this.beside.delete(settled));
+    return call;
+  }
+
+  /** Settles once every call queued so far, on the main queue and beside it, is done. */
+  idle(): Promise<unknown> {
+    return Promise.all([this.tail, ...this.beside]);
+  }
 
   /** A new decoder, owned (closed by {@link close}, {@link retire} or {@link closeAll}). */
   own(options: Record<string, unknown>): Beamcoder.Decoder {

@@ -148,7 +148,9 @@ export class SessionEnd {
     };
     // Never in the task that released the session (the deadline's: its answer goes out first).
     void Promise.all([session.feeder.writes, nextTask()])
-      .then(() => Promise.all([session.demuxing.reading, session.decoders.tail, session.converter.filtering]))
+      .then(() =>
+        Promise.all([session.demuxing.reading, session.decoders.idle(), session.converter.filtering]),
+      )
       .then(demuxerClose, demuxerClose);
   }
 }

@@ -2,10 +2,12 @@ import type { Beamcoder } from '../../media/beamcoder.js';
 import type { Decoders } from './decoders.js';
 
 /**
- * Most packets the lead decoder takes looking for the first picture shown: past this (a GOP of 20 s at
- * 30 fps), or at the next keyframe, it stops, and frame 0 comes from the main decoder as it would without it.
+ * Most packets the lead decoder takes looking for the first picture shown (the reference pictures between
+ * the sync sample and frame 0: 17 on the bench's edit-start clip): past this, or at the next keyframe, it
+ * stops, and frame 0 comes from the main decoder as it would without it. A longer stretch is decoded twice
+ * for nothing much: measured, a 150-packet one made frame 0 later, not sooner (two decoders on 2 cores).
  */
-export const LEAD_MAX_PACKETS = 600;
+export const LEAD_MAX_PACKETS = 48;
 
 /**
  * Frame 0 of a stream whose edit list trims its start, without the main decoder's delays (issue 17 item 3).
@@ -73,10 +75,15 @@ export class TrimmedStartLead {
     }
     this.packets += 1;
     const decoder = this.decoder;
-    const decoding = this.chain.then(() => decoder.decode(packet));
-    // The main decoder's next call waits for this one too: release never closes a decoder mid-call, and
-    // the two decode the same packet side by side.
-    this.decoders.tail = Promise.all([this.decoders.tail, decoding.catch(() => undefined)]);
+    const decoders = this.decoders;
+    // Beside the main decoder, which goes on at its own pace (one packet reaches both: FFmpeg takes a
+    // reference); release waits for these calls before it closes anything, and none starts once the session
+    // is over.
+    const decoding = decoders.besideMain(
+      this.chain.then(() =>
+        decoders.running ? decoder.decode(packet) : Promise.reject(new Error('released')),
+      ),
+    );
     const shown = packet.pts === this.startTimestamp && !packet.flags?.DISCARD;
     if (!shown) {
       this.chain = decoding.then(
@@ -87,18 +94,19 @@ export class TrimmedStartLead {
       return undefined;
     }
     this.over = true;
-    const frame0 = decoding
-      .then(async (decoded) => {
-        const frames = [...decoded.frames, ...(await decoder.flush()).frames];
-        const found = frames.find(
-          (frame) => (frame.best_effort_timestamp ?? frame.pts) === this.startTimestamp,
-        );
-        dropPixels(frames.filter((frame) => frame !== found));
-        return found;
-      })
-      .catch(() => undefined);
-    this.decoders.tail = Promise.all([this.decoders.tail, frame0]);
-    void frame0.finally(() => this.decoders.close(decoder));
+    const frame0 = decoders.besideMain(
+      decoding
+        .then(async (decoded) => {
+          const frames = [...decoded.frames, ...(await decoder.flush()).frames];
+          const found = frames.find(
+            (frame) => (frame.best_effort_timestamp ?? frame.pts) === this.startTimestamp,
+          );
+          dropPixels(frames.filter((frame) => frame !== found));
+          return found;
+        })
+        .catch(() => undefined),
+    );
+    void frame0.finally(() => decoders.close(decoder));
     return frame0;
   }
 

@@ -18,6 +18,34 @@ const frames = (label: string) =>
   ({ type: 'frames', frames: [label], total_time: 0 }) as unknown as Beamcoder.DecodedFrames;
 
 describe('Decoders', () => {
+  it('a call beside the main queue: the next main call does not wait for it, idle() does', async () => {
+    const { set } = decoders();
+    let finishBeside!: () => void;
+    const beside = set.besideMain(new Promise<string>((resolve) => (finishBeside = () => resolve('lead'))));
+    const main = set.queue(async () => frames('main'));
+    expect((await main).frames).toEqual(['main']);
+    let idle = false;
+    void set.idle().then(() => (idle = true));
+    await settle();
+    expect(idle).toBe(false);
+    finishBeside();
+    expect(await beside).toBe('lead');
+    await settle();
+    expect(idle).toBe(true);
+    // A rejected call beside counts as done too, and idle() never rejects for it.
+    const failed = set.besideMain(Promise.reject(new Error('corrupt')));
+    await expect(failed).rejects.toThrow('corrupt');
+    await expect(set.idle()).resolves.toBeDefined();
+  });
+
+  it('running follows the session', () => {
+    let active = true;
+    const { set } = decoders(() => active);
+    expect(set.running).toBe(true);
+    active = false;
+    expect(set.running).toBe(false);
+  });
+
   it('runs decoder calls one after the other, in order', async () => {
     const { set } = decoders();
     const order: string[] = [];

@@ -85,7 +85,7 @@ describe('TrimmedStartLead: frame 0 of an edit-trimmed stream from a throwaway d
     frames.push(...(await reference.flush()).frames);
     expect(frames[0]!.best_effort_timestamp ?? frames[0]!.pts).toBe(0);
     expect(luma(frame0!).equals(luma(frames[0]!))).toBe(true);
-    await decoders.tail;
+    await decoders.idle();
     decoders.closeAll();
   });
 
@@ -123,7 +123,7 @@ describe('TrimmedStartLead: frame 0 of an edit-trimmed stream from a throwaway d
       taken += 1;
     }
     expect(taken).toBe(LEAD_MAX_PACKETS);
-    await counting.tail;
+    await counting.idle();
     await new Promise((resolve) => setImmediate(resolve));
     // Its one decoder, closed once its calls were done.
     expect(made.length).toBe(1);
@@ -144,7 +144,7 @@ describe('TrimmedStartLead: where it stops', () => {
     expect(lead.taking).toBe(true);
     expect(lead.take(packets[0]!)).toBeUndefined();
     expect(lead.taking).toBe(false);
-    await decoders.tail;
+    await decoders.idle();
     decoders.closeAll();
   });
 });

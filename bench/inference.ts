@@ -22,8 +22,9 @@
 //    `default`; the first listed is the one the PASS/FAIL lines judge.
 //    Each run also says where its time went: the infer stage's busy time against the steady time of its
 //    batches (the slowdown of inference inside the run), its idle time between runs, and the CPU time of
-//    the session's inference thread, of the main thread and of every other thread (the decoder's, the
-//    conversions on libuv's pool, the download), from /proc (Linux).
+//    the session's inference thread and of the main thread (from /proc, Linux), and of the rest of the
+//    process (the decoder's threads, the conversions on libuv's pool, the download: the process's CPU time
+//    less those two).
 // 2. Steady inference: a session loaded as the pipeline loads its model (same file, warm-up and set-up
 //    runs, and the prime's one run of batch 1 unless the judged variant has no prime), then every batch shape the runs used, in the order they first appeared: its first run, then
 //    --steady more (median); medians over --rounds such sessions. First/steady per shape: target ≤ 1.15.
@@ -269,11 +270,13 @@ const out = [];
 for (let i = 0; i < runs; i += 1) {
   const events = [];
   const before = threadCpu();
+  const processBefore = process.cpuUsage();
   const document = await prepared.run(target, { onEvent: (event) => { if (kept(event)) events.push(event); } });
+  const processCpu = process.cpuUsage(processBefore);
   const after = threadCpu();
   const cpu = {};
   for (const [tid, ms] of after) cpu[tid] = ms - (before.get(tid) ?? 0);
-  out.push({ document, events, cpu });
+  out.push({ document, events, cpu, processCpuMs: (processCpu.user + processCpu.system) / 1000 });
 }
 await prepared.release();
 process.stdout.write(JSON.stringify({ setupMs: prepared.setupMs, inferenceThread, mainThread: String(process.pid), runs: out }));
@@ -297,9 +300,14 @@ export interface ProcessFigures {
   runs: RunFigures[];
 }
 
-/** Each thread's CPU ms over a run, and which threads are the inference session's and the main one. */
+/**
+ * Each thread's CPU ms over a run, and which threads are the inference session's and the main one. A
+ * thread that ended during the run (the decoder's frame threads end with their decoder) is no longer in
+ * /proc: the process's own count (getrusage, every thread that ever ran) gives the rest.
+ */
 interface RunCpu {
   readonly cpu: Readonly<Record<string, number>>;
+  readonly processCpuMs: number;
   readonly inferenceThread: string | undefined;
   readonly mainThread: string;
 }
@@ -307,7 +315,10 @@ interface RunCpu {
 function figuresOf(document: RunDocument, events: readonly StageEvent[], cpu: RunCpu): RunFigures {
   const threads = Object.entries(cpu.cpu);
   const of = (tid: string | undefined) => (tid === undefined ? 0 : (cpu.cpu[tid] ?? 0));
-  const total = threads.reduce((sum, [, ms]) => sum + ms, 0);
+  const total = Math.max(
+    cpu.processCpuMs,
+    threads.reduce((sum, [, ms]) => sum + ms, 0),
+  );
   return {
     timings: document.timings,
     ...(document.error ? { error: document.error } : {}),
@@ -391,14 +402,20 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
         setupMs: number;
         inferenceThread: string | undefined;
         mainThread: string;
-        runs: { document: RunDocument; events: StageEvent[]; cpu: Record<string, number> }[];
+        runs: {
+          document: RunDocument;
+          events: StageEvent[];
+          cpu: Record<string, number>;
+          processCpuMs: number;
+        }[];
       };
       resolve({
         variant: plan.variant,
         setupMs: parsed.setupMs,
-        runs: parsed.runs.map(({ document, events, cpu }) =>
+        runs: parsed.runs.map(({ document, events, cpu, processCpuMs }) =>
           figuresOf(document, events, {
             cpu,
+            processCpuMs,
             inferenceThread: parsed.inferenceThread,
             mainThread: parsed.mainThread,
           }),
@@ -424,14 +441,23 @@ async function runsInProcess(plan: RunPlan): Promise<ProcessFigures> {
     for (let i = 0; i < plan.runs; i += 1) {
       const events: StageEvent[] = [];
       const before = threadCpuMs();
+      const processBefore = process.cpuUsage();
       const document = await prepared.run(plan.target, {
         onEvent: (event) => {
           if (keptEvent(event)) events.push(event);
         },
       });
+      const processCpu = process.cpuUsage(processBefore);
       const cpu: Record<string, number> = {};
       for (const [tid, ms] of threadCpuMs()) cpu[tid] = ms - (before.get(tid) ?? 0);
-      out.push(figuresOf(document, events, { cpu, inferenceThread, mainThread: String(process.pid) }));
+      out.push(
+        figuresOf(document, events, {
+          cpu,
+          processCpuMs: (processCpu.user + processCpu.system) / 1000,
+          inferenceThread,
+          mainThread: String(process.pid),
+        }),
+      );
     }
   } finally {
     await prepared.release();

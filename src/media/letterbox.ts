@@ -232,14 +232,26 @@ function copyGbrpLetterbox(
   }
 }
 
+/**
+ * A plain Uint8Array over the same memory as `bytes`: FFmpeg's planes come as Node Buffers, the warm-up's
+ * and the slots' as plain Uint8Arrays, and the kernels see one object shape whichever it is.
+ */
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function resizeIntoLetterbox(
-  planes: readonly Uint8Array[],
+  sourcePlanes: readonly Uint8Array[],
   linesizes: readonly number[],
   geometry: LetterboxGeometry,
-  data: Uint8Array,
+  target: Uint8Array,
   format: ConvertedFormat,
   padValue: number,
 ): void {
+  const planes = sourcePlanes.map((plane) => (plane ? plainBytes(plane) : plane));
+  const data = plainBytes(target);
   const { size, scaledWidth, scaledHeight, padX, padY, sourceWidth, sourceHeight } = geometry;
   const area = size * size;
   // Source channels and target planes both in R, G, B order.
@@ -278,8 +290,14 @@ function resizeIntoLetterbox(
  */
 export function warmUpLetterbox(): void {
   const frames: readonly (readonly [number, number, number])[] = [
+    // Interpolation up, first: the right-hand columns past the last source pair (xmax) run a loop of their
+    // own and equal edge rows are copied, which a downscale never reaches. Compiled without feedback from
+    // them, the kernels were thrown away at the warm clip's (upscaled) frames (`node --trace-deopt`:
+    // "insufficient type feedback" in horizontalPass, horizontalPassPacked and resizeChannels) and the
+    // first real frame ran while V8 compiled them again (20–38 ms of compiling). Now none is thrown away.
+    [24, 14, 32],
     [64, 36, 32], // 2 × 2 means
-    [60, 34, 32], // interpolation
+    [60, 34, 32], // interpolation down
     [32, 18, 32], // copy
   ];
   for (const [width, height, size] of frames) {

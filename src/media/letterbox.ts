@@ -289,6 +289,14 @@ function resizeIntoLetterbox(
  * a pipeline, off the clock.
  */
 export function warmUpLetterbox(): void {
+  // The first ArrayBuffer a process detaches (the decoder's feeder detaches its fed copies when a run ends)
+  // makes V8 throw away all the code it compiled on the promise that none ever would be: done after this
+  // warm-up, it threw these kernels away (node --trace-deopt: "marking dependent code … code dependencies"
+  // for every resize function as the warm clip's run ended), and the first real frame ran them in the
+  // interpreter while V8 compiled them again (19–42 ms for a first 848×478 frame against 3–7 compiled).
+  // Detaching one buffer first settles that before anything is compiled.
+  const detached = new ArrayBuffer(8);
+  structuredClone(detached, { transfer: [detached] });
   const frames: readonly (readonly [number, number, number])[] = [
     // Interpolation up, first: the right-hand columns past the last source pair (xmax) run a loop of their
     // own and equal edge rows are copied, which a downscale never reaches. Compiled without feedback from

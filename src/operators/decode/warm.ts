@@ -36,8 +36,6 @@ export async function warmDecodeWith(
   options: Pick<DecodeOptions, 'imgSize' | 'preprocess' | 'padValue'> = {},
 ): Promise<WarmDecodeResult> {
   const startedAt = performance.now();
-  // The OpenCV-equal resize's kernels, compiled on small frames (the tiny clip's frames only upscale).
-  if ((options.preprocess ?? DEFAULT_PREPROCESS) === 'opencv') warmUpLetterbox();
   const clip = Buffer.from(WARM_CLIP_BASE64, 'base64');
   const server = createServer((request, response) => {
     response.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.byteLength });
@@ -57,6 +55,19 @@ export async function warmDecodeWith(
         toArray(),
       ),
     );
+    await dispatcher.destroy().catch(() => undefined);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // The OpenCV-equal resize's kernels last, compiled on small frames (the tiny clip's frames only
+    // upscale), once the clip's run is over and torn down (its teardown runs a few tasks later): that run
+    // switched off two of V8's one-way fast-path guarantees (`--trace-protector-invalidation`: an
+    // ArrayBuffer detached, promise hooks), and each time V8 threw away all the code compiled on them, the
+    // kernels compiled before it included (the first real 848×478 frame then ran in the interpreter: 19–42 ms
+    // to pack against 3–7 ms compiled, in a fresh process).
+    if ((options.preprocess ?? DEFAULT_PREPROCESS) === 'opencv') {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      warmUpLetterbox();
+    }
     return { ms: performance.now() - startedAt, frames: frames.length };
   } finally {
     await dispatcher.destroy().catch(() => undefined);

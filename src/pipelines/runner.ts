@@ -253,6 +253,14 @@ export interface PrepareOptions {
    * says how long it held and why it ended. 0 turns it off. Default {@link DEFAULT_HOLD_DECODE_MS}.
    */
   holdDecodeMs?: number;
+  /**
+   * Share the model stage of this prepared pipeline instead of loading the model again, when this
+   * pipeline's model stage is the same (operator, options and image size): a variant of a served pipeline
+   * (the `/predict` frames pipeline: another stride and tracker, the same model) then costs no second
+   * session, no second copy of the weights and no second warm-up. The owner releases the model; this
+   * pipeline's `release()` leaves it. A different model stage is built as usual.
+   */
+  inferFrom?: PreparedPipeline;
 }
 
 /**
@@ -281,6 +289,18 @@ export interface PreparedPipeline {
 }
 
 type Built = { [K in StageKind]: StageImplementations[K] };
+
+/** Each prepared pipeline's model stage and what it was built from, for PrepareOptions.inferFrom. */
+const inferStages = new WeakMap<PreparedPipeline, { stage: Built['infer']; key: string | undefined }>();
+
+/** What makes two model stages the same one; undefined when it cannot be told (nothing is shared). */
+function inferKey(stage: ResolvedPipeline['stages']['infer'], imgSize: number): string | undefined {
+  try {
+    return JSON.stringify([stage.operator, stage.definition.name, stage.options, imgSize]);
+  } catch {
+    return undefined;
+  }
+}
 
 const round1 = (ms: number | undefined): number | null =>
   ms === undefined ? null : Math.round(ms * 10) / 10;
@@ -378,6 +398,8 @@ export async function preparePipeline(
   const logger = options.logger ?? silentLogger;
   const setupStarted = performance.now();
   const built: Partial<Built> = {};
+  /** False when the model stage is another prepared pipeline's (inferFrom): its owner releases it. */
+  let ownsInfer = true;
   let pipeline = resolved;
   const batchSize = pipeline.stages.batch.options['size'];
   const batchSizes =
@@ -401,6 +423,12 @@ export async function preparePipeline(
         logger: logger.child({ stage: kind }),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };
+      const shared = kind === 'infer' ? sharedInfer(options.inferFrom, pipeline) : undefined;
+      if (shared) {
+        built.infer = shared;
+        ownsInfer = false;
+        continue;
+      }
       (built as Record<StageKind, unknown>)[kind] = isListStageKind(kind)
         ? await createListStage(kind, stage, setup)
         : await stage.definition.create(stage.options, setup);
@@ -418,15 +446,16 @@ export async function preparePipeline(
       }
     }
   } catch (error) {
-    await built.infer?.release();
+    if (ownsInfer) await built.infer?.release();
     throw error;
   }
   const stages = built as Built;
+  const releaseInfer = () => (ownsInfer ? stages.infer.release() : Promise.resolve());
   let rules: ClassRules | undefined;
   try {
     rules = pipelineClassRules(pipeline, stages.infer.describe);
   } catch (error) {
-    await stages.infer.release();
+    await releaseInfer();
     throw error;
   }
   const classStage: OperatorFunction<FrameResult, FrameResult> = rules
@@ -693,14 +722,26 @@ export async function preparePipeline(
     setupMs = performance.now() - setupStarted;
   }
 
-  return {
+  const prepared: PreparedPipeline = {
     pipeline,
     setupMs,
     model: stages.infer.describe,
     run$,
     run,
-    release: () => stages.infer.release(),
+    release: releaseInfer,
   };
+  inferStages.set(prepared, { stage: stages.infer, key: inferKey(pipeline.stages.infer, pipeline.imgSize) });
+  return prepared;
+}
+
+/** `from`'s model stage when it is the one `pipeline` would build (see PrepareOptions.inferFrom). */
+function sharedInfer(
+  from: PreparedPipeline | undefined,
+  pipeline: ResolvedPipeline,
+): Built['infer'] | undefined {
+  const entry = from ? inferStages.get(from) : undefined;
+  if (!entry || entry.key === undefined) return undefined;
+  return entry.key === inferKey(pipeline.stages.infer, pipeline.imgSize) ? entry.stage : undefined;
 }
 
 /** One run on the bundled clip (primeWith); a failed prime is logged, never fatal. */

@@ -314,7 +314,8 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
   const predictLimits: PredictLimits = { ...DEFAULT_PREDICT_LIMITS, ...options.predictLimits };
   let framesPrepared: Promise<PreparedPipeline> | undefined;
   const framesPipeline = () => {
-    framesPrepared ??= preparePipeline(framesVariant(prepared.pipeline), { logger });
+    // The same model stage as the served pipeline's: no second session or copy of the weights.
+    framesPrepared ??= preparePipeline(framesVariant(prepared.pipeline), { logger, inferFrom: prepared });
     // A failed preparation is tried again by the next request.
     framesPrepared.catch(() => (framesPrepared = undefined));
     return framesPrepared;

@@ -138,8 +138,10 @@ export interface PrefetchGateOptions {
    * until those slots are released (the run is over), or `maxMs` later, whichever comes first, `acquire`
    * waits, whatever the policy. On a machine with few cores the decoder's threads (and the conversion)
    * otherwise compete with the first inference, which then takes 2–3 × its steady time (issue 15). The
-   * decoder stops at the next kept frame (frames the stride drops still go by), and the download goes on up
-   * to the decoder's byte bound. `onEnd` is told once, when the hold ends.
+   * decoder stops at the next kept frame (frames the stride drops still go by). The download goes on: what
+   * it brings meanwhile is held ahead of the decoder by {@link heldDuringFirstRun}, at most `maxMs` of the
+   * link's rate (0.8 MB at the seeds' 1.66 MB/s and 500 ms), every byte counted by the run's byte budget.
+   * `onEnd` is told once, when the hold ends.
    */
   holdDuringFirstRun?: {
     readonly maxMs: number;

@@ -314,8 +314,15 @@ export async function startServer(options: ServerOptions): Promise<ChallengeServ
   const predictLimits: PredictLimits = { ...DEFAULT_PREDICT_LIMITS, ...options.predictLimits };
   let framesPrepared: Promise<PreparedPipeline> | undefined;
   const framesPipeline = () => {
-    // The same model stage as the served pipeline's: no second session or copy of the weights.
-    framesPrepared ??= preparePipeline(framesVariant(prepared.pipeline), { logger, inferFrom: prepared });
+    // The same model stage as the served pipeline's: no second session or copy of the weights. The served
+    // pipeline's preparation already warmed this process's decoding and its model (warm-up, prime): a
+    // request that prepares this one on its way pays neither again (100–400 ms).
+    framesPrepared ??= preparePipeline(framesVariant(prepared.pipeline), {
+      logger,
+      inferFrom: prepared,
+      warmDecode: false,
+      prime: false,
+    });
     // A failed preparation is tried again by the next request.
     framesPrepared.catch(() => (framesPrepared = undefined));
     return framesPrepared;

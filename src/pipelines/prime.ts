@@ -1,8 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Dispatcher } from 'undici';
-import { WARM_CLIP_BASE64 } from '../operators/decode/warm-clip.js';
-import { createDispatcher } from '../sources/dispatcher.js';
+import { withWarmClip } from '../operators/decode/warm-serve.js';
 
 /** How long the prime may take before it is cancelled (it takes 100–300 ms on a 2-core CPU). */
 export const PRIME_TIMEOUT_MS = 15_000;
@@ -36,38 +33,13 @@ export async function primeWith(
   run: (target: string, options: { dispatcher: Dispatcher; signal: AbortSignal }) => Promise<PrimeRun>,
 ): Promise<PrimeResult> {
   const startedAt = performance.now();
-  const clip = Buffer.from(WARM_CLIP_BASE64, 'base64');
-  const server = createServer((request, response) => {
-    response.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.byteLength });
-    response.end(request.method === 'HEAD' ? undefined : clip);
-  });
-  await listen(server);
-  const dispatcher = createDispatcher();
-  try {
-    const { port } = server.address() as AddressInfo;
-    const answer = await run(`http://127.0.0.1:${port}/prime.mp4`, {
-      dispatcher,
-      signal: AbortSignal.timeout(PRIME_TIMEOUT_MS),
-    });
-    return {
-      ms: performance.now() - startedAt,
-      framesInferred: answer.framesInferred,
-      endedBy: answer.endedBy,
-      ...(answer.error ? { error: { code: answer.error.code } } : {}),
-    };
-  } finally {
-    await dispatcher.destroy().catch(() => undefined);
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
-
-function listen(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const answer = await withWarmClip('prime.mp4', (url, dispatcher) =>
+    run(url, { dispatcher, signal: AbortSignal.timeout(PRIME_TIMEOUT_MS) }),
+  );
+  return {
+    ms: performance.now() - startedAt,
+    framesInferred: answer.framesInferred,
+    endedBy: answer.endedBy,
+    ...(answer.error ? { error: { code: answer.error.code } } : {}),
+  };
 }

@@ -1,12 +1,9 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { lastValueFrom, take, timeout, toArray, type OperatorFunction } from 'rxjs';
 import { DEFAULT_PREPROCESS, warmUpLetterbox } from '../../media/letterbox.js';
-import { createDispatcher } from '../../sources/dispatcher.js';
 import { httpSource } from '../../sources/http.js';
 import type { ByteChunk } from '../../sources/types.js';
 import type { DecodedFrame, DecodeOptions } from './options.js';
-import { WARM_CLIP_BASE64 } from './warm-clip.js';
+import { withWarmClip } from './warm-serve.js';
 
 /** How long the warm-up may take before it is abandoned (it takes 50–100 ms; the caller logs the failure). */
 const WARM_TIMEOUT_MS = 10_000;
@@ -36,17 +33,9 @@ export async function warmDecodeWith(
   options: Pick<DecodeOptions, 'imgSize' | 'preprocess' | 'padValue'> = {},
 ): Promise<WarmDecodeResult> {
   const startedAt = performance.now();
-  const clip = Buffer.from(WARM_CLIP_BASE64, 'base64');
-  const server = createServer((request, response) => {
-    response.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.byteLength });
-    response.end(request.method === 'HEAD' ? undefined : clip);
-  });
-  await listen(server);
-  const dispatcher = createDispatcher();
-  try {
-    const { port } = server.address() as AddressInfo;
-    const frames = await lastValueFrom(
-      httpSource(`http://127.0.0.1:${port}/warm.mp4`, { dispatcher }).pipe(
+  const frames = await withWarmClip('warm.mp4', (url, dispatcher) =>
+    lastValueFrom(
+      httpSource(url, { dispatcher }).pipe(
         decode({ ...options, keepFrame: () => true }),
         take(2),
         // Two frames of a 4.7 KB clip from this process: a wedged decoder must not hold set-up (and a
@@ -54,34 +43,17 @@ export async function warmDecodeWith(
         timeout({ first: WARM_TIMEOUT_MS, each: WARM_TIMEOUT_MS }),
         toArray(),
       ),
-    );
-    await dispatcher.destroy().catch(() => undefined);
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    // The OpenCV-equal resize's kernels last, compiled on small frames (the tiny clip's frames only
-    // upscale), once the clip's run is over and torn down (its teardown runs a few tasks later): that run
-    // switched off two of V8's one-way fast-path guarantees (`--trace-protector-invalidation`: an
-    // ArrayBuffer detached, promise hooks), and each time V8 threw away all the code compiled on them, the
-    // kernels compiled before it included (the first real 848×478 frame then ran in the interpreter: 19–42 ms
-    // to pack against 3–7 ms compiled, in a fresh process).
-    if ((options.preprocess ?? DEFAULT_PREPROCESS) === 'opencv') {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      warmUpLetterbox();
-    }
-    return { ms: performance.now() - startedAt, frames: frames.length };
-  } finally {
-    await dispatcher.destroy().catch(() => undefined);
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    ),
+  );
+  // The OpenCV-equal resize's kernels last, compiled on small frames (the tiny clip's frames only
+  // upscale), once the clip's run is over and torn down (its teardown runs a few tasks later): that run
+  // switched off two of V8's one-way fast-path guarantees (`--trace-protector-invalidation`: an
+  // ArrayBuffer detached, promise hooks), and each time V8 threw away all the code compiled on them, the
+  // kernels compiled before it included (the first real 848×478 frame then ran in the interpreter: 19–42 ms
+  // to pack against 3–7 ms compiled, in a fresh process).
+  if ((options.preprocess ?? DEFAULT_PREPROCESS) === 'opencv') {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    warmUpLetterbox();
   }
-}
-
-function listen(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  return { ms: performance.now() - startedAt, frames: frames.length };
 }

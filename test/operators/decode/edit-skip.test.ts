@@ -208,6 +208,39 @@ describe('decode: an edit list that trims the start, over the loopback simulator
 describe('EditStartSkip: the decision', () => {
   const plan = { sync: { offset: 50_000 }, firstShown: { offset: 60_000 } } as EditStart;
 
+  /** The skip's host over `context`: 10 000 bytes in, no byte limit, nothing done on a switch. */
+  function hostOf(
+    context: ReturnType<typeof recordingContext>,
+    fields: Partial<EditSkipHost> = {},
+  ): EditSkipHost {
+    return Object.assign(context, {
+      byteLimit: undefined,
+      offsetReached: 10_000,
+      inputEnded: false,
+      switchInput: () => undefined,
+      onInputChunk: (_chunk: ByteChunk) => undefined,
+      onInputEnd: () => undefined,
+      ...fields,
+    });
+  }
+
+  /** A skip on a main response 10 ms in (TTFB 10 ms) deciding at 110 ms; the Ranges it asked for. */
+  function decided(resource: Record<string, number>, rangeEnd: number | undefined, byteLimit?: number) {
+    const asked: ByteRange[] = [];
+    const context = recordingContext({
+      ...resource,
+      fetchRange: (range: ByteRange) => (asked.push(range), new Subject<ByteChunk>()),
+    });
+    new EditStartSkip(
+      hostOf(context, { byteLimit }),
+      { startedAt: 90, firstChunkAt: 100, firstChunkEnd: 1000 },
+      plan,
+      0,
+      rangeEnd,
+    ).consider(110);
+    return { asked, context };
+  }
+
   function skipWith(reached: number, timing: Partial<MainTiming>, fetchRange?: (range: ByteRange) => never) {
     const ranges: ByteRange[] = [];
     const context = recordingContext({
@@ -222,14 +255,7 @@ describe('EditStartSkip: the decision', () => {
             })() as never);
       },
     });
-    const host: EditSkipHost = Object.assign(context, {
-      byteLimit: undefined,
-      offsetReached: reached,
-      inputEnded: false,
-      switchInput: () => undefined,
-      onInputChunk: (_chunk: ByteChunk) => undefined,
-      onInputEnd: () => undefined,
-    });
+    const host = hostOf(context, { offsetReached: reached });
     const full: MainTiming = { startedAt: 0, firstChunkAt: 100, firstChunkEnd: 1000, ...timing };
     return { skip: new EditStartSkip(host, full, plan, 0, undefined), ranges, context };
   }
@@ -260,14 +286,7 @@ describe('EditStartSkip: the decision', () => {
     const range = new Subject<ByteChunk>();
     const chunks: ByteChunk[] = [];
     const context = recordingContext({ fetchRange: () => range });
-    const host: EditSkipHost = Object.assign(context, {
-      byteLimit: undefined,
-      offsetReached: 10_000,
-      inputEnded: false,
-      switchInput: () => undefined,
-      onInputChunk: (chunk: ByteChunk) => chunks.push(chunk),
-      onInputEnd: () => undefined,
-    });
+    const host = hostOf(context, { onInputChunk: (chunk: ByteChunk) => chunks.push(chunk) });
     const skip = new EditStartSkip(
       host,
       { startedAt: 90, firstChunkAt: 100, firstChunkEnd: 1000 },
@@ -297,27 +316,7 @@ describe('EditStartSkip: the decision', () => {
     ],
     ['the partial limit before the moov', { partialBytes: 60_000 }, 69_999, [{ start: 50_000, end: 59_999 }]],
   ] as const)('the Range ends at %s', (_, resource, rangeEnd, ranges) => {
-    const asked: ByteRange[] = [];
-    const context = recordingContext({
-      ...resource,
-      fetchRange: (range: ByteRange) => (asked.push(range), new Subject<ByteChunk>()),
-    });
-    const host: EditSkipHost = Object.assign(context, {
-      byteLimit: undefined,
-      offsetReached: 10_000,
-      inputEnded: false,
-      switchInput: () => undefined,
-      onInputChunk: () => undefined,
-      onInputEnd: () => undefined,
-    });
-    new EditStartSkip(
-      host,
-      { startedAt: 90, firstChunkAt: 100, firstChunkEnd: 1000 },
-      plan,
-      0,
-      rangeEnd,
-    ).consider(110);
-    expect(asked).toEqual(ranges);
+    expect(decided(resource, rangeEnd).asked).toEqual(ranges);
   });
 
   it.each([
@@ -334,26 +333,7 @@ describe('EditStartSkip: the decision', () => {
   ] as const)(
     'declines a sync sample at or past %s, before any request',
     (_, resource, rangeEnd, byteLimit, bound) => {
-      const asked: ByteRange[] = [];
-      const context = recordingContext({
-        ...resource,
-        fetchRange: (range: ByteRange) => (asked.push(range), new Subject<ByteChunk>()),
-      });
-      const host: EditSkipHost = Object.assign(context, {
-        byteLimit,
-        offsetReached: 10_000,
-        inputEnded: false,
-        switchInput: () => undefined,
-        onInputChunk: () => undefined,
-        onInputEnd: () => undefined,
-      });
-      new EditStartSkip(
-        host,
-        { startedAt: 90, firstChunkAt: 100, firstChunkEnd: 1000 },
-        plan,
-        0,
-        rangeEnd,
-      ).consider(110);
+      const { asked, context } = decided(resource, rangeEnd, byteLimit);
       expect(asked).toEqual([]);
       expect(context.named('edit-skip-declined')).toEqual([
         { reason: `the sync sample at byte 50000 lies past ${bound}` },

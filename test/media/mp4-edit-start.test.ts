@@ -3,7 +3,7 @@ import type { FixtureSet } from '../../src/fixtures/make.js';
 import { makeEditStartClips } from '../../src/fixtures/edit-start.js';
 import { editStart } from '../../src/media/mp4-edit-start.js';
 import { testFixtures } from '../support/fixtures.js';
-import { topLevel } from './mp4-samples.js';
+import { seededRandom, smashed, topLevel } from './mp4-samples.js';
 
 let fixtures: FixtureSet;
 beforeAll(async () => {
@@ -12,25 +12,14 @@ beforeAll(async () => {
 
 // More of editStart, on the edit-start clips, in test/operators/decode/edit-skip.test.ts.
 describe('editStart on hostile bytes', () => {
-  const random = (() => {
-    let seed = 1414;
-    return () => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed;
-    };
-  })();
+  const random = seededRandom(1414);
 
   it('editStart: a string or a plan for every smashed moov of the edit-start clips, never a throw', async () => {
     const clips = await makeEditStartClips(fixtures);
     for (const layout of ['faststart', 'moov-end'] as const) {
       const pristine = topLevel(clips[layout].file, 'moov').bytes;
       for (let round = 0; round < 300; round += 1) {
-        const moov = new Uint8Array(pristine);
-        const view = new DataView(moov.buffer);
-        for (let i = 0; i < 1 + (round % 4); i += 1) {
-          const at = 8 + (random() % (moov.byteLength - 12));
-          view.setUint32(at - (at % 4), [0xffffffff, 0, 7, random()][random() % 4]!);
-        }
+        const moov = smashed(pristine, round, random);
         const plan = editStart(moov);
         expect(typeof plan === 'string' || typeof plan === 'object').toBe(true);
       }

@@ -3,7 +3,7 @@ import type { FixtureSet } from '../../src/fixtures/make.js';
 import { firstFragmentSample } from '../../src/media/mp4-fragment-index.js';
 import { readVideoTrack, type VideoTrackIndex } from '../../src/media/mp4-index.js';
 import { testFixtures } from '../support/fixtures.js';
-import { firstPacket, topLevel } from './mp4-samples.js';
+import { firstPacket, seededRandom, smashed, topLevel } from './mp4-samples.js';
 
 let fixtures: FixtureSet;
 beforeAll(async () => {
@@ -46,32 +46,21 @@ describe('readVideoTrack', () => {
 });
 
 describe('readVideoTrack and firstFragmentSample on hostile bytes', () => {
-  const random = (() => {
-    let seed = 1414;
-    return () => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed;
-    };
-  })();
+  const random = seededRandom(1414);
 
   it('a string or a track for every smashed moov and moof, never a throw', () => {
     for (const name of ['faststart', 'fragmented', 'audio']) {
       const file = fixtures.clips[name]!.file;
       const pristine = topLevel(file, 'moov').bytes;
       for (let round = 0; round < 300; round += 1) {
-        const moov = new Uint8Array(pristine);
-        const view = new DataView(moov.buffer);
-        for (let i = 0; i < 1 + (round % 4); i += 1) {
-          const at = 8 + (random() % (moov.byteLength - 12));
-          view.setUint32(at - (at % 4), [0xffffffff, 0, 7, random()][random() % 4]!);
-        }
+        const moov = smashed(pristine, round, random);
         const track = readVideoTrack(moov);
         expect(typeof track === 'string' || typeof track === 'object').toBe(true);
         if (typeof track === 'object' && name === 'fragmented') {
           const moof = topLevel(file, 'moof');
-          const smashed = new Uint8Array(moof.bytes);
-          new DataView(smashed.buffer).setUint32(8 + (random() % (smashed.byteLength - 12)), random());
-          expect(() => firstFragmentSample(track, smashed, moof.offset)).not.toThrow();
+          const moofBytes = new Uint8Array(moof.bytes);
+          new DataView(moofBytes.buffer).setUint32(8 + (random() % (moofBytes.byteLength - 12)), random());
+          expect(() => firstFragmentSample(track, moofBytes, moof.offset)).not.toThrow();
         }
       }
     }

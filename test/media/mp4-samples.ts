@@ -36,3 +36,23 @@ export function firstPacket(file: string): { offset: number; size: number; pts: 
     .packets;
   return { offset: Number(packet!.pos), size: Number(packet!.size), pts: packet!.pts };
 }
+
+/** A seeded linear congruential generator: the same numbers run after run. */
+export function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state;
+  };
+}
+
+/** A copy of `pristine` with 1–4 (by `round`) of its 32-bit words past the box header set to 0, 7, 2^32 − 1 or noise. */
+export function smashed(pristine: Uint8Array, round: number, random: () => number): Uint8Array {
+  const bytes = new Uint8Array(pristine);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < 1 + (round % 4); i += 1) {
+    const at = 8 + (random() % (bytes.byteLength - 12));
+    view.setUint32(at - (at % 4), [0xffffffff, 0, 7, random()][random() % 4]!);
+  }
+  return bytes;
+}

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { scanTopLevelBoxes } from '../../src/media/mp4-boxes.js';
+import { probeVideo } from '../support/ffprobe.js';
 
 /*
  * What the MP4 index tests (test/media/mp4-*.test.ts, test/operators/decode/first-frame-index.e2e.test.ts)
@@ -15,25 +15,11 @@ export function topLevel(file: string, type: string): { bytes: Uint8Array; offse
 
 /** ffprobe's first video packet: where it lies and its pts in the stream's time base. */
 export function firstPacket(file: string): { offset: number; size: number; pts: number } {
-  const out = execFileSync(
-    'ffprobe',
-    [
-      '-v',
-      'error',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'packet=pos,size,pts',
-      '-read_intervals',
-      '%+#1',
-      '-of',
-      'json',
-      file,
-    ],
-    { encoding: 'utf8' },
-  );
-  const [packet] = (JSON.parse(out) as { packets: Array<{ pos: string; size: string; pts: number }> })
-    .packets;
+  const [packet] = probeVideo<{ packets: Array<{ pos: string; size: string; pts: number }> }>(
+    file,
+    'packet=pos,size,pts',
+    ['-read_intervals', '%+#1'],
+  ).packets;
   return { offset: Number(packet!.pos), size: Number(packet!.size), pts: packet!.pts };
 }
 

@@ -1,22 +1,23 @@
 import { execFileSync } from 'node:child_process';
 
-/** What ffprobe says of a file's video frames, in display order: each frame's best-effort time in seconds. */
-export function probeFrameTimes(file: string): number[] {
+/**
+ * ffprobe's JSON of the first video stream of `file`: the `entries` asked for (`-show_entries`), after
+ * `extra` options (e.g. `-read_intervals`).
+ */
+export function probeVideo<T>(file: string, entries: string, extra: readonly string[] = []): T {
   const out = execFileSync(
     'ffprobe',
-    [
-      '-v',
-      'error',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'frame=best_effort_timestamp_time',
-      '-of',
-      'json',
-      file,
-    ],
+    ['-v', 'error', '-select_streams', 'v:0', '-show_entries', entries, ...extra, '-of', 'json', file],
     { encoding: 'utf8' },
   );
-  const parsed = JSON.parse(out) as { frames: Array<{ best_effort_timestamp_time: string }> };
+  return JSON.parse(out) as T;
+}
+
+/** What ffprobe says of a file's video frames, in display order: each frame's best-effort time in seconds. */
+export function probeFrameTimes(file: string): number[] {
+  const parsed = probeVideo<{ frames: Array<{ best_effort_timestamp_time: string }> }>(
+    file,
+    'frame=best_effort_timestamp_time',
+  );
   return parsed.frames.map((frame) => Number(frame.best_effort_timestamp_time));
 }

@@ -16,13 +16,14 @@
  * (OpenCV's interleaved rows give the same numbers as one channel at a time). Compared with OpenCV 4.6
  * (Debian's python3-opencv) byte for byte by test/media/preprocess-opencv.test.ts. The halving of packed
  * BGR, the 720p → 640 case, runs in WebAssembly SIMD (./resize-halve-simd.ts): measured 0.45–0.5 ms a frame
- * against 2–4 ms in plain JavaScript (load average 9 on the 2-core machine). The interpolation stays in
- * JavaScript, with a pass of its own for a packed picture (one offset per pixel for the three channels): an
- * 848×478 → 640×361 frame costs about 3 ms (5.1 ms before that pass; medians of 40, load 3 on the 2-core
- * machine).
+ * against 2–4 ms in plain JavaScript (load average 9 on the 2-core machine). The interpolation of a packed
+ * picture runs in WebAssembly too (./resize-linear-simd.ts: an 848×478 → 640×361 frame in 1.5–1.8 ms against
+ * 5 ms here, medians of 50 at load 3); the JavaScript code below does any other layout, and every layout
+ * where WebAssembly SIMD is missing.
  */
 
 import { halveBgrSimd } from './resize-halve-simd.js';
+import { resizeLinearPackedSimd } from './resize-linear-simd.js';
 
 /** INTER_RESIZE_COEF_BITS: OpenCV's fixed-point weights are in units of 1/2048. */
 const COEF_BITS = 11;
@@ -165,15 +166,23 @@ export function planResize(
 /**
  * Resizes the three channels of `source` into the planes of `target` at the same index, as cv2.resize does
  * each channel of an image. The views must hold the plan's sizes (packLetterbox checks them): a typed
- * array read past its end gives 0, not an error.
+ * array read past its end gives 0, not an error. The interpolation of a packed picture runs in WebAssembly
+ * (./resize-linear-simd.ts) where it can; `simd: false` runs the JavaScript code (the tests compare them).
  */
 export function resizeLinear(
   plan: ResizePlan,
   source: readonly [ChannelView, ChannelView, ChannelView],
   target: readonly [PlaneTarget, PlaneTarget, PlaneTarget],
+  options: { simd?: boolean } = {},
 ): void {
   if (plan.method === 'linear') {
-    resizeChannels(plan, source, target);
+    const [red, green, blue] = source;
+    const simd =
+      options.simd !== false &&
+      isPacked(source) &&
+      isOnePixel(red.offset, green.offset, blue.offset) &&
+      resizeLinearPackedSimd(plan, red.data, [red.offset, green.offset, blue.offset], red.rowStride, target);
+    if (!simd) resizeChannels(plan, source, target);
     return;
   }
   if (plan.method === 'area-2x') {
@@ -265,6 +274,12 @@ function halveChannels(
  * then shifted right by 4 as the vertical pass uses it. The three channels go together: the column tables
  * are read once for all three, which measured a quarter faster than a pass per channel.
  */
+/** Whether three offsets are the three bytes of one pixel, in any order. */
+function isOnePixel(a: number, b: number, c: number): boolean {
+  const first = Math.min(a, b, c);
+  return a !== b && b !== c && a !== c && Math.max(a, b, c) === first + 2;
+}
+
 /** Whether the three views are one packed picture: one buffer, 3 bytes a pixel, the same rows. */
 function isPacked([c0, c1, c2]: readonly [ChannelView, ChannelView, ChannelView]): boolean {
   return (

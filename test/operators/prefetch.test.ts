@@ -9,6 +9,7 @@ import { startNetSim, type NetSim } from '../../src/sim/netsim.js';
 import { createDispatcher } from '../../src/sources/dispatcher.js';
 import { httpSource } from '../../src/sources/http.js';
 import { testFixtures } from '../support/fixtures.js';
+import { steppedHost } from '../support/stepped-host.js';
 
 describe('prefetchGate', () => {
   it('block: hands out limit slots, then waits; a release wakes the oldest waiter', async () => {
@@ -182,51 +183,83 @@ describe('decode with a prefetch gate: backpressure down to the socket', () => {
   });
 
   it('block: decoding stops at the limit and the download pauses until slots come back', async () => {
-    const gate = prefetchGate(4);
-    const events: StageEvent[] = [];
-    const frames: DecodedFrame[] = [];
-    const before = sim.requests.length;
-    const delivered = () =>
-      events
-        .filter((e) => e.stage === 'source' && e.name === 'chunk')
-        .reduce((sum, e) => sum + (e.data!.bytes as number), 0);
-    const done = new Promise<void>((resolve, reject) =>
-      httpSource(sim.urlFor('/clip.mp4', { rateBytesPerSec: 150_000 }), {
-        dispatcher,
-        stallTimeoutMs: 300,
-        onEvent: (e) => events.push(e),
-      })
-        .pipe(decode({ imgSize: 320, gate, maxQueuedBytes: 8192, onEvent: (e) => events.push(e) }))
-        .subscribe({ next: (f) => frames.push(f), error: reject, complete: resolve }),
-    );
-    // Wait until decoding is blocked at the gate with the transfer paused (earlier pauses may have been
-    // lifted while FFmpeg still needed bytes for the first picture, or was opening: the rate is low enough
-    // that the file is not all in by then, even on a loaded machine).
-    const lastFlow = () =>
-      events.filter((e) => e.stage === 'source' && (e.name === 'paused' || e.name === 'resumed')).at(-1)
-        ?.name;
-    await expect.poll(() => frames.length === 4 && lastFlow() === 'paused', { timeout: 10_000 }).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const request = sim.requests[before]!;
-    const deliveredWhenPaused = delivered();
-    // Held for twice the stall timeout: the paused transfer delivers nothing and does not count as stalled.
-    // (The server side cannot show it for so small a file: all of it fits in the loopback socket buffers.)
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    expect(frames).toHaveLength(4);
-    expect(gate.inFlight).toBe(4);
-    expect(delivered()).toBe(deliveredWhenPaused);
-    expect(deliveredWhenPaused).toBeLessThan(fixtures.clips['faststart']!.bytes);
-    expect(lastFlow()).toBe('paused');
-    expect(events.some((e) => e.name === 'end')).toBe(false);
+    // The host sends the next 2 kB only once the last ones were delivered and the source is not paused: a
+    // link with no buffer to speak of, so that how far the download gets depends on what the decoder
+    // asks for, never on how quickly it runs (a rate-limited host had the whole 80 kB file in the socket
+    // buffers within 0.6 s, before a loaded machine had decoded 4 frames).
+    const clip = readFileSync(fixtures.clips['faststart']!.file);
+    const host = await steppedHost(clip, 2048);
+    try {
+      const gate = prefetchGate(4);
+      // The decoder asking for a 5th slot and waiting: decoding is held at the gate.
+      let gateWaits = 0;
+      const acquire = gate.acquire.bind(gate);
+      gate.acquire = () => {
+        const taken = acquire();
+        if (taken instanceof Promise) gateWaits += 1;
+        return taken;
+      };
+      const events: StageEvent[] = [];
+      const frames: DecodedFrame[] = [];
+      const delivered = () =>
+        events
+          .filter((e) => e.stage === 'source' && e.name === 'chunk')
+          .reduce((sum, e) => sum + (e.data!.bytes as number), 0);
+      const lastFlow = () =>
+        events.filter((e) => e.stage === 'source' && (e.name === 'paused' || e.name === 'resumed')).at(-1)
+          ?.name;
+      let flushed = false;
+      const pump = () =>
+        setImmediate(() => {
+          if (!flushed && lastFlow() !== 'paused' && delivered() === host.sent) host.step();
+        });
+      const onSourceEvent = (e: StageEvent) => {
+        events.push(e);
+        if (e.name === 'headers' || e.name === 'chunk' || e.name === 'resumed') pump();
+      };
+      const STALL_MS = 1000;
+      const done = new Promise<void>((resolve, reject) =>
+        httpSource(host.url, { dispatcher, stallTimeoutMs: STALL_MS, onEvent: onSourceEvent })
+          .pipe(decode({ imgSize: 320, gate, maxQueuedBytes: 8192, onEvent: (e) => events.push(e) }))
+          .subscribe({ next: (f) => frames.push(f), error: reject, complete: resolve }),
+      );
+      const seen = () =>
+        `frames ${frames.length}, gate waits ${gateWaits}, last flow ${lastFlow()}, ` +
+        `delivered ${delivered()} of ${clip.byteLength}, sent ${host.sent}`;
+      // Decoding held at the gate with the transfer paused (earlier pauses may have been lifted while FFmpeg
+      // still needed bytes for the first picture, or was opening).
+      await expect
+        .poll(() => (frames.length === 4 && gateWaits === 1 && lastFlow() === 'paused') || seen(), {
+          timeout: 20_000,
+        })
+        .toBe(true);
+      const deliveredWhenPaused = delivered();
+      expect(deliveredWhenPaused, seen()).toBeLessThan(clip.byteLength);
+      // The rest of the file now waits in the socket buffers. Held for twice the stall timeout: the paused
+      // transfer delivers none of it and does not count as stalled.
+      flushed = true;
+      host.flush();
+      await new Promise((resolve) => setTimeout(resolve, 2 * STALL_MS));
+      expect(seen()).toBe(
+        `frames 4, gate waits 1, last flow paused, delivered ${deliveredWhenPaused} of ${clip.byteLength}, ` +
+          `sent ${clip.byteLength}`,
+      );
+      expect(gate.inFlight).toBe(4);
+      expect(events.some((e) => e.name === 'end')).toBe(false);
 
-    // The consumer catches up: give slots back as frames arrive, and everything flows to the end.
-    const releaser = setInterval(() => gate.release(frames.flatMap((f) => (f.slot ? [f.slot] : []))), 5);
-    await done;
-    clearInterval(releaser);
-    expect(frames).toHaveLength(100);
-    expect(frames.every((f) => f.image)).toBe(true);
-    expect(events.some((e) => e.name === 'source-resumed')).toBe(true);
-    expect((await sim.waitForRequestEnd(request.id)).outcome).toBe('complete');
+      // The consumer catches up: give slots back as frames arrive, and everything flows to the end.
+      const releaser = setInterval(() => gate.release(frames.flatMap((f) => (f.slot ? [f.slot] : []))), 5);
+      await done;
+      clearInterval(releaser);
+      expect(frames).toHaveLength(100);
+      expect(frames.every((f) => f.image)).toBe(true);
+      expect(delivered()).toBe(clip.byteLength);
+      expect(events.some((e) => e.name === 'source-resumed')).toBe(true);
+      expect(await host.ended).toBe('complete');
+      expect(host.requests).toBe(1);
+    } finally {
+      await host.close();
+    }
   });
 
   it('drop-newest: frames past the limit go on without pixels, counted', async () => {

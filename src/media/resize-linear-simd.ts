@@ -4,8 +4,9 @@
  *
  * Two kernels, driven row by row from JavaScript as resize-linear.ts's scalar code is:
  * - `hrow`: one source row (copied into the kernel's memory) resized horizontally into three rows of
- *   16-bit values, one per channel, already shifted right by 4 (OpenCV's HResizeLinear for 8-bit pictures);
- *   scalar, one destination column at a time with the column's offset and weights from one table entry;
+ *   16-bit values, one per channel, already shifted right by 4 (OpenCV's HResizeLinear for 8-bit pictures):
+ *   per destination column, the two source pixels' bytes paired by channel and multiplied by the column's
+ *   two weights in one `i32x4.dot_i16x8_s`;
  * - `vrow`: two such rows mixed into a destination row of each plane with OpenCV's vertical rounding,
  *   `(((upper·b0) >> 16) + ((lower·b1) >> 16) + 2) >> 2`, 16 values a step (`i32x4.extmul_*_i16x8_s`, the
  *   products' high halves narrowed back to 16 bits, then to bytes).
@@ -21,14 +22,16 @@ const SLACK = 32;
 
 interface Kernel {
   readonly memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  /** (r, g, b, out, width, xmax, table): r, g, b the channels' bytes of pixel 0 of the row. */
+  /**
+   * (source, out0, out1, out2, width, table): the row's pixels at `source`; outK the 16-bit row for the
+   * values of each pixel's byte K.
+   */
   readonly hrow: (
-    r: number,
-    g: number,
-    b: number,
-    out: number,
+    source: number,
+    out0: number,
+    out1: number,
+    out2: number,
     width: number,
-    xmax: number,
     table: number,
   ) => void;
   /** (upper, lower, b0, b1, width, dst, planeStride). */
@@ -79,7 +82,7 @@ export const linearSimdAvailable = (): boolean => linearKernel() !== null;
 /** Where one plan's tables, rows and planes lie in the kernel's memory. */
 interface Layout {
   readonly plan: ResizePlan;
-  /** Per destination column: the left source pixel's byte offset in the row, then the two weights (i32). */
+  /** Per destination column: the left source pixel's byte offset in the row, then the two weights (i16). */
   readonly table: number;
   readonly upper: number;
   readonly lower: number;
@@ -99,7 +102,7 @@ function layoutFor(simd: Kernel, plan: ResizePlan): Layout {
   const { width, height, sourceWidth } = plan;
   const table = 0;
   const rowBytes = 3 * 2 * width + SLACK;
-  const upper = table + 12 * width;
+  const upper = table + 8 * width;
   const lower = upper + rowBytes;
   const source = lower + rowBytes;
   const planes = source + 3 * sourceWidth + SLACK;
@@ -108,11 +111,11 @@ function layoutFor(simd: Kernel, plan: ResizePlan): Layout {
   if (simd.memory.buffer.byteLength < end) {
     simd.memory.grow(Math.ceil((end - simd.memory.buffer.byteLength) / 65536));
   }
-  const entries = new Int32Array(simd.memory.buffer, table, 3 * width);
+  // Past xmax the weights are 2048 and 0 (the last pixel alone), as the scalar code's shift by 7 is.
+  const entries = new Int32Array(simd.memory.buffer, table, 2 * width);
   for (let dx = 0; dx < width; dx += 1) {
-    entries[3 * dx] = 3 * plan.xofs[dx]!;
-    entries[3 * dx + 1] = plan.alpha0[dx]!;
-    entries[3 * dx + 2] = plan.alpha1[dx]!;
+    entries[2 * dx] = 3 * plan.xofs[dx]!;
+    entries[2 * dx + 1] = plan.alpha0[dx]! | (plan.alpha1[dx]! << 16);
   }
   current = { plan, table, upper, lower, source, planes, planeStride, end };
   return current;
@@ -133,16 +136,18 @@ export function resizeLinearPackedSimd(
 ): boolean {
   const simd = linearKernel();
   if (!simd) return false;
-  const { width, height, sourceWidth, sourceHeight, yofs, beta, xmax } = plan;
+  const { width, height, sourceWidth, sourceHeight, yofs, beta } = plan;
   const layout = layoutFor(simd, plan);
   const memory = new Uint8Array(simd.memory.buffer);
   const first = Math.min(...offsets);
-  const [r, g, b] = offsets.map((offset) => layout.source + offset - first) as [number, number, number];
+  // The 16-bit row of each pixel byte's values: byte K of a pixel is channel c's where offsets[c] is K on.
+  const rowOf = (byte: number): number => 2 * width * offsets.findIndex((offset) => offset - first === byte);
+  const [row0, row1, row2] = [rowOf(0), rowOf(1), rowOf(2)];
   const rowSpan = 3 * sourceWidth;
   const resizeRow = (row: number, into: number): void => {
     const at = first + row * rowStride;
     memory.set(data.subarray(at, at + rowSpan), layout.source);
-    simd.hrow(r, g, b, into, width, xmax, layout.table);
+    simd.hrow(layout.source, into + row0, into + row1, into + row2, width, layout.table);
   };
   let upper = layout.upper;
   let lower = layout.lower;
@@ -192,15 +197,17 @@ export function resizeLinearPackedSimd(
 
 // ---------------------------------------------------------------------------------------------------
 // The kernels' WebAssembly binary, written out here (as resize-halve-simd.ts's is): one memory and two
-// functions. hrow's table has 12 bytes a destination column: the left pixel's byte offset, alpha0, alpha1.
+// functions. hrow's table has 8 bytes a destination column: the left pixel's byte offset, then alpha0 and
+// alpha1 as two 16-bit halves.
 
 function moduleBytes(): Uint8Array {
-  const [LOCAL_GET, LOCAL_SET, I32_CONST, I32_ADD, I32_MUL, I32_SHL, I32_SHR_S, I32_GE_U] = [
-    0x20, 0x21, 0x41, 0x6a, 0x6c, 0x74, 0x75, 0x4f,
-  ];
-  const [I32_LOAD, I32_LOAD8_U, I32_STORE16] = [0x28, 0x2d, 0x3b];
+  const [LOCAL_GET, LOCAL_SET, I32_CONST, I32_ADD, I32_SHL, I32_GE_U] = [0x20, 0x21, 0x41, 0x6a, 0x74, 0x4f];
+  const [I32_LOAD, I32_STORE16] = [0x28, 0x3b];
   const [BLOCK, LOOP, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x0c, 0x0d, 0x0b, 0x40];
-  const [V128_LOAD, V128_STORE, I16_SPLAT] = [0x00, 0x0b, 0x10];
+  const [V128_LOAD, V128_STORE, V128_CONST, SHUFFLE, I16_SPLAT, I32X4_SPLAT] = [
+    0x00, 0x0b, 0x0c, 0x0d, 0x10, 0x11,
+  ];
+  const [V128_LOAD64_ZERO, I32X4_EXTRACT_LANE, I32X4_DOT_I16X8_S] = [0x5d, 0x1b, 0xba];
   const [U8_NARROW_I16, I16_NARROW_I32_S, I16_SHR_S, I16_ADD] = [0x66, 0x85, 0x8c, 0x8e];
   const [I32X4_SHR_S, EXTMUL_LOW_S, EXTMUL_HIGH_S] = [0xac, 0xbc, 0xbd];
   const simd = simdOp;
@@ -210,7 +217,6 @@ function moduleBytes(): Uint8Array {
   const add = (local: number, value: number) => [...get(local), ...int(value), I32_ADD, ...set(local)];
   // Memory immediates: alignment (log2), then offset.
   const load32 = (offset: number) => [I32_LOAD, 2, ...leb128(offset)];
-  const load8 = (offset: number) => [I32_LOAD8_U, 0, ...leb128(offset)];
   const store16 = [I32_STORE16, 1, 0];
   const loop = (exit: number[], body: number[]) => [
     BLOCK,
@@ -227,55 +233,36 @@ function moduleBytes(): Uint8Array {
     END,
   ];
 
-  // hrow(r, g, b, out, width, xmax, table); locals: 7 dx, 8 t (table entry), 9 o (channel 0's value),
-  // 10 x (pixel offset), 11 a0, 12 a1, 13 w2 (bytes from one channel's row to the next).
-  const [R, G, B, OUT, WIDTH, XMAX, TABLE] = [0, 1, 2, 3, 4, 5, 6];
-  const [DX, T, O, X, A0, A1, W2] = [7, 8, 9, 10, 11, 12, 13];
-  // The address of channel c's value: o + c·w2.
-  const at = (c: number) => [
-    ...get(O),
-    ...(c > 0 ? [...get(W2), I32_ADD] : []),
-    ...(c > 1 ? [...get(W2), I32_ADD] : []),
-  ];
-  const pixel = (channel: number, offset: number) => [...get(channel), ...get(X), I32_ADD, ...load8(offset)];
-  const interpolated = (c: number, channel: number) => [
-    ...at(c),
-    ...pixel(channel, 0),
-    ...get(A0),
-    I32_MUL,
-    ...pixel(channel, 3),
-    ...get(A1),
-    I32_MUL,
+  // hrow(source, out0, out1, out2, width, table); locals: 6 p (2 · the destination column), 7 t (its table
+  // entry), 8 end (the table's end); v128 9 d. Per column: the left and right pixels' six bytes, paired by
+  // byte (b0 b0' b1 b1' b2 b2') and widened to 16 bits by one shuffle with zeros, times (a0, a1) pairwise
+  // (i32x4.dot_i16x8_s), shifted right by 4: the three values, each stored to its row.
+  const [SOURCE, OUT0, OUT1, OUT2, WIDTH, TABLE] = [0, 1, 2, 3, 4, 5];
+  const [P, T, TABLE_END, VALUES] = [6, 7, 8, 9];
+  const zero = 16; // a lane of the all-zero second operand
+  const pairs = [0, zero, 3, zero, 1, zero, 4, zero, 2, zero, 5, zero, zero, zero, zero, zero];
+  const store = (out: number, lane: number) => [
+    ...get(out),
+    ...get(P),
     I32_ADD,
-    ...int(4),
-    I32_SHR_S,
+    ...get(VALUES),
+    ...simd(I32X4_EXTRACT_LANE),
+    lane,
     ...store16,
   ];
-  // Past xmax the source column is the last one, alone: (v · 2048) >> 4 = v << 7.
-  const edge = (c: number, channel: number) => [
-    ...at(c),
-    ...pixel(channel, 0),
-    ...int(7),
-    I32_SHL,
-    ...store16,
-  ];
-  const step = [...add(T, 12), ...add(O, 2), ...add(DX, 1)];
   // prettier-ignore
   const hrow = [
-    1, 7, 0x7f, // locals: 7 × i32
-    ...get(WIDTH), ...int(1), I32_SHL, ...set(W2),
-    ...get(TABLE), ...set(T), ...get(OUT), ...set(O), ...int(0), ...set(DX),
-    ...loop([...get(DX), ...get(XMAX), I32_GE_U], [
-      ...get(T), ...load32(0), ...set(X),
-      ...get(T), ...load32(4), ...set(A0),
-      ...get(T), ...load32(8), ...set(A1),
-      ...interpolated(0, R), ...interpolated(1, G), ...interpolated(2, B),
-      ...step,
-    ]),
-    ...loop([...get(DX), ...get(WIDTH), I32_GE_U], [
-      ...get(T), ...load32(0), ...set(X),
-      ...edge(0, R), ...edge(1, G), ...edge(2, B),
-      ...step,
+    2, 3, 0x7f, 1, 0x7b, // locals: 3 × i32, 1 × v128
+    ...int(0), ...set(P), ...get(TABLE), ...set(T),
+    ...get(TABLE), ...get(WIDTH), ...int(3), I32_SHL, I32_ADD, ...set(TABLE_END),
+    ...loop([...get(T), ...get(TABLE_END), I32_GE_U], [
+      ...get(SOURCE), ...get(T), ...load32(0), I32_ADD, ...simd(V128_LOAD64_ZERO), 0, 0,
+      ...simd(V128_CONST), ...Array.from({ length: 16 }, () => 0),
+      ...simd(SHUFFLE), ...pairs,
+      ...get(T), ...load32(4), ...simd(I32X4_SPLAT),
+      ...simd(I32X4_DOT_I16X8_S), ...int(4), ...simd(I32X4_SHR_S), ...set(VALUES),
+      ...store(OUT0, 0), ...store(OUT1, 1), ...store(OUT2, 2),
+      ...add(T, 8), ...add(P, 2),
     ]),
     END,
   ];
@@ -344,8 +331,9 @@ function moduleBytes(): Uint8Array {
   // prettier-ignore
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...wasmSection(1, [1, 0x60, 7, ...i32s(7), 0]), // type 0: (7 × i32) → ()
-    ...wasmSection(3, [2, 0, 0]),
+    // type 0: (6 × i32) → (), hrow's; type 1: (7 × i32) → (), vrow's
+    ...wasmSection(1, [2, 0x60, 6, ...i32s(6), 0, 0x60, 7, ...i32s(7), 0]),
+    ...wasmSection(3, [2, 0, 1]),
     ...wasmSection(5, [1, 0, INITIAL_PAGES]),
     ...wasmSection(7, [3, ...wasmName('memory'), 2, 0, ...wasmName('hrow'), 0, 0, ...wasmName('vrow'), 0, 1]),
     ...wasmSection(10, [2, ...leb128(hrow.length), ...hrow, ...leb128(vrow.length), ...vrow]),

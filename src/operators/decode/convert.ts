@@ -11,7 +11,7 @@ import {
   type Preprocess,
   type LetterboxedImage,
 } from '../../media/letterbox.js';
-import type { PrefetchGate, PrefetchSlot } from '../prefetch.js';
+import { sharedPixelBuffers, type PrefetchGate, type PrefetchSlot } from '../prefetch.js';
 import type { SessionContext } from './context.js';
 
 /** What the conversion is told once, when the session starts. */
@@ -112,10 +112,12 @@ export class PictureConverter {
       const converted = result?.frames[0];
       if (!converted) throw new Error('the filter graph returned no frame');
       if (!this.ctx.active) return undefined;
+      // Without a slot's buffer, one from the shared pool (warmDecode leaves one idle, already touched),
+      // which the frame then keeps.
+      const bytes = 3 * geometry.size * geometry.size;
       const target =
-        slot && this.options.gate
-          ? this.options.gate.pixels(slot, 3 * geometry.size * geometry.size)
-          : undefined;
+        (slot && this.options.gate ? this.options.gate.pixels(slot, bytes) : undefined) ??
+        sharedPixelBuffers.take(bytes);
       // 'opencv': full-size bgr24 that the resize letterboxes; 'stream-colour': the graph's letterboxed gbrp.
       // padValue reaches the padding whichever side makes it.
       const image = packLetterbox(

@@ -1,6 +1,7 @@
 import { lastValueFrom, take, timeout, toArray, type OperatorFunction } from 'rxjs';
 import { DEFAULT_PREPROCESS, warmUpLetterbox } from '../../media/letterbox.js';
 import { httpSource } from '../../sources/http.js';
+import { sharedPixelBuffers } from '../prefetch.js';
 import type { ByteChunk } from '../../sources/types.js';
 import type { DecodedFrame, DecodeOptions } from './options.js';
 import { withWarmClip } from './warm-serve.js';
@@ -55,5 +56,8 @@ export async function warmDecodeWith(
     await new Promise((resolve) => setTimeout(resolve, 1));
     warmUpLetterbox();
   }
+  // The first frames' letterbox buffers, touched now (see PixelBufferPool.keepIdle).
+  const size = options.imgSize ?? 640;
+  sharedPixelBuffers.keepIdle(3 * size * size, 2);
   return { ms: performance.now() - startedAt, frames: frames.length };
 }

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { beamcoder, type Beamcoder } from '../../../src/media/beamcoder.js';
 import { PictureConverter } from '../../../src/operators/decode/convert.js';
-import { prefetchGate, type PrefetchSlot } from '../../../src/operators/prefetch.js';
+import {
+  PixelBufferPool,
+  prefetchGate,
+  sharedPixelBuffers,
+  type PrefetchSlot,
+} from '../../../src/operators/prefetch.js';
 import { recordingContext } from './fake-context.js';
 
 const bc = beamcoder();
@@ -63,6 +68,41 @@ describe('PictureConverter', () => {
     expect(rowValues(image.data, 32, 0, 4)).toEqual([[114], [114], [114]]);
     expect(rowValues(image.data, 32, 4, 28)).toEqual([[0], [0], [0]]);
     gate.release([slot]);
+  });
+
+  it("without a slot, into an idle buffer of the shared pool (warmDecode's, already touched), which the frame keeps", async () => {
+    const converter = new PictureConverter(
+      recordingContext({}),
+      bc,
+      { imgSize: 32, padValue: 114, gate: undefined },
+      () => undefined,
+    );
+    const idle = new Uint8Array(new SharedArrayBuffer(3 * 32 * 32)).fill(9);
+    sharedPixelBuffers.give(idle);
+    const before = sharedPixelBuffers.idleBytes;
+    const first = (await converter.convert(plainFrame(16), 0, undefined))!;
+    expect(first.data).toBe(idle);
+    expect(sharedPixelBuffers.idleBytes).toBe(before - 3 * 32 * 32);
+    expect(rowValues(first.data, 32, 4, 28)).toEqual([[0], [0], [0]]);
+    // The pool has no more of that size: the next frame gets a new buffer, and the first keeps its pixels.
+    const second = (await converter.convert(plainFrame(235), 1, undefined))!;
+    expect(second.data).not.toBe(idle);
+    expect(rowValues(first.data, 32, 4, 28)).toEqual([[0], [0], [0]]);
+    expect(rowValues(second.data, 32, 4, 28)).toEqual([[255], [255], [255]]);
+  });
+
+  it('PixelBufferPool.keepIdle: tops the idle buffers of a size up to the count, no further', () => {
+    const pool = new PixelBufferPool();
+    pool.keepIdle(4096 * 3, 2);
+    expect(pool.idleBytes).toBe(2 * 4096 * 3);
+    pool.keepIdle(4096 * 3, 2);
+    expect(pool.idleBytes).toBe(2 * 4096 * 3);
+    const taken = pool.take(4096 * 3);
+    expect(taken.buffer).toBeInstanceOf(SharedArrayBuffer);
+    pool.keepIdle(4096 * 3, 2);
+    expect(pool.idleBytes).toBe(2 * 4096 * 3);
+    expect(pool.take(100).byteLength).toBe(100);
+    expect(pool.idleBytes).toBe(2 * 4096 * 3);
   });
 
   it('a frame of another size gets its own graph; a failure ends the session with FF_ERR_CONVERT naming the frame', async () => {

@@ -3,6 +3,7 @@ import { WARM_CLIP_BASE64 } from '../../../src/operators/decode/warm-clip.js';
 import { scanTopLevelBoxes } from '../../../src/media/mp4-boxes.js';
 import { readVideoTrack } from '../../../src/media/mp4-index.js';
 import { warmDecode } from '../../../src/operators/decode.js';
+import { sharedPixelBuffers } from '../../../src/operators/prefetch.js';
 
 describe('warmDecode', () => {
   it('the bundled clip: a 160×90 H.264 faststart MP4 whose frame 0 comes from the index', () => {
@@ -28,5 +29,14 @@ describe('warmDecode', () => {
     expect(await warmDecode({ imgSize: 320 })).toMatchObject({ frames: 2 });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(handles()).toBe(before);
+  });
+
+  it("leaves two letterbox buffers of the model's size idle in the shared pool for the first frames, not more", async () => {
+    const bytes = 3 * 256 * 256;
+    const before = sharedPixelBuffers.idleBytes;
+    await warmDecode({ imgSize: 256 });
+    expect(sharedPixelBuffers.idleBytes - before).toBe(2 * bytes);
+    await warmDecode({ imgSize: 256 });
+    expect(sharedPixelBuffers.idleBytes - before).toBe(2 * bytes);
   });
 });

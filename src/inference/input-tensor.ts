@@ -6,7 +6,7 @@
  */
 import { ModelError } from '../core/errors.js';
 import { modelCodes } from './codes.js';
-import { leb128, simdOp, sleb128, wasmName, wasmSection } from '../media/wasm-bytes.js';
+import { leb128, simdOp, sleb128, wasmExports, wasmName, wasmSection } from '../media/wasm-bytes.js';
 
 /** Input values of a model: float32, or float16 bits for a model whose input is float16. */
 export type ModelInput = Float32Array | Uint16Array;
@@ -253,32 +253,20 @@ interface SimdKernel {
 
 let kernel: SimdKernel | null | undefined;
 
-/** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WebAssemblyApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
-}
-
 /** The WebAssembly kernel, compiled once per thread; null where WebAssembly SIMD is not available. */
 function simdKernel(): SimdKernel | null {
-  if (kernel !== undefined) return kernel;
-  kernel = null;
-  const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-  try {
-    const binary = simdModuleBytes();
-    if (wasm?.validate(binary)) {
-      const { exports } = new wasm.Instance(new wasm.Module(binary));
+  if (kernel === undefined) {
+    const exports = wasmExports(simdModuleBytes);
+    if (exports) {
       const memory = (exports.memory as { buffer: ArrayBuffer }).buffer;
-      const convert = exports.convert as (count: number) => void;
       kernel = {
         bytes: new Uint8Array(memory, 0, CHUNK),
         floats: new Float32Array(memory, CHUNK, CHUNK),
-        convert,
+        convert: exports.convert as (count: number) => void,
       };
+    } else {
+      kernel = null;
     }
-  } catch {
-    kernel = null;
   }
   return kernel;
 }

@@ -10,7 +10,7 @@
  * stays in the cache for the kernel to read). Columns past the last whole group of 16 are left to the
  * caller. The numbers are those of resize-linear.ts's scalar halving, byte for byte (its tests run both).
  */
-import { leb128, simdOp, sleb128, wasmName, wasmSection } from './wasm-bytes.js';
+import { leb128, simdOp, sleb128, wasmExports, wasmName, wasmSection } from './wasm-bytes.js';
 
 /** Destination rows per band. */
 const BAND_ROWS = 16;
@@ -38,28 +38,15 @@ interface Kernel {
   ) => void;
 }
 
-/** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WebAssemblyApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
-}
-
 let kernel: Kernel | null | undefined;
 
 /** The kernel, compiled once per thread; null where WebAssembly SIMD is not available. */
 function halveKernel(): Kernel | null {
-  if (kernel !== undefined) return kernel;
-  kernel = null;
-  const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-  try {
-    const binary = moduleBytes();
-    if (wasm?.validate(binary)) {
-      const { exports } = new wasm.Instance(new wasm.Module(binary));
-      kernel = { memory: exports.memory as Kernel['memory'], halve: exports.halve as Kernel['halve'] };
-    }
-  } catch {
-    kernel = null;
+  if (kernel === undefined) {
+    const exports = wasmExports(moduleBytes);
+    kernel = exports
+      ? { memory: exports.memory as Kernel['memory'], halve: exports.halve as Kernel['halve'] }
+      : null;
   }
   return kernel;
 }

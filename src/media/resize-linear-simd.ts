@@ -13,7 +13,8 @@
  * The destination rows stay in the kernel's memory until the frame is done, then go out a plane at a time.
  */
 import type { PlaneTarget, ResizePlan } from './resize-linear.js';
-import { leb128, simdOp, sleb128, wasmName, wasmSection } from './wasm-bytes.js';
+import { walkDestinationRows } from './resize-rows.js';
+import { leb128, simdOp, sleb128, wasmExports, wasmName, wasmSection } from './wasm-bytes.js';
 
 /** 64 KiB pages the kernel starts with: a 640 × 640 letterbox's planes and a 1920-wide source row. */
 const INITIAL_PAGES = 24;
@@ -46,32 +47,19 @@ interface Kernel {
   ) => void;
 }
 
-/** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WebAssemblyApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
-}
-
 let kernel: Kernel | null | undefined;
 
 /** The kernels, compiled once per thread; null where WebAssembly SIMD is not available. */
 function linearKernel(): Kernel | null {
-  if (kernel !== undefined) return kernel;
-  kernel = null;
-  const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-  try {
-    const binary = moduleBytes();
-    if (wasm?.validate(binary)) {
-      const { exports } = new wasm.Instance(new wasm.Module(binary));
-      kernel = {
-        memory: exports.memory as Kernel['memory'],
-        hrow: exports.hrow as Kernel['hrow'],
-        vrow: exports.vrow as Kernel['vrow'],
-      };
-    }
-  } catch {
-    kernel = null;
+  if (kernel === undefined) {
+    const exports = wasmExports(moduleBytes);
+    kernel = exports
+      ? {
+          memory: exports.memory as Kernel['memory'],
+          hrow: exports.hrow as Kernel['hrow'],
+          vrow: exports.vrow as Kernel['vrow'],
+        }
+      : null;
   }
   return kernel;
 }
@@ -136,7 +124,7 @@ export function resizeLinearPackedSimd(
 ): boolean {
   const simd = linearKernel();
   if (!simd) return false;
-  const { width, height, sourceWidth, sourceHeight, yofs, beta } = plan;
+  const { width, height, sourceWidth, beta } = plan;
   const layout = layoutFor(simd, plan);
   const memory = new Uint8Array(simd.memory.buffer);
   const first = Math.min(...offsets);
@@ -149,38 +137,22 @@ export function resizeLinearPackedSimd(
     memory.set(data.subarray(at, at + rowSpan), layout.source);
     simd.hrow(layout.source, into + row0, into + row1, into + row2, width, layout.table);
   };
-  let upper = layout.upper;
-  let lower = layout.lower;
-  let upperRow = -1;
-  let lowerRow = -1;
-  for (let dy = 0; dy < height; dy += 1) {
-    const top = Math.min(Math.max(yofs[dy]!, 0), sourceHeight - 1);
-    const bottom = Math.min(Math.max(yofs[dy]! + 1, 0), sourceHeight - 1);
-    if (top !== upperRow) {
-      if (top === lowerRow) {
-        [upper, lower] = [lower, upper];
-        upperRow = top;
-        lowerRow = -1;
-      } else {
-        resizeRow(top, upper);
-        upperRow = top;
-      }
-    }
-    if (bottom !== lowerRow) {
-      if (bottom === upperRow) memory.copyWithin(lower, upper, upper + 6 * width);
-      else resizeRow(bottom, lower);
-      lowerRow = bottom;
-    }
-    simd.vrow(
-      upper,
-      lower,
-      beta[dy * 2]!,
-      beta[dy * 2 + 1]!,
-      width,
-      layout.planes + dy * width,
-      layout.planeStride,
-    );
-  }
+  walkDestinationRows(
+    plan,
+    [layout.upper, layout.lower],
+    resizeRow,
+    (from, to) => memory.copyWithin(to, from, from + 6 * width),
+    (dy, upper, lower) =>
+      simd.vrow(
+        upper,
+        lower,
+        beta[dy * 2]!,
+        beta[dy * 2 + 1]!,
+        width,
+        layout.planes + dy * width,
+        layout.planeStride,
+      ),
+  );
   targets.forEach((target, channel) => {
     const from = layout.planes + channel * layout.planeStride;
     if (target.rowStride === width) {

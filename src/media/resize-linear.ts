@@ -24,6 +24,7 @@
 
 import { halveBgrSimd } from './resize-halve-simd.js';
 import { resizeLinearPackedSimd } from './resize-linear-simd.js';
+import { walkDestinationRows } from './resize-rows.js';
 
 /** INTER_RESIZE_COEF_BITS: OpenCV's fixed-point weights are in units of 1/2048. */
 const COEF_BITS = 11;
@@ -379,45 +380,29 @@ function resizeChannels(
   source: readonly [ChannelView, ChannelView, ChannelView],
   target: readonly [PlaneTarget, PlaneTarget, PlaneTarget],
 ): void {
-  const { width, height, sourceHeight, yofs, beta } = plan;
+  const { width, beta } = plan;
   const packed = isPacked(source);
   const [t0, t1, t2] = target;
   const dst0 = t0.data;
   const dst1 = t1.data;
   const dst2 = t2.data;
-  let [upper, lower] = plan.rows;
-  let upperRow = -1;
-  let lowerRow = -1;
-  for (let dy = 0; dy < height; dy += 1) {
-    const top = Math.min(Math.max(yofs[dy]!, 0), sourceHeight - 1);
-    const bottom = Math.min(Math.max(yofs[dy]! + 1, 0), sourceHeight - 1);
-    if (top !== upperRow) {
-      if (top === lowerRow) {
-        const swap = upper;
-        upper = lower;
-        lower = swap;
-        upperRow = top;
-        lowerRow = -1;
-      } else {
-        horizontalPass(plan, source, packed, top, upper);
-        upperRow = top;
+  walkDestinationRows(
+    plan,
+    plan.rows,
+    (row, into) => horizontalPass(plan, source, packed, row, into),
+    (from, to) => to.set(from),
+    (dy, upper, lower) => {
+      const b0 = beta[dy * 2]!;
+      const b1 = beta[dy * 2 + 1]!;
+      let d0 = t0.offset + dy * t0.rowStride;
+      let d1 = t1.offset + dy * t1.rowStride;
+      let d2 = t2.offset + dy * t2.rowStride;
+      // At most ((32640 · 2048) >> 16) · 2 + 2 >> 2 = 255: no saturation needed.
+      for (let r = 0; r < 3 * width; r += 3) {
+        dst0[d0++] = (((upper[r]! * b0) >> 16) + ((lower[r]! * b1) >> 16) + 2) >> 2;
+        dst1[d1++] = (((upper[r + 1]! * b0) >> 16) + ((lower[r + 1]! * b1) >> 16) + 2) >> 2;
+        dst2[d2++] = (((upper[r + 2]! * b0) >> 16) + ((lower[r + 2]! * b1) >> 16) + 2) >> 2;
       }
-    }
-    if (bottom !== lowerRow) {
-      if (bottom === upperRow) lower.set(upper);
-      else horizontalPass(plan, source, packed, bottom, lower);
-      lowerRow = bottom;
-    }
-    const b0 = beta[dy * 2]!;
-    const b1 = beta[dy * 2 + 1]!;
-    let d0 = t0.offset + dy * t0.rowStride;
-    let d1 = t1.offset + dy * t1.rowStride;
-    let d2 = t2.offset + dy * t2.rowStride;
-    // At most ((32640 · 2048) >> 16) · 2 + 2 >> 2 = 255: no saturation needed.
-    for (let r = 0; r < 3 * width; r += 3) {
-      dst0[d0++] = (((upper[r]! * b0) >> 16) + ((lower[r]! * b1) >> 16) + 2) >> 2;
-      dst1[d1++] = (((upper[r + 1]! * b0) >> 16) + ((lower[r + 1]! * b1) >> 16) + 2) >> 2;
-      dst2[d2++] = (((upper[r + 2]! * b0) >> 16) + ((lower[r + 2]! * b1) >> 16) + 2) >> 2;
-    }
-  }
+    },
+  );
 }

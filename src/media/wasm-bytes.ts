@@ -1,7 +1,30 @@
 /**
  * The pieces of a WebAssembly binary that the hand-written kernels (input-tensor.ts's conversion,
- * resize-halve-simd.ts's halving) both spell out: LEB128 numbers, names, sections and SIMD opcodes.
+ * resize-halve-simd.ts's halving, resize-linear-simd.ts's interpolation) all spell out: LEB128 numbers,
+ * names, sections and SIMD opcodes; and their instantiation.
  */
+
+/** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
+interface WebAssemblyApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+}
+
+/**
+ * The exports of the module `binary()` spells out, instantiated in this thread; undefined where this
+ * runtime cannot run it (no WebAssembly, or no SIMD: Node 16.4 on has both).
+ */
+export function wasmExports(binary: () => Uint8Array): Record<string, unknown> | undefined {
+  const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+  try {
+    const bytes = binary();
+    if (!wasm?.validate(bytes)) return undefined;
+    return new wasm.Instance(new wasm.Module(bytes)).exports;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Unsigned LEB128 (sizes, indices, opcodes). */
 export function leb128(value: number): number[] {

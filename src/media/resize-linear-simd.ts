@@ -113,7 +113,7 @@ function layoutFor(simd: Kernel, plan: ResizePlan): Layout {
  * Resizes the packed picture in `data` (pixel (x, y)'s red, green and blue bytes at `offsets[c] + y ·
  * rowStride + 3x`; the three offsets one pixel's three bytes, in any order) by `plan` (a 'linear' one) into
  * `targets` (red, green, blue). Returns false, having written nothing, where WebAssembly SIMD is not
- * available. The caller has checked that `data` holds the picture (packLetterbox does).
+ * available; throws a RangeError, having written nothing, when `data` does not hold the picture.
  */
 export function resizeLinearPackedSimd(
   plan: ResizePlan,
@@ -124,10 +124,16 @@ export function resizeLinearPackedSimd(
 ): boolean {
   const simd = linearKernel();
   if (!simd) return false;
-  const { width, height, sourceWidth, beta } = plan;
+  const { width, height, sourceWidth, sourceHeight, beta } = plan;
   const layout = layoutFor(simd, plan);
   const memory = new Uint8Array(simd.memory.buffer);
   const first = Math.min(...offsets);
+  const last = first + (sourceHeight - 1) * rowStride + 3 * sourceWidth;
+  if (first < 0 || last > data.length) {
+    throw new RangeError(
+      `resize: a ${sourceWidth}×${sourceHeight} picture with rows of ${rowStride} bytes from offset ${first} needs ${last} bytes, got ${data.length}`,
+    );
+  }
   // The 16-bit row of each pixel byte's values: byte K of a pixel is channel c's where offsets[c] is K on.
   const rowOf = (byte: number): number => 2 * width * offsets.findIndex((offset) => offset - first === byte);
   const [row0, row1, row2] = [rowOf(0), rowOf(1), rowOf(2)];

@@ -18,8 +18,8 @@
  * BGR, the 720p → 640 case, runs in WebAssembly SIMD (./resize-halve-simd.ts): measured 0.45–0.5 ms a frame
  * against 2–4 ms in plain JavaScript (load average 9 on the 2-core machine). The interpolation of a packed
  * picture runs in WebAssembly too (./resize-linear-simd.ts: an 848×478 → 640×361 frame in 0.8 ms against
- * 3.1–3.4 ms here, 1920×1080 → 640×360 in 1.3–1.5 ms against 4.1 ms; medians of 20, side by side, load 5); the JavaScript code below does any other layout, and every layout
- * where WebAssembly SIMD is missing.
+ * 3.1–3.4 ms here, 1920×1080 → 640×360 in 1.3–1.5 ms against 4.1 ms; medians of 20, side by side, load 5);
+ * the JavaScript code below does any other layout, and every layout where WebAssembly SIMD is missing.
  */
 
 import { halveBgrSimd } from './resize-halve-simd.js';
@@ -166,9 +166,10 @@ export function planResize(
 
 /**
  * Resizes the three channels of `source` into the planes of `target` at the same index, as cv2.resize does
- * each channel of an image. The views must hold the plan's sizes (packLetterbox checks them): a typed
- * array read past its end gives 0, not an error. The interpolation of a packed picture runs in WebAssembly
- * (./resize-linear-simd.ts) where it can; `simd: false` runs the JavaScript code (the tests compare them).
+ * each channel of an image. The views must hold the plan's sizes (packLetterbox checks them; past a typed
+ * array's end the JavaScript code reads 0, and the WebAssembly path throws a RangeError). The
+ * interpolation of a packed picture runs in WebAssembly (./resize-linear-simd.ts) where it can;
+ * `simd: false` runs the JavaScript code (the tests compare them).
  */
 export function resizeLinear(
   plan: ResizePlan,
@@ -270,11 +271,6 @@ function halveChannels(
   }
 }
 
-/**
- * One source row resized horizontally into `row` (channels interleaved), as OpenCV's HResizeLinear does,
- * then shifted right by 4 as the vertical pass uses it. The three channels go together: the column tables
- * are read once for all three, which measured a quarter faster than a pass per channel.
- */
 /** Whether three offsets are the three bytes of one pixel, in any order. */
 function isOnePixel(a: number, b: number, c: number): boolean {
   const first = Math.min(a, b, c);
@@ -290,6 +286,11 @@ function isPacked([c0, c1, c2]: readonly [ChannelView, ChannelView, ChannelView]
   );
 }
 
+/**
+ * One source row resized horizontally into `row` (channels interleaved), as OpenCV's HResizeLinear does,
+ * then shifted right by 4 as the vertical pass uses it. The three channels go together: the column tables
+ * are read once for all three, which measured a quarter faster than a pass per channel.
+ */
 function horizontalPass(
   plan: ResizePlan,
   source: readonly [ChannelView, ChannelView, ChannelView],

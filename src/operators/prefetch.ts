@@ -30,12 +30,14 @@ export class PixelBufferPool {
 
   /** A buffer of `byteLength` bytes in shared memory; its contents are stale. */
   take(byteLength: number): Uint8Array {
+    return this.takeIdle(byteLength) ?? new Uint8Array(new SharedArrayBuffer(byteLength));
+  }
+
+  /** An idle buffer of `byteLength` bytes (shared memory, stale contents), undefined when none is. */
+  takeIdle(byteLength: number): Uint8Array | undefined {
     const idle = this.#idle.get(byteLength)?.pop();
-    if (idle) {
-      this.#idleBytes -= byteLength;
-      return idle;
-    }
-    return new Uint8Array(new SharedArrayBuffer(byteLength));
+    if (idle) this.#idleBytes -= byteLength;
+    return idle;
   }
 
   /** Gives a buffer back once nothing reads or writes it any more. */
@@ -54,7 +56,7 @@ export class PixelBufferPool {
    */
   keepIdle(byteLength: number, count: number): void {
     const idle = this.#idle.get(byteLength)?.length ?? 0;
-    for (let i = idle; i < count; i += 1) {
+    for (let i = idle; i < count && this.#idleBytes + byteLength <= this.maxIdleBytes; i += 1) {
       const buffer = new Uint8Array(new SharedArrayBuffer(byteLength));
       for (let at = 0; at < byteLength; at += 4096) buffer[at] = 0;
       this.give(buffer);
@@ -67,7 +69,10 @@ export class PixelBufferPool {
   }
 }
 
-/** The pool gates use unless given their own: shared by every run of the process. */
+/**
+ * The pool gates use unless given their own, shared by every run of the process; a frame converted without
+ * a slot takes an idle buffer from it when there is one (see PictureConverter.convert).
+ */
 export const sharedPixelBuffers = new PixelBufferPool();
 
 /**

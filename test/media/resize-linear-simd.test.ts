@@ -5,7 +5,7 @@
  * the same path with cv2.resize itself.
  */
 import { describe, expect, it } from 'vitest';
-import { linearSimdAvailable } from '../../src/media/resize-linear-simd.js';
+import { linearSimdAvailable, resizeLinearPackedSimd } from '../../src/media/resize-linear-simd.js';
 import {
   planResize,
   resizeLinear,
@@ -56,6 +56,24 @@ function resized(
   return data;
 }
 
+/** Whether the kernel takes the case's source (as resizeLinear hands it over) and runs. */
+function ranInWasm({ width, height, toWidth, toHeight, rowStride, order }: Case): boolean {
+  const source = new Uint8Array(rowStride * height + 5);
+  const planes = new Uint8Array(3 * toWidth * toHeight);
+  const plane = (rgb: number): PlaneTarget => ({
+    data: planes,
+    offset: rgb * toWidth * toHeight,
+    rowStride: toWidth,
+  });
+  return resizeLinearPackedSimd(
+    planResize(width, height, toWidth, toHeight),
+    source,
+    [4 + order[0], 4 + order[1], 4 + order[2]],
+    rowStride,
+    [plane(0), plane(1), plane(2)],
+  );
+}
+
 const differing = (a: Uint8Array, b: Uint8Array): number => {
   let count = 0;
   for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) count += 1;
@@ -83,6 +101,8 @@ describe('resizeLinear interpolating packed BGR in WebAssembly', () => {
     '$width×$height → $toWidth×$toHeight, rows of $rowStride bytes, channels at $order: the same bytes',
     (c) => {
       expect(planResize(c.width, c.height, c.toWidth, c.toHeight).method).toBe('linear');
+      // resizeLinear falls back to JavaScript without a word: the kernel itself says it ran on this layout.
+      expect(ranInWasm(c)).toBe(true);
       const wasm = resized(c, true);
       const js = resized(c, false);
       expect(differing(wasm, js)).toBe(0);
@@ -90,6 +110,51 @@ describe('resizeLinear interpolating packed BGR in WebAssembly', () => {
       expect(js.filter((value) => value !== 114).length).toBeGreaterThan((c.toWidth * c.toHeight * 3) / 2);
     },
   );
+
+  it('every small size up and down (widths 1–24, heights 1–4, to 1–20 × 1–5), padded rows: the same bytes', () => {
+    let cases = 0;
+    let wrong = 0;
+    for (let width = 1; width <= 24; width += 1) {
+      for (let height = 1; height <= 4; height += 1) {
+        for (const [toWidth, toHeight] of [
+          [1, 1],
+          [3, 2],
+          [7, 5],
+          [20, 3],
+          [Math.max(1, width - 1), height + 1],
+        ] as const) {
+          const c: Case = {
+            width,
+            height,
+            toWidth,
+            toHeight,
+            rowStride: 3 * width + (width % 4),
+            order: bgr,
+          };
+          if (planResize(width, height, toWidth, toHeight).method !== 'linear') continue;
+          expect(ranInWasm(c)).toBe(true);
+          if (differing(resized(c, true), resized(c, false)) > 0) wrong += 1;
+          cases += 1;
+        }
+      }
+    }
+    expect(cases).toBeGreaterThan(400);
+    expect(wrong).toBe(0);
+  });
+
+  it('a source shorter than the picture: a RangeError naming the sizes, nothing written', () => {
+    const plan = planResize(20, 4, 10, 3);
+    const planes = new Uint8Array(3 * 30).fill(7);
+    const plane = (rgb: number): PlaneTarget => ({ data: planes, offset: rgb * 30, rowStride: 10 });
+    expect(() =>
+      resizeLinearPackedSimd(plan, new Uint8Array(60 * 3 + 30), [2, 1, 0], 60, [
+        plane(0),
+        plane(1),
+        plane(2),
+      ]),
+    ).toThrow(/^resize: a 20×4 picture with rows of 60 bytes from offset 0 needs 240 bytes, got 210$/);
+    expect(planes.every((value) => value === 7)).toBe(true);
+  });
 
   it("one plan after another, and back (the plans reused, as a stream's are): each with its own tables", () => {
     const a: Case = { width: 848, height: 478, toWidth: 640, toHeight: 361, rowStride: 2544, order: bgr };

@@ -245,6 +245,8 @@ describe('firstframe serve', () => {
         const nice = look();
         before = new Set(nice.keys());
         runtime = new Set([...nice].filter(([, n]) => n === 0).map(([tid]) => tid));
+        // At most: a spared thread that exits (one alive at start-up that is not the runtime's own) leaves
+        // fewer, and its id is no longer spared.
         return runtime.has(pid) && runtime.size <= spared + 1;
       }).catch(explain);
 

@@ -27,7 +27,7 @@ export interface ConvertOptions {
 
 /**
  * Picture conversion: a decoded frame letterboxed to the model's square input in planar RGB (FFmpeg's
- * scaler in a filter graph, then {@link packGbrpPlanes}), into its prefetch slot's buffer when it holds one.
+ * scaler in a filter graph, then {@link packLetterbox}), into its prefetch slot's buffer when it holds one.
  * Owns the filter graph (one per frame size and pixel format, built ahead of the first frame when the
  * stream's parameters are known) and the filter call in progress, which release waits for.
  */
@@ -93,7 +93,8 @@ export class PictureConverter {
 
   /**
    * The frame letterboxed for the model, into its prefetch slot's buffer when it holds one (reused from
-   * frame to frame: see PrefetchGate.pixels), else into a new one.
+   * frame to frame: see PrefetchGate.pixels), else into an idle buffer of the shared pool (warmDecode leaves
+   * two, already touched), else into a new one; the frame keeps a buffer that is not a slot's.
    */
   async convert(
     frame: Beamcoder.Frame,
@@ -112,12 +113,10 @@ export class PictureConverter {
       const converted = result?.frames[0];
       if (!converted) throw new Error('the filter graph returned no frame');
       if (!this.ctx.active) return undefined;
-      // Without a slot's buffer, one from the shared pool (warmDecode leaves one idle, already touched),
-      // which the frame then keeps.
       const bytes = 3 * geometry.size * geometry.size;
       const target =
         (slot && this.options.gate ? this.options.gate.pixels(slot, bytes) : undefined) ??
-        sharedPixelBuffers.take(bytes);
+        sharedPixelBuffers.takeIdle(bytes);
       // 'opencv': full-size bgr24 that the resize letterboxes; 'stream-colour': the graph's letterboxed gbrp.
       // padValue reaches the padding whichever side makes it.
       const image = packLetterbox(

@@ -34,7 +34,7 @@ export async function warmDecodeWith(
   options: Pick<DecodeOptions, 'imgSize' | 'preprocess' | 'padValue'> = {},
 ): Promise<WarmDecodeResult> {
   const startedAt = performance.now();
-  const frames = await withWarmClip('warm.mp4', (url, dispatcher) =>
+  const frames: DecodedFrame[] = await withWarmClip('warm.mp4', (url, dispatcher) =>
     lastValueFrom(
       httpSource(url, { dispatcher }).pipe(
         decode({ ...options, keepFrame: () => true }),
@@ -56,7 +56,11 @@ export async function warmDecodeWith(
     await new Promise((resolve) => setTimeout(resolve, 1));
     warmUpLetterbox();
   }
-  // The first frames' letterbox buffers, touched now (see PixelBufferPool.keepIdle).
+  // The first frames' letterbox buffers, touched now (see PixelBufferPool.keepIdle); the warm clip's frames
+  // took the idle ones and give them back.
+  for (const frame of frames) {
+    if (frame.image?.data.buffer instanceof SharedArrayBuffer) sharedPixelBuffers.give(frame.image.data);
+  }
   const size = options.imgSize ?? 640;
   sharedPixelBuffers.keepIdle(3 * size * size, 2);
   return { ms: performance.now() - startedAt, frames: frames.length };

@@ -111,14 +111,7 @@ export function parseResponses(
   return responses;
 }
 
-/** Polls `condition` every 5 ms until it holds; throws after `timeoutMs` naming `what`. */
-export async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+export { waitFor } from '../support/wait-for.js';
 
 /** One sample's value from Prometheus text: `name{labels} value`, labels as written by prom-client. */
 export function metricValue(text: string, sample: string): number | undefined {

@@ -12,6 +12,7 @@ import {
   useDecodeServer,
 } from './e2e-harness.js';
 import { firstPacket } from '../../media/mp4-samples.js';
+import { waitFor } from '../../support/wait-for.js';
 
 // The decode operator end to end: frame 0 from the MP4 index (first-frame-index.ts).
 useDecodeServer();
@@ -51,7 +52,8 @@ describe('decode: frame 0 from the MP4 index, before FFmpeg opens the file', () 
     );
     expect(frame).toMatchObject({ frameNumber: 0, pts: 0 });
     expect(frame.image?.data).toHaveLength(3 * 320 * 320);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The session's `end` comes once the unsubscription's release is done: waited for.
+    await waitFor('the end event', () => events.some((e) => e.name === 'end')).catch(() => undefined);
     const names = events.filter((e) => e.stage === 'decode').map((e) => e.name);
     expect(names).toContain('first-frame');
     expect(names).not.toContain('open');

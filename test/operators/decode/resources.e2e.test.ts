@@ -4,6 +4,7 @@ import type { StageEvent } from '../../../src/core/events.js';
 import { decode } from '../../../src/operators/decode.js';
 import { fileSource } from '../../../src/sources/file.js';
 import { processThreadCount } from '../../support/threads.js';
+import { waitFor } from '../../support/wait-for.js';
 import { fileName, fixtures, overHttp, sim, useDecodeServer } from './e2e-harness.js';
 
 // The decode operator end to end: every resource released when a run ends or is cancelled (session-end.ts).
@@ -41,8 +42,10 @@ describe('decode: resources are released', () => {
       await lastValueFrom(fileSource(file).pipe(decode({ imgSize: 320, keepFrame: (n) => n % 5 === 0 })));
       await firstValueFrom(fileSource(file).pipe(decode({ imgSize: 320 })));
     }
-    // Threads exit asynchronously once told to: give them a moment.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Threads exit asynchronously once told to (on a loaded machine, later): waited for, then counted.
+    await waitFor(`the thread count back at ${before}`, () => processThreadCount() === before).catch(
+      () => undefined,
+    );
     expect(processThreadCount()).toBe(before);
   });
 

@@ -6,7 +6,7 @@
  */
 import { ModelError } from '../core/errors.js';
 import { modelCodes } from './codes.js';
-import { leb128, simdOp, sleb128, wasmExports, wasmName, wasmSection } from '../media/wasm-bytes.js';
+import { leb128, simdOp, sleb128, lazyKernel, wasmName, wasmSection } from '../media/wasm-bytes.js';
 
 /** Input values of a model: float32, or float16 bits for a model whose input is float16. */
 export type ModelInput = Float32Array | Uint16Array;
@@ -251,25 +251,15 @@ interface SimdKernel {
   convert(count: number): void;
 }
 
-let kernel: SimdKernel | null | undefined;
-
 /** The WebAssembly kernel, compiled once per thread; null where WebAssembly SIMD is not available. */
-function simdKernel(): SimdKernel | null {
-  if (kernel === undefined) {
-    const exports = wasmExports(simdModuleBytes);
-    if (exports) {
-      const memory = (exports.memory as { buffer: ArrayBuffer }).buffer;
-      kernel = {
-        bytes: new Uint8Array(memory, 0, CHUNK),
-        floats: new Float32Array(memory, CHUNK, CHUNK),
-        convert: exports.convert as (count: number) => void,
-      };
-    } else {
-      kernel = null;
-    }
-  }
-  return kernel;
-}
+const simdKernel = lazyKernel<SimdKernel>(simdModuleBytes, (exports) => {
+  const memory = (exports.memory as { buffer: ArrayBuffer }).buffer;
+  return {
+    bytes: new Uint8Array(memory, 0, CHUNK),
+    floats: new Float32Array(memory, CHUNK, CHUNK),
+    convert: exports.convert as (count: number) => void,
+  };
+});
 
 /** Whether the SIMD kernel is in use (it is wherever WebAssembly SIMD is, Node 16.4 on). */
 export const simdAvailable = (): boolean => simdKernel() !== null;

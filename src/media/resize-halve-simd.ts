@@ -10,7 +10,7 @@
  * stays in the cache for the kernel to read). Columns past the last whole group of 16 are left to the
  * caller. The numbers are those of resize-linear.ts's scalar halving, byte for byte (its tests run both).
  */
-import { leb128, simdOp, sleb128, wasmExports, wasmName, wasmSection } from './wasm-bytes.js';
+import { leb128, simdOp, sleb128, lazyKernel, wasmName, wasmSection } from './wasm-bytes.js';
 
 /** Destination rows per band. */
 const BAND_ROWS = 16;
@@ -38,18 +38,11 @@ interface Kernel {
   ) => void;
 }
 
-let kernel: Kernel | null | undefined;
-
 /** The kernel, compiled once per thread; null where WebAssembly SIMD is not available. */
-function halveKernel(): Kernel | null {
-  if (kernel === undefined) {
-    const exports = wasmExports(moduleBytes);
-    kernel = exports
-      ? { memory: exports.memory as Kernel['memory'], halve: exports.halve as Kernel['halve'] }
-      : null;
-  }
-  return kernel;
-}
+const halveKernel = lazyKernel<Kernel>(moduleBytes, (exports) => ({
+  memory: exports.memory as Kernel['memory'],
+  halve: exports.halve as Kernel['halve'],
+}));
 
 /** Whether {@link halveBgrSimd} can run here (WebAssembly SIMD: Node 16.4 on). */
 export const halveSimdAvailable = (): boolean => halveKernel() !== null;

@@ -14,7 +14,7 @@
  */
 import type { PlaneTarget, ResizePlan } from './resize-linear.js';
 import { walkDestinationRows } from './resize-rows.js';
-import { leb128, simdOp, sleb128, wasmExports, wasmName, wasmSection } from './wasm-bytes.js';
+import { leb128, simdOp, sleb128, lazyKernel, wasmName, wasmSection } from './wasm-bytes.js';
 
 /** 64 KiB pages the kernel starts with: a 640 × 640 letterbox's planes and a 1920-wide source row. */
 const INITIAL_PAGES = 24;
@@ -47,22 +47,12 @@ interface Kernel {
   ) => void;
 }
 
-let kernel: Kernel | null | undefined;
-
 /** The kernels, compiled once per thread; null where WebAssembly SIMD is not available. */
-function linearKernel(): Kernel | null {
-  if (kernel === undefined) {
-    const exports = wasmExports(moduleBytes);
-    kernel = exports
-      ? {
-          memory: exports.memory as Kernel['memory'],
-          hrow: exports.hrow as Kernel['hrow'],
-          vrow: exports.vrow as Kernel['vrow'],
-        }
-      : null;
-  }
-  return kernel;
-}
+const linearKernel = lazyKernel<Kernel>(moduleBytes, (exports) => ({
+  memory: exports.memory as Kernel['memory'],
+  hrow: exports.hrow as Kernel['hrow'],
+  vrow: exports.vrow as Kernel['vrow'],
+}));
 
 /** Whether {@link resizeLinearPackedSimd} can run here (WebAssembly SIMD: Node 16.4 on). */
 export const linearSimdAvailable = (): boolean => linearKernel() !== null;
@@ -179,7 +169,9 @@ export function resizeLinearPackedSimd(
 // alpha1 as two 16-bit halves.
 
 function moduleBytes(): Uint8Array {
-  const [LOCAL_GET, LOCAL_SET, I32_CONST, I32_ADD, I32_SHL, I32_GE_U] = [0x20, 0x21, 0x41, 0x6a, 0x74, 0x4f];
+  const [LOCAL_GET, LOCAL_SET, LOCAL_TEE, I32_CONST, I32_ADD, I32_SHL, I32_GE_U] = [
+    0x20, 0x21, 0x22, 0x41, 0x6a, 0x74, 0x4f,
+  ];
   const [I32_LOAD, I32_STORE16] = [0x28, 0x3b];
   const [BLOCK, LOOP, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x0c, 0x0d, 0x0b, 0x40];
   const [V128_LOAD, V128_STORE, V128_CONST, SHUFFLE, I16_SPLAT, I32X4_SPLAT] = [
@@ -246,27 +238,27 @@ function moduleBytes(): Uint8Array {
   ];
 
   // vrow(upper, lower, b0, b1, width, dst, planeStride); locals: 7 i, 8 u, 9 l (channel 0's values at i),
-  // 10 d (plane 0's byte at i), 11 w2; then v128: 12 b0 splat, 13 b1 splat, 14 twos.
+  // 10 d (plane 0's byte at i), 11 w2; then v128: 12 b0 splat, 13 b1 splat, 14 twos, 15 row.
   const [UPPER, LOWER, BETA0, BETA1, VWIDTH, DST, PLANE] = [0, 1, 2, 3, 4, 5, 6];
-  const [I, U, L, D, VW2, SB0, SB1, TWOS] = [7, 8, 9, 10, 11, 12, 13, 14];
+  const [I, U, L, D, VW2, SB0, SB1, TWOS, ROW] = [7, 8, 9, 10, 11, 12, 13, 14, 15];
   const plus = (base: number, stride: number, times: number) => [
     ...get(base),
     ...Array.from({ length: times }, () => [...get(stride), I32_ADD]).flat(),
   ];
-  // ((row · b) >> 16) of eight 16-bit values at `address` + offset, as eight 16-bit values.
+  // ((row · b) >> 16) of eight 16-bit values at `address` + offset, as eight 16-bit values (the row loaded
+  // once, kept in ROW for its high half).
   const product = (address: number[], offset: number, weight: number) => [
     ...address,
     ...simd(V128_LOAD),
     0,
     ...leb128(offset),
+    LOCAL_TEE,
+    ROW,
     ...get(weight),
     ...simd(EXTMUL_LOW_S),
     ...int(16),
     ...simd(I32X4_SHR_S),
-    ...address,
-    ...simd(V128_LOAD),
-    0,
-    ...leb128(offset),
+    ...get(ROW),
     ...get(weight),
     ...simd(EXTMUL_HIGH_S),
     ...int(16),
@@ -293,7 +285,7 @@ function moduleBytes(): Uint8Array {
   ];
   // prettier-ignore
   const vrow = [
-    2, 5, 0x7f, 3, 0x7b, // locals: 5 × i32, 3 × v128
+    2, 5, 0x7f, 4, 0x7b, // locals: 5 × i32, 4 × v128
     ...get(VWIDTH), ...int(1), I32_SHL, ...set(VW2),
     ...get(BETA0), ...simd(I16_SPLAT), ...set(SB0),
     ...get(BETA1), ...simd(I16_SPLAT), ...set(SB1),

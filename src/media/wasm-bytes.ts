@@ -12,18 +12,28 @@ interface WebAssemblyApi {
 }
 
 /**
- * The exports of the module `binary()` spells out, instantiated in this thread; undefined where this
- * runtime cannot run it (no WebAssembly, or no SIMD: Node 16.4 on has both).
+ * A kernel made once per thread, on the first call, from the exports of the module `binary()` spells out
+ * (`pick` names what the caller uses); null where this runtime cannot run it (no WebAssembly, or no SIMD:
+ * Node 16.4 on has both).
  */
-export function wasmExports(binary: () => Uint8Array): Record<string, unknown> | undefined {
-  const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-  try {
-    const bytes = binary();
-    if (!wasm?.validate(bytes)) return undefined;
-    return new wasm.Instance(new wasm.Module(bytes)).exports;
-  } catch {
-    return undefined;
-  }
+export function lazyKernel<K>(
+  binary: () => Uint8Array,
+  pick: (exports: Record<string, unknown>) => K,
+): () => K | null {
+  let kernel: K | null | undefined;
+  return () => {
+    if (kernel === undefined) {
+      kernel = null;
+      const wasm = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+      try {
+        const bytes = binary();
+        if (wasm?.validate(bytes)) kernel = pick(new wasm.Instance(new wasm.Module(bytes)).exports);
+      } catch {
+        kernel = null;
+      }
+    }
+    return kernel;
+  };
 }
 
 /** Unsigned LEB128 (sizes, indices, opcodes). */

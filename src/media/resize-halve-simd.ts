@@ -10,7 +10,7 @@
  * stays in the cache for the kernel to read). Columns past the last whole group of 16 are left to the
  * caller. The numbers are those of resize-linear.ts's scalar halving, byte for byte (its tests run both).
  */
-import { leb128, simdOp, sleb128, lazyKernel, wasmName, wasmSection } from './wasm-bytes.js';
+import { leb128, simdOp, sleb128, lazyKernel, type WasmMemory, wasmName, wasmSection } from './wasm-bytes.js';
 
 /** Destination rows per band. */
 const BAND_ROWS = 16;
@@ -27,7 +27,7 @@ export interface HalvePlane {
 }
 
 interface Kernel {
-  readonly memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  readonly memory: WasmMemory;
   readonly halve: (
     rows: number,
     groups: number,
@@ -40,7 +40,7 @@ interface Kernel {
 
 /** The kernel, compiled once per thread; null where WebAssembly SIMD is not available. */
 const halveKernel = lazyKernel<Kernel>(moduleBytes, (exports) => ({
-  memory: exports.memory as Kernel['memory'],
+  memory: exports.memory as WasmMemory,
   halve: exports.halve as Kernel['halve'],
 }));
 

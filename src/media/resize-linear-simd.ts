@@ -14,7 +14,7 @@
  */
 import type { PlaneTarget, ResizePlan } from './resize-linear.js';
 import { walkDestinationRows } from './resize-rows.js';
-import { leb128, simdOp, sleb128, lazyKernel, wasmName, wasmSection } from './wasm-bytes.js';
+import { leb128, simdOp, sleb128, lazyKernel, type WasmMemory, wasmName, wasmSection } from './wasm-bytes.js';
 
 /** 64 KiB pages the kernel starts with: a 640 × 640 letterbox's planes and a 1920-wide source row. */
 const INITIAL_PAGES = 24;
@@ -22,7 +22,7 @@ const INITIAL_PAGES = 24;
 const SLACK = 32;
 
 interface Kernel {
-  readonly memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  readonly memory: WasmMemory;
   /**
    * (source, out0, out1, out2, width, table): the row's pixels at `source`; outK the 16-bit row for the
    * values of each pixel's byte K.
@@ -49,7 +49,7 @@ interface Kernel {
 
 /** The kernels, compiled once per thread; null where WebAssembly SIMD is not available. */
 const linearKernel = lazyKernel<Kernel>(moduleBytes, (exports) => ({
-  memory: exports.memory as Kernel['memory'],
+  memory: exports.memory as WasmMemory,
   hrow: exports.hrow as Kernel['hrow'],
   vrow: exports.vrow as Kernel['vrow'],
 }));

@@ -11,6 +11,12 @@ interface WebAssemblyApi {
   Instance: new (module: object) => { exports: Record<string, unknown> };
 }
 
+/** A kernel's memory, as the kernels that copy pictures in and out of it use it. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
 /**
  * A kernel made once per thread, on the first call, from the exports of the module `binary()` spells out
  * (`pick` names what the caller uses); null where this runtime cannot run it (no WebAssembly, or no SIMD:

@@ -512,7 +512,10 @@ describe('metrics and logs', () => {
 
 describe('keeping video hosts warm', () => {
   it('HEADs a recent host between challenges over the kept-alive socket, which the next challenge reuses', async () => {
-    const warm = await serve({ keepWarm: { intervalMs: 100 } });
+    // HEADs 400 ms apart: the second challenge's GET, sent right after a HEAD ends, must not meet the next
+    // HEAD on the socket (at 100 ms apart a loaded machine once sent it late, and undici opened a second
+    // connection for it).
+    const warm = await serve({ keepWarm: { intervalMs: 400 } });
     const before = sim.requests.length;
     const accepted = sim.connectionsAccepted();
     expect((await postChallenge(warm.url, challengeBody(sim.urlFor('/fragmented.mp4')))).status).toBe(200);

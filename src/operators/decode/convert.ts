@@ -85,9 +85,12 @@ export class PictureConverter {
       geometry,
       this.options.padValue ?? LETTERBOX_PAD_VALUE,
     )
-      // The geometry travels with its own graph: a graph built for another size (prepare's, from the
-      // index) that is ready after this one must not set the geometry this one's frames are packed with.
-      .then((filterer) => ({ filterer, geometry }));
+      .then(async (filterer) => {
+        await warmFilterer(this.bc, filterer, { width, height, format });
+        // The geometry travels with its own graph: a graph built for another size (prepare's, from the
+        // index) that is ready after this one must not set the geometry this one's frames are packed with.
+        return { filterer, geometry };
+      });
     return this.filterer;
   }
 
@@ -173,4 +176,27 @@ export function letterboxFilterer(
     // 1.1–1.4 ms against 0.6–1.2 ms.
     threads: 1,
   } as unknown as Parameters<(typeof Beamcoder)['filterer']>[0]);
+}
+
+/**
+ * Runs a blank frame of the stream's size through a new graph, so that the first real frame does not pay
+ * what only a graph's first frame pays: the scaler's lazily made buffers and the pages of the output
+ * frame's pool, touched for the first time (a full-size bgr24 frame is 2.7 MB at 720p). Measured on the
+ * 720p bench clip in a fresh process: frame 0's filter call took 9.2 ms, against 3.0 ms on a warmed graph.
+ * Built from the index, the graph is warmed while frame 0's bytes are still on their way. The output goes
+ * back to the graph's pool at once (its pages stay touched); a failure leaves the graph as it was.
+ */
+async function warmFilterer(
+  bc: typeof Beamcoder,
+  filterer: Beamcoder.Filterer,
+  size: { width: number; height: number; format: string },
+): Promise<void> {
+  try {
+    const blank = bc.frame({ ...size, pts: 0 }).alloc();
+    const [result] = await filterer.filter([blank]);
+    for (const frame of result?.frames ?? []) (frame as unknown as { data: null }).data = null;
+    (blank as unknown as { data: null }).data = null;
+  } catch {
+    // A graph that cannot take a blank frame fails the same way at the first real one, typed there.
+  }
 }

@@ -41,6 +41,11 @@ module.exports = {
         NODE_ENV: 'production',
         // Each running decode holds a libuv thread while it waits for bytes (bin/firstframe sets the same).
         UV_THREADPOOL_SIZE: '16',
+        // glibc's allocator as firstframe wants it, read at the process's start: one heap for all threads,
+        // freed memory kept, so that a challenge's first decoder does not fault its pages in on the clock
+        // (src/core/allocator.cts; bin/firstframe can only set part of it once the process runs).
+        GLIBC_TUNABLES:
+          'glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728',
         FIRSTFRAME_PORT: '8000',
         FIRSTFRAME_HOST: '0.0.0.0',
         FIRSTFRAME_GRACE_S: String(graceS),

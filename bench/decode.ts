@@ -54,6 +54,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { firstValueFrom, lastValueFrom, take, tap } from 'rxjs';
 import type { StageEvent } from '../src/core/events.js';
+import { ALLOCATOR_TUNABLES } from '../src/core/allocator.cjs';
 import { makeEditStartClips } from '../src/fixtures/edit-start.js';
 import { makeFixtures, defaultFixtureDir, type ClipInfo } from '../src/fixtures/make.js';
 import { makeSmallFaststartClip } from '../src/fixtures/small-faststart.js';
@@ -219,10 +220,14 @@ const CHILD_TIMEOUT_MS = 120_000;
  * end of its stderr. (A cold child once hung for good in process.exit() while FFmpeg's reader waited for
  * bytes, and the bench with it: now fixed in decode/exit-wake.ts, and a hang stops the bench with a reason.)
  */
-function runCommand(command: string, args: readonly string[]): Promise<{ stdout: string; ms: number }> {
+function runCommand(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ stdout: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const startedAt = performance.now();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -463,6 +468,8 @@ interface ColdRun {
   preparedMs: number;
   /** warmDecode's own time, when it ran. */
   warmMs: number | undefined;
+  /** What tuneAllocator did in the child (src/core/allocator.cts): 'tuned (mallopt)' or why not. */
+  allocator: string;
   /** From subscribe: the request written, the response headers read, the first body byte. */
   requestSentMs: number | undefined;
   headersMs: number | undefined;
@@ -470,12 +477,14 @@ interface ColdRun {
 }
 
 /**
- * One run in a fresh \`node\` process on dist/, as the CLI runs: imports, \`decode()\` built, \`warmDecode()\`
- * when asked (prepare time), then subscribe and stop at the first DecodedFrame. Times are the child's own
- * (performance.now(), whose origin is the process's start).
+ * One run in a fresh \`node\` process on dist/, as the CLI runs: the allocator tuned first (as bin/firstframe
+ * does), imports, \`decode()\` built, \`warmDecode()\` when asked (prepare time), then subscribe and stop at
+ * the first DecodedFrame. Times are the child's own (performance.now(), whose origin is the process's start).
  */
 const COLD_CHILD = `
-const [decodeUrl, httpUrl, dispatcherUrl, url, warm, imgSize] = process.argv.slice(1);
+import { createRequire } from 'node:module';
+const [decodeUrl, httpUrl, dispatcherUrl, url, warm, imgSize, allocatorPath] = process.argv.slice(1);
+const allocator = createRequire(allocatorPath)(allocatorPath).tuneAllocator();
 const marks = {};
 const mark = (name) => (marks[name] ??= performance.now());
 const { decode, warmDecode } = await import(decodeUrl);
@@ -508,6 +517,7 @@ process.stdout.write(JSON.stringify({
   builtMs: marks.built,
   preparedMs: marks.prepared,
   warmMs: warmed?.ms,
+  allocator: allocator.tuned ? 'tuned (' + allocator.by + ')' : allocator.reason,
   requestSentMs: since('source:request-sent'),
   headersMs: since('source:headers'),
   firstByteMs: since('source:first-byte'),
@@ -516,17 +526,24 @@ process.exit(0);
 `;
 
 async function coldOnce(sim: NetSim, facts: ClipLayoutFacts, warm: boolean): Promise<ColdRun> {
-  const { stdout } = await runCommand(process.execPath, [
-    '--input-type=module',
-    '--eval',
-    COLD_CHILD,
-    pathToFileURL(DIST_DECODE).href,
-    pathToFileURL(DIST_HTTP).href,
-    pathToFileURL(DIST_DISPATCHER).href,
-    sim.urlFor(servedPath(facts.file)),
-    warm ? '1' : '0',
-    String(IMG_SIZE),
-  ]);
+  const { stdout } = await runCommand(
+    process.execPath,
+    [
+      '--input-type=module',
+      '--eval',
+      COLD_CHILD,
+      pathToFileURL(DIST_DECODE).href,
+      pathToFileURL(DIST_HTTP).href,
+      pathToFileURL(DIST_DISPATCHER).href,
+      sim.urlFor(servedPath(facts.file)),
+      warm ? '1' : '0',
+      String(IMG_SIZE),
+      DIST_ALLOCATOR,
+    ],
+    // glibc reads the allocator's settings at the process's start, as pm2 (ecosystem.config.cjs) and
+    // scripts/run-default.sh start firstframe.
+    { ...process.env, GLIBC_TUNABLES: ALLOCATOR_TUNABLES },
+  );
   return JSON.parse(stdout) as ColdRun;
 }
 
@@ -753,6 +770,7 @@ const DIST_DECODE = join(REPO_ROOT, 'dist', 'operators', 'decode.js');
 const DIST_FILE_SOURCE = join(REPO_ROOT, 'dist', 'sources', 'file.js');
 const DIST_HTTP = join(REPO_ROOT, 'dist', 'sources', 'http.js');
 const DIST_DISPATCHER = join(REPO_ROOT, 'dist', 'sources', 'dispatcher.js');
+const DIST_ALLOCATOR = join(REPO_ROOT, 'dist', 'core', 'allocator.cjs');
 
 /**
  * {@link decodeWholeFile} in a plain `node` process on the compiled operator (dist/), as the CLI runs it.
@@ -789,20 +807,25 @@ process.stdout.write(JSON.stringify({ frames, seconds, cpuSeconds: (cpu.user + c
 `;
 
 async function decodeWholeFileInNode(file: string, testCase: ThroughputCase): Promise<WholeFileRun> {
-  const { stdout } = await runCommand(process.execPath, [
-    '--input-type=module',
-    '--eval',
-    WHOLE_FILE_CHILD,
-    pathToFileURL(DIST_DECODE).href,
-    pathToFileURL(DIST_FILE_SOURCE).href,
-    file,
-    JSON.stringify({
-      imgSize: IMG_SIZE,
-      keepEvery: testCase.keepEvery,
-      threads: testCase.threads,
-      threadCount: testCase.threadCount,
-    }),
-  ]);
+  // With the allocator's settings, as firstframe's processes start (see coldOnce).
+  const { stdout } = await runCommand(
+    process.execPath,
+    [
+      '--input-type=module',
+      '--eval',
+      WHOLE_FILE_CHILD,
+      pathToFileURL(DIST_DECODE).href,
+      pathToFileURL(DIST_FILE_SOURCE).href,
+      file,
+      JSON.stringify({
+        imgSize: IMG_SIZE,
+        keepEvery: testCase.keepEvery,
+        threads: testCase.threads,
+        threadCount: testCase.threadCount,
+      }),
+    ],
+    { ...process.env, GLIBC_TUNABLES: ALLOCATOR_TUNABLES },
+  );
   return JSON.parse(stdout) as WholeFileRun;
 }
 
@@ -1245,6 +1268,10 @@ async function main(): Promise<void> {
       `A fresh process per run (node on dist/, the same link): first frame in ms from subscribe, and from the process's start; ` +
         `cold: warmDecode() at prepare time, as a prepared pipeline does; no warm-up: decode() built only; warm: the in-process runs above`,
     );
+    const allocators = new Set(
+      firstFrameRows.flatMap((row) => [...row.cold, ...row.coldUnwarmed]).map((r) => r.allocator),
+    );
+    lines.push(`allocator in the fresh processes (src/core/allocator.cts): ${[...allocators].join('; ')}`);
     lines.push(
       table(
         [

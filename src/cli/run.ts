@@ -1,3 +1,4 @@
+import { allocatorTuning } from '../core/allocator.cjs';
 import { coverageLine, coverageOf } from '../pipelines/coverage.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -169,6 +170,14 @@ function objectCounts(frame: RunDocument['frames'][number]): string {
   );
 }
 
+/** How glibc's allocator was set (src/core/allocator.cts): first frames are slower without it. */
+function allocatorLine(): string {
+  const allocator = allocatorTuning();
+  return allocator.tuned
+    ? `allocator tuned (${allocator.by})`
+    : `allocator at glibc's defaults: ${allocator.reason}`;
+}
+
 function humanSummary(
   document: RunDocument,
   pipeline: string,
@@ -180,7 +189,7 @@ function humanSummary(
   const lines = [
     `source:       ${s.url} (${s.layout ?? 'unknown layout'}, ${s.bytesTotal ?? '?'} bytes, range ${s.rangeHonoured === null ? 'not asked' : s.rangeHonoured ? 'honoured' : 'ignored'})`,
     `pipeline:     ${pipeline}`,
-    `setup:        ${ms(t.setupMs)} (model load and warm-up, before the run)`,
+    `setup:        ${ms(t.setupMs)} (model load and warm-up, before the run); ${allocatorLine()}`,
     `download:     ${t.bytesDownloaded} bytes; first byte ${ms(t.firstByteMs)}, done ${ms(downloadEndMs)}`,
     `first frame:  ${ms(t.firstFrameMs)}`,
     `first result: ${ms(t.firstResultMs)}`,

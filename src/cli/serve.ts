@@ -1,3 +1,4 @@
+import { ALLOCATOR_TUNABLES, allocatorTuning } from '../core/allocator.cjs';
 import { readEnvConfig, type EnvConfig } from '../core/config.js';
 import { createRootLogger } from '../core/logger.js';
 import { lowerComputeThreads } from '../core/thread-priority.js';
@@ -310,6 +311,18 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
       ? `decoding and inference at nice ${priority.nice}; the event loop and ${priority.spared} runtime threads (libuv's pool, V8's workers) at 0`
       : 'every thread at the same priority (--compute-nice 0)',
   );
+  const allocator = allocatorTuning();
+  if (allocator.tuned) {
+    logger.info(
+      { event: 'allocator', tuned: true, by: allocator.by },
+      `glibc's allocator tuned (${allocator.by})`,
+    );
+  } else {
+    logger.warn(
+      { event: 'allocator', tuned: false, reason: allocator.reason },
+      `glibc's allocator left at its defaults (${allocator.reason}): first frames pay page faults on the clock; start node with GLIBC_TUNABLES=${ALLOCATOR_TUNABLES}`,
+    );
+  }
   if (settings.noVerify) {
     logger.warn({ event: 'unsigned' }, '--no-verify: challenges are served without checking any signature');
   }

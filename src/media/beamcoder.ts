@@ -67,3 +67,15 @@ export function packetPayload(packet: Beamcoder.Packet): Uint8Array {
   const offset = buffer.byteLength - packet.size - PACKET_PADDING;
   return offset > 0 ? buffer.subarray(offset, offset + packet.size) : buffer.subarray(0, packet.size);
 }
+
+/**
+ * Mallocs `bytes` on the main thread, writes each of its pages and frees it at once (the patched beamcoder's
+ * `touchHeap`: a block that JavaScript could see would be freed only when collected). With glibc's allocator
+ * keeping freed memory in one heap (src/core/allocator.cts), the pages stay in, and the first decoders and
+ * filter graphs of a run take them instead of faulting fresh pages in on the clock. Returns whether it was
+ * done: false where the build has no `touchHeap` or the block could not be had.
+ */
+export function touchHeap(bytes: number): boolean {
+  const native = beamcoder() as unknown as { touchHeap?: (bytes: number) => boolean };
+  return native.touchHeap?.(bytes) ?? false;
+}

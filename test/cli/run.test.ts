@@ -104,6 +104,10 @@ describe('firstframe run: the main job', () => {
       /^coverage: {5}2 of 100 frames answered \(2\.0% of the clip\): 2 inferred, 0 filled; objects 34 inferred, 0 interpolated, 0 extrapolated$/m,
     );
     expect(out).toMatch(/^Completed processing 2 frames in \d+\.\ds \(\d+ decoded\)$/m);
+    // bin/firstframe set glibc's allocator before anything else (src/core/allocator.cts).
+    expect(out).toMatch(
+      /^setup: +\d+ ms \(model load and warm-up, before the run\); allocator tuned \((mallopt|GLIBC_TUNABLES)\)$/m,
+    );
     expect(result.stderr).toContain('serving the bundled faststart clip at 1660000 B/s');
   }, 90_000);
 

@@ -281,4 +281,24 @@ describe('beamcoder, as patched', () => {
     expect({ status: child.status, signal: child.signal }).toEqual({ status: 0, signal: null });
     expect(child.stdout).toBe('{"native-stream-info-stdout.mp4":{"opened":1}}\n');
   });
+
+  it("mallopt(param, value) is glibc's, for src/core/allocator.cts; bad arguments are a TypeError", () => {
+    const native = beamcoder() as unknown as { mallopt: (param: unknown, value?: unknown) => boolean };
+    // M_TOP_PAD (-2) at glibc's own default: taken, and nothing changes for this process.
+    expect(native.mallopt(-2, 128 * 1024)).toBe(true);
+    expect(() => native.mallopt('arena_max', 1)).toThrow(TypeError);
+    expect(() => native.mallopt(-8)).toThrow(TypeError);
+  });
+
+  it('touchHeap(bytes) mallocs, writes and frees a block on the calling thread; the count is bounded', () => {
+    const native = beamcoder() as unknown as { touchHeap: (bytes: unknown) => boolean };
+    const faults = () => process.resourceUsage().minorPageFault;
+    // 8 MiB, above glibc's default mmap threshold here: a fresh mapping whose 2,048 pages are each written.
+    const before = faults();
+    expect(native.touchHeap(8 * 1024 * 1024)).toBe(true);
+    expect(faults() - before).toBeGreaterThanOrEqual(2000);
+    for (const bad of [0, -1, 2 ** 30 + 1, 'lots', undefined]) {
+      expect(() => native.touchHeap(bad)).toThrow(RangeError);
+    }
+  });
 });

@@ -226,6 +226,12 @@ describe('firstframe serve', () => {
         .split('\n')
         .find((line) => line.includes('"event":"compute-priority"'));
       expect(priorityLine).toBeDefined();
+      // bin/firstframe set glibc's allocator first (src/core/allocator.cts), and serve says so.
+      const allocatorLine = serve
+        .stderr()
+        .split('\n')
+        .find((line) => line.includes('"event":"allocator"'));
+      expect(JSON.parse(allocatorLine ?? '{}')).toMatchObject({ level: 30, tuned: true });
       const { spared, nice: computeNice } = JSON.parse(priorityLine!) as { spared: number; nice: number };
       expect(computeNice).toBe(10);
       // UV_THREADPOOL_SIZE 16 (bin/firstframe) and V8's workers.

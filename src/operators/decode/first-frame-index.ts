@@ -201,11 +201,15 @@ export class FirstFrameFromIndex {
       timeBase: [1, track.timescale],
       frameCount: indexFrameCount(moov, track.fps),
     };
-    // Built while frame 0's bytes are still on their way; a failure surfaces at the first convert.
-    if (track.pixelFormat) this.host.prepareConversion(track.width, track.height, track.pixelFormat);
-    // So is the decoder (making one took 3–11 ms of the main thread on the 2-core machine).
+    // Made while frame 0's bytes are still on their way (making one took 3–11 ms of the main thread on the
+    // 2-core machine), and frame 0 decoded at once if they are in (moov at the end).
     this.decoder = this.makeDecoder(track);
     this.advance();
+    // The conversion's graph is built and warmed after that, on the other core while frame 0 decodes when
+    // its bytes were in; a failure surfaces at the first convert.
+    if (track.pixelFormat && this.host.active) {
+      this.host.prepareConversion(track.width, track.height, track.pixelFormat);
+    }
   }
 
   /** A decoder for the track's codec, configured from the index (properties one by one, as for NVDEC). */

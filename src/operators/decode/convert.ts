@@ -84,13 +84,12 @@ export class PictureConverter {
       { width, height, format, timeBase },
       geometry,
       this.options.padValue ?? LETTERBOX_PAD_VALUE,
-    )
-      .then(async (filterer) => {
-        await warmFilterer(this.bc, filterer, { width, height, format });
-        // The geometry travels with its own graph: a graph built for another size (prepare's, from the
-        // index) that is ready after this one must not set the geometry this one's frames are packed with.
-        return { filterer, geometry };
-      });
+    ).then(async (filterer) => {
+      await warmFilterer(this.bc, filterer, { width, height, format });
+      // The geometry travels with its own graph: a graph built for another size (prepare's, from the
+      // index) that is ready after this one must not set the geometry this one's frames are packed with.
+      return { filterer, geometry };
+    });
     return this.filterer;
   }
 

@@ -525,6 +525,16 @@ process.stdout.write(JSON.stringify({
 process.exit(0);
 `;
 
+/**
+ * Our fresh processes' environment: glibc's allocator as pm2 (ecosystem.config.cjs) and scripts/run-default.sh
+ * start firstframe (src/core/allocator.cts), unless this bench runs with FIRSTFRAME_ALLOCATOR=default, which the
+ * children then get too (glibc's defaults: to measure what the settings change).
+ */
+function childEnv(): NodeJS.ProcessEnv {
+  if (process.env.FIRSTFRAME_ALLOCATOR === 'default') return process.env;
+  return { ...process.env, GLIBC_TUNABLES: ALLOCATOR_TUNABLES };
+}
+
 async function coldOnce(sim: NetSim, facts: ClipLayoutFacts, warm: boolean): Promise<ColdRun> {
   const { stdout } = await runCommand(
     process.execPath,
@@ -540,9 +550,7 @@ async function coldOnce(sim: NetSim, facts: ClipLayoutFacts, warm: boolean): Pro
       String(IMG_SIZE),
       DIST_ALLOCATOR,
     ],
-    // glibc reads the allocator's settings at the process's start, as pm2 (ecosystem.config.cjs) and
-    // scripts/run-default.sh start firstframe.
-    { ...process.env, GLIBC_TUNABLES: ALLOCATOR_TUNABLES },
+    childEnv(),
   );
   return JSON.parse(stdout) as ColdRun;
 }
@@ -807,7 +815,6 @@ process.stdout.write(JSON.stringify({ frames, seconds, cpuSeconds: (cpu.user + c
 `;
 
 async function decodeWholeFileInNode(file: string, testCase: ThroughputCase): Promise<WholeFileRun> {
-  // With the allocator's settings, as firstframe's processes start (see coldOnce).
   const { stdout } = await runCommand(
     process.execPath,
     [
@@ -824,7 +831,7 @@ async function decodeWholeFileInNode(file: string, testCase: ThroughputCase): Pr
         threadCount: testCase.threadCount,
       }),
     ],
-    { ...process.env, GLIBC_TUNABLES: ALLOCATOR_TUNABLES },
+    childEnv(),
   );
   return JSON.parse(stdout) as WholeFileRun;
 }

@@ -6,8 +6,8 @@
 // 1. Time to first frame: the bench clips (1280×720, 30 fps, 30 s, ~15 MB; moov first, moov last,
 //    fragmented; and 10 s of the moov-first one at 848×478, 1.5 Mbit/s, whose frame 0 is small enough for
 //    fixed costs to count) served by the network simulator (default 1 660 000 B/s, 100 ms TTFB). Each run subscribes
-//    `httpSource(url).pipe(decode({ imgSize: 640 }))` on a fresh dispatcher and stops the clock at the first
-//    DecodedFrame (decoded and letterboxed), then unsubscribes.
+//    `httpSource(url).pipe(decode({ imgSize: 640 }))` and stops the clock at the first DecodedFrame (decoded
+//    and letterboxed), then unsubscribes.
 // 2. Physical limit of each layout, from where frame 0's bytes lie (ffprobe's packet list):
 //      moov first, fragmented:  TTFB + (end offset of the last packet frame 0 needs) / rate
 //      moov last:               2 × TTFB + moov size / rate   (the Range request for the moov pays its own TTFB)
@@ -17,13 +17,17 @@
 //    last and moov first): frame 0 is a B-frame after the keyframe at 4 s, and the limit counts the skip:
 //      moov first:  TTFB + bytes to the moov's end / rate + TTFB + (sync sample → frame 0's end) / rate
 //      moov last:   2 × TTFB + moov / rate + TTFB + (sync sample → frame 0's end) / rate
-// 4. Targets: ours ≤ 1.15 × (limit + 10 ms) on every layout; ours ≤ OpenCV on moov first; ours ≤ 0.7 ×
-//    OpenCV on moov last and fragmented (medians).
-// 5. Cold (issue 17 item 2): each run a fresh `node` process on dist/ (`npm run build` first) that imports,
-//    builds decode(), calls warmDecode() (prepare time), subscribes and stops at the first frame; it reports
-//    the first frame from its own start and from subscribe, and marks on the way (imports, request written,
-//    headers, first byte). The same without warmDecode() for comparison. Targets: cold (from subscribe)
-//    ≤ 1.1 × (limit + 10 ms) and ≤ OpenCV, on every layout.
+// 4. Cold (issue 17 item 2): each run a fresh `node` process on dist/ (`npm run build` first), started as
+//    firstframe's processes are (glibc's allocator set by GLIBC_TUNABLES: src/core/allocator.cts; the bench
+//    run with FIRSTFRAME_ALLOCATOR=default starts them with glibc's defaults), that imports, builds
+//    decode(), calls warmDecode() (prepare time), subscribes and stops at the first frame; it reports the
+//    first frame from its own start and from subscribe, and marks on the way (imports, request written,
+//    headers, first byte). Then, warm, the same process runs the clip again (a serving miner's later
+//    challenges). The same without warmDecode() for comparison. Targets: cold (from subscribe) ≤ 1.1 ×
+//    (limit + 10 ms) and ≤ OpenCV; warm ≤ 1.15 × (limit + 10 ms), ≤ OpenCV on moov first and ≤ 0.7 × OpenCV
+//    on moov last and fragmented (medians), on every layout.
+// 5. The same clip in this process too (tsx, beside the simulator): its decode events say where the time
+//    went (the last table); no target.
 // 6. Throughput: bench-faststart from disk through fileSource against the ffmpeg CLI, in interleaved rounds
 //    (ffmpeg, ours, ffmpeg, ours…, so that load from elsewhere hits both sides of a ratio). The issue's
 //    case: the operator decoding for throughput (frame threads, FFmpeg's thread count) against `ffmpeg -i
@@ -468,6 +472,8 @@ interface ColdRun {
   preparedMs: number;
   /** warmDecode's own time, when it ran. */
   warmMs: number | undefined;
+  /** With warmDecode: the same process's second run, first frame from subscribe (a warm process). */
+  warmRunMs: number | undefined;
   /** What tuneAllocator did in the child (src/core/allocator.cts): 'tuned (mallopt)' or why not. */
   allocator: string;
   /** From subscribe: the request written, the response headers read, the first body byte. */
@@ -510,7 +516,27 @@ await new Promise((resolve, reject) => {
   });
 });
 const since = (name) => (marks[name] === undefined ? undefined : marks[name] - subscribedAt);
+// A warm process (prepared, one run done): the same clip again on the same dispatcher, after the first
+// run's teardown has settled.
+let warmRunMs;
+if (warm === '1') {
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const again = httpSource(url, { strategy: 'stream', dispatcher });
+  const startedAt = performance.now();
+  await new Promise((resolve, reject) => {
+    const subscription = again.pipe(decode({ imgSize: Number(imgSize) })).subscribe({
+      next: () => {
+        warmRunMs = performance.now() - startedAt;
+        resolve();
+        queueMicrotask(() => subscription?.unsubscribe());
+      },
+      error: reject,
+      complete: () => reject(new Error('no frame in the second run')),
+    });
+  });
+}
 process.stdout.write(JSON.stringify({
+  warmRunMs,
   fromStartMs: marks['first-frame-out'],
   fromSubscribeMs: marks['first-frame-out'] - subscribedAt,
   importedMs: marks.imported,
@@ -1123,6 +1149,9 @@ async function main(): Promise<void> {
   const targets: Target[] = [];
   const firstFrameRows = firstFrame.map(({ facts: f, ours, cold, coldUnwarmed, opencv }) => {
     const oursMs = spread(ours.map((r) => r.firstFrameMs));
+    // A warm process: the cold child's second run (node on dist/, prepared, one run done), what a serving
+    // miner's later challenges see. The in-process runs (tsx, beside the simulator) feed the diagnosis only.
+    const warmMs = spread(cold.map((r) => r.warmRunMs).filter((v): v is number => v !== undefined));
     const coldMs = spread(cold.map((r) => r.fromSubscribeMs));
     const coldFromStartMs = spread(cold.map((r) => r.fromStartMs));
     const unwarmedMs = spread(coldUnwarmed.map((r) => r.fromSubscribeMs));
@@ -1136,10 +1165,10 @@ async function main(): Promise<void> {
       pass: coldPass,
     });
     const bound = LIMIT_FACTOR * (f.limitMs + LIMIT_SLACK_MS);
-    const limitPass = oursMs.median <= bound;
+    const limitPass = warmMs.median <= bound;
     targets.push({
-      what: `${f.layout}: first frame ≤ ${LIMIT_FACTOR} × (limit + ${LIMIT_SLACK_MS} ms)`,
-      value: oursMs.median,
+      what: `${f.layout}: warm first frame (the process's second run) ≤ ${LIMIT_FACTOR} × (limit + ${LIMIT_SLACK_MS} ms)`,
+      value: warmMs.median,
       bound,
       pass: limitPass,
     });
@@ -1161,10 +1190,10 @@ async function main(): Promise<void> {
         bound: openCvMs.median,
         pass: coldOpenCvPass,
       });
-      openCvPass = oursMs.median <= factor * openCvMs.median;
+      openCvPass = warmMs.median <= factor * openCvMs.median;
       targets.push({
-        what: `${f.layout}: first frame ≤ ${factor} × OpenCV`,
-        value: oursMs.median,
+        what: `${f.layout}: warm first frame ≤ ${factor} × OpenCV`,
+        value: warmMs.median,
         bound: factor * openCvMs.median,
         pass: openCvPass,
       });
@@ -1193,6 +1222,7 @@ async function main(): Promise<void> {
       f,
       ours,
       oursMs,
+      warmMs,
       bound,
       limitPass,
       cold,
@@ -1229,7 +1259,7 @@ async function main(): Promise<void> {
   if (firstFrameRows.length > 0) {
     lines.push(
       `Time to first frame over the simulator: ${settings.rateBytesPerSec} B/s, ${settings.ttfbMs} ms TTFB; ` +
-        `httpSource(stream) → decode({ imgSize: ${IMG_SIZE} }), take(1); fresh dispatcher per run; ${settings.runs} runs (ms); ` +
+        `httpSource(stream) → decode({ imgSize: ${IMG_SIZE} }), take(1); ${settings.runs} runs (ms); warm: a fresh process's second run (see below); ` +
         `load average at the start ${startLoad.toFixed(2)} on ${availableParallelism()} cores`,
     );
     lines.push(
@@ -1238,14 +1268,14 @@ async function main(): Promise<void> {
           'layout',
           'limit',
           'bound',
-          'ours med',
+          'warm med',
           'min',
           'max',
           'vs limit',
           'OpenCV med',
           'min',
           'max',
-          'ours/OpenCV',
+          'warm/OpenCV',
           'limit target',
           'OpenCV target',
         ],
@@ -1253,14 +1283,14 @@ async function main(): Promise<void> {
           row.f.layout,
           ms(row.f.limitMs),
           ms(row.bound),
-          ms(row.oursMs.median),
-          ms(row.oursMs.min),
-          ms(row.oursMs.max),
-          (row.oursMs.median / row.f.limitMs).toFixed(2),
+          ms(row.warmMs.median),
+          ms(row.warmMs.min),
+          ms(row.warmMs.max),
+          (row.warmMs.median / row.f.limitMs).toFixed(2),
           ms(row.openCvMs?.median),
           ms(row.openCvMs?.min),
           ms(row.openCvMs?.max),
-          row.openCvMs ? (row.oursMs.median / row.openCvMs.median).toFixed(2) : '-',
+          row.openCvMs ? (row.warmMs.median / row.openCvMs.median).toFixed(2) : '-',
           verdict(row.limitPass),
           row.openCvMs ? `${verdict(row.openCvPass)} (≤ ${row.factor})` : 'skip',
         ]),
@@ -1273,7 +1303,8 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(
       `A fresh process per run (node on dist/, the same link): first frame in ms from subscribe, and from the process's start; ` +
-        `cold: warmDecode() at prepare time, as a prepared pipeline does; no warm-up: decode() built only; warm: the in-process runs above`,
+        `cold: warmDecode() at prepare time, as a prepared pipeline does; no warm-up: decode() built only; warm: the cold process's second run; ` +
+        `in bench: the same clip in the bench's own process (tsx, beside the simulator), whose events give the table after`,
     );
     const allocators = new Set(
       firstFrameRows.flatMap((row) => [...row.cold, ...row.coldUnwarmed]).map((r) => r.allocator),
@@ -1292,6 +1323,7 @@ async function main(): Promise<void> {
           'no warm-up',
           'from start',
           'warm',
+          'in bench',
           'OpenCV',
           'cold/limit',
           'cold target',
@@ -1307,6 +1339,7 @@ async function main(): Promise<void> {
           ms(row.coldFromStartMs.median),
           ms(row.unwarmedMs.median),
           ms(row.unwarmedFromStartMs.median),
+          ms(row.warmMs.median),
           ms(row.oursMs.median),
           ms(row.openCvMs?.median),
           (row.coldMs.median / row.f.limitMs).toFixed(2),
@@ -1490,6 +1523,7 @@ async function main(): Promise<void> {
         limitMs: row.f.limitMs,
         boundMs: row.bound,
         ours: { ...row.oursMs, runs: row.ours },
+        warm: row.warmMs,
         cold: {
           boundMs: row.coldBound,
           fromSubscribe: row.coldMs,

@@ -62,6 +62,8 @@ export class FirstFrameFromIndex {
   private sample: SampleLocation | undefined;
   /** Made once the track is known, while frame 0's bytes are still on their way. */
   private decoder: Beamcoder.Decoder | undefined;
+  /** Made before the track is known, for the codec most streams have (see makeDecoderAhead). */
+  private ahead: { codec: string; decoder: Beamcoder.Decoder } | undefined;
   /** Frame 0's sample is in and being decoded: no more bytes are held. */
   decoding = false;
   private over = false;
@@ -212,9 +214,22 @@ export class FirstFrameFromIndex {
     }
   }
 
+  /**
+   * moov at the end: a decoder for `codec` made now, while the moov is on its way, and taken once the
+   * track turns out to be of that codec (closed otherwise). Making one costs 1–6 ms of the main thread,
+   * which would otherwise come after the moov, on frame 0's path.
+   */
+  makeDecoderAhead(codec: string): void {
+    if (this.over || this.ahead || this.track || !this.host.active) return;
+    this.ahead = { codec, decoder: this.decoders.own({ name: codec }) };
+  }
+
   /** A decoder for the track's codec, configured from the index (properties one by one, as for NVDEC). */
   private makeDecoder(track: VideoTrackIndex): Beamcoder.Decoder {
-    const decoder = this.decoders.own({ name: track.codec });
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (ahead && ahead.codec !== track.codec) this.decoders.close(ahead.decoder);
+    const decoder = ahead?.codec === track.codec ? ahead.decoder : this.decoders.own({ name: track.codec });
     const settings = decoder as unknown as Record<string, unknown>;
     settings.extradata = Buffer.from(track.extradata);
     settings.width = track.width;
@@ -289,7 +304,9 @@ export class FirstFrameFromIndex {
   /** A decoder made ahead for a frame 0 that will not be decoded here is closed now. */
   private closeUnused(): void {
     if (this.decoder) this.decoders.close(this.decoder);
+    if (this.ahead) this.decoders.close(this.ahead.decoder);
     this.decoder = undefined;
+    this.ahead = undefined;
   }
 }
 

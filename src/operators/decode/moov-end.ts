@@ -8,6 +8,12 @@ import type { FirstFrameFromIndex } from './first-frame-index.js';
 import { INDEX_MAX_BYTES } from './first-frame-index.js';
 import { MoovTail, type MoovTailState } from './moov-tail.js';
 
+/**
+ * How long after the Range request for the moov is made its frame-0 decoder is: long enough for the request
+ * to be written (a new connection on loopback: under 1 ms), far less than any server's time to first byte.
+ */
+const DECODER_AHEAD_DELAY_MS = 10;
+
 /** What the moov-at-end arrangement needs of the session. */
 export interface MoovEndHost extends SessionContext {
   readonly layout: ContainerLayout;
@@ -50,6 +56,7 @@ export class MoovAtEnd {
   private tailFromMain: MoovTail | undefined;
   private tailFetching = false;
   private tail: Subscription | undefined;
+  private aheadTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly host: MoovEndHost) {}
 
@@ -65,6 +72,7 @@ export class MoovAtEnd {
 
   /** Release: the Range response is closed, held bytes go. */
   release(): void {
+    clearTimeout(this.aheadTimer);
     this.tail?.unsubscribe();
     this.pending = [];
     this.tailFromMain = undefined;
@@ -99,6 +107,9 @@ export class MoovAtEnd {
     const startedAt = performance.now();
     this.host.emit('moov-fetch', { offset: this.moovStart });
     if (!fetchRange) return;
+    // The decoder for frame 0 is made while the moov is on its way, once the Range request is out (making
+    // one blocks the main thread for a few ms). H.264: what most streams are; another codec's is made later.
+    this.aheadTimer = setTimeout(() => this.host.indexed?.makeDecoderAhead('h264'), DECODER_AHEAD_DELAY_MS);
     this.tailFetching = true;
     // The Range response is read only up to the moov's declared end (or refused from its header): a
     // server answering with endless bytes costs the moov's size and one chunk; the run's byte budget,

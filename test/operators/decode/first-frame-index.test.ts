@@ -29,6 +29,8 @@ interface Indexing {
   emitted: { timestamp: number; width: number; height: number }[];
   prepared: [number, number, string][];
   closed: string[];
+  /** The codec of each decoder made, in order. */
+  made: string[];
 }
 
 function indexing(layout: 'faststart' | 'fragmented' | 'moov-end'): Indexing {
@@ -36,6 +38,7 @@ function indexing(layout: 'faststart' | 'fragmented' | 'moov-end'): Indexing {
   const emitted: Indexing['emitted'] = [];
   const prepared: Indexing['prepared'] = [];
   const closed: string[] = [];
+  const made: string[] = [];
   const host = Object.assign(context, {
     bc,
     layout,
@@ -50,7 +53,10 @@ function indexing(layout: 'faststart' | 'fragmented' | 'moov-end'): Indexing {
     },
   });
   const decoders = new Decoders(
-    (options) => bc.decoder(options as unknown as { demuxer: Beamcoder.Demuxer; stream_index: number }),
+    (options) => {
+      made.push(String(options['name']));
+      return bc.decoder(options as unknown as { demuxer: Beamcoder.Demuxer; stream_index: number });
+    },
     () => context.active,
     {
       onMainThread: (decoder) => {
@@ -63,7 +69,7 @@ function indexing(layout: 'faststart' | 'fragmented' | 'moov-end'): Indexing {
       },
     },
   );
-  return { index: new FirstFrameFromIndex(host, decoders), context, host, emitted, prepared, closed };
+  return { index: new FirstFrameFromIndex(host, decoders), context, host, emitted, prepared, closed, made };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -115,6 +121,46 @@ describe('FirstFrameFromIndex', () => {
     await run.index.settled;
     expect(run.emitted).toHaveLength(1);
     expect(run.host.stream?.frameCount).toBe(fixtures.clips['moov-end']!.frames);
+  });
+
+  it('moov-end: a decoder made ahead for the codec the track has is the one that decodes frame 0', async () => {
+    const file = new Uint8Array(readFileSync(fixtures.clips['moov-end']!.file));
+    const moov = scanTopLevelBoxes(file).find((box) => box.type === 'moov')!;
+    const run = indexing('moov-end');
+    run.index.hold(0, file.subarray(0, moov.offset));
+    run.index.makeDecoderAhead('h264');
+    run.index.makeDecoderAhead('h264');
+    expect(run.made).toEqual(['h264']);
+    run.index.moovArrived(moov, file.subarray(moov.offset, moov.offset + moov.size));
+    await run.index.settled;
+    expect(run.emitted).toHaveLength(1);
+    expect(run.made).toEqual(['h264']);
+    await settle();
+    expect(run.closed).toEqual(['on the main thread']);
+  });
+
+  it('moov-end: a decoder made ahead for another codec is closed, and one for the track made', async () => {
+    const file = new Uint8Array(readFileSync(fixtures.clips['moov-end']!.file));
+    const moov = scanTopLevelBoxes(file).find((box) => box.type === 'moov')!;
+    const run = indexing('moov-end');
+    run.index.hold(0, file.subarray(0, moov.offset));
+    run.index.makeDecoderAhead('hevc');
+    run.index.moovArrived(moov, file.subarray(moov.offset, moov.offset + moov.size));
+    await run.index.settled;
+    expect(run.emitted).toHaveLength(1);
+    expect(run.made).toEqual(['hevc', 'h264']);
+    await settle();
+    expect(run.closed).toEqual(['off the main thread', 'on the main thread']);
+  });
+
+  it('moov-end: released before the moov came, the decoder made ahead is closed; none is made after', async () => {
+    const run = indexing('moov-end');
+    run.index.makeDecoderAhead('h264');
+    run.index.release();
+    run.index.makeDecoderAhead('h264');
+    await settle();
+    expect(run.made).toEqual(['h264']);
+    expect(run.closed).toEqual(['off the main thread']);
   });
 
   it('bytes out of order: given up with the reason, nothing decoded, the demuxer may open', async () => {

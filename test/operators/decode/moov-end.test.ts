@@ -5,6 +5,7 @@ import { SourceError, codes } from '../../../src/core/errors.js';
 import type { FixtureSet } from '../../../src/fixtures/make.js';
 import { shiftChunkOffsets } from '../../../src/media/faststart.js';
 import { scanTopLevelBoxes, type Mp4Box } from '../../../src/media/mp4-boxes.js';
+import type { FirstFrameFromIndex } from '../../../src/operators/decode/first-frame-index.js';
 import { MoovAtEnd, type MoovEndHost } from '../../../src/operators/decode/moov-end.js';
 import type { ByteChunk, ByteRange } from '../../../src/sources/types.js';
 import { testFixtures } from '../../support/fixtures.js';
@@ -29,7 +30,12 @@ interface Arranging {
   fed: Uint8Array[];
   cuts: number[];
   ranges: ByteRange[];
-  host: MoovEndHost & { offsetReached: number; inputEnded: boolean; governorFinished: number };
+  host: MoovEndHost & {
+    offsetReached: number;
+    inputEnded: boolean;
+    governorFinished: number;
+    indexed: FirstFrameFromIndex | undefined;
+  };
 }
 
 function arranging(fetchRange?: (range: ByteRange) => Observable<ByteChunk>, totalBytes?: number): Arranging {
@@ -52,7 +58,7 @@ function arranging(fetchRange?: (range: ByteRange) => Observable<ByteChunk>, tot
     inputEnded: false,
     offsetReached: 0,
     governorFinished: 0,
-    indexed: undefined,
+    indexed: undefined as FirstFrameFromIndex | undefined,
     feed: (bytes: Uint8Array) => fed.push(bytes.slice()),
     moovAccepted: () => true,
     startIndexed: () => undefined,
@@ -93,6 +99,29 @@ const fromFile = (range: ByteRange) =>
   from(chunksOf(file, 4096, undefined as never, 'start' in range ? range.start : 0));
 
 describe('MoovAtEnd', () => {
+  it("once the Range request is out, frame 0's H.264 decoder is made ahead; not after a release", async () => {
+    const pending = () => new Observable<ByteChunk>(() => undefined);
+    const asked: string[] = [];
+    const index = {
+      makeDecoderAhead: (codec: string) => asked.push(codec),
+    } as unknown as FirstFrameFromIndex;
+    const first = arranging(pending);
+    first.host.indexed = index;
+    first.arrangement.start(file.subarray(0, 4096), mdat);
+    expect(first.ranges).toEqual([{ start: mdat.offset + mdat.size }]);
+    expect(asked).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(asked).toEqual(['h264']);
+    first.arrangement.release();
+
+    const released = arranging(pending);
+    released.host.indexed = index;
+    released.arrangement.start(file.subarray(0, 4096), mdat);
+    released.arrangement.release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(asked).toEqual(['h264']);
+  });
+
   it('fetches the moov by Range from its offset and feeds FFmpeg the faststart equivalent; the main response is cut at the moov', () => {
     const run = arranging(fromFile);
     stream(run);

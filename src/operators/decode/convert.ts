@@ -48,10 +48,11 @@ export class PictureConverter {
 
   /**
    * Builds the filter graph for frames of this size and pixel format ahead of the first frame (a few ms
-   * off its path); a failure surfaces at the first convert.
+   * off its path), and warms it with a blank frame unless `warm` is false (see warmFilterer); a failure
+   * surfaces at the first convert.
    */
-  prepare(width: number, height: number, format: string): void {
-    this.filtererFor(width, height, format).catch(() => undefined);
+  prepare(width: number, height: number, format: string, warm = true): void {
+    this.filtererFor(width, height, format, warm).catch(() => undefined);
   }
 
   /** Lets the filter graph go (release: the collector frees it). */
@@ -68,6 +69,7 @@ export class PictureConverter {
     width: number,
     height: number,
     format: string,
+    warm = false,
   ): Promise<{ filterer: Beamcoder.Filterer; geometry: LetterboxGeometry }> {
     const key = `${width}x${height}:${format}`;
     if (this.filterer && key === this.filterKey) return this.filterer;
@@ -85,7 +87,7 @@ export class PictureConverter {
       geometry,
       this.options.padValue ?? LETTERBOX_PAD_VALUE,
     ).then(async (filterer) => {
-      await warmFilterer(this.bc, filterer, { width, height, format });
+      if (warm) await warmFilterer(this.bc, filterer, { width, height, format });
       // The geometry travels with its own graph: a graph built for another size (prepare's, from the
       // index) that is ready after this one must not set the geometry this one's frames are packed with.
       return { filterer, geometry };

@@ -306,8 +306,8 @@ export class DecodeSession implements SessionContext, EndingSession {
 
   // ---- frames out -----------------------------------------------------------------------------------
 
-  readonly prepareConversion = (width: number, height: number, format: string) =>
-    this.converter.prepare(width, height, format);
+  readonly prepareConversion = (width: number, height: number, format: string, warm?: boolean) =>
+    this.converter.prepare(width, height, format, warm);
   /** Frame 0 from the MP4 index: out ahead of FFmpeg, whose decoder's copy is dropped later. */
   readonly emitIndexedFrame = (frame: Beamcoder.Frame, timestamp: number) =>
     this.frames.emitIndexed(frame, timestamp);

@@ -52,6 +52,43 @@ describe('PictureConverter', () => {
     expect(context.failures).toEqual([]);
   });
 
+  it('prepare builds the graph ahead and runs one blank frame through it, unless told not to; frames come out the same', async () => {
+    // beamcoder with its filter graphs' filter calls counted.
+    const calls: number[] = [];
+    const counting = Object.create(bc, {
+      filterer: {
+        value: async (options: Parameters<typeof bc.filterer>[0]) => {
+          const graph = await bc.filterer(options);
+          const filter = graph.filter.bind(graph);
+          const index = calls.push(0) - 1;
+          return Object.create(graph, {
+            filter: {
+              value: (frames: Beamcoder.Frame[]) => {
+                calls[index]! += 1;
+                return filter(frames);
+              },
+            },
+          });
+        },
+      },
+    }) as typeof bc;
+    const images: Uint8Array[] = [];
+    for (const warm of [true, false, undefined]) {
+      const converter = new PictureConverter(
+        recordingContext({}),
+        counting,
+        { imgSize: 32, padValue: 7, gate: undefined },
+        () => [1, 25],
+      );
+      if (warm !== undefined) converter.prepare(64, 48, 'yuv420p', warm);
+      images.push((await converter.convert(plainFrame(200), 0, undefined))!.data.slice());
+    }
+    // Warmed: the blank frame, then the real one; not warmed: the real one; no prepare: built at convert, not warmed.
+    expect(calls).toEqual([2, 1, 1]);
+    expect(images[0]).toEqual(images[1]);
+    expect(images[0]).toEqual(images[2]);
+  });
+
   it("into the prefetch slot's buffer when the frame holds a slot", async () => {
     const gate = prefetchGate(1);
     const slot = gate.acquire() as PrefetchSlot;

@@ -27,7 +27,8 @@ interface Indexing {
   context: RecordingContext;
   host: IndexHost & { inputEnded: boolean };
   emitted: { timestamp: number; width: number; height: number }[];
-  prepared: [number, number, string][];
+  /** Each prepareConversion: width, height, pixel format, and whether the graph is to be warmed. */
+  prepared: [number, number, string, boolean | undefined][];
   closed: string[];
   /** The codec of each decoder made, in order. */
   made: string[];
@@ -46,8 +47,8 @@ function indexing(layout: 'faststart' | 'fragmented' | 'moov-end'): Indexing {
     moovCheckedAt: undefined,
     stream: undefined as Mutable<VideoStreamInfo> | undefined,
     moovAccepted: () => true,
-    prepareConversion: (width: number, height: number, format: string) =>
-      prepared.push([width, height, format]),
+    prepareConversion: (width: number, height: number, format: string, warm?: boolean) =>
+      prepared.push([width, height, format, warm]),
     emitIndexedFrame: async (frame: Beamcoder.Frame, timestamp: number) => {
       emitted.push({ timestamp, width: frame.width, height: frame.height });
     },
@@ -101,7 +102,8 @@ describe('FirstFrameFromIndex', () => {
         height: clip.height,
       });
       expect(run.host.stream!.fps).toBeCloseTo(clip.fps, 6);
-      expect(run.prepared).toEqual([[clip.width, clip.height, 'yuv420p']]);
+      // Built and warmed while frame 0's bytes were still coming.
+      expect(run.prepared).toEqual([[clip.width, clip.height, 'yuv420p', true]]);
       expect(run.context.named('index-skipped')).toEqual([]);
       // Its decoder was given a packet made from JavaScript memory: closed on the main thread.
       await settle();
@@ -121,6 +123,9 @@ describe('FirstFrameFromIndex', () => {
     await run.index.settled;
     expect(run.emitted).toHaveLength(1);
     expect(run.host.stream?.frameCount).toBe(fixtures.clips['moov-end']!.frames);
+    // Frame 0's bytes were in: it was decoding by then, and the graph was built without a warm-up beside it.
+    const clip = fixtures.clips['moov-end']!;
+    expect(run.prepared).toEqual([[clip.width, clip.height, 'yuv420p', false]]);
   });
 
   it('moov-end: a decoder made ahead for the codec the track has is the one that decodes frame 0', async () => {

@@ -58,7 +58,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { firstValueFrom, lastValueFrom, take, tap } from 'rxjs';
 import type { StageEvent } from '../src/core/events.js';
-import { ALLOCATOR_TUNABLES } from '../src/core/allocator.cjs';
+import { withAllocatorTunables } from '../src/core/allocator.cjs';
 import { makeEditStartClips } from '../src/fixtures/edit-start.js';
 import { makeFixtures, defaultFixtureDir, type ClipInfo } from '../src/fixtures/make.js';
 import { makeSmallFaststartClip } from '../src/fixtures/small-faststart.js';
@@ -551,16 +551,6 @@ process.stdout.write(JSON.stringify({
 process.exit(0);
 `;
 
-/**
- * Our fresh processes' environment: glibc's allocator as pm2 (ecosystem.config.cjs) and scripts/run-default.sh
- * start firstframe (src/core/allocator.cts), unless this bench runs with FIRSTFRAME_ALLOCATOR=default, which the
- * children then get too (glibc's defaults: to measure what the settings change).
- */
-function childEnv(): NodeJS.ProcessEnv {
-  if (process.env.FIRSTFRAME_ALLOCATOR === 'default') return process.env;
-  return { ...process.env, GLIBC_TUNABLES: ALLOCATOR_TUNABLES };
-}
-
 async function coldOnce(sim: NetSim, facts: ClipLayoutFacts, warm: boolean): Promise<ColdRun> {
   const { stdout } = await runCommand(
     process.execPath,
@@ -576,7 +566,7 @@ async function coldOnce(sim: NetSim, facts: ClipLayoutFacts, warm: boolean): Pro
       String(IMG_SIZE),
       DIST_ALLOCATOR,
     ],
-    childEnv(),
+    withAllocatorTunables(),
   );
   return JSON.parse(stdout) as ColdRun;
 }
@@ -857,7 +847,7 @@ async function decodeWholeFileInNode(file: string, testCase: ThroughputCase): Pr
         threadCount: testCase.threadCount,
       }),
     ],
-    childEnv(),
+    withAllocatorTunables(),
   );
   return JSON.parse(stdout) as WholeFileRun;
 }

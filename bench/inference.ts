@@ -62,6 +62,7 @@ import { decode } from '../src/operators/decode.js';
 import { letterboxFilterer } from '../src/operators/decode/convert.js';
 import { loadPipeline } from '../src/pipelines/load.js';
 import { resolveModel } from '../src/pipelines/operators.js';
+import { withAllocatorTunables } from '../src/core/allocator.cjs';
 import type { PipelineDocument } from '../src/pipelines/document.js';
 import { preparePipeline, type RunDocument } from '../src/pipelines/runner.js';
 import { startNetSim } from '../src/sim/netsim.js';
@@ -387,7 +388,9 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
       {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
+        // As bin/firstframe and pm2 start firstframe: 16 libuv threads, glibc's allocator set (run the bench
+        // with FIRSTFRAME_ALLOCATOR=default for glibc's defaults).
+        env: withAllocatorTunables({ ...process.env, UV_THREADPOOL_SIZE: '16' }),
       },
     );
     let stdout = '';

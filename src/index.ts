@@ -7,6 +7,13 @@ export { FirstframeError, ConfigError, SourceError, DecodeError, ModelError, cod
 export { readEnvConfig, type EnvConfig } from './core/config.js';
 export { createTimeline, type StageEvent, type EventSink, type Timeline } from './core/events.js';
 export { createRootLogger, LOG_STRING_MAX_CHARS, type Logger } from './core/logger.js';
+export {
+  ALLOCATOR_SETTINGS,
+  ALLOCATOR_TUNABLES,
+  allocatorTuning,
+  tuneAllocator,
+  type AllocatorTuning,
+} from './core/allocator.cjs';
 
 export {
   parsePipelineText,

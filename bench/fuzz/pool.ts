@@ -13,6 +13,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { withAllocatorTunables } from '../../src/core/allocator.cjs';
 import {
   WORKER_CONFIG_ENV,
   type Transport,
@@ -98,7 +99,12 @@ export async function createFuzzPool(options: PoolOptions): Promise<FuzzPool> {
     const child = fork(WORKER, [], {
       cwd: options.workDir,
       execArgv: ['--import', TSX_LOADER],
-      env: { ...process.env, UV_THREADPOOL_SIZE: '16', [WORKER_CONFIG_ENV]: JSON.stringify(config) },
+      // As pm2 starts `serve`: 16 libuv threads, glibc's allocator set (FIRSTFRAME_ALLOCATOR=default: its defaults).
+      env: withAllocatorTunables({
+        ...process.env,
+        UV_THREADPOOL_SIZE: '16',
+        [WORKER_CONFIG_ENV]: JSON.stringify(config),
+      }),
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     const worker: Worker = {

@@ -46,6 +46,20 @@ export const ALLOCATOR_TUNABLES =
   `:glibc.malloc.mmap_threshold=${ALLOCATOR_SETTINGS.mmapThresholdBytes}` +
   `:glibc.malloc.trim_threshold=${ALLOCATOR_SETTINGS.trimThresholdBytes}`;
 
+/**
+ * `env` for a process to start with the settings (node's own child processes, a bench's): GLIBC_TUNABLES
+ * with {@link ALLOCATOR_TUNABLES} appended, unless FIRSTFRAME_ALLOCATOR=default or GLIBC_TUNABLES already sets
+ * a `glibc.malloc.*` tunable (then `env` as it is).
+ */
+export function withAllocatorTunables(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const tunables = env.GLIBC_TUNABLES ?? '';
+  if (env.FIRSTFRAME_ALLOCATOR === 'default' || /glibc\.malloc\./.test(tunables)) return env;
+  return {
+    ...env,
+    GLIBC_TUNABLES: tunables === '' ? ALLOCATOR_TUNABLES : `${tunables}:${ALLOCATOR_TUNABLES}`,
+  };
+}
+
 /** What {@link tuneAllocator} did. */
 export type AllocatorTuning =
   | { readonly tuned: true; readonly by: 'mallopt' | 'GLIBC_TUNABLES' }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALLOCATOR_SETTINGS, ALLOCATOR_TUNABLES } from '../../src/core/allocator.cjs';
+import { ALLOCATOR_SETTINGS, ALLOCATOR_TUNABLES, withAllocatorTunables } from '../../src/core/allocator.cjs';
 import { cleanEnv, ensureBuilt, repoRoot } from '../support/cli.js';
 
 const ALLOCATOR = join(repoRoot, 'dist', 'core', 'allocator.cjs');
@@ -121,6 +121,20 @@ describe('tuneAllocator', () => {
       tuned: false,
       reason: 'FIRSTFRAME_ALLOCATOR=default keeps glibc’s defaults',
     });
+  });
+
+  it('withAllocatorTunables: the environment a child starts with the settings in, unless told otherwise', () => {
+    expect(withAllocatorTunables({ PATH: '/bin' })).toEqual({
+      PATH: '/bin',
+      GLIBC_TUNABLES: ALLOCATOR_TUNABLES,
+    });
+    expect(withAllocatorTunables({ GLIBC_TUNABLES: 'glibc.rtld.nns=2' })).toEqual({
+      GLIBC_TUNABLES: `glibc.rtld.nns=2:${ALLOCATOR_TUNABLES}`,
+    });
+    const own = { GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' };
+    expect(withAllocatorTunables(own)).toBe(own);
+    const off = { FIRSTFRAME_ALLOCATOR: 'default' };
+    expect(withAllocatorTunables(off)).toBe(off);
   });
 
   it('ALLOCATOR_TUNABLES says the same as the settings, in glibc’s names', () => {

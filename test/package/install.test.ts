@@ -267,6 +267,15 @@ describe.skipIf(skipReason !== undefined)('npm install firstframe-0.1.0.tgz in a
     console.log(`user script ${script.seconds.toFixed(1)} s`);
   });
 
+  it("firstframe/allocator, required first by a user's entry point, tunes glibc through the installed beamcoder", async () => {
+    expect(install.code, tail(install)).toBe(0);
+    const code = "process.stdout.write(JSON.stringify(require('firstframe/allocator').tuneAllocator()))";
+    const { GLIBC_TUNABLES: _ignored, ...plain } = env;
+    const script = await run(process.execPath, ['-e', code], { cwd: app, env: plain, timeoutMs: 60_000 });
+    expect(script.code, tail(script)).toBe(0);
+    expect(JSON.parse(script.stdout)).toEqual({ tuned: true, by: 'mallopt' });
+  });
+
   it("runs the README's marble test: a whole pipeline in virtual time, through the installed firstframe/testing", async () => {
     expect(install.code, tail(install)).toBe(0);
     const args = [VITEST, 'run', 'pipeline.test.ts', '--root', app, '--reporter=verbose'];

@@ -128,33 +128,31 @@ describe('FirstFrameFromIndex', () => {
     expect(run.prepared).toEqual([[clip.width, clip.height, 'yuv420p', false]]);
   });
 
-  it('moov-end: a decoder made ahead for the codec the track has is the one that decodes frame 0', async () => {
+  /** The moov-end clip's mdat held, decoders made ahead for `ahead` (in order), then the moov: frame 0 out. */
+  async function moovEndWithAhead(ahead: readonly string[]): Promise<Indexing> {
     const file = new Uint8Array(readFileSync(fixtures.clips['moov-end']!.file));
     const moov = scanTopLevelBoxes(file).find((box) => box.type === 'moov')!;
     const run = indexing('moov-end');
     run.index.hold(0, file.subarray(0, moov.offset));
-    run.index.makeDecoderAhead('h264');
-    run.index.makeDecoderAhead('h264');
-    expect(run.made).toEqual(['h264']);
+    for (const codec of ahead) run.index.makeDecoderAhead(codec);
     run.index.moovArrived(moov, file.subarray(moov.offset, moov.offset + moov.size));
     await run.index.settled;
+    await settle();
+    return run;
+  }
+
+  it('moov-end: a decoder made ahead for the codec the track has is the one that decodes frame 0', async () => {
+    // Asked twice: one decoder.
+    const run = await moovEndWithAhead(['h264', 'h264']);
     expect(run.emitted).toHaveLength(1);
     expect(run.made).toEqual(['h264']);
-    await settle();
     expect(run.closed).toEqual(['on the main thread']);
   });
 
   it('moov-end: a decoder made ahead for another codec is closed, and one for the track made', async () => {
-    const file = new Uint8Array(readFileSync(fixtures.clips['moov-end']!.file));
-    const moov = scanTopLevelBoxes(file).find((box) => box.type === 'moov')!;
-    const run = indexing('moov-end');
-    run.index.hold(0, file.subarray(0, moov.offset));
-    run.index.makeDecoderAhead('hevc');
-    run.index.moovArrived(moov, file.subarray(moov.offset, moov.offset + moov.size));
-    await run.index.settled;
+    const run = await moovEndWithAhead(['hevc']);
     expect(run.emitted).toHaveLength(1);
     expect(run.made).toEqual(['hevc', 'h264']);
-    await settle();
     expect(run.closed).toEqual(['off the main thread', 'on the main thread']);
   });
 

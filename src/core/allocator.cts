@@ -1,22 +1,26 @@
 /**
- * glibc's allocator, set for a process that decodes video: one heap shared by all threads, large blocks
+ * glibc's allocator, set for a process that decodes video: one heap for all threads, large blocks
  * taken from it rather than mapped for each call, and freed memory kept rather than given back at once.
  *
  * Why: every decoder, filter graph and frame pool that FFmpeg opens allocates megabytes (a 720p H.264
  * decoder about 3 MB), on whichever libuv thread runs the call. With glibc's defaults each such block is a
  * fresh mapping, or comes from that thread's own arena (up to 8 per core), so its pages are touched for the
- * first time on the clock, and this VM pays about 11 µs per page fault. Measured on the 720p bench clip's
- * frame 0, a new decoder each time: 19–21 ms and 730–740 page faults with the defaults; 11–12 ms and 0–30
- * faults with these settings, once any thread had freed that much. What is freed stays in the process (up
- * to {@link ALLOCATOR_SETTINGS}.trimThresholdBytes above the heap's top), which a server that decodes all
- * day reuses anyway.
+ * first time on the clock, and this VM pays about 11 µs per page fault. Measured on a 720p frame 0, a new
+ * decoder, in a fresh process (test/core/allocator.test.ts): 19–21 ms and about 860 page faults with the
+ * defaults; 11–12 ms and 128 faults with these settings from the environment after 24 MiB of heap were
+ * touched (warmDecode does), 174 with them made by `mallopt`. What is freed stays in the process (up to
+ * {@link ALLOCATOR_SETTINGS}.trimThresholdBytes above the heap's top), which a server that decodes all day
+ * reuses anyway.
  *
- * The settings must be made before threads other than the main one allocate: a thread keeps the arena it
- * got first. So `bin/firstframe` calls {@link tuneAllocator} as its first statement. A program that embeds
- * firstframe does the same at the top of its entry point, or starts node with the equivalent
- * `GLIBC_TUNABLES` (see {@link ALLOCATOR_TUNABLES}); glibc then reads them before anything runs. Where
- * `GLIBC_TUNABLES` already sets any `glibc.malloc.*` tunable, or `FIRSTFRAME_ALLOCATOR=default`, nothing is
- * changed. Linux with glibc only; elsewhere it reports why not.
+ * The complete form is the environment, `GLIBC_TUNABLES` (see {@link ALLOCATOR_TUNABLES}), which glibc
+ * reads before any thread exists: pm2's file and scripts/run-default.sh start node with it. Made later by
+ * `mallopt` ({@link tuneAllocator}, the first statement of `bin/firstframe`), the thresholds apply to every
+ * thread but one arena does not: node has a second arena before any JavaScript runs, and glibc then deals
+ * new threads out over both in turn, so about half of the decoders allocate outside the main heap that
+ * warmDecode touched. A program that embeds firstframe starts node with the variable, or calls
+ * {@link tuneAllocator} at the top of its entry point. Where `GLIBC_TUNABLES` already sets any
+ * `glibc.malloc.*` tunable, or `FIRSTFRAME_ALLOCATOR=default`, nothing is changed. Linux with glibc only;
+ * elsewhere it reports why not.
  *
  * CommonJS (.cts) so that the launcher can require it synchronously before any ES module is loaded (the
  * loader starts libuv's threads). The call goes through the patched beamcoder's `mallopt`
@@ -98,14 +102,30 @@ export function tuneAllocator(env: NodeJS.ProcessEnv = process.env): AllocatorTu
   return tuning;
 }
 
-/** What {@link tuneAllocator} did in this process (or that it was not called). */
+/**
+ * What {@link tuneAllocator} did in this process; without a call, whether the process started with the
+ * settings in GLIBC_TUNABLES.
+ */
 export function allocatorTuning(): AllocatorTuning {
-  return tuning ?? NOT_CALLED;
+  return tuning ?? (startedWithSettings(process.env) ? { tuned: true, by: 'GLIBC_TUNABLES' } : NOT_CALLED);
+}
+
+/** Whether GLIBC_TUNABLES holds each of the settings, with no later value of the same tunable overriding it. */
+function startedWithSettings(env: NodeJS.ProcessEnv): boolean {
+  const values = new Map<string, string>();
+  for (const pair of (env.GLIBC_TUNABLES ?? '').split(':')) {
+    const at = pair.indexOf('=');
+    if (at > 0) values.set(pair.slice(0, at), pair.slice(at + 1));
+  }
+  return ALLOCATOR_TUNABLES.split(':').every((pair) => {
+    const at = pair.indexOf('=');
+    return values.get(pair.slice(0, at)) === pair.slice(at + 1);
+  });
 }
 
 function decide(env: NodeJS.ProcessEnv): AllocatorTuning {
   const tunables = env.GLIBC_TUNABLES ?? '';
-  if (tunables.includes(ALLOCATOR_TUNABLES)) return { tuned: true, by: 'GLIBC_TUNABLES' };
+  if (startedWithSettings(env)) return { tuned: true, by: 'GLIBC_TUNABLES' };
   if (env.FIRSTFRAME_ALLOCATOR === 'default') {
     return { tuned: false, reason: 'FIRSTFRAME_ALLOCATOR=default keeps glibc’s defaults' };
   }

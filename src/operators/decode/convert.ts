@@ -14,6 +14,14 @@ import {
 import { sharedPixelBuffers, type PrefetchGate, type PrefetchSlot } from '../prefetch.js';
 import type { SessionContext } from './context.js';
 
+/**
+ * The largest picture a graph is warmed with (see PictureConverter.prepare): 3840×2160. The size comes
+ * from the MP4 index, before any frame: a hostile sample entry may claim 65535×65535, which without
+ * resolution limits would have a libuv thread convert gigabytes of blank picture (8000×8000: 1.6 s and
+ * 280 MB) for nothing. Larger streams are converted cold.
+ */
+const WARM_MAX_PIXELS = 3840 * 2160;
+
 /** What the conversion is told once, when the session starts. */
 export interface ConvertOptions {
   /** Side of the square model input. */
@@ -48,10 +56,10 @@ export class PictureConverter {
 
   /**
    * Builds the filter graph for frames of this size and pixel format ahead of the first frame (a few ms
-   * off its path), and warms it with a blank frame unless `warm` is false (see warmFilterer); a failure
-   * surfaces at the first convert.
+   * off its path), and with `warm` runs a blank frame through it (see warmFilterer): only while nothing is
+   * being decoded beside it, as the MP4 index knows; a failure surfaces at the first convert.
    */
-  prepare(width: number, height: number, format: string, warm = true): void {
+  prepare(width: number, height: number, format: string, warm = false): void {
     this.filtererFor(width, height, format, warm).catch(() => undefined);
   }
 
@@ -87,11 +95,14 @@ export class PictureConverter {
       geometry,
       this.options.padValue ?? LETTERBOX_PAD_VALUE,
     ).then(async (filterer) => {
-      if (warm) await warmFilterer(this.bc, filterer, { width, height, format });
+      if (warm && width * height <= WARM_MAX_PIXELS)
+        await warmFilterer(this.bc, filterer, { width, height, format });
       // The geometry travels with its own graph: a graph built for another size (prepare's, from the
       // index) that is ready after this one must not set the geometry this one's frames are packed with.
       return { filterer, geometry };
     });
+    // Release waits for the build and the warm-up as for a filter call.
+    this.filtering = this.filterer.catch(() => undefined);
     return this.filterer;
   }
 
@@ -192,12 +203,15 @@ async function warmFilterer(
   filterer: Beamcoder.Filterer,
   size: { width: number; height: number; format: string },
 ): Promise<void> {
+  // Its pixels are whatever the allocation held: only the graph's work on them matters.
+  let blank: Beamcoder.Frame | undefined;
   try {
-    const blank = bc.frame({ ...size, pts: 0 }).alloc();
+    blank = bc.frame({ ...size, pts: 0 }).alloc();
     const [result] = await filterer.filter([blank]);
     for (const frame of result?.frames ?? []) (frame as unknown as { data: null }).data = null;
-    (blank as unknown as { data: null }).data = null;
   } catch {
     // A graph that cannot take a blank frame fails the same way at the first real one, typed there.
+  } finally {
+    if (blank) (blank as unknown as { data: null }).data = null;
   }
 }

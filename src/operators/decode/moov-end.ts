@@ -109,7 +109,13 @@ export class MoovAtEnd {
     if (!fetchRange) return;
     // The decoder for frame 0 is made while the moov is on its way, once the Range request is out (making
     // one blocks the main thread for a few ms). H.264: what most streams are; another codec's is made later.
-    this.aheadTimer = setTimeout(() => this.host.indexed?.makeDecoderAhead('h264'), DECODER_AHEAD_DELAY_MS);
+    this.aheadTimer = setTimeout(() => {
+      try {
+        this.host.indexed?.makeDecoderAhead('h264');
+      } catch {
+        // No decoder now (threads or memory short): the index makes one when the moov comes, or says why.
+      }
+    }, DECODER_AHEAD_DELAY_MS);
     this.tailFetching = true;
     // The Range response is read only up to the moov's declared end (or refused from its header): a
     // server answering with endless bytes costs the moov's size and one chunk; the run's byte budget,

@@ -32,7 +32,10 @@
 //    the steady batch-1 inference + 15 ms.
 // 4. Total time: each run's total against max(transfer, inference), where transfer is the clip's bytes at
 //    the link's rate after its TTFB, and inference is the steady time of the batches the run inferred
-//    (their shapes' steady medians summed). Target ≤ 1.15 (medians over the runs).
+//    (their shapes' steady medians summed), measured by the run's own process right after its runs (a
+//    session loaded as in 2, --steady timed runs per shape): the separate session of 2, minutes and another
+//    process away, measured 61, 73 and 90 ms a frame for the same code on this VM. Target ≤ 1.15 (medians
+//    over the runs).
 // 5. Framework overhead per inferred frame at 640 from the 720p clip, measured while the clip is decoded
 //    beside it (the decode operator, nothing converted, in a loop): stride (the keep test), conversion
 //    (FFmpeg's filter graph on a libuv thread, then the letterbox resize and pad), the model input (built
@@ -212,6 +215,8 @@ interface RunPlan {
   /** The sink's budget; undefined keeps the profile's. */
   readonly budgetS: number | undefined;
   readonly variant: VariantName;
+  /** Timed runs per batch shape for the process's own steady inference, after its runs (see CHILD). */
+  readonly steadyRuns: number;
 }
 
 /** CPU milliseconds of each thread of this process, by thread id, from /proc (empty elsewhere). */
@@ -244,7 +249,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 const [runnerUrl, loadUrl, planJson] = process.argv.slice(2);
 const { preparePipeline } = await import(runnerUrl);
 const { loadPipeline } = await import(loadUrl);
-const { profile, overrides, target, runs, warmBatchSizes, prepare } = JSON.parse(planJson);
+const { profile, overrides, target, runs, warmBatchSizes, prepare, steady } = JSON.parse(planJson);
 const threadCpu = () => {
   const cpu = new Map();
   try {
@@ -280,7 +285,36 @@ for (let i = 0; i < runs; i += 1) {
   out.push({ document, events, cpu, processCpuMs: (processCpu.user + processCpu.system) / 1000 });
 }
 await prepared.release();
-process.stdout.write(JSON.stringify({ setupMs: prepared.setupMs, inferenceThread, mainThread: String(process.pid), runs: out }));
+// This process's steady inference, right after its runs, for the batch shapes they used: a session loaded
+// as the pipeline loads its own (warm-up, set-up runs, the prime's run), one untimed run per shape, then
+// the median of steady.runs timed ones. The total's limit compares each run with it.
+const { loadModel } = await import(steady.modelUrl);
+const { resolveModel } = await import(steady.operatorsUrl);
+const shapes = [...new Set(out.flatMap((run) => run.events
+  .filter((event) => event.stage === 'infer' && event.name === 'run-start')
+  .map((event) => event.data.batch)))];
+const model = await loadModel(await resolveModel(steady.model, steady.imgSize, steady.repoRoot), {
+  imgSize: steady.imgSize,
+  warmup: { batches: steady.warmBatches },
+});
+const image = new Uint8Array(3 * steady.imgSize * steady.imgSize);
+const timed = async (count) => {
+  const started = performance.now();
+  model.recycleOutput?.(await model.runImages(Array.from({ length: count }, () => image), count));
+  return performance.now() - started;
+};
+for (let i = 0; i < steady.setupRuns.runs; i += 1) await timed(steady.setupRuns.batch);
+if (steady.primed) await timed(1);
+const steadyMs = {};
+for (const batch of shapes) {
+  await timed(batch);
+  const times = [];
+  for (let i = 0; i < steady.runs; i += 1) times.push(await timed(batch));
+  times.sort((a, b) => a - b);
+  steadyMs[batch] = times[Math.floor(times.length / 2)];
+}
+await model.release();
+process.stdout.write(JSON.stringify({ setupMs: prepared.setupMs, inferenceThread, mainThread: String(process.pid), runs: out, steadyMs }));
 `;
 
 /** The events a run's figures are made from ({@link CHILD} keeps the same). */
@@ -299,6 +333,8 @@ export interface ProcessFigures {
   variant: VariantName;
   setupMs: number;
   runs: RunFigures[];
+  /** The process's own steady inference per batch shape, measured after its runs (child processes only). */
+  steadyMs?: ReadonlyMap<number, number>;
 }
 
 /**
@@ -383,6 +419,17 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
           profile: PROFILE,
           overrides: overridesFor(plan.budgetS, plan.variant),
           prepare: VARIANTS[plan.variant].prepare,
+          steady: {
+            modelUrl: DIST('inference/model.js'),
+            operatorsUrl: DIST('pipelines/operators.js'),
+            model: MODEL,
+            imgSize: IMG_SIZE,
+            repoRoot: REPO_ROOT,
+            runs: plan.steadyRuns,
+            warmBatches: plan.warmBatchSizes ? [16, 1] : [1],
+            setupRuns: SETUP_RUNS,
+            primed: (VARIANTS[plan.variant].prepare as { prime?: boolean }).prime !== false,
+          },
         }),
       ],
       {
@@ -411,10 +458,12 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
           cpu: Record<string, number>;
           processCpuMs: number;
         }[];
+        steadyMs: Record<string, number>;
       };
       resolve({
         variant: plan.variant,
         setupMs: parsed.setupMs,
+        steadyMs: new Map(Object.entries(parsed.steadyMs).map(([batch, ms]) => [Number(batch), ms])),
         runs: parsed.runs.map(({ document, events, cpu, processCpuMs }) =>
           figuresOf(document, events, {
             cpu,
@@ -754,8 +803,14 @@ function variantFigures(
   const warmRuns = processes.flatMap((p) => p.runs.slice(1, 2));
   const warm = warmRuns.length > 0 ? firstResult(warmRuns, steady1) : null;
   const runs = processes.flatMap((p) => p.runs);
+  // Each run against its own process's steady inference where the process measured it (the same process,
+  // minutes apart at most), else against the shared session's.
+  const ownSteady = new Map(processes.flatMap((p) => p.runs.map((run) => [run, p.steadyMs] as const)));
   const steadyOfRun = (run: RunFigures) =>
-    run.batches.reduce((sum, b) => sum + (steadyOf.get(b.batch) ?? Number.NaN), 0);
+    run.batches.reduce(
+      (sum, b) => sum + (ownSteady.get(run)?.get(b.batch) ?? steadyOf.get(b.batch) ?? Number.NaN),
+      0,
+    );
   const totals: TotalFigures[] = runs.map((run) => {
     const inferenceMs = steadyOfRun(run);
     return {
@@ -823,6 +878,7 @@ export async function benchInference(
           warmBatchSizes,
           budgetS: settings.budgetS,
           variant,
+          steadyRuns: settings.steady,
         };
         byVariant.get(variant)!.push(settings.inProcess ? await runsInProcess(plan) : await runChild(plan));
       }
@@ -878,7 +934,16 @@ export async function benchInference(
     }
   }
 
-  say(`\ntotal / max(transfer ${transferMs.toFixed(0)} ms, steady inference of the batches run), per run`);
+  say(
+    `\ntotal / max(transfer ${transferMs.toFixed(0)} ms, steady inference of the batches run, measured by the run's own process after its runs), per run`,
+  );
+  for (const child of allProcesses) {
+    if (!child.steadyMs) continue;
+    const shapes = [...child.steadyMs].sort(([a], [b]) => a - b);
+    say(
+      `  process steady [${child.variant}]: ${shapes.map(([batch, ms]) => `batch ${batch} ${ms.toFixed(1)} ms`).join(', ')}`,
+    );
+  }
   for (const figures of variants) {
     for (const t of figures.total.runs) {
       say(

@@ -13,6 +13,7 @@ import {
   type Settings,
 } from '../../bench/inference.js';
 import type { StageEvent, StageName } from '../../src/core/events.js';
+import { ensureBuilt } from '../support/cli.js';
 import { testFixtures } from '../support/fixtures.js';
 
 const event = (
@@ -168,4 +169,38 @@ describe('benchInference on the test clip', () => {
     expect(text).toMatch(/^ {2}total \d+\.\d\d ms {3}(PASS|FAIL) \(≤ 3\); on the main thread/m);
     expect(text).toMatch(/^load average at end/m);
   });
+
+  it(
+    'in a fresh node process on dist/: each run against its own process steady inference, measured after its runs',
+    { timeout: 240_000 },
+    async () => {
+      await ensureBuilt();
+      const clip = (await testFixtures()).clips['faststart']!;
+      const settings: Settings = {
+        ...readSettings([]),
+        clip: clip.file,
+        rateBytesPerSec: 20_000_000,
+        ttfbMs: 10,
+        processes: 1,
+        runs: 1,
+        steady: 2,
+        rounds: 1,
+        overheadFrames: 2,
+        oneOff: true,
+        inProcess: false,
+        variants: ['default'],
+      };
+      const lines: string[] = [];
+      const result = await benchInference(settings, (line) => lines.push(line));
+      const [child] = result.processes;
+      const [run] = child!.runs;
+      // The process measured every batch shape its run used, and the run's limit is their sum.
+      const used = [...new Set(run!.batches.map((b) => b.batch))].sort((a, b) => a - b);
+      expect([...child!.steadyMs!.keys()].sort((a, b) => a - b)).toEqual(used);
+      for (const ms of child!.steadyMs!.values()) expect(ms).toBeGreaterThan(0);
+      const own = run!.batches.reduce((sum, b) => sum + child!.steadyMs!.get(b.batch)!, 0);
+      expect(result.total.runs[0]!.inferenceMs).toBeCloseTo(own, 6);
+      expect(lines.join('\n')).toMatch(/^ {2}process steady \[default\]: batch 1 \d+\.\d ms/m);
+    },
+  );
 });

@@ -30,7 +30,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
-/** The settings, and glibc's `mallopt` parameter numbers for them (malloc.h). */
+/** The settings. */
 export const ALLOCATOR_SETTINGS = {
   /** One arena: a block freed by any thread serves the next allocation of any thread. */
   arenaMax: 1,
@@ -40,15 +40,19 @@ export const ALLOCATOR_SETTINGS = {
   trimThresholdBytes: 128 * 1024 * 1024,
 } as const;
 
-const M_TRIM_THRESHOLD = -1;
-const M_MMAP_THRESHOLD = -3;
-const M_ARENA_MAX = -8;
+/** Each setting by its glibc tunable's name and its `mallopt` parameter (malloc.h). */
+const SETTINGS = [
+  { tunable: 'glibc.malloc.arena_max', param: -8, value: ALLOCATOR_SETTINGS.arenaMax },
+  { tunable: 'glibc.malloc.mmap_threshold', param: -3, value: ALLOCATOR_SETTINGS.mmapThresholdBytes },
+  { tunable: 'glibc.malloc.trim_threshold', param: -1, value: ALLOCATOR_SETTINGS.trimThresholdBytes },
+] as const;
 
 /** The same settings as glibc reads them from the environment at a process's start. */
-export const ALLOCATOR_TUNABLES =
-  `glibc.malloc.arena_max=${ALLOCATOR_SETTINGS.arenaMax}` +
-  `:glibc.malloc.mmap_threshold=${ALLOCATOR_SETTINGS.mmapThresholdBytes}` +
-  `:glibc.malloc.trim_threshold=${ALLOCATOR_SETTINGS.trimThresholdBytes}`;
+export const ALLOCATOR_TUNABLES = SETTINGS.map(({ tunable, value }) => `${tunable}=${value}`).join(':');
+
+/** Whether GLIBC_TUNABLES sets any of glibc's malloc tunables: the user's choice, kept. */
+const setsMallocTunables = (env: NodeJS.ProcessEnv): boolean =>
+  /glibc\.malloc\./.test(env.GLIBC_TUNABLES ?? '');
 
 /**
  * `env` for a process to start with the settings (node's own child processes, a bench's): GLIBC_TUNABLES
@@ -56,8 +60,8 @@ export const ALLOCATOR_TUNABLES =
  * a `glibc.malloc.*` tunable (then `env` as it is).
  */
 export function withAllocatorTunables(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (env.FIRSTFRAME_ALLOCATOR === 'default' || setsMallocTunables(env)) return env;
   const tunables = env.GLIBC_TUNABLES ?? '';
-  if (env.FIRSTFRAME_ALLOCATOR === 'default' || /glibc\.malloc\./.test(tunables)) return env;
   return {
     ...env,
     GLIBC_TUNABLES: tunables === '' ? ALLOCATOR_TUNABLES : `${tunables}:${ALLOCATOR_TUNABLES}`,
@@ -117,19 +121,15 @@ function startedWithSettings(env: NodeJS.ProcessEnv): boolean {
     const at = pair.indexOf('=');
     if (at > 0) values.set(pair.slice(0, at), pair.slice(at + 1));
   }
-  return ALLOCATOR_TUNABLES.split(':').every((pair) => {
-    const at = pair.indexOf('=');
-    return values.get(pair.slice(0, at)) === pair.slice(at + 1);
-  });
+  return SETTINGS.every(({ tunable, value }) => values.get(tunable) === String(value));
 }
 
 function decide(env: NodeJS.ProcessEnv): AllocatorTuning {
-  const tunables = env.GLIBC_TUNABLES ?? '';
   if (startedWithSettings(env)) return { tuned: true, by: 'GLIBC_TUNABLES' };
   if (env.FIRSTFRAME_ALLOCATOR === 'default') {
     return { tuned: false, reason: 'FIRSTFRAME_ALLOCATOR=default keeps glibc’s defaults' };
   }
-  if (/glibc\.malloc\./.test(tunables)) {
+  if (setsMallocTunables(env)) {
     return { tuned: false, reason: 'GLIBC_TUNABLES sets glibc.malloc.* itself: those are kept' };
   }
   if (process.platform !== 'linux') return { tuned: false, reason: `not Linux (${process.platform})` };
@@ -142,13 +142,9 @@ function decide(env: NodeJS.ProcessEnv): AllocatorTuning {
   if (typeof binding.mallopt !== 'function') {
     return { tuned: false, reason: 'beamcoder has no mallopt: it is not built from the patched sources' };
   }
-  const refused = [
-    [M_ARENA_MAX, ALLOCATOR_SETTINGS.arenaMax, 'arena_max'],
-    [M_MMAP_THRESHOLD, ALLOCATOR_SETTINGS.mmapThresholdBytes, 'mmap_threshold'],
-    [M_TRIM_THRESHOLD, ALLOCATOR_SETTINGS.trimThresholdBytes, 'trim_threshold'],
-  ]
-    .filter(([param, value]) => !binding.mallopt!(param as number, value as number))
-    .map(([, , name]) => name);
+  const refused = SETTINGS.filter(({ param, value }) => !binding.mallopt!(param, value)).map(
+    ({ tunable }) => tunable,
+  );
   if (refused.length > 0) {
     return { tuned: false, reason: `mallopt refused ${refused.join(', ')} (no glibc?)` };
   }

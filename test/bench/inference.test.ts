@@ -97,7 +97,10 @@ describe('readSettings', () => {
 });
 
 describe('benchInference on the test clip', () => {
-  it('prints every target with PASS or FAIL and figures that make sense', { timeout: 240_000 }, async () => {
+  /** The bench at CI size on the short test clip, over a fast link: one process, one round. */
+  async function testClipSettings(
+    overrides: Partial<Settings>,
+  ): Promise<{ settings: Settings; bytes: number }> {
     const clip = (await testFixtures()).clips['faststart']!;
     const settings: Settings = {
       ...readSettings([]),
@@ -105,13 +108,20 @@ describe('benchInference on the test clip', () => {
       rateBytesPerSec: 20_000_000,
       ttfbMs: 10,
       processes: 1,
-      steady: 1,
       rounds: 1,
-      overheadFrames: 4,
       oneOff: true,
+      ...overrides,
+    };
+    return { settings, bytes: clip.bytes };
+  }
+
+  it('prints every target with PASS or FAIL and figures that make sense', { timeout: 240_000 }, async () => {
+    const { settings, bytes } = await testClipSettings({
+      steady: 1,
+      overheadFrames: 4,
       inProcess: true,
       variants: ['default', 'before'],
-    };
+    });
     const lines: string[] = [];
     const result = await benchInference(settings, (line) => lines.push(line));
     const text = lines.join('\n');
@@ -141,7 +151,7 @@ describe('benchInference on the test clip', () => {
       expect(figures.split.runMs).toBeGreaterThan(0);
     }
     // 10 ms, then the clip's bytes at 20 MB/s.
-    expect(result.total.transferMs).toBeCloseTo(10 + (1000 * clip.bytes) / 20_000_000, 6);
+    expect(result.total.transferMs).toBeCloseTo(10 + (1000 * bytes) / 20_000_000, 6);
     expect(result.total.runs).toHaveLength(2);
     for (const total of result.total.runs) {
       expect(total.framesInferred).toBe(20); // 100 frames, every 5th
@@ -175,21 +185,13 @@ describe('benchInference on the test clip', () => {
     { timeout: 240_000 },
     async () => {
       await ensureBuilt();
-      const clip = (await testFixtures()).clips['faststart']!;
-      const settings: Settings = {
-        ...readSettings([]),
-        clip: clip.file,
-        rateBytesPerSec: 20_000_000,
-        ttfbMs: 10,
-        processes: 1,
+      const { settings } = await testClipSettings({
         runs: 1,
         steady: 2,
-        rounds: 1,
         overheadFrames: 2,
-        oneOff: true,
         inProcess: false,
         variants: ['default'],
-      };
+      });
       const lines: string[] = [];
       const result = await benchInference(settings, (line) => lines.push(line));
       const [child] = result.processes;

@@ -66,6 +66,7 @@ import { letterboxFilterer } from '../src/operators/decode/convert.js';
 import { loadPipeline } from '../src/pipelines/load.js';
 import { resolveModel } from '../src/pipelines/operators.js';
 import { withAllocatorTunables } from '../src/core/allocator.cjs';
+import type { PlacementOutcome } from '../src/core/cpu-placement.js';
 import type { PipelineDocument } from '../src/pipelines/document.js';
 import { preparePipeline, type RunDocument } from '../src/pipelines/runner.js';
 import { startNetSim } from '../src/sim/netsim.js';
@@ -138,9 +139,10 @@ export const VARIANTS = {
   'no-hold': { prepare: { holdDecodeMs: 0 }, overrides: {} },
   'decode-1-thread': { prepare: {}, overrides: { decode: { threadCount: 1 } } },
   'decode-2-threads': { prepare: {}, overrides: { decode: { threadCount: 2 } } },
+  'shared-cores': { prepare: { cores: 'shared' }, overrides: {} },
 } as const satisfies Record<
   string,
-  { prepare: { prime?: boolean; holdDecodeMs?: number }; overrides: PipelineDocument }
+  { prepare: { prime?: boolean; holdDecodeMs?: number; cores?: 'shared' }; overrides: PipelineDocument }
 >;
 export type VariantName = keyof typeof VARIANTS;
 
@@ -293,9 +295,11 @@ const { resolveModel } = await import(steady.operatorsUrl);
 const shapes = [...new Set(out.flatMap((run) => run.events
   .filter((event) => event.stage === 'infer' && event.name === 'run-start')
   .map((event) => event.data.batch)))];
+// Where the pipeline's sessions ran (PreparedPipeline.cores): on the inference CPUs, one thread each.
 const model = await loadModel(await resolveModel(steady.model, steady.imgSize, steady.repoRoot), {
   imgSize: steady.imgSize,
   warmup: { batches: steady.warmBatches },
+  ...(prepared.cores.placed ? { onInferenceCores: true, threads: prepared.cores.inference.length } : {}),
 });
 const image = new Uint8Array(3 * steady.imgSize * steady.imgSize);
 const timed = async (count) => {
@@ -314,7 +318,7 @@ for (const batch of shapes) {
   steadyMs[batch] = times[Math.floor(times.length / 2)];
 }
 await model.release();
-process.stdout.write(JSON.stringify({ setupMs: prepared.setupMs, inferenceThread, mainThread: String(process.pid), runs: out, steadyMs }));
+process.stdout.write(JSON.stringify({ setupMs: prepared.setupMs, cores: prepared.cores, inferenceThread, mainThread: String(process.pid), runs: out, steadyMs }));
 `;
 
 /** The events a run's figures are made from ({@link CHILD} keeps the same). */
@@ -335,6 +339,8 @@ export interface ProcessFigures {
   runs: RunFigures[];
   /** The process's own steady inference per batch shape, measured after its runs (child processes only). */
   steadyMs?: ReadonlyMap<number, number>;
+  /** Where the process ran inference (PreparedPipeline.cores). */
+  cores: PlacementOutcome;
 }
 
 /**
@@ -450,6 +456,7 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
         return reject(new Error(`the run process exited with ${code}: ${stderr.trim().slice(-800)}`));
       const parsed = JSON.parse(stdout) as {
         setupMs: number;
+        cores: PlacementOutcome;
         inferenceThread: string | undefined;
         mainThread: string;
         runs: {
@@ -463,6 +470,7 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
       resolve({
         variant: plan.variant,
         setupMs: parsed.setupMs,
+        cores: parsed.cores,
         steadyMs: new Map(Object.entries(parsed.steadyMs).map(([batch, ms]) => [Number(batch), ms])),
         runs: parsed.runs.map(({ document, events, cpu, processCpuMs }) =>
           figuresOf(document, events, {
@@ -514,7 +522,7 @@ async function runsInProcess(plan: RunPlan): Promise<ProcessFigures> {
   } finally {
     await prepared.release();
   }
-  return { variant: plan.variant, setupMs: prepared.setupMs, runs: out };
+  return { variant: plan.variant, setupMs: prepared.setupMs, runs: out, cores: prepared.cores };
 }
 
 // ---- 2. steady inference per batch shape ----------------------------------------------------------------
@@ -941,7 +949,10 @@ export async function benchInference(
     if (!child.steadyMs) continue;
     const shapes = [...child.steadyMs].sort(([a], [b]) => a - b);
     say(
-      `  process steady [${child.variant}]: ${shapes.map(([batch, ms]) => `batch ${batch} ${ms.toFixed(1)} ms`).join(', ')}`,
+      `  process steady [${child.variant}]: ${shapes.map(([batch, ms]) => `batch ${batch} ${ms.toFixed(1)} ms`).join(', ')}; ` +
+        (child.cores.placed
+          ? `inference on CPU ${child.cores.inference.join(', ')}, the rest on ${child.cores.rest.join(', ')}`
+          : `cores shared (${child.cores.reason})`),
     );
   }
   for (const figures of variants) {

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
+import { CoreWatch } from '../core/core-watch.js';
+import { inferencePlacement, startOnInferenceCores, swapInferenceCores } from '../core/cpu-placement.js';
 import { ConfigError, ModelError, codes, isFirstframeError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import { modelCodes } from './codes.js';
@@ -49,6 +51,11 @@ export interface LoadModelOptions {
   imgSize?: number;
   /** Threads ONNX Runtime may use for one run; default: its own choice. */
   threads?: number;
+  /**
+   * Start the session's threads (its worker and ONNX Runtime's pool) on the CPUs the process gave inference
+   * (src/core/cpu-placement.ts, placeInference); nothing changes where no placement was made. Default false.
+   */
+  onInferenceCores?: boolean;
   /**
    * Linux nice value (1–19) for the session's threads (its worker and ONNX Runtime's pool), below the main
    * thread's priority; default 0, unchanged. It keeps the main thread (deadlines, answers) responsive on a
@@ -247,6 +254,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
       threads: options.threads,
       nice: options.nice,
       memoryPattern: options.memoryPattern ?? DEFAULT_MEMORY_PATTERN,
+      onInferenceCores: options.onInferenceCores === true,
     });
   } catch (error) {
     if (device === 'cuda') {
@@ -368,10 +376,27 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
           { path, count },
         );
       }
+      watchCores(out.timings, count);
       return modelOutput(out.outputs, out.timings);
     });
     queue = task.catch(() => undefined);
     return task;
+  };
+  // A session on the inference CPUs follows the quicker ones (src/core/core-watch.ts), from the first run
+  // after its warm-up.
+  let watch: CoreWatch | undefined;
+  const watchCores = (timings: RunTimings, count: number) => {
+    const verdict = watch?.observe(timings.inferenceMs / count);
+    if (!verdict?.swap) return;
+    const placement = swapInferenceCores();
+    if (placement) {
+      emit('cores-swapped', {
+        inference: placement.inference,
+        rest: placement.rest,
+        recentMs: verdict.recentMs,
+        referenceMs: verdict.referenceMs,
+      });
+    }
   };
   const runImages = (images: readonly Uint8Array[], count: number): Promise<ModelOutput> => {
     const plane = planeOf(imgSize);
@@ -393,6 +418,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const task = queue.then(async () => {
       try {
         const out = await session.runImages(shared.images, inputType, [count, 3, imgSize, imgSize], fetch);
+        watchCores(out.timings, count);
         return modelOutput(out.outputs, out.timings);
       } catch (error) {
         throw new ModelError(
@@ -415,6 +441,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   for (const count of warmBatches) {
     for (let i = 0; i < warmRuns; i += 1) await runImages([new Uint8Array(planeOf(imgSize))], count);
   }
+  if (options.onInferenceCores && device === 'cpu' && inferencePlacement()) watch = new CoreWatch();
   const setupMs = performance.now() - startedAt;
   emit('model-loaded', {
     path,
@@ -486,15 +513,22 @@ class SessionWorker {
   static async start(
     bytes: Uint8Array,
     providers: Ort.InferenceSession.ExecutionProviderConfig[],
-    settings: { threads: number | undefined; nice: number | undefined; memoryPattern: boolean },
+    settings: {
+      threads: number | undefined;
+      nice: number | undefined;
+      memoryPattern: boolean;
+      onInferenceCores: boolean;
+    },
   ): Promise<SessionWorker> {
-    const { threads, nice, memoryPattern } = settings;
+    const { threads, nice, memoryPattern, onInferenceCores } = settings;
     const workerData: SessionWorkerData = {
       ortPath: createRequire(import.meta.url).resolve('onnxruntime-node'),
       converter: converterData(),
       nice: nice ?? 0,
     };
-    const worker = new Worker(SESSION_WORKER_SOURCE, { eval: true, workerData });
+    const startWorker = () => new Worker(SESSION_WORKER_SOURCE, { eval: true, workerData });
+    // The worker's thread inherits the CPUs of the thread that starts it, and ONNX Runtime's pool the worker's.
+    const worker = onInferenceCores ? startOnInferenceCores(startWorker) : startWorker();
     const loaded = await new Promise<WorkerReply>((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       worker.once('error', onError);

@@ -286,12 +286,20 @@ export async function resolveModel(reference: string, imgSize: number, baseDir: 
   return path;
 }
 
+/** Whether a model stage's models run on the CPU (a CUDA device that falls back at load is not counted). */
+const onCpu = (options: { device?: string }) => (options.device ?? 'cpu') === 'cpu';
+
 async function loadFor(
   reference: string,
   options: { device?: string; tensorrt?: boolean; threads?: number; head?: string },
   setup: SetupContext,
+  /** The stage's CPU sessions that run at once: the inference CPUs are shared out among them. */
+  sessions = 1,
 ): Promise<LoadedModel> {
   const path = await resolveModel(reference, setup.imgSize, setup.baseDir);
+  const cores = onCpu(options) ? setup.inferenceCores : undefined;
+  const threads =
+    options.threads ?? (cores ? Math.max(1, Math.floor(cores.length / sessions)) : undefined);
   const load = (imgSize: number | undefined) =>
     loadModel(path, {
       device: (options.device ?? 'cpu') as Device,
@@ -300,7 +308,8 @@ async function loadFor(
       ...(imgSize !== undefined ? { imgSize } : {}),
       ...(setup.batchSizes ? { warmup: { batches: setup.batchSizes } } : {}),
       ...(options.tensorrt ? { tensorrt: true } : {}),
-      ...(options.threads ? { threads: options.threads } : {}),
+      ...(threads ? { threads } : {}),
+      ...(cores ? { onInferenceCores: true } : {}),
       ...(setup.onEvent ? { onEvent: setup.onEvent } : {}),
     });
   return load(setup.imgSize)
@@ -385,6 +394,7 @@ const onnxOperator = defineOperator({
     'an ONNX model in ONNX Runtime, read by its head (default yolo: an Ultralytics detect or pose export); CPU, or CUDA when installed',
   options: { model: NonEmptyString, head: NonEmptyString, ...modelOptions },
   required: ['model'],
+  cpuSessions: (options) => (onCpu(options) ? 1 : 0),
   create: async (options, setup) => {
     const model = await loadFor(options.model!, options, setup);
     const path = model.path;
@@ -431,8 +441,11 @@ const soccerOperator = defineOperator({
     keypointConfidence: UnitInterval,
   },
   required: ['detector'],
+  // The detector and the pitch model run side by side on each batch.
+  cpuSessions: (options) => (onCpu(options) ? (options.skipPitch ? 1 : 2) : 0),
   create: async (options, setup) => {
-    const detector = await loadFor(options.detector!, options, setup);
+    const sessions = options.skipPitch ? 1 : 2;
+    const detector = await loadFor(options.detector!, options, setup, sessions);
     let pitch: LoadedModel | undefined;
     if (!options.skipPitch) {
       if (options.pitch === undefined) {
@@ -441,7 +454,7 @@ const soccerOperator = defineOperator({
           'infer.pitch: required by infer operator soccer unless skipPitch is set (SKIP_PITCH=1)',
         ]);
       }
-      pitch = await loadFor(options.pitch, { ...options, head: undefined }, setup).catch(
+      pitch = await loadFor(options.pitch, { ...options, head: undefined }, setup, sessions).catch(
         async (error: unknown) => {
           await detector.release();
           throw error;

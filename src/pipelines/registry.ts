@@ -91,6 +91,12 @@ export interface SetupContext {
    * memory for the largest; smaller shapes then reuse it).
    */
   readonly batchSizes?: readonly number[];
+  /**
+   * The CPUs the process gave its inference sessions (src/core/cpu-placement.ts), when the pipeline's
+   * preparation placed them: a model stage starts its CPU sessions there, with one ONNX Runtime thread per
+   * CPU each unless the document sets `threads`.
+   */
+  readonly inferenceCores?: readonly number[];
 }
 
 /** What the model stage reports about itself. */
@@ -137,6 +143,11 @@ export interface OperatorDefinition<
     options: t.TypeOf<t.PartialC<P>>,
     setup: SetupContext,
   ): StageImplementations[K] | Promise<StageImplementations[K]>;
+  /**
+   * A model stage's CPU inference sessions that run at once with these options (0 when its models run on a
+   * GPU): what src/core/cpu-placement.ts reserves CPUs for. Absent: not known, and nothing is placed.
+   */
+  cpuSessions?(options: t.TypeOf<t.PartialC<P>>): number;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   type OperatorFunction,
 } from 'rxjs';
 import type { Dispatcher } from 'undici';
+import { placeInference, type PlacementOutcome } from '../core/cpu-placement.js';
 import { ConfigError, FirstframeError, codes, isFirstframeError } from '../core/errors.js';
 import { createTimeline, safeSink, type EventSink, type StageEvent } from '../core/events.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -261,6 +262,13 @@ export interface PrepareOptions {
    * pipeline's `release()` leaves it. A different model stage is built as usual.
    */
   inferFrom?: PreparedPipeline;
+  /**
+   * `auto` (the default): give the model stage's CPU sessions CPUs of their own and every other thread of
+   * the process the others, when the machine has few CPUs and the sessions fit (src/core/cpu-placement.ts;
+   * once per process, kept by later preparations). `shared`: leave every thread to the scheduler (as does
+   * FIRSTFRAME_CORES=shared).
+   */
+  cores?: 'auto' | 'shared';
 }
 
 /**
@@ -280,6 +288,11 @@ export interface PreparedPipeline {
   readonly setupMs: number;
   /** What the model stage says about its model (path, task, classes, size, device). */
   readonly model: Readonly<Record<string, unknown>>;
+  /**
+   * Where the process runs inference (PrepareOptions.cores): its CPUs and the rest's, or why every thread
+   * is left to the scheduler.
+   */
+  readonly cores: PlacementOutcome;
   /** A cold Observable: each subscription is one run on `target` (a URL or a file). */
   run$(target: string, options?: RunOptions): Observable<PipelineEvent>;
   /** One run; resolves with the result document (never rejects for a failed run: see `error`). */
@@ -409,6 +422,7 @@ export async function preparePipeline(
   // Without an image size of the user's, the model's fixed input size decides: the model stage is built
   // first, and the others with its size.
   const sizeFromModel = resolved.imgSizeGiven === false;
+  const cores = placeCores(resolved, options, logger);
   const order = sizeFromModel
     ? (['infer', ...STAGE_KINDS.filter((kind) => kind !== 'infer')] as const)
     : STAGE_KINDS;
@@ -420,6 +434,7 @@ export async function preparePipeline(
         ...(sizeFromModel ? { imgSizeGiven: false } : {}),
         baseDir: pipeline.baseDir,
         batchSizes,
+        ...(cores.placed ? { inferenceCores: cores.inference } : {}),
         logger: logger.child({ stage: kind }),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       };
@@ -726,6 +741,7 @@ export async function preparePipeline(
     pipeline,
     setupMs,
     model: stages.infer.describe,
+    cores,
     run$,
     run,
     release: releaseInfer,
@@ -742,6 +758,31 @@ function sharedInfer(
   const entry = from ? inferStages.get(from) : undefined;
   if (!entry || entry.key === undefined) return undefined;
   return entry.key === inferKey(pipeline.stages.infer, pipeline.imgSize) ? entry.stage : undefined;
+}
+
+/**
+ * PrepareOptions.cores: places the process's inference (src/core/cpu-placement.ts) for the model stage's
+ * CPU sessions; one `pipeline/cores` event says where, or why not.
+ */
+function placeCores(pipeline: ResolvedPipeline, options: PrepareOptions, logger: Logger): PlacementOutcome {
+  const infer = pipeline.stages.infer;
+  const sessions = infer.definition.cpuSessions?.(infer.options);
+  const cores: PlacementOutcome =
+    options.cores === 'shared'
+      ? { placed: false, reason: 'cores: shared leaves every thread to the scheduler' }
+      : sessions === undefined
+        ? { placed: false, reason: `infer operator ${infer.definition.name} does not say how many CPU sessions it runs` }
+        : placeInference(sessions);
+  options.onEvent?.({ stage: 'pipeline', name: 'cores', at: performance.now(), data: { ...cores } });
+  if (cores.placed) {
+    logger.info(
+      { inference: cores.inference, rest: cores.rest },
+      `inference on CPU ${cores.inference.join(', ')}; the rest of the process on CPU ${cores.rest.join(', ')}`,
+    );
+  } else {
+    logger.debug({ reason: cores.reason }, `inference CPUs left to the scheduler: ${cores.reason}`);
+  }
+  return cores;
 }
 
 /** One run on the bundled clip (primeWith); a failed prime is logged, never fatal. */

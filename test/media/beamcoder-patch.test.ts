@@ -291,6 +291,30 @@ describe('beamcoder, as patched', () => {
     expect(() => native.mallopt(-8)).toThrow(TypeError);
   });
 
+  it('setAffinity / getAffinity are sched_setaffinity / sched_getaffinity, for src/core/cpu-placement.ts', () => {
+    const native = beamcoder() as unknown as {
+      setAffinity: (tid: unknown, cpus?: unknown) => boolean;
+      getAffinity: (tid: unknown) => number[] | null;
+    };
+    const own = native.getAffinity(0)!;
+    expect(own.length).toBeGreaterThanOrEqual(1);
+    expect(own).toEqual([...own].sort((a, b) => a - b));
+    // The calling thread to its first CPU and back; a thread that does not exist: refused, not thrown.
+    expect(native.setAffinity(0, [own[0]])).toBe(true);
+    expect(native.getAffinity(0)).toEqual([own[0]]);
+    expect(native.setAffinity(0, own)).toBe(true);
+    expect(native.getAffinity(0)).toEqual(own);
+    expect(native.setAffinity(2 ** 31 - 1, own)).toBe(false);
+    expect(native.getAffinity(2 ** 31 - 1)).toBeNull();
+    for (const bad of [[-1, own], ['0', own], [0, []], [0, 'all'], [0]]) {
+      expect(() => native.setAffinity(...(bad as [unknown, unknown]))).toThrow(TypeError);
+    }
+    for (const cpus of [[1024], [-1], ['0'], [null]]) {
+      expect(() => native.setAffinity(0, cpus)).toThrow(RangeError);
+    }
+    expect(() => native.getAffinity(-1)).toThrow(TypeError);
+  });
+
   it('touchHeap(bytes) mallocs, writes and frees a block on the calling thread; the count is bounded', () => {
     const native = beamcoder() as unknown as { touchHeap: (bytes: unknown) => boolean };
     const faults = () => process.resourceUsage().minorPageFault;

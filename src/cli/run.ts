@@ -1,4 +1,5 @@
 import { allocatorTuning } from '../core/allocator.cjs';
+import type { PlacementOutcome } from '../core/cpu-placement.js';
 import { coverageLine, coverageOf } from '../pipelines/coverage.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -178,9 +179,16 @@ function allocatorLine(): string {
     : `allocator at glibc's defaults: ${allocator.reason}`;
 }
 
+/** Where inference ran (src/core/cpu-placement.ts): CPUs of its own, or shared with everything else. */
+function coresLine(cores: PlacementOutcome): string {
+  if (!cores.placed) return `shared by every thread (${cores.reason})`;
+  return `inference on CPU ${cores.inference.join(', ')}, the rest on CPU ${cores.rest.join(', ')}`;
+}
+
 function humanSummary(
   document: RunDocument,
   pipeline: string,
+  cores: PlacementOutcome,
   downloadEndMs: number | null,
   fallbacks: readonly string[],
 ): string {
@@ -190,6 +198,7 @@ function humanSummary(
     `source:       ${s.url} (${s.layout ?? 'unknown layout'}, ${s.bytesTotal ?? '?'} bytes, range ${s.rangeHonoured === null ? 'not asked' : s.rangeHonoured ? 'honoured' : 'ignored'})`,
     `pipeline:     ${pipeline}`,
     `setup:        ${ms(t.setupMs)} (model load and warm-up, before the run); ${allocatorLine()}`,
+    `cores:        ${coresLine(cores)}`,
     `download:     ${t.bytesDownloaded} bytes; first byte ${ms(t.firstByteMs)}, done ${ms(downloadEndMs)}`,
     `first frame:  ${ms(t.firstFrameMs)}`,
     `first result: ${ms(t.firstResultMs)}`,
@@ -365,7 +374,9 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       batchSize: runBatch,
       ...(modelBatch !== undefined ? { modelBatch } : {}),
     });
-    io.stdout.write(humanSummary(document, description, timeline.msTo('source', 'end') ?? null, fallbacks));
+    io.stdout.write(
+      humanSummary(document, description, prepared.cores, timeline.msTo('source', 'end') ?? null, fallbacks),
+    );
   }
   if (document.error) {
     const line = `firstframe: ${document.error.code}: ${document.error.message}`;

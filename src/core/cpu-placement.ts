@@ -7,9 +7,9 @@
  * Why: on 2 CPUs the bundled detector's single inference thread waited about 1 s per 180-frame run on the
  * run queue behind the decoder's frame threads and the event loop (its /proc schedstat), and the run's
  * inference took 1.14–1.16 × its steady time. With the inference thread alone on CPU 1 and the rest on
- * CPU 0, the wait fell to 0.1–0.2 s and the runs' inference time by 6–8 % (.scratch measurements, session 7;
- * bench/inference.ts prints the figures). Decoding loses nothing it used: its share of a run is about 0.4
- * of a core.
+ * CPU 0, the wait fell to 0.1–0.2 s and the runs' inference time by 6–7 % (one process alternating placed
+ * and shared runs; README, "Inference on CPUs of its own"). Decoding loses nothing it used: its share of a
+ * run is about 0.4 of a core.
  *
  * The rule ({@link planPlacement}): with N CPUs allowed to the process, inference gets the last ⌊N/2⌋, the
  * rest the others, when the sessions that run at once fit (at most one per inference CPU). A pipeline with
@@ -22,8 +22,8 @@
  * rest, and a session's worker is started with the event loop briefly on the inference CPUs
  * ({@link startOnInferenceCores}), so the worker and the pool ONNX Runtime starts from it run there. Through
  * the patched beamcoder's `setAffinity` / `getAffinity` (sched_setaffinity, Linux). Once placed, a process
- * stays placed; sessions started before the first placement stay where they are (moved to the rest with
- * every other thread). FIRSTFRAME_CORES=shared (or PrepareOptions.cores 'shared') leaves every thread to the
+ * stays placed; a session started before the first placement is moved to the rest with every other thread.
+ * FIRSTFRAME_CORES=shared (or PrepareOptions.cores 'shared') leaves every thread to the
  * scheduler.
  */
 import { readdirSync } from 'node:fs';
@@ -56,7 +56,8 @@ export interface AffinityCalls {
  */
 export function planPlacement(allowed: readonly number[], sessions: number): CpuPlacement | string {
   if (sessions < 1) return 'no CPU inference session';
-  if (allowed.length < 2) return `${allowed.length} CPU${allowed.length === 1 ? '' : 's'} allowed to the process`;
+  if (allowed.length < 2)
+    return `${allowed.length} CPU${allowed.length === 1 ? '' : 's'} allowed to the process`;
   const share = Math.floor(allowed.length / 2);
   if (sessions > share) {
     return `${sessions} inference sessions at once on ${allowed.length} CPUs: left to the scheduler`;
@@ -67,7 +68,6 @@ export function planPlacement(allowed: readonly number[], sessions: number): Cpu
 
 let placement: (CpuPlacement & { placed: true; moved: number }) | undefined;
 let affinityCalls: AffinityCalls | undefined;
-let swaps = 0;
 
 /** The native calls, or why they cannot be had. */
 function nativeCalls(): AffinityCalls | string {
@@ -129,41 +129,6 @@ export function placeInference(
 /** The process's placement, once {@link placeInference} made one. */
 export function inferencePlacement(): CpuPlacement | undefined {
   return placement ? { inference: placement.inference, rest: placement.rest } : undefined;
-}
-
-/** Whether two lists of CPUs hold the same ones (both ascending). */
-const same = (a: readonly number[] | null, b: readonly number[]) =>
-  a !== null && a.length === b.length && a.every((cpu, index) => cpu === b[index]);
-
-/**
- * Swaps the inference CPUs with the rest's (when there are as many of each: 2 CPUs, 4, …): every thread
- * on the inference CPUs moves to the rest's and every thread on the rest's to the inference CPUs; threads
- * on other CPUs (a user's own setting) stay. For a CPU that has slowed (src/core/core-watch.ts). Returns
- * the new placement, or undefined when there is nothing to swap.
- */
-export function swapInferenceCores(): CpuPlacement | undefined {
-  if (!placement || !affinityCalls || placement.inference.length !== placement.rest.length) return undefined;
-  const { inference, rest } = placement;
-  const calls = affinityCalls;
-  // Twice: a thread started during the first pass by one not yet moved has the old CPUs.
-  const seen = new Set<number>();
-  for (let pass = 0; pass < 2; pass += 1) {
-    for (const tid of threadIds()) {
-      if (seen.has(tid)) continue;
-      seen.add(tid);
-      const cpus = calls.getAffinity(tid);
-      if (same(cpus, inference)) calls.setAffinity(tid, rest);
-      else if (same(cpus, rest)) calls.setAffinity(tid, inference);
-    }
-  }
-  placement = { ...placement, inference: rest, rest: inference };
-  swaps += 1;
-  return { inference: placement.inference, rest: placement.rest };
-}
-
-/** How many times {@link swapInferenceCores} swapped the CPUs in this process. */
-export function inferenceCoreSwaps(): number {
-  return swaps;
 }
 
 /**

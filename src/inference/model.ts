@@ -2,8 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
-import { CoreWatch } from '../core/core-watch.js';
-import { inferencePlacement, startOnInferenceCores, swapInferenceCores } from '../core/cpu-placement.js';
+import { startOnInferenceCores } from '../core/cpu-placement.js';
 import { ConfigError, ModelError, codes, isFirstframeError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import { modelCodes } from './codes.js';
@@ -376,27 +375,10 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
           { path, count },
         );
       }
-      watchCores(out.timings, count);
       return modelOutput(out.outputs, out.timings);
     });
     queue = task.catch(() => undefined);
     return task;
-  };
-  // A session on the inference CPUs follows the quicker ones (src/core/core-watch.ts), from the first run
-  // after its warm-up.
-  let watch: CoreWatch | undefined;
-  const watchCores = (timings: RunTimings, count: number) => {
-    const verdict = watch?.observe(timings.inferenceMs / count);
-    if (!verdict?.swap) return;
-    const placement = swapInferenceCores();
-    if (placement) {
-      emit('cores-swapped', {
-        inference: placement.inference,
-        rest: placement.rest,
-        recentMs: verdict.recentMs,
-        referenceMs: verdict.referenceMs,
-      });
-    }
   };
   const runImages = (images: readonly Uint8Array[], count: number): Promise<ModelOutput> => {
     const plane = planeOf(imgSize);
@@ -418,7 +400,6 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const task = queue.then(async () => {
       try {
         const out = await session.runImages(shared.images, inputType, [count, 3, imgSize, imgSize], fetch);
-        watchCores(out.timings, count);
         return modelOutput(out.outputs, out.timings);
       } catch (error) {
         throw new ModelError(
@@ -441,7 +422,6 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   for (const count of warmBatches) {
     for (let i = 0; i < warmRuns; i += 1) await runImages([new Uint8Array(planeOf(imgSize))], count);
   }
-  if (options.onInferenceCores && device === 'cpu' && inferencePlacement()) watch = new CoreWatch();
   const setupMs = performance.now() - startedAt;
   emit('model-loaded', {
     path,

@@ -298,8 +298,7 @@ async function loadFor(
 ): Promise<LoadedModel> {
   const path = await resolveModel(reference, setup.imgSize, setup.baseDir);
   const cores = onCpu(options) ? setup.inferenceCores : undefined;
-  const threads =
-    options.threads ?? (cores ? Math.max(1, Math.floor(cores.length / sessions)) : undefined);
+  const threads = options.threads ?? (cores ? Math.max(1, Math.floor(cores.length / sessions)) : undefined);
   const load = (imgSize: number | undefined) =>
     loadModel(path, {
       device: (options.device ?? 'cpu') as Device,

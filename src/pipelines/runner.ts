@@ -771,7 +771,10 @@ function placeCores(pipeline: ResolvedPipeline, options: PrepareOptions, logger:
     options.cores === 'shared'
       ? { placed: false, reason: 'cores: shared leaves every thread to the scheduler' }
       : sessions === undefined
-        ? { placed: false, reason: `infer operator ${infer.definition.name} does not say how many CPU sessions it runs` }
+        ? {
+            placed: false,
+            reason: `infer operator ${infer.definition.name} does not say how many CPU sessions it runs`,
+          }
         : placeInference(sessions);
   options.onEvent?.({ stage: 'pipeline', name: 'cores', at: performance.now(), data: { ...cores } });
   if (cores.placed) {

@@ -4,7 +4,7 @@
  */
 
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FixtureSet } from '../../src/fixtures/make.js';
@@ -88,7 +88,11 @@ describe('firstframe run: the main job', () => {
   }, 90_000);
 
   it('the human summary speaks the seeds’ terms and shows the detections', async () => {
-    const result = await runCli(['run', '--stride', '50'], { timeoutMs: 60_000 });
+    // FIRSTFRAME_CORES as a user's shell has it (the suite sets `shared` for its own processes).
+    const result = await runCli(['run', '--stride', '50'], {
+      timeoutMs: 60_000,
+      env: { FIRSTFRAME_CORES: 'auto' },
+    });
     expect(result.code).toBe(0);
     const out = result.stdout;
     for (const label of ['download:', 'first frame:', 'first result:', 'processing:', 'total:']) {
@@ -107,6 +111,13 @@ describe('firstframe run: the main job', () => {
     // bin/firstframe set glibc's allocator before anything else (src/core/allocator.cts).
     expect(out).toMatch(
       /^setup: +\d+ ms \(model load and warm-up, before the run\); allocator tuned \((mallopt|GLIBC_TUNABLES)\)$/m,
+    );
+    // The bundled detector alone on the last CPU, the rest of the process on the others
+    // (src/core/cpu-placement.ts); on one CPU there is nothing to place.
+    expect(out).toMatch(
+      availableParallelism() >= 2
+        ? /^cores: +inference on CPU \d+, the rest on CPU \d+(, \d+)*$/m
+        : /^cores: +shared by every thread \(1 CPU allowed to the process\)$/m,
     );
     expect(result.stderr).toContain('serving the bundled faststart clip at 1660000 B/s');
   }, 90_000);

@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   planPlacement,
   placeInference,
-  swapInferenceCores,
   type AffinityCalls,
+  type CpuPlacement,
+  type PlacementOutcome,
 } from '../../src/core/cpu-placement.js';
 import { beamcoder } from '../../src/media/beamcoder.js';
 import { defaultRegistry } from '../../src/pipelines/operators.js';
@@ -70,28 +71,6 @@ process.stdout.write(JSON.stringify(out));
 process.exit(0);
 `;
 
-/**
- * Places inference for one session with a worker on the inference CPUs, then swaps twice: after each, the
- * worker's CPUs (asked of the worker), the main thread's and every thread's, and the swap count.
- */
-const SWAP = `${THREADS}
-import { Worker } from 'node:worker_threads';
-const [placementUrl] = process.argv.slice(2);
-const { placeInference, startOnInferenceCores, swapInferenceCores, inferenceCoreSwaps } = await import(placementUrl);
-const out = { outcome: placeInference(1), states: [] };
-const source = "const { readFileSync } = require('node:fs'); const { parentPort } = require('node:worker_threads');" +
-  "parentPort.on('message', () => parentPort.postMessage(readFileSync('/proc/thread-self/status', 'utf8').match(/Cpus_allowed_list:\\\\s*(\\\\S+)/)[1]));";
-const worker = startOnInferenceCores(() => new Worker(source, { eval: true }));
-const ask = () => new Promise((resolve) => { worker.once('message', resolve); worker.postMessage('cpus?'); });
-for (let i = 0; i < 3; i += 1) {
-  const swapped = i === 0 ? null : swapInferenceCores();
-  out.states.push({ swapped, worker: await ask(), main: cpusOf('/proc/thread-self'), threads: threads(), swaps: inferenceCoreSwaps() });
-}
-await worker.terminate();
-process.stdout.write(JSON.stringify(out));
-process.exit(0);
-`;
-
 /** The default profile prepared (no prime, no warm decode): where its session's threads run. */
 const PREPARE = `${THREADS}
 const [runnerUrl, loadUrl, cores] = process.argv.slice(2);
@@ -120,7 +99,27 @@ let scratch: string;
  * Runs `script` in a fresh node process (from a file: `--input-type=module` would reach the session's
  * worker, whose CommonJS source `eval` then fails), without FIRSTFRAME_CORES; its JSON output.
  */
-async function child(script: string, args: string[], env: Record<string, string> = {}): Promise<any> {
+/** What PLACE reports: CPU lists in /proc's form (`1`, `0-1`), threads counted by their CPUs. */
+interface PlaceOut {
+  outcome: PlacementOutcome;
+  again: PlacementOutcome;
+  placement: CpuPlacement | null;
+  threads: Record<string, number>;
+  inferenceWorker: string;
+  plainWorker: string;
+  mainAfter: string;
+  withDecoder: Record<string, number>;
+}
+
+/** What PREPARE reports. */
+interface PrepareOut {
+  cores: PlacementOutcome;
+  events: unknown[];
+  threads: Record<string, number>;
+  inferenceThread: string;
+}
+
+async function child<T>(script: string, args: string[], env: Record<string, string> = {}): Promise<T> {
   const base = cleanEnv();
   delete base.FIRSTFRAME_CORES;
   const file = join(scratch, `child-${Math.random().toString(36).slice(2)}.mjs`);
@@ -129,7 +128,7 @@ async function child(script: string, args: string[], env: Record<string, string>
     env: { ...base, ...env },
     timeout: 120_000,
   });
-  return JSON.parse(stdout);
+  return JSON.parse(stdout) as T;
 }
 
 beforeAll(async () => {
@@ -158,10 +157,6 @@ describe('planPlacement', () => {
 });
 
 describe('placeInference, refused', () => {
-  it('swapInferenceCores without a placement: nothing to swap', () => {
-    expect(swapInferenceCores()).toBeUndefined();
-  });
-
   it("a kernel that refuses the event loop's CPUs: nothing placed, no other thread touched", () => {
     const asked: number[] = [];
     const calls: AffinityCalls = {
@@ -218,9 +213,13 @@ describe.runIf(twoOrMore)(`placed, in a fresh process (CPUs ${allowed.join(', ')
     cpus.length === 1 ? `${cpus[0]}` : `${cpus[0]}-${cpus[cpus.length - 1]}`;
 
   it('every thread moves to the rest; a worker started on the inference CPUs runs there, later threads on the rest', async () => {
-    const out = await child(PLACE, [dist('core/cpu-placement.js'), dist('media/beamcoder.js'), '1']);
+    const out = await child<PlaceOut>(PLACE, [
+      dist('core/cpu-placement.js'),
+      dist('media/beamcoder.js'),
+      '1',
+    ]);
     expect(out.outcome).toMatchObject({ placed: true, ...plan });
-    expect(out.outcome.moved).toBeGreaterThanOrEqual(5);
+    expect(out.outcome.placed && out.outcome.moved).toBeGreaterThanOrEqual(5);
     expect(out.again).toEqual({ placed: true, ...plan, moved: 0 });
     expect(out.placement).toEqual(plan);
     // Every thread alive (the event loop, libuv's pool, V8's helpers) on the rest, none elsewhere.
@@ -230,42 +229,36 @@ describe.runIf(twoOrMore)(`placed, in a fresh process (CPUs ${allowed.join(', ')
     expect(out.mainAfter).toBe(list(plan.rest));
     // The decoder's threads were started from the rest: still nothing on the inference CPUs.
     expect(Object.keys(out.withDecoder)).toEqual([list(plan.rest)]);
-    expect(out.withDecoder[list(plan.rest)]).toBeGreaterThan(out.threads[list(plan.rest)]);
+    expect(out.withDecoder[list(plan.rest)]).toBeGreaterThan(out.threads[list(plan.rest)]!);
   });
 
-  it.runIf(allowed.length === 2)('two sessions at once on 2 CPUs, or FIRSTFRAME_CORES=shared: no thread moves', async () => {
-    const both = list(allowed);
-    for (const [sessions, env, reason] of [
-      ['2', {}, '2 inference sessions at once on 2 CPUs: left to the scheduler'],
-      ['1', { FIRSTFRAME_CORES: 'shared' }, 'FIRSTFRAME_CORES=shared leaves every thread to the scheduler'],
-    ] as const) {
-      const out = await child(PLACE, [dist('core/cpu-placement.js'), dist('media/beamcoder.js'), sessions], env);
-      expect(out.outcome).toEqual({ placed: false, reason });
-      expect(out.placement).toBeNull();
-      expect(Object.keys(out.withDecoder)).toEqual([both]);
-      expect(out.inferenceWorker).toBe(both);
-    }
-  });
-
-  it.runIf(allowed.length === 2)('swapInferenceCores: the worker and every other thread change places, and back', async () => {
-    const out = await child(SWAP, [dist('core/cpu-placement.js')]);
-    const [a, b] = [list(plan.inference), list(plan.rest)];
-    expect(out.outcome).toMatchObject({ placed: true, ...plan });
-    expect(out.states).toEqual([
-      { swapped: null, worker: a, main: b, threads: { [a]: 1, [b]: expect.any(Number) }, swaps: 0 },
-      {
-        swapped: { inference: plan.rest, rest: plan.inference },
-        worker: b,
-        main: a,
-        threads: { [b]: 1, [a]: expect.any(Number) },
-        swaps: 1,
-      },
-      { swapped: plan, worker: a, main: b, threads: { [a]: 1, [b]: expect.any(Number) }, swaps: 2 },
-    ]);
-  });
+  it.runIf(allowed.length === 2)(
+    'two sessions at once on 2 CPUs, or FIRSTFRAME_CORES=shared: no thread moves',
+    async () => {
+      const both = list(allowed);
+      for (const [sessions, env, reason] of [
+        ['2', {}, '2 inference sessions at once on 2 CPUs: left to the scheduler'],
+        ['1', { FIRSTFRAME_CORES: 'shared' }, 'FIRSTFRAME_CORES=shared leaves every thread to the scheduler'],
+      ] as const) {
+        const out = await child<PlaceOut>(
+          PLACE,
+          [dist('core/cpu-placement.js'), dist('media/beamcoder.js'), sessions],
+          env,
+        );
+        expect(out.outcome).toEqual({ placed: false, reason });
+        expect(out.placement).toBeNull();
+        expect(Object.keys(out.withDecoder)).toEqual([both]);
+        expect(out.inferenceWorker).toBe(both);
+      }
+    },
+  );
 
   it("a prepared pipeline's model session runs on the inference CPUs, everything else on the rest", async () => {
-    const out = await child(PREPARE, [dist('pipelines/runner.js'), dist('pipelines/load.js'), 'auto']);
+    const out = await child<PrepareOut>(PREPARE, [
+      dist('pipelines/runner.js'),
+      dist('pipelines/load.js'),
+      'auto',
+    ]);
     expect(out.cores).toMatchObject({ placed: true, ...plan });
     expect(out.events).toEqual([expect.objectContaining({ placed: true, ...plan })]);
     expect(out.inferenceThread).toBe(list(plan.inference));
@@ -278,8 +271,15 @@ describe.runIf(twoOrMore)(`placed, in a fresh process (CPUs ${allowed.join(', ')
   });
 
   it('PrepareOptions.cores shared: the session and every thread stay on every CPU', async () => {
-    const out = await child(PREPARE, [dist('pipelines/runner.js'), dist('pipelines/load.js'), 'shared']);
-    expect(out.cores).toEqual({ placed: false, reason: 'cores: shared leaves every thread to the scheduler' });
+    const out = await child<PrepareOut>(PREPARE, [
+      dist('pipelines/runner.js'),
+      dist('pipelines/load.js'),
+      'shared',
+    ]);
+    expect(out.cores).toEqual({
+      placed: false,
+      reason: 'cores: shared leaves every thread to the scheduler',
+    });
     expect(out.events).toEqual([out.cores]);
     expect(Object.keys(out.threads)).toEqual([list(allowed)]);
     expect(out.inferenceThread).toBe(list(allowed));

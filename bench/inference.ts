@@ -18,7 +18,8 @@
 //    prepare, compared side by side (each round runs one process of every variant, in turn): `default`
 //    (preparePipeline's defaults: the prime on the bundled clip, decoding held during the first model
 //    run), `before` (neither: the pipeline before issue 15 item 2's changes), `no-prime`, `no-hold`,
-//    `decode-1-thread` / `decode-2-threads` (the defaults with the decoder's thread count set). Default
+//    `decode-1-thread` / `decode-2-threads` (the defaults with the decoder's thread count set),
+//    `shared-cores` (the defaults with PrepareOptions.cores 'shared': no CPUs of inference's own). Default
 //    `default`; the first listed is the one the PASS/FAIL lines judge.
 //    Each run also says where its time went: the infer stage's busy time against the steady time of its
 //    batches (the slowdown of inference inside the run), its idle time between runs, and the CPU time of

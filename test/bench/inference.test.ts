@@ -91,7 +91,7 @@ describe('readSettings', () => {
     expect(() => readSettings(['--runs', '0'])).toThrow('--runs: expected a positive integer, got "0"');
     expect(() => readSettings(['--ttfb=-1'])).toThrow('--ttfb: expected a number of ms >= 0, got "-1"');
     expect(() => readSettings(['--variants', 'default,fast'])).toThrow(
-      '--variants: expected a list of default, before, no-prime, no-hold, decode-1-thread, decode-2-threads, got "default,fast"',
+      '--variants: expected a list of default, before, no-prime, no-hold, decode-1-thread, decode-2-threads, shared-cores, got "default,fast"',
     );
   });
 });

@@ -1,5 +1,5 @@
 import { allocatorTuning } from '../core/allocator.cjs';
-import type { PlacementOutcome } from '../core/cpu-placement.js';
+import { inferenceCoreSwaps, inferencePlacement, type PlacementOutcome } from '../core/cpu-placement.js';
 import { coverageLine, coverageOf } from '../pipelines/coverage.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -182,7 +182,13 @@ function allocatorLine(): string {
 /** Where inference ran (src/core/cpu-placement.ts): CPUs of its own, or shared with everything else. */
 function coresLine(cores: PlacementOutcome): string {
   if (!cores.placed) return `shared by every thread (${cores.reason})`;
-  return `inference on CPU ${cores.inference.join(', ')}, the rest on CPU ${cores.rest.join(', ')}`;
+  // Where they are now: the choice at load and the watch may have swapped them.
+  const { inference, rest } = inferencePlacement() ?? cores;
+  const swaps = inferenceCoreSwaps();
+  return (
+    `inference on CPU ${inference.join(', ')}, the rest on CPU ${rest.join(', ')}` +
+    (swaps > 0 ? `; swapped ${swaps} time${swaps === 1 ? '' : 's'} for the quicker CPUs` : '')
+  );
 }
 
 function humanSummary(

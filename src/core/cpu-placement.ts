@@ -68,6 +68,7 @@ export function planPlacement(allowed: readonly number[], sessions: number): Cpu
 
 let placement: (CpuPlacement & { placed: true; moved: number }) | undefined;
 let affinityCalls: AffinityCalls | undefined;
+let swaps = 0;
 
 /** The native calls, or why they cannot be had. */
 function nativeCalls(): AffinityCalls | string {
@@ -129,6 +130,41 @@ export function placeInference(
 /** The process's placement, once {@link placeInference} made one. */
 export function inferencePlacement(): CpuPlacement | undefined {
   return placement ? { inference: placement.inference, rest: placement.rest } : undefined;
+}
+
+/** Whether two lists of CPUs hold the same ones (both ascending). */
+const same = (a: readonly number[] | null, b: readonly number[]) =>
+  a !== null && a.length === b.length && a.every((cpu, index) => cpu === b[index]);
+
+/**
+ * Swaps the inference CPUs with the rest's (when there are as many of each: 2 CPUs, 4, …): every thread
+ * on the inference CPUs moves to the rest's and every thread on the rest's to the inference CPUs; threads
+ * on other CPUs (a user's own setting) stay. For a CPU that is slower than the others (the choice at load
+ * and src/core/core-watch.ts). Returns the new placement, or undefined when there is nothing to swap.
+ */
+export function swapInferenceCores(): CpuPlacement | undefined {
+  if (!placement || !affinityCalls || placement.inference.length !== placement.rest.length) return undefined;
+  const { inference, rest } = placement;
+  const calls = affinityCalls;
+  // Twice: a thread started during the first pass by one not yet moved has the old CPUs.
+  const seen = new Set<number>();
+  for (let pass = 0; pass < 2; pass += 1) {
+    for (const tid of threadIds()) {
+      if (seen.has(tid)) continue;
+      seen.add(tid);
+      const cpus = calls.getAffinity(tid);
+      if (same(cpus, inference)) calls.setAffinity(tid, rest);
+      else if (same(cpus, rest)) calls.setAffinity(tid, inference);
+    }
+  }
+  placement = { ...placement, inference: rest, rest: inference };
+  swaps += 1;
+  return { inference: placement.inference, rest: placement.rest };
+}
+
+/** How many times {@link swapInferenceCores} swapped the CPUs in this process. */
+export function inferenceCoreSwaps(): number {
+  return swaps;
 }
 
 /**

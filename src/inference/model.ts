@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
-import { startOnInferenceCores } from '../core/cpu-placement.js';
+import { CHOICE_RUNS, CoreWatch, median, otherIsQuicker } from '../core/core-watch.js';
+import { inferencePlacement, startOnInferenceCores, swapInferenceCores } from '../core/cpu-placement.js';
 import { ConfigError, ModelError, codes, isFirstframeError } from '../core/errors.js';
 import { safeSink, type EventSink } from '../core/events.js';
 import { modelCodes } from './codes.js';
@@ -77,6 +78,32 @@ export interface LoadModelOptions {
    */
   warmup?: { runs?: number; batches?: readonly number[] };
   onEvent?: EventSink;
+}
+
+/**
+ * The choice at load (src/core/core-watch.ts, otherIsQuicker): the session's batch-1 inference timed on the
+ * inference CPUs and on the others; the quicker keep it. One `cores-chosen` event with both medians.
+ */
+async function chooseInferenceCores(
+  runImages: (images: readonly Uint8Array[], count: number) => Promise<ModelOutput>,
+  imgSize: number,
+  emit: (name: string, data: Record<string, unknown>) => void,
+): Promise<void> {
+  const image = new Uint8Array(planeOf(imgSize));
+  const timed = async () => {
+    const times: number[] = [];
+    for (let i = 0; i < CHOICE_RUNS; i += 1) {
+      const output = await runImages([image], 1);
+      times.push(output.timings?.inferenceMs ?? Number.NaN);
+    }
+    return median(times);
+  };
+  const startedOn = inferencePlacement()!.inference;
+  const hereMs = await timed();
+  if (!swapInferenceCores()) return;
+  const thereMs = await timed();
+  if (!otherIsQuicker(hereMs, thereMs)) swapInferenceCores();
+  emit('cores-chosen', { inference: inferencePlacement()!.inference, startedOn, hereMs, thereMs });
 }
 
 /** What one run gives back. */
@@ -375,10 +402,27 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
           { path, count },
         );
       }
+      watchCores(out.timings, count);
       return modelOutput(out.outputs, out.timings);
     });
     queue = task.catch(() => undefined);
     return task;
+  };
+  // A session on the inference CPUs follows the quicker ones (src/core/core-watch.ts), from the first run
+  // after its warm-up.
+  let watch: CoreWatch | undefined;
+  const watchCores = (timings: RunTimings, count: number) => {
+    const verdict = watch?.observe(timings.inferenceMs / count);
+    if (!verdict?.swap) return;
+    const placement = swapInferenceCores();
+    if (placement) {
+      emit('cores-swapped', {
+        inference: placement.inference,
+        rest: placement.rest,
+        recentMs: verdict.recentMs,
+        referenceMs: verdict.referenceMs,
+      });
+    }
   };
   const runImages = (images: readonly Uint8Array[], count: number): Promise<ModelOutput> => {
     const plane = planeOf(imgSize);
@@ -400,6 +444,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     const task = queue.then(async () => {
       try {
         const out = await session.runImages(shared.images, inputType, [count, 3, imgSize, imgSize], fetch);
+        watchCores(out.timings, count);
         return modelOutput(out.outputs, out.timings);
       } catch (error) {
         throw new ModelError(
@@ -421,6 +466,10 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   const warmRuns = options.warmup?.runs ?? 2;
   for (const count of warmBatches) {
     for (let i = 0; i < warmRuns; i += 1) await runImages([new Uint8Array(planeOf(imgSize))], count);
+  }
+  if (options.onInferenceCores && device === 'cpu' && inferencePlacement()) {
+    await chooseInferenceCores(runImages, imgSize, emit);
+    watch = new CoreWatch();
   }
   const setupMs = performance.now() - startedAt;
   emit('model-loaded', {

@@ -54,20 +54,6 @@ export function closeDecoderOffThread(decoder: Beamcoder.Decoder): Promise<void>
   return native.closeAsync().catch(() => undefined);
 }
 
-/**
- * Lets go of a frame's `data` views now: beamcoder's getter makes each plane a Buffer that holds a
- * reference to the frame's buffer until the collector finds it, so a filter graph's output buffers could
- * not go back to its pool (a new 2.7 MB buffer per converted 720p frame) and V8 counted them as external
- * memory, which drove mark-compacts. The patched beamcoder's `detachBuffers` detaches each view (it reads
- * as empty afterwards), which releases the reference on the next turn of the event loop. Only views that
- * span a whole ArrayBuffer of their own are detached; without the patch, nothing happens.
- */
-export function detachFrameViews(views: readonly Uint8Array[]): void {
-  (beamcoder() as unknown as { detachBuffers?: (views: readonly Uint8Array[]) => number }).detachBuffers?.(
-    views,
-  );
-}
-
 /** FFmpeg's AV_INPUT_BUFFER_PADDING_SIZE: zero bytes every packet buffer carries after its data. */
 const PACKET_PADDING = 64;
 

@@ -315,28 +315,6 @@ describe('beamcoder, as patched', () => {
     expect(() => native.getAffinity(-1)).toThrow(TypeError);
   });
 
-  it("detachBuffers lets a frame's data views go now (src/media/beamcoder.ts detachFrameViews), never a pooled Buffer", () => {
-    const native = beamcoder() as unknown as { detachBuffers: (views: unknown) => number };
-    const frame = beamcoder().frame({ width: 1280, height: 720, format: 'bgr24' }).alloc();
-    const views = frame.data as Uint8Array[];
-    const bytes = views.reduce((sum, view) => sum + view.length, 0);
-    expect(bytes).toBeGreaterThanOrEqual(1280 * 720 * 3);
-    const pooled = Buffer.from('kept');
-    const part = new Uint8Array(new ArrayBuffer(64), 16, 16);
-    const before = process.memoryUsage().external;
-    expect(native.detachBuffers([...views, pooled, part, 'not a view', null])).toBe(views.length);
-    // The views' memory is no longer counted by V8 as external memory (without: until the collector ran;
-    // the frame's reference itself goes at the next turn of the event loop).
-    expect(before - process.memoryUsage().external).toBeGreaterThanOrEqual(0.99 * bytes);
-    expect(views.map((view) => view.length)).toEqual(views.map(() => 0));
-    expect(pooled.toString()).toBe('kept');
-    expect(part.length).toBe(16);
-    // Detached already: nothing more.
-    expect(native.detachBuffers(views)).toBe(0);
-    expect(() => native.detachBuffers('views')).toThrow(TypeError);
-    (frame as unknown as { data: null }).data = null;
-  });
-
   it('touchHeap(bytes) mallocs, writes and frees a block on the calling thread; the count is bounded', () => {
     const native = beamcoder() as unknown as { touchHeap: (bytes: unknown) => boolean };
     const faults = () => process.resourceUsage().minorPageFault;

@@ -1,5 +1,5 @@
 import { DecodeError, codes } from '../../core/errors.js';
-import { detachFrameViews, type Beamcoder } from '../../media/beamcoder.js';
+import type { Beamcoder } from '../../media/beamcoder.js';
 import {
   LETTERBOX_PAD_VALUE,
   letterboxFilterSpec,
@@ -134,9 +134,8 @@ export class PictureConverter {
         sharedPixelBuffers.takeIdle(bytes);
       // 'opencv': full-size bgr24 that the resize letterboxes; 'stream-colour': the graph's letterboxed gbrp.
       // padValue reaches the padding whichever side makes it.
-      const planes = converted.data;
       const image = packLetterbox(
-        planes,
+        converted.data,
         converted.linesize,
         geometry,
         target,
@@ -146,7 +145,6 @@ export class PictureConverter {
       // The converted pixels go back to the filter graph's pool now rather than at collection, as the
       // decoder's do in onFrame: the next frame is scaled into warm memory.
       (converted as unknown as { data: null }).data = null;
-      detachFrameViews(planes);
       return image;
     } catch (error) {
       if (!this.ctx.active) return undefined;

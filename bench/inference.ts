@@ -67,7 +67,7 @@ import { letterboxFilterer } from '../src/operators/decode/convert.js';
 import { loadPipeline } from '../src/pipelines/load.js';
 import { resolveModel } from '../src/pipelines/operators.js';
 import { withAllocatorTunables } from '../src/core/allocator.cjs';
-import type { PlacementOutcome } from '../src/core/cpu-placement.js';
+import type { CpuPlacement, PlacementOutcome } from '../src/core/cpu-placement.js';
 import type { PipelineDocument } from '../src/pipelines/document.js';
 import { preparePipeline, type RunDocument } from '../src/pipelines/runner.js';
 import { startNetSim } from '../src/sim/netsim.js';
@@ -288,6 +288,9 @@ for (let i = 0; i < runs; i += 1) {
   out.push({ document, events, cpu, processCpuMs: (processCpu.user + processCpu.system) / 1000 });
 }
 await prepared.release();
+// Where inference ended up (the choice at load and the watch may have swapped the CPUs), and how often.
+const placementModule = await import(new URL('../core/cpu-placement.js', runnerUrl).href);
+const coresNow = { now: placementModule.inferencePlacement() ?? null, swaps: placementModule.inferenceCoreSwaps() };
 // This process's steady inference, right after its runs, for the batch shapes they used: a session loaded
 // as the pipeline loads its own (warm-up, set-up runs, the prime's run), one untimed run per shape, then
 // the median of steady.runs timed ones. The total's limit compares each run with it.
@@ -319,7 +322,7 @@ for (const batch of shapes) {
   steadyMs[batch] = times[Math.floor(times.length / 2)];
 }
 await model.release();
-process.stdout.write(JSON.stringify({ setupMs: prepared.setupMs, cores: prepared.cores, inferenceThread, mainThread: String(process.pid), runs: out, steadyMs }));
+process.stdout.write(JSON.stringify({ setupMs: prepared.setupMs, cores: prepared.cores, coresNow, inferenceThread, mainThread: String(process.pid), runs: out, steadyMs }));
 `;
 
 /** The events a run's figures are made from ({@link CHILD} keeps the same). */
@@ -342,6 +345,8 @@ export interface ProcessFigures {
   steadyMs?: ReadonlyMap<number, number>;
   /** Where the process ran inference (PreparedPipeline.cores). */
   cores: PlacementOutcome;
+  /** Where inference was after the runs, and how many swaps that took (child processes only). */
+  coresNow?: { now: CpuPlacement | null; swaps: number };
 }
 
 /**
@@ -458,6 +463,7 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
       const parsed = JSON.parse(stdout) as {
         setupMs: number;
         cores: PlacementOutcome;
+        coresNow: { now: CpuPlacement | null; swaps: number };
         inferenceThread: string | undefined;
         mainThread: string;
         runs: {
@@ -472,6 +478,7 @@ function childRuns(childScript: string, plan: RunPlan): Promise<ProcessFigures> 
         variant: plan.variant,
         setupMs: parsed.setupMs,
         cores: parsed.cores,
+        coresNow: parsed.coresNow,
         steadyMs: new Map(Object.entries(parsed.steadyMs).map(([batch, ms]) => [Number(batch), ms])),
         runs: parsed.runs.map(({ document, events, cpu, processCpuMs }) =>
           figuresOf(document, events, {
@@ -952,7 +959,10 @@ export async function benchInference(
     say(
       `  process steady [${child.variant}]: ${shapes.map(([batch, ms]) => `batch ${batch} ${ms.toFixed(1)} ms`).join(', ')}; ` +
         (child.cores.placed
-          ? `inference on CPU ${child.cores.inference.join(', ')}, the rest on ${child.cores.rest.join(', ')}`
+          ? `inference placed on CPU ${child.cores.inference.join(', ')}` +
+            (child.coresNow?.now
+              ? `, on CPU ${child.coresNow.now.inference.join(', ')} after the runs (${child.coresNow.swaps} swap(s))`
+              : '')
           : `cores shared (${child.cores.reason})`),
     );
   }

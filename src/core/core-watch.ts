@@ -15,6 +15,8 @@
  * did resets it to {@link MIN_BACKOFF_MS}. Batch sizes differ by a few per cent per frame, well inside SLOW.
  */
 
+import { spreadOf } from '../report/stats.js';
+
 /** Runs timed on each side by the choice at load ({@link otherIsQuicker}). */
 export const CHOICE_RUNS = 3;
 
@@ -41,10 +43,8 @@ export const MAX_BACKOFF_MS = 60_000;
 export type WatchVerdict =
   { readonly swap: false } | { readonly swap: true; readonly recentMs: number; readonly referenceMs: number };
 
-export const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-};
+/** The median of an odd count of run times ({@link RECENT}, {@link CHOICE_RUNS}); NaN when none is finite. */
+export const median = (values: readonly number[]): number => spreadOf(values)?.median ?? Number.NaN;
 
 export class CoreWatch {
   private readonly history: number[] = [];
